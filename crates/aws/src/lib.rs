@@ -1,0 +1,1 @@
+//! Adapters: the ports of firebreak-core over aws-sdk-rust.

@@ -1,0 +1,227 @@
+//! Behaviour settings shared by the use-cases: reopen window, remediation modes and guardrails,
+//! diagnosis deadlines, sweeper thresholds. Loaded by the functions from the environment and by
+//! drills from `scenario.yaml`; defaults are the safe ones (remediation dry-run everywhere).
+
+use crate::incident::EcsService;
+use crate::severity::Severity;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a remediation is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemediationMode {
+    /// Never act, not even a plan on the timeline beyond the refusal.
+    Off,
+    /// Record exactly what would be done; change nothing.
+    #[default]
+    DryRun,
+    /// Ask a person; act on `firebreak approve` or a "Remediation Approved" event.
+    Approve,
+    /// Act.
+    Auto,
+}
+
+impl RemediationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationMode::Off => "off",
+            RemediationMode::DryRun => "dry-run",
+            RemediationMode::Approve => "approve",
+            RemediationMode::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for RemediationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RemediationMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(RemediationMode::Off),
+            "dry-run" | "dryrun" | "dry_run" => Ok(RemediationMode::DryRun),
+            "approve" => Ok(RemediationMode::Approve),
+            "auto" => Ok(RemediationMode::Auto),
+            other => Err(crate::Error::invalid(
+                "remediation mode",
+                format!("{other:?} is not one of off, dry-run, approve, auto"),
+            )),
+        }
+    }
+}
+
+/// A mode for some actions and/or severities. The most specific matching rule wins; ties go to
+/// the later rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRule {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    pub mode: RemediationMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemediationSettings {
+    /// The mode where no rule matches.
+    pub mode: RemediationMode,
+    pub rules: Vec<ModeRule>,
+    /// Services remediations may touch, `cluster/service`.
+    pub allow: Vec<EcsService>,
+    /// An ECS service tag that also allows it (`firebreak:remediate` = `true`); `None` disables.
+    pub allow_tag: Option<String>,
+    /// Seconds before the same action may run again on the same service.
+    pub cooldown_s: i64,
+    /// At most this many actions carried out (or attempted) per incident.
+    pub max_actions_per_incident: u32,
+}
+
+impl Default for RemediationSettings {
+    fn default() -> Self {
+        RemediationSettings {
+            mode: RemediationMode::DryRun,
+            rules: Vec::new(),
+            allow: Vec::new(),
+            allow_tag: Some("firebreak:remediate".to_string()),
+            cooldown_s: 900,
+            max_actions_per_incident: 3,
+        }
+    }
+}
+
+impl RemediationSettings {
+    /// The mode for `action` at `severity`.
+    pub fn mode_for(&self, action: &str, severity: Severity) -> RemediationMode {
+        let mut best: Option<(u8, RemediationMode)> = None;
+        for r in &self.rules {
+            if r.action.as_deref().is_some_and(|a| a != action) || r.severity.is_some_and(|s| s != severity) {
+                continue;
+            }
+            let specificity = u8::from(r.action.is_some()) * 2 + u8::from(r.severity.is_some());
+            if best.is_none_or(|(b, _)| specificity >= b) {
+                best = Some((specificity, r.mode));
+            }
+        }
+        best.map_or(self.mode, |(_, m)| m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiagnosisSettings {
+    /// All queries of one diagnosis finish (or are stopped) within this many seconds.
+    pub deadline_s: u64,
+    /// Queries run at once (Logs Insights allows a limited number of concurrent queries).
+    pub max_parallel: usize,
+    /// Lookback when the runbook names none, seconds before the alarm.
+    pub default_lookback_s: i64,
+}
+
+impl Default for DiagnosisSettings {
+    fn default() -> Self {
+        DiagnosisSettings {
+            deadline_s: 45,
+            max_parallel: 4,
+            default_lookback_s: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweeperSettings {
+    /// Escalate an incident still active after this many seconds.
+    pub open_too_long_s: i64,
+    /// Seconds after an applied remediation before a non-recovery escalates, when the runbook
+    /// names no verification window.
+    pub default_verify_window_s: i64,
+}
+
+impl Default for SweeperSettings {
+    fn default() -> Self {
+        SweeperSettings {
+            open_too_long_s: 4 * 3600,
+            default_verify_window_s: 600,
+        }
+    }
+}
+
+/// All behaviour settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// An alarm that fires again within this many seconds of resolution reopens the incident.
+    pub reopen_window_s: i64,
+    pub remediation: RemediationSettings,
+    pub diagnosis: DiagnosisSettings,
+    pub sweeper: SweeperSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reopen_window_s: 1800,
+            remediation: RemediationSettings::default(),
+            diagnosis: DiagnosisSettings::default(),
+            sweeper: SweeperSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn reopen_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.reopen_window_s.max(0)).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_mode_is_dry_run_and_specific_rules_win() {
+        let mut r = RemediationSettings::default();
+        assert_eq!(
+            r.mode_for("ecs-rollback", Severity::Sev1),
+            RemediationMode::DryRun
+        );
+        r.rules = vec![
+            ModeRule {
+                action: None,
+                severity: Some(Severity::Sev1),
+                mode: RemediationMode::Approve,
+            },
+            ModeRule {
+                action: Some("ecs-scale-out".into()),
+                severity: None,
+                mode: RemediationMode::Auto,
+            },
+            ModeRule {
+                action: Some("ecs-scale-out".into()),
+                severity: Some(Severity::Sev1),
+                mode: RemediationMode::Off,
+            },
+        ];
+        assert_eq!(
+            r.mode_for("ecs-rollback", Severity::Sev1),
+            RemediationMode::Approve
+        );
+        assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev2), RemediationMode::Auto);
+        assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev1), RemediationMode::Off);
+        assert_eq!(r.mode_for("ecs-restart", Severity::Sev3), RemediationMode::DryRun);
+    }
+
+    #[test]
+    fn unknown_mode_names_the_value() {
+        let e = "yolo".parse::<RemediationMode>().unwrap_err().to_string();
+        assert!(e.contains("yolo") && e.contains("dry-run"), "{e}");
+    }
+}

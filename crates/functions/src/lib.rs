@@ -1,0 +1,1 @@
+//! Shared plumbing for the Lambda bins: typed configuration and error mapping.

@@ -1,0 +1,1 @@
+//! CloudWatch Logs Insights query language: parser, validator and local evaluator.

@@ -1,0 +1,1 @@
+//! Harness for integration tests: starts moto server on a loopback port, builds SDK config.

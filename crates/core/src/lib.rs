@@ -12,3 +12,7 @@ pub mod signal;
 pub mod timeline;
 
 pub use error::{Error, Result};
+pub mod duration;
+pub mod pipeline;
+pub mod remedy;
+pub mod runbook;

@@ -37,6 +37,10 @@ pub struct Scenario {
     /// JSON-lines log file, relative to the scenario directory.
     #[serde(default)]
     pub logs: Option<PathBuf>,
+    /// Service mappings tried before the policy's own (alarms whose tags and dimensions do not
+    /// name their service).
+    #[serde(default)]
+    pub services: Vec<crate::policy::ServiceMapping>,
     #[serde(default)]
     pub settings: DrillSettings,
     pub steps: Vec<Step>,
@@ -310,7 +314,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
         None => LocalLogQueries::new(Vec::new()),
     };
     let runbooks = env.runbooks.runbooks();
-    let triage = Triage { store: &store, notifier: &notifier, bus: &bus, clock: &clock, policy: env.policy, settings: &settings };
+    let mut policy = env.policy.clone();
+    policy.services.splice(0..0, sc.services.iter().cloned());
+    let triage = Triage { store: &store, notifier: &notifier, bus: &bus, clock: &clock, policy: &policy, settings: &settings };
     let diagnose = Diagnose { store: &store, logs: &logs, ecs: &ecs, bus: &bus, clock: &clock, runbooks: env.runbooks, settings: &settings };
     let remediate = Remediate {
         store: &store,
@@ -336,7 +342,10 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     let mut metric_lines = Vec::new();
     let mut last_delivery: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for (n, step) in sc.steps.iter().enumerate() {
-        clock.set(step.at);
+        // Stages take simulated time; a step never moves the clock backwards.
+        if step.at > clock.now() {
+            clock.set(step.at);
+        }
         if let Some(rel) = &step.event {
             let path = loaded.dir.join(rel);
             let what = path.display().to_string();

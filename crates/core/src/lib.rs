@@ -4,7 +4,9 @@
 
 pub mod error;
 pub mod incident;
+pub mod intake;
 pub mod memory;
+pub mod policy;
 pub mod ports;
 pub mod settings;
 pub mod severity;

@@ -13,9 +13,11 @@ pub mod severity;
 pub mod signal;
 pub mod timeline;
 
-pub use error::{Error, Result};
 pub mod duration;
+pub mod embedded;
 pub mod pipeline;
 pub mod remedy;
 pub mod runbook;
-pub mod embedded;
+pub mod triage;
+
+pub use error::{Error, Result};

@@ -198,15 +198,25 @@ impl Settings {
     /// # Errors
     /// [`crate::Error::Invalid`] naming the variable and why its value is wrong.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, crate::Error> {
-        fn num<T: FromStr>(lookup: &impl Fn(&str) -> Option<String>, name: &str, min: T) -> Result<Option<T>, crate::Error>
+        fn num<T: FromStr>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            min: T,
+        ) -> Result<Option<T>, crate::Error>
         where
             T: PartialOrd + fmt::Display + Copy,
         {
-            match lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            match lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+            {
                 None => Ok(None),
                 Some(v) => match v.parse::<T>() {
                     Ok(n) if n >= min => Ok(Some(n)),
-                    _ => Err(crate::Error::invalid(name, format!("{v:?} is not a whole number >= {min}"))),
+                    _ => Err(crate::Error::invalid(
+                        name,
+                        format!("{v:?} is not a whole number >= {min}"),
+                    )),
                 },
             }
         }
@@ -215,14 +225,17 @@ impl Settings {
             s.reopen_window_s = v;
         }
         if let Some(v) = lookup(env::REMEDIATION_MODE).filter(|v| !v.trim().is_empty()) {
-            s.remediation.mode =
-                v.parse().map_err(|e: crate::Error| crate::Error::invalid(env::REMEDIATION_MODE, e.to_string()))?;
+            s.remediation.mode = v
+                .parse()
+                .map_err(|e: crate::Error| crate::Error::invalid(env::REMEDIATION_MODE, e.to_string()))?;
         }
         if let Some(v) = lookup(env::REMEDIATION_RULES).filter(|v| !v.trim().is_empty()) {
             s.remediation.rules = serde_json::from_str(&v).map_err(|e| {
                 crate::Error::invalid(
                     env::REMEDIATION_RULES,
-                    format!("{e}; expected a JSON list like [{{\"action\":\"ecs-scale-out\",\"mode\":\"auto\"}}]"),
+                    format!(
+                        "{e}; expected a JSON list like [{{\"action\":\"ecs-scale-out\",\"mode\":\"auto\"}}]"
+                    ),
                 )
             })?;
         }
@@ -231,7 +244,10 @@ impl Settings {
                 .split(',')
                 .map(str::trim)
                 .filter(|x| !x.is_empty())
-                .map(|x| EcsService::parse(x).map_err(|e| crate::Error::invalid(env::REMEDIATION_ALLOW, e.to_string())))
+                .map(|x| {
+                    EcsService::parse(x)
+                        .map_err(|e| crate::Error::invalid(env::REMEDIATION_ALLOW, e.to_string()))
+                })
                 .collect::<Result<_, _>>()?;
         }
         if let Some(v) = lookup(env::REMEDIATION_ALLOW_TAG) {
@@ -306,14 +322,26 @@ mod tests {
         let vars = std::collections::HashMap::from([
             (env::REMEDIATION_MODE, "auto"),
             (env::REMEDIATION_ALLOW, "prod/articles-api, prod/search"),
-            (env::REMEDIATION_RULES, r#"[{"severity":"SEV1","mode":"approve"}]"#),
+            (
+                env::REMEDIATION_RULES,
+                r#"[{"severity":"SEV1","mode":"approve"}]"#,
+            ),
             (env::REOPEN_WINDOW_S, "600"),
             (env::REMEDIATION_ALLOW_TAG, ""),
         ]);
         let s = Settings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
         assert_eq!(s.remediation.mode, RemediationMode::Auto);
-        assert_eq!(s.remediation.allow, vec![EcsService::new("prod", "articles-api"), EcsService::new("prod", "search")]);
-        assert_eq!(s.remediation.mode_for("ecs-restart", Severity::Sev1), RemediationMode::Approve);
+        assert_eq!(
+            s.remediation.allow,
+            vec![
+                EcsService::new("prod", "articles-api"),
+                EcsService::new("prod", "search")
+            ]
+        );
+        assert_eq!(
+            s.remediation.mode_for("ecs-restart", Severity::Sev1),
+            RemediationMode::Approve
+        );
         assert_eq!(s.reopen_window_s, 600);
         assert_eq!(s.remediation.allow_tag, None);
 
@@ -324,7 +352,9 @@ mod tests {
             (env::REMEDIATION_RULES, "[{"),
             (env::DIAGNOSIS_MAX_PARALLEL, "0"),
         ] {
-            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string())).unwrap_err().to_string();
+            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(name), "{name}: {e}");
         }
     }

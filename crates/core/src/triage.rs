@@ -93,7 +93,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         let mut alarms = BTreeMap::new();
         alarms.insert(
             signal.alarm_name.clone(),
-            AttachedAlarm { state: AlarmState::Alarm, changed_at: signal.changed_at, reason: signal.reason.clone() },
+            AttachedAlarm {
+                state: AlarmState::Alarm,
+                changed_at: signal.changed_at,
+                reason: signal.reason.clone(),
+            },
         );
         Incident {
             id: IncidentId::derive(signal.changed_at, &signal.delivery_id),
@@ -140,7 +144,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
 
     fn classified_entry(&self, signal: &AlarmSignal, class: &Classification) -> TimelineEntry {
         let rule = class.rule.as_deref().unwrap_or("default");
-        let mut summary = format!("classified {} ({}) by rule {rule}", class.severity, class.severity.label());
+        let mut summary = format!(
+            "classified {} ({}) by rule {rule}",
+            class.severity,
+            class.severity.label()
+        );
         for n in &class.notes {
             summary.push_str("; ");
             summary.push_str(n);
@@ -159,13 +167,22 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             EntryKind::Opened,
             format!("incident {} opened for {}", candidate.id, candidate.service),
         );
-        let entries = [self.fired_entry(signal), opened, self.classified_entry(signal, class)];
+        let entries = [
+            self.fired_entry(signal),
+            opened,
+            self.classified_entry(signal, class),
+        ];
 
         for _ in 0..MAX_ATTEMPTS {
-            match self.store.open(&candidate, &entries, self.settings.reopen_window()).await? {
+            match self
+                .store
+                .open(&candidate, &entries, self.settings.reopen_window())
+                .await?
+            {
                 OpenOutcome::Opened => {
                     info!(incident = %candidate.id, severity = %candidate.severity, service = %candidate.service, "opened");
-                    self.page_and_announce(&candidate, signal, class, Announce::Opened).await?;
+                    self.page_and_announce(&candidate, signal, class, Announce::Opened)
+                        .await?;
                     return Ok(TriageOutcome::Opened { id: candidate.id });
                 }
                 OpenOutcome::Existing(existing) if existing.id == candidate.id => {
@@ -182,7 +199,12 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
     }
 
     /// Attaches the alarm to an existing incident, reopening or escalating it as needed.
-    async fn join(&self, mut inc: Incident, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+    async fn join(
+        &self,
+        mut inc: Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+    ) -> Result<TriageOutcome, Error> {
         let now = self.clock.now();
         let expected = inc.version;
         let reopening = inc.status == IncidentStatus::Resolved;
@@ -191,7 +213,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
 
         inc.alarms.insert(
             signal.alarm_name.clone(),
-            AttachedAlarm { state: AlarmState::Alarm, changed_at: signal.changed_at, reason: signal.reason.clone() },
+            AttachedAlarm {
+                state: AlarmState::Alarm,
+                changed_at: signal.changed_at,
+                reason: signal.reason.clone(),
+            },
         );
         if reopening {
             inc.status = IncidentStatus::Open;
@@ -212,7 +238,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 eid(signal, "attached"),
                 now,
                 EntryKind::Attached,
-                format!("{} attached to the open incident ({} alarms)", signal.alarm_name, inc.alarms.len()),
+                format!(
+                    "{} attached to the open incident ({} alarms)",
+                    signal.alarm_name,
+                    inc.alarms.len()
+                ),
             ));
         }
         if let Some(sev) = escalate_to {
@@ -221,7 +251,13 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                     eid(signal, "escalated"),
                     now,
                     EntryKind::Escalated,
-                    format!("escalated {} → {} by {} (rule {})", inc.severity, sev, signal.alarm_name, class.rule.as_deref().unwrap_or("default")),
+                    format!(
+                        "escalated {} → {} by {} (rule {})",
+                        inc.severity,
+                        sev,
+                        signal.alarm_name,
+                        class.rule.as_deref().unwrap_or("default")
+                    ),
                 )
                 .with_detail(serde_json::json!({ "from": inc.severity, "to": sev })),
             );
@@ -229,7 +265,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             inc.last_escalated_at = Some(now);
         }
         inc.version = expected + 1;
-        let pointer = if reopening { PointerChange::Reclaim } else { PointerChange::Keep };
+        let pointer = if reopening {
+            PointerChange::Reclaim
+        } else {
+            PointerChange::Keep
+        };
         match self.store.save(&inc, expected, pointer, &entries).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(_)) => {
@@ -239,21 +279,35 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         }
         if reopening {
             info!(incident = %inc.id, "reopened");
-            self.page_and_announce(&inc, signal, class, Announce::Reopened).await?;
+            self.page_and_announce(&inc, signal, class, Announce::Reopened)
+                .await?;
             Ok(TriageOutcome::Reopened { id: inc.id })
         } else if escalate_to.is_some() {
             info!(incident = %inc.id, severity = %inc.severity, "escalated");
-            self.page_and_announce(&inc, signal, class, Announce::Escalated).await?;
-            Ok(TriageOutcome::Attached { id: inc.id, escalated: true })
+            self.page_and_announce(&inc, signal, class, Announce::Escalated)
+                .await?;
+            Ok(TriageOutcome::Attached {
+                id: inc.id,
+                escalated: true,
+            })
         } else {
             info!(incident = %inc.id, "attached");
-            Ok(TriageOutcome::Attached { id: inc.id, escalated: false })
+            Ok(TriageOutcome::Attached {
+                id: inc.id,
+                escalated: false,
+            })
         }
     }
 
     /// A redelivery: page and announce only if the first attempt did not get that far. What
     /// the first attempt set out to announce is read back from the entries it wrote.
-    async fn resume(&self, inc: &Incident, signal: &AlarmSignal, class: &Classification, first: Announce) -> Result<TriageOutcome, Error> {
+    async fn resume(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+        first: Announce,
+    ) -> Result<TriageOutcome, Error> {
         let timeline = self.store.timeline(&inc.id).await?;
         let has = |step: &str| timeline.iter().any(|e| e.event_id == eid(signal, step));
         let announce = if has("reopened") {
@@ -272,9 +326,18 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         Ok(TriageOutcome::Duplicate { id: inc.id.clone() })
     }
 
-    async fn page_and_announce(&self, inc: &Incident, signal: &AlarmSignal, class: &Classification, announce: Announce) -> Result<(), Error> {
+    async fn page_and_announce(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+        announce: Announce,
+    ) -> Result<(), Error> {
         let message = page_message(inc, signal, announce, self.settings);
-        let message_id = self.notifier.notify(Route::Severity(inc.severity), &message).await?;
+        let message_id = self
+            .notifier
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
         let raised = IncidentRaised {
             incident_id: inc.id.clone(),
             service: inc.service.clone(),
@@ -284,7 +347,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             alarm_at: signal.changed_at,
             runbook_hint: class.runbook_hint.clone(),
             namespace: signal.trigger.primary_metric().and_then(|m| m.namespace.clone()),
-            metric_name: signal.trigger.primary_metric().and_then(|m| m.metric_name.clone()),
+            metric_name: signal
+                .trigger
+                .primary_metric()
+                .and_then(|m| m.metric_name.clone()),
             tags: signal.tags.clone(),
         };
         let event = match announce {
@@ -306,7 +372,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
     async fn on_ok(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let Some(mut inc) = self.store.find_for_service(&class.service, self.settings.reopen_window(), now).await? else {
+            let Some(mut inc) = self
+                .store
+                .find_for_service(&class.service, self.settings.reopen_window(), now)
+                .await?
+            else {
                 info!(service = %class.service, "recovery for a service with no incident");
                 return Ok(TriageOutcome::NoIncident);
             };
@@ -317,7 +387,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             let expected = inc.version;
             inc.alarms.insert(
                 signal.alarm_name.clone(),
-                AttachedAlarm { state: AlarmState::Ok, changed_at: signal.changed_at, reason: signal.reason.clone() },
+                AttachedAlarm {
+                    state: AlarmState::Ok,
+                    changed_at: signal.changed_at,
+                    reason: signal.reason.clone(),
+                },
             );
             inc.version = expected + 1;
             let still = inc.alarms_firing().count();
@@ -325,9 +399,16 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 eid(signal, "alarm-recovered"),
                 signal.changed_at,
                 EntryKind::AlarmRecovered,
-                format!("{} is OK ({still} alarm(s) still firing): {}", signal.alarm_name, signal.reason),
+                format!(
+                    "{} is OK ({still} alarm(s) still firing): {}",
+                    signal.alarm_name, signal.reason
+                ),
             );
-            match self.store.save(&inc, expected, PointerChange::Keep, &[entry]).await {
+            match self
+                .store
+                .save(&inc, expected, PointerChange::Keep, &[entry])
+                .await
+            {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => continue,
                 Err(StoreError::Duplicate(_)) => {
@@ -342,7 +423,9 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             self.announce_recovery(&inc, signal).await?;
             return Ok(TriageOutcome::Recovered { id: inc.id });
         }
-        Err(Error::Store(StoreError::Conflict(IncidentId(class.service.clone()))))
+        Err(Error::Store(StoreError::Conflict(IncidentId(
+            class.service.clone(),
+        ))))
     }
 
     async fn announce_recovery(&self, inc: &Incident, signal: &AlarmSignal) -> Result<(), Error> {
@@ -353,14 +436,27 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             recovered_at: signal.changed_at,
         });
         self.bus.put(&event.to_pipeline()).await?;
-        let entry = TimelineEntry::new(eid(signal, "handoff"), self.clock.now(), EntryKind::Handoff, "told resolve (Alarm Recovered)");
+        let entry = TimelineEntry::new(
+            eid(signal, "handoff"),
+            self.clock.now(),
+            EntryKind::Handoff,
+            "told resolve (Alarm Recovered)",
+        );
         self.store.append(&inc.id, &[entry]).await?;
         Ok(())
     }
 
-    async fn on_insufficient(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+    async fn on_insufficient(
+        &self,
+        signal: &AlarmSignal,
+        class: &Classification,
+    ) -> Result<TriageOutcome, Error> {
         let now = self.clock.now();
-        let Some(inc) = self.store.find_for_service(&class.service, self.settings.reopen_window(), now).await? else {
+        let Some(inc) = self
+            .store
+            .find_for_service(&class.service, self.settings.reopen_window(), now)
+            .await?
+        else {
             info!(service = %class.service, "INSUFFICIENT_DATA with no incident: logged only");
             return Ok(TriageOutcome::Recorded { id: None });
         };
@@ -368,7 +464,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             eid(signal, "insufficient-data"),
             signal.changed_at,
             EntryKind::AlarmInsufficientData,
-            format!("{} has INSUFFICIENT_DATA (not paged): {}", signal.alarm_name, signal.reason),
+            format!(
+                "{} has INSUFFICIENT_DATA (not paged): {}",
+                signal.alarm_name, signal.reason
+            ),
         );
         // Only the timeline changes: an alarm with missing data neither pages nor counts as
         // recovered, so the incident's alarm states stay as they were.
@@ -385,15 +484,26 @@ enum Announce {
 }
 
 /// The page: short enough for a phone lock screen, complete enough to act on.
-fn page_message(inc: &Incident, signal: &AlarmSignal, announce: Announce, settings: &Settings) -> Notification {
+fn page_message(
+    inc: &Incident,
+    signal: &AlarmSignal,
+    announce: Announce,
+    settings: &Settings,
+) -> Notification {
     let verb = match announce {
         Announce::Opened => "opened",
         Announce::Reopened => "REOPENED",
         Announce::Escalated => "ESCALATED",
     };
-    let subject = format!("[{}] {} {}: {}", inc.severity, inc.service, verb, signal.alarm_name);
+    let subject = format!(
+        "[{}] {} {}: {}",
+        inc.severity, inc.service, verb, signal.alarm_name
+    );
     let mode = match &inc.ecs {
-        Some(_) => format!("remediation mode {} unless configured otherwise per action", settings.remediation.mode),
+        Some(_) => format!(
+            "remediation mode {} unless configured otherwise per action",
+            settings.remediation.mode
+        ),
         None => "no ECS service is known, so nothing will be changed automatically".to_string(),
     };
     let body = format!(
@@ -418,5 +528,9 @@ fn page_message(inc: &Incident, signal: &AlarmSignal, announce: Announce, settin
     attributes.insert("service".to_string(), inc.service.clone());
     attributes.insert("kind".to_string(), verb.to_ascii_lowercase());
     attributes.insert("incident".to_string(), inc.id.to_string());
-    Notification { subject, body, attributes }
+    Notification {
+        subject,
+        body,
+        attributes,
+    }
 }

@@ -198,13 +198,13 @@ impl Settings {
     /// # Errors
     /// [`crate::Error::Invalid`] naming the variable and why its value is wrong.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, crate::Error> {
-        fn num<T: FromStr>(
+        fn num<T>(
             lookup: &impl Fn(&str) -> Option<String>,
             name: &str,
             min: T,
         ) -> Result<Option<T>, crate::Error>
         where
-            T: PartialOrd + fmt::Display + Copy,
+            T: FromStr + PartialOrd + fmt::Display + Copy,
         {
             match lookup(name)
                 .map(|v| v.trim().to_string())

@@ -1,6 +1,8 @@
 //! Triage on the in-memory ports: opening, attaching, escalating, reopening, recovering, and
 //! redelivery of every kind.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use chrono::{DateTime, Duration, Utc};
 use firebreak_core::incident::{IncidentId, IncidentStatus};
 use firebreak_core::intake::parse_event_str;

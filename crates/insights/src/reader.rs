@@ -196,6 +196,15 @@ impl LineDecoder {
         };
         match format {
             LogFormat::JsonLines => {
+                if let Some(fast) = fast_line(line) {
+                    return Ok(Some(DecodedEvent {
+                        timestamp_ms: fast.timestamp,
+                        message: Cow::Borrowed(fast.message),
+                        log_group: fast.group.map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
+                        log_stream: fast.stream.map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
+                        ingestion_time_ms: fast.ingestion_time,
+                    }));
+                }
                 let raw: RawLine<'a> = serde_json::from_slice(line).map_err(|e| {
                     self.error(
                         line_no,
@@ -228,6 +237,87 @@ impl LineDecoder {
             }
         }
     }
+}
+
+struct FastLine<'a> {
+    group: Option<&'a str>,
+    stream: Option<&'a str>,
+    timestamp: i64,
+    message: &'a str,
+    ingestion_time: Option<i64>,
+}
+
+/// The common case of the drill format without serde: a flat object of the known keys whose
+/// strings have no escapes. `None` sends the line to serde_json, which handles everything else
+/// (and reports errors).
+fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    }
+    fn string(b: &[u8], i: usize) -> Option<(&str, usize)> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let rest = b.get(i + 1..)?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        let s = std::str::from_utf8(&rest[..end]).ok()?;
+        Some((s, i + 1 + end + 1))
+    }
+    fn millis(b: &[u8], i: usize) -> Option<(i64, usize)> {
+        if b.get(i) == Some(&b'"') {
+            let (s, j) = string(b, i)?;
+            return Some((parse_timestamp(s)?, j));
+        }
+        let mut j = i;
+        if b.get(j) == Some(&b'-') {
+            j += 1;
+        }
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        let n = std::str::from_utf8(b.get(i..j)?).ok()?.parse().ok()?;
+        Some((n, j))
+    }
+    let b = line;
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let (mut group, mut stream, mut timestamp, mut message, mut ingestion_time) = (None, None, None, None, None);
+    loop {
+        i = ws(b, i);
+        let (key, j) = string(b, i)?;
+        i = ws(b, j);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        match key {
+            "group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            "stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            "message" => (message, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            "timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            "ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            _ => return None,
+        }
+        i = ws(b, i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if ws(b, i + 1) != b.len() {
+        return None;
+    }
+    Some(FastLine { group, stream, timestamp: timestamp?, message: message?, ingestion_time })
 }
 
 fn json_reason(e: &serde_json::Error) -> String {

@@ -16,11 +16,17 @@ use std::time::Duration;
 const GIB: u64 = 1 << 30;
 
 fn data_file() -> PathBuf {
-    let bytes: u64 = std::env::var("FIREBREAK_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(GIB);
+    let bytes: u64 = std::env::var("FIREBREAK_BENCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(GIB);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench-data");
     std::fs::create_dir_all(&root).unwrap();
     let path = root.join(format!("insights-{bytes}.jsonl"));
-    if std::fs::metadata(&path).map(|m| m.len() >= bytes).unwrap_or(false) {
+    if std::fs::metadata(&path)
+        .map(|m| m.len() >= bytes)
+        .unwrap_or(false)
+    {
         return path;
     }
     let tmp = path.with_extension("partial");
@@ -51,7 +57,10 @@ fn generate(path: &Path, bytes: u64) {
         let status = [200, 200, 200, 200, 200, 201, 304, 404, 500, 503][((r >> 32) % 10) as usize];
         let kind = (r >> 48) % 100;
         let message = if kind < 80 {
-            format!("INFO GET /articles/{id} status={status} latency={latency}ms request_id={:016x}", next())
+            format!(
+                "INFO GET /articles/{id} status={status} latency={latency}ms request_id={:016x}",
+                next()
+            )
         } else if kind < 90 {
             format!("WARN slow query on table articles status={status} latency={latency}ms")
         } else if kind < 95 {
@@ -59,7 +68,9 @@ fn generate(path: &Path, bytes: u64) {
                 "ERROR DatabaseError: connection pool exhausted, max_connections=10 route=/articles/{id} status=500 latency={latency}ms"
             )
         } else {
-            format!(r#"{{\"level\":\"info\",\"route\":\"/users/{id}\",\"status\":{status},\"latency\":{latency}}}"#)
+            format!(
+                r#"{{\"level\":\"info\",\"route\":\"/users/{id}\",\"status\":{status},\"latency\":{latency}}}"#
+            )
         };
         let line = format!(
             r#"{{"group":"/ecs/articles-api","stream":"web/{stream}","timestamp":{ts},"message":"{message}"}}"#
@@ -88,7 +99,10 @@ fn engine(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(1));
     let queries = [
         ("a_filter_like_error", "filter @message like /ERROR/"),
-        ("b_filter_stats_count_by_bin5m", "filter @message like /ERROR/ | stats count() by bin(5m)"),
+        (
+            "b_filter_stats_count_by_bin5m",
+            "filter @message like /ERROR/ | stats count() by bin(5m)",
+        ),
         (
             "c_parse_stats_pct99_by_status",
             r#"parse @message "status=* latency=*ms" as status, latency | stats pct(latency, 99) by status"#,
@@ -97,7 +111,10 @@ fn engine(c: &mut Criterion) {
     for (name, query) in queries {
         // A sanity check that the query does what the bench claims.
         let r = run(&path, query);
-        assert!(r.statistics.records_matched > 0 && !r.rows.is_empty(), "{name} matched nothing");
+        assert!(
+            r.statistics.records_matched > 0 && !r.rows.is_empty(),
+            "{name} matched nothing"
+        );
         group.bench_function(name, |b| b.iter(|| run(&path, query)));
     }
     group.finish();

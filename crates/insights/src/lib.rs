@@ -63,3 +63,25 @@ impl Query {
         }
     }
 }
+
+/// The fuzz target's body (`fuzz/fuzz_targets/parse_query.rs`), public so the plain tests run
+/// it over a corpus on stable: parse `src`, and when it parses, evaluate it over a few events
+/// (JSON and text) and render the results. Never panics, whatever `src` is.
+#[doc(hidden)]
+pub fn fuzz_body(src: &str) {
+    let Ok(query) = parse(src) else { return };
+    let _ = query.validate_local();
+    let events = [
+        LogEvent::new(0, "g", "s", "ERROR 500 GET /articles latency=12ms"),
+        LogEvent::new(
+            60_000,
+            "g",
+            "s",
+            r#"{"status":500,"a":{"b":[1,"x",null]},"latency":"7"}"#,
+        ),
+        LogEvent::new(-1, "", "", ""),
+    ];
+    if let Ok(results) = query.evaluate(&events, &EvalOptions::default()) {
+        let _ = results.rows.len();
+    }
+}

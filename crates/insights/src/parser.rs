@@ -165,6 +165,11 @@ impl<'s> Lexer<'s> {
 
     /// True when a `/` here divides rather than opens a regex.
     fn slash_divides(&self) -> bool {
+        // `parse field /re/`: the regex follows a field name.
+        let n = self.out.len();
+        if n >= 2 && matches!(&self.out[n - 2].tok, Tok::Ident(k) if k.eq_ignore_ascii_case("parse")) {
+            return false;
+        }
         matches!(
             self.out.last().map(|t| &t.tok),
             Some(Tok::Ident(_) | Tok::Backtick(_) | Tok::Num(_) | Tok::Str(_) | Tok::RParen | Tok::RBracket)
@@ -1240,7 +1245,7 @@ impl<'s> Parser<'s> {
         let Some(spec) = function(name) else {
             return Err(self.err_at(t, "a known function", format!("`{name}(`")));
         };
-        if spec.kind == FnKind::Aggregate && ctx != Ctx::Stats {
+        if spec.kind == FnKind::Aggregate && ctx != Ctx::Stats && self.stats_seen == 0 {
             return Err(self.err_at(
                 t,
                 "a scalar function (aggregates such as count() belong in stats)",
@@ -1289,6 +1294,13 @@ impl<'s> Parser<'s> {
                 format!("{} to {} arguments for {}()", spec.min, spec.max, spec.name)
             };
             return Err(self.err_at(t, wanted, format!("{} argument(s)", args.len())));
+        }
+        if spec.name == "pct" && !matches!(args.get(1), Some(Expr::Num(p)) if (0.0..=100.0).contains(p)) {
+            return Err(self.err_at(
+                t,
+                "a percentile between 0 and 100 as the second argument of pct()",
+                "another value",
+            ));
         }
         let period_arg = match spec.name {
             "bin" => Some(0),

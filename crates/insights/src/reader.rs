@@ -200,8 +200,12 @@ impl LineDecoder {
                     return Ok(Some(DecodedEvent {
                         timestamp_ms: fast.timestamp,
                         message: Cow::Borrowed(fast.message),
-                        log_group: fast.group.map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
-                        log_stream: fast.stream.map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
+                        log_group: fast
+                            .group
+                            .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
+                        log_stream: fast
+                            .stream
+                            .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
                         ingestion_time_ms: fast.ingestion_time,
                     }));
                 }
@@ -290,7 +294,8 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         return None;
     }
     i += 1;
-    let (mut group, mut stream, mut timestamp, mut message, mut ingestion_time) = (None, None, None, None, None);
+    let (mut group, mut stream, mut timestamp, mut message, mut ingestion_time) =
+        (None, None, None, None, None);
     loop {
         i = ws(b, i);
         let (key, j) = string(b, i)?;
@@ -317,7 +322,13 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     if ws(b, i + 1) != b.len() {
         return None;
     }
-    Some(FastLine { group, stream, timestamp: timestamp?, message: message?, ingestion_time })
+    Some(FastLine {
+        group,
+        stream,
+        timestamp: timestamp?,
+        message: message?,
+        ingestion_time,
+    })
 }
 
 fn json_reason(e: &serde_json::Error) -> String {

@@ -2,7 +2,6 @@
 //! the expected rows are worked out by hand in the comments.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-
 use firebreak_insights::{parse, EvalOptions, LogEvent, QueryResults};
 
 const T0: i64 = 1_773_498_600_000; // 2026-03-14 14:30:00.000 UTC

@@ -83,14 +83,21 @@ impl fmt::Display for FunctionError {
 
 impl From<firebreak_core::Error> for FunctionError {
     fn from(e: firebreak_core::Error) -> Self {
-        FunctionError { error_type: e.error_type(), retryable: e.is_retryable(), message: e.to_string() }
+        FunctionError {
+            error_type: e.error_type(),
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
         let kind = if e.retryable { "Retryable" } else { "Permanent" };
-        Diagnostic { error_type: format!("{kind}.{}", e.error_type), error_message: e.message }
+        Diagnostic {
+            error_type: format!("{kind}.{}", e.error_type),
+            error_message: e.message,
+        }
     }
 }
 

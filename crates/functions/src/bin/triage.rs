@@ -35,7 +35,9 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     let mut outcomes = Vec::with_capacity(signals.len());
     for signal in &signals {
         let outcome = triage.handle(signal).await.map_err(fail)?;
-        outcomes.push(json!({ "alarm": signal.alarm_name, "state": signal.state, "outcome": format!("{outcome:?}") }));
+        outcomes.push(
+            json!({ "alarm": signal.alarm_name, "state": signal.state, "outcome": format!("{outcome:?}") }),
+        );
     }
     Ok(json!({ "signals": outcomes }))
 }

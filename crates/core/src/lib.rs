@@ -3,6 +3,7 @@
 //! themselves. Nothing here knows an AWS SDK type.
 
 pub mod error;
+pub mod guardrails;
 pub mod incident;
 pub mod memory;
 pub mod ports;

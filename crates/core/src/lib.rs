@@ -15,5 +15,6 @@ pub mod timeline;
 pub use error::{Error, Result};
 pub mod duration;
 pub mod pipeline;
+pub mod remediate;
 pub mod remedy;
 pub mod runbook;

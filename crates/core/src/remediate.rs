@@ -1038,3 +1038,6 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,14 +83,17 @@ pub fn approve_command(incident: &IncidentId, action: &str) -> String {
 pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action: &str) -> ApprovalState {
     let prefix = format!("{incident}/remediate/");
     let suffix = format!("/{action}/awaiting-approval");
-    let Some(req) = timeline.iter().rev().find(|e| {
-        e.kind == EntryKind::ApprovalRequested
-            && e.event_id.starts_with(&prefix)
-            && e.event_id.ends_with(&suffix)
-    }) else {
+    let found = timeline.iter().rev().find_map(|e| {
+        let cause = e
+            .event_id
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(&suffix))
+            .filter(|c| !c.is_empty())?;
+        (e.kind == EntryKind::ApprovalRequested).then(|| (e, cause.to_string()))
+    });
+    let Some((req, cause)) = found else {
         return ApprovalState::NotRequested;
     };
-    let cause = req.event_id[prefix.len()..req.event_id.len() - suffix.len()].to_string();
     let step = req
         .detail
         .get("step")

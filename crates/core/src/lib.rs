@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod embedded;
 pub mod error;
+pub mod guardrails;
 pub mod incident;
 pub mod intake;
 pub mod local_logs;
@@ -12,6 +13,7 @@ pub mod memory;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;
+pub mod remediate;
 pub mod remedy;
 pub mod runbook;
 pub mod settings;

@@ -171,7 +171,7 @@ async fn filter_log_events_fetcher_pulls_the_window() -> Result<()> {
     let fetcher = FilterLogEventsFetcher::new(aws_sdk_cloudwatchlogs::Client::new(&cfg), 100);
     let start = chrono::DateTime::from_timestamp_millis(base).context("start")?;
     let end = chrono::DateTime::from_timestamp_millis(base + 60_000).context("end")?;
-    let events = fetcher.fetch(&[group.clone()], start, end).await?;
+    let events = fetcher.fetch(std::slice::from_ref(&group), start, end).await?;
     let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         messages,

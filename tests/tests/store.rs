@@ -14,6 +14,7 @@ use std::time::Duration;
 const WINDOW: Duration = Duration::from_secs(1800);
 const SVC: &str = "prod/articles-api";
 
+#[allow(clippy::unwrap_used)] // a fixed, valid date
 fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).single().unwrap()
 }

@@ -39,7 +39,7 @@ fn state(service: &EcsService, s: &aws_sdk_ecs::types::Service) -> ServiceState 
         })
         .collect();
     // Newest first (ECS already answers so; make it a guarantee).
-    deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
     let mut events: Vec<ServiceEvent> = s
         .events()
         .iter()
@@ -50,7 +50,7 @@ fn state(service: &EcsService, s: &aws_sdk_ecs::types::Service) -> ServiceState 
             })
         })
         .collect();
-    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.sort_by_key(|e| std::cmp::Reverse(e.at));
     ServiceState {
         service: service.clone(),
         status: s.status().unwrap_or_default().to_string(),

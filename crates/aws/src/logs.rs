@@ -303,7 +303,7 @@ impl FilterLogEventsFetcher {
                 }
             }
         }
-        out.sort_by(|a, b| a.timestamp_ms.cmp(&b.timestamp_ms));
+        out.sort_by_key(|e| e.timestamp_ms);
         Ok(out)
     }
 }

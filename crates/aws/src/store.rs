@@ -401,14 +401,18 @@ impl DynamoIncidentStore {
     }
 
     /// What `open` returns when the service or the id is taken, or `None` when nothing claims the
-    /// service (any more) and the open may be tried again.
+    /// service (any more) and the open may be tried again. `same_id` first looks for an incident
+    /// with the offered id (a redelivery).
     async fn existing(
         &self,
         incident: &Incident,
         reopen_window: Duration,
+        same_id: bool,
     ) -> Result<Option<OpenOutcome>, StoreError> {
-        if let Some(same) = self.get(&incident.id).await? {
-            return Ok(Some(OpenOutcome::Existing(Box::new(same))));
+        if same_id {
+            if let Some(same) = self.get(&incident.id).await? {
+                return Ok(Some(OpenOutcome::Existing(Box::new(same))));
+            }
         }
         match self.read_pointer(&incident.service).await? {
             Some(p) if p.claims(reopen_window, incident.opened_at) => match self.get(&p.incident).await? {
@@ -524,7 +528,7 @@ impl IncidentStore for DynamoIncidentStore {
         if let Some(dup) = first_batch_duplicate(entries) {
             // DynamoDB refuses two writes to one item in a transaction; answer as the in-memory
             // store does, which looks for an existing incident first.
-            return match self.existing(incident, reopen_window).await? {
+            return match self.existing(incident, reopen_window, true).await? {
                 Some(existing) => Ok(existing),
                 None => Err(StoreError::Duplicate(dup.to_string())),
             };
@@ -565,7 +569,10 @@ impl IncidentStore for DynamoIncidentStore {
                 Cancelled::Other(e) => return Err(e.into()),
             };
             if failed(&reasons, 0) || failed(&reasons, 1) {
-                if let Some(existing) = self.existing(incident, reopen_window).await? {
+                if let Some(existing) = self
+                    .existing(incident, reopen_window, failed(&reasons, 1))
+                    .await?
+                {
                     return Ok(existing);
                 }
                 // The pointer was released past the window between our write and our read:

@@ -155,7 +155,7 @@ async fn open_when_the_pointer_condition_fails_returns_the_incident_it_names() {
             pointer.num_calls(),
             other.num_calls()
         ),
-        (1, 1, 1, 1)
+        (1, 0, 1, 1)
     );
 }
 

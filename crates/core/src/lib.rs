@@ -15,5 +15,6 @@ pub use error::{Error, Result};
 pub mod duration;
 pub mod metrics;
 pub mod pipeline;
+pub mod postmortem;
 pub mod remedy;
 pub mod runbook;

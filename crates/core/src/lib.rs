@@ -13,8 +13,10 @@ pub mod timeline;
 
 pub use error::{Error, Result};
 pub mod duration;
+pub mod manage;
 pub mod metrics;
 pub mod pipeline;
 pub mod postmortem;
 pub mod remedy;
+pub mod resolve;
 pub mod runbook;

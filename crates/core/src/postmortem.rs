@@ -735,7 +735,7 @@ fn one_line(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::incident::{IncidentStatus, RemediationRecord};
     use crate::metrics::tests::{at, incident};

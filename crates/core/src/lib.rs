@@ -20,3 +20,4 @@ pub mod postmortem;
 pub mod remedy;
 pub mod resolve;
 pub mod runbook;
+pub mod sweeper;

@@ -40,6 +40,10 @@ pub struct Resolve<'a, S: IncidentStore, N: Notifier, B: EventBus, K: Clock> {
     pub settings: &'a Settings,
     /// The CloudWatch namespace of the EMF metrics (`Firebreak`).
     pub metrics_namespace: &'a str,
+    /// Write the EMF lines to stdout (true in the Lambda function, where CloudWatch Logs extracts
+    /// them; false in drills and the CLI, whose stdout is their own output). The lines are returned
+    /// in [`Resolution::emf`] either way.
+    pub emf_to_stdout: bool,
 }
 
 /// A resolution this call carried out.
@@ -48,7 +52,7 @@ pub struct Resolution {
     /// The incident as saved.
     pub incident: Incident,
     pub times: StageTimes,
-    /// The EMF documents written to stdout.
+    /// The EMF documents (written to stdout when `emf_to_stdout`).
     pub emf: Vec<String>,
     pub postmortem: String,
     /// Resolved by hand, not by the alarms.
@@ -302,7 +306,9 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             Err(e) => return Err(e.into()),
         }
         let emf = emf_lines(&inc, &times, self.metrics_namespace);
-        write_emf(&emf);
+        if self.emf_to_stdout {
+            write_emf(&emf);
+        }
         tracing::info!(
             incident = %inc.id,
             severity = %inc.severity,
@@ -487,6 +493,7 @@ mod tests {
                 runbooks: &self.runbooks,
                 settings: &self.settings,
                 metrics_namespace: "Firebreak",
+                emf_to_stdout: false,
             }
         }
     }
@@ -882,6 +889,7 @@ mod tests {
             runbooks: &w.runbooks,
             settings: &w.settings,
             metrics_namespace: "Firebreak",
+            emf_to_stdout: false,
         };
         let out = resolve
             .on_recovered(&recovered("articles-api-5xx"))

@@ -238,8 +238,12 @@ where
                 }
                 // resolve_manually never answers these; say what happened if it ever does
                 ResolveOutcome::Mitigated { still_firing } | ResolveOutcome::StillOpen { still_firing } => {
-                    writeln!(out, "{id} not resolved; still in ALARM: {}", still_firing.join(", "))
-                        .map_err(io)?;
+                    writeln!(
+                        out,
+                        "{id} not resolved; still in ALARM: {}",
+                        still_firing.join(", ")
+                    )
+                    .map_err(io)?;
                     return Ok(1);
                 }
             }
@@ -339,7 +343,9 @@ fn incidents_table(list: &[Incident]) -> String {
 
 fn show_text(i: &Incident, timeline: &[TimelineEntry]) -> String {
     let t = StageTimes::of(i);
-    let ts = |d: Option<DateTime<Utc>>| d.map_or_else(|| "-".to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+    let ts = |d: Option<DateTime<Utc>>| {
+        d.map_or_else(|| "-".to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+    };
     let mut s = format!(
         "{} {} {} {}\n{}\n",
         i.id, i.severity, i.status, i.service, i.title
@@ -470,7 +476,12 @@ mod tests {
                 clock: SimClock::new(at(15, 0)),
                 settings: Settings::default(),
             };
-            let opened = TimelineEntry::new(format!("{ID}/opened"), at(14, 35), EntryKind::Opened, "Opened SEV2");
+            let opened = TimelineEntry::new(
+                format!("{ID}/opened"),
+                at(14, 35),
+                EntryKind::Opened,
+                "Opened SEV2",
+            );
             w.store
                 .open(&incident(), &[opened], Duration::from_secs(1800))
                 .await
@@ -493,7 +504,11 @@ mod tests {
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let code = run(&cli.cmd, &ctx, &mut out, &mut err).await.unwrap();
-            (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+            (
+                code,
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
         }
     }
 
@@ -504,7 +519,10 @@ mod tests {
         assert_eq!(code, 0);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("ID"), "{out}");
-        assert!(lines[1].starts_with(ID) && lines[1].contains("SEV2") && lines[1].contains("open"), "{out}");
+        assert!(
+            lines[1].starts_with(ID) && lines[1].contains("SEV2") && lines[1].contains("open"),
+            "{out}"
+        );
 
         let (_, out, _) = w.run(&["incidents", "--json"]).await;
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -514,7 +532,10 @@ mod tests {
 
         let (code, out, _) = w.run(&["show", ID]).await;
         assert_eq!(code, 0);
-        assert!(out.contains("detect 5m  diagnose 1m  mitigate -  resolve -"), "{out}");
+        assert!(
+            out.contains("detect 5m  diagnose 1m  mitigate -  resolve -"),
+            "{out}"
+        );
         assert!(out.contains("2026-03-14 14:35:00  opened  Opened SEV2"), "{out}");
         assert!(out.contains("in ALARM: articles-api-5xx"), "{out}");
 
@@ -528,7 +549,10 @@ mod tests {
         let w = World::new().await;
         let (code, out, err) = w.run(&["show", "INC-20990101-000000-beef"]).await;
         assert_eq!((code, out.as_str()), (2, ""));
-        assert!(err.contains("INC-20990101-000000-beef") && err.contains("not found"), "{err}");
+        assert!(
+            err.contains("INC-20990101-000000-beef") && err.contains("not found"),
+            "{err}"
+        );
         let (code, _, err) = w.run(&["ack", "drop table"]).await;
         assert_eq!(code, 2);
         assert!(err.contains("drop table") && err.contains("incident id"), "{err}");
@@ -549,7 +573,10 @@ mod tests {
         assert!(out.contains("already acknowledged by alice"), "{out}");
 
         let (code, out, _) = w.run(&["note", ID, "pool raised to 20", "--by", "alice"]).await;
-        assert_eq!((code, out.as_str()), (0, format!("note added to {ID}\n").as_str()));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, format!("note added to {ID}\n").as_str())
+        );
 
         let (_, out, _) = w.run(&["postmortem", ID]).await;
         assert!(out.starts_with("<!-- preview:"), "{out}");
@@ -557,7 +584,10 @@ mod tests {
         w.clock.set(at(15, 10));
         let (code, out, _) = w.run(&["resolve", ID, "--by", "alice"]).await;
         assert_eq!(code, 0);
-        assert!(out.contains("resolved (MTTR 35m); still in ALARM: articles-api-5xx"), "{out}");
+        assert!(
+            out.contains("resolved (MTTR 35m); still in ALARM: articles-api-5xx"),
+            "{out}"
+        );
         assert_eq!(w.notifier.sent().len(), 1);
         let (_, out, _) = w.run(&["resolve", ID]).await;
         assert_eq!(out, format!("{ID} was already resolved\n"));
@@ -570,7 +600,10 @@ mod tests {
         assert!(!out.contains("alice"), "{out}");
 
         let (_, out, _) = w.run(&["show", ID]).await;
-        assert!(out.contains("note") && out.contains("pool raised to 20 (by alice)"), "{out}");
+        assert!(
+            out.contains("note") && out.contains("pool raised to 20 (by alice)"),
+            "{out}"
+        );
     }
 
     #[tokio::test]
@@ -578,7 +611,9 @@ mod tests {
         let w = World::new().await;
         w.clock.set(at(15, 0));
         w.run(&["resolve", ID, "--by", "alice"]).await;
-        let (code, out, _) = w.run(&["mttr", "--since", "2026-03-01", "--by", "severity"]).await;
+        let (code, out, _) = w
+            .run(&["mttr", "--since", "2026-03-01", "--by", "severity"])
+            .await;
         assert_eq!(code, 0);
         assert!(out.contains("since 2026-03-01"), "{out}");
         assert!(out.contains("2026-03  SEV2      1      25m     25m  0"), "{out}");

@@ -180,8 +180,18 @@ fn timeline_section(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) 
     out.push('\n');
 }
 
-/// One timeline line without names: acknowledgements and notes are rephrased.
+/// One timeline line without names: acknowledgements are rephrased, and a name the entry's detail
+/// records (`by`, `approved_by`, `acknowledged_by`) becomes "a responder" in its summary.
 fn blameless_line(e: &TimelineEntry) -> String {
+    let line = raw_line(e);
+    ["by", "approved_by", "acknowledged_by"]
+        .iter()
+        .filter_map(|k| e.detail.get(*k).and_then(Value::as_str))
+        .filter(|name| name.trim().len() > 1)
+        .fold(line, |l, name| l.replace(name.trim(), "a responder"))
+}
+
+fn raw_line(e: &TimelineEntry) -> String {
     match e.kind {
         EntryKind::Acknowledged => "`acknowledged` The on-call responder acknowledged the incident.".into(),
         EntryKind::Note => format!("`note` {}", one_line(&e.summary)),
@@ -982,6 +992,22 @@ pub(crate) mod tests {
         assert!(section(&md, "## What went poorly")
             .contains("resolved by hand while alarms were still in ALARM: articles-api-5xx"));
         assert!(!md.contains("bob"));
+    }
+
+    #[test]
+    fn names_in_other_entries_are_replaced() {
+        let (i, mut t) = seed();
+        t.push(
+            e(
+                at(14, 37, 0),
+                EntryKind::RemediationApplied,
+                "ecs-rollback approved by carol",
+            )
+            .with_detail(json!({"approved_by": "carol"})),
+        );
+        let md = draft(&i, &t, None);
+        assert!(!md.contains("carol"), "{md}");
+        assert!(md.contains("ecs-rollback approved by a responder"));
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod duration;
 pub mod pipeline;
 pub mod remedy;
 pub mod runbook;
+pub mod template;

@@ -13,6 +13,7 @@ pub mod timeline;
 
 pub use error::{Error, Result};
 pub mod duration;
+pub mod findings;
 pub mod pipeline;
 pub mod remedy;
 pub mod runbook;

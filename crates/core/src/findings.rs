@@ -142,6 +142,9 @@ fn bin_width(name: &str) -> Option<chrono::Duration> {
     Span::parse(inner).ok().filter(|s| s.ms > 0).map(Span::to_chrono)
 }
 
+/// Counts per time bin, `(bin start, count)`, oldest first.
+pub type Series = Vec<(DateTime<Utc>, f64)>;
+
 /// The time bins of a `stats ... by bin(...)` result as `(bin start, count)`, oldest first, with
 /// the column the counts came from. Bins missing inside `window` (Logs Insights leaves out empty
 /// bins) are filled with zero. `None` when the rows are not binned counts.
@@ -149,7 +152,7 @@ pub fn binned_counts(
     rows: &[Vec<ResultField>],
     count_field: Option<&str>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Option<(Vec<(DateTime<Utc>, f64)>, String)> {
+) -> Option<(Series, String)> {
     let first = rows.first()?;
     // the bin column: named bin(...), else the first whose values are all times
     let bin_name = first

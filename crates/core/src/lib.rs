@@ -14,6 +14,7 @@ pub mod timeline;
 pub use error::{Error, Result};
 pub mod duration;
 pub mod findings;
+pub mod lint;
 pub mod pipeline;
 pub mod remedy;
 pub mod runbook;

@@ -117,14 +117,15 @@ pub fn lint_sources(sources: &[RunbookSource]) -> Vec<Finding> {
         }
     }
     findings.extend(lint_across(&parsed));
-    findings.sort_by(|a, b| a.level.cmp(&b.level));
+    findings.sort_by_key(|f| f.level);
     findings
 }
 
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -141,11 +142,13 @@ pub struct QuerySyntaxError {
 /// # Errors
 /// The parser's message with its line and column.
 pub fn check_query_syntax(query: &str) -> Result<(), QuerySyntaxError> {
-    firebreak_insights::parse(query).map(|_| ()).map_err(|e| QuerySyntaxError {
-        line: e.line,
-        column: e.column,
-        message: e.message.clone(),
-    })
+    firebreak_insights::parse(query)
+        .map(|_| ())
+        .map_err(|e| QuerySyntaxError {
+            line: e.line,
+            column: e.column,
+            message: format!("expected {}, found {}", e.expected, e.found),
+        })
 }
 
 /// The template with each quoted or regex placeholder replaced by letters of the same length, so
@@ -168,8 +171,10 @@ fn same_length_fill(query: &str) -> String {
 pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
     let mut out = Vec::new();
     let id = Some(rb.id.as_str());
-    let err = |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::error(file, id, field, msg));
-    let warn = |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::warning(file, id, field, msg));
+    let err =
+        |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::error(file, id, field, msg));
+    let warn =
+        |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::warning(file, id, field, msg));
     let sample = {
         let mut v = TemplateVars::sample();
         v.set("runbook", rb.id.clone());
@@ -177,21 +182,32 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
     };
 
     if !is_id(&rb.id) {
-        err(&mut out, "id".into(), format!("{:?} must be lowercase letters, digits and dashes", rb.id));
+        err(
+            &mut out,
+            "id".into(),
+            format!("{:?} must be lowercase letters, digits and dashes", rb.id),
+        );
     }
     let stem = file.trim_end_matches(".yaml").trim_end_matches(".yml");
     if stem != rb.id {
         err(
             &mut out,
             "id".into(),
-            format!("{:?} differs from the file name; name the file {}.yaml", rb.id, rb.id),
+            format!(
+                "{:?} differs from the file name; name the file {}.yaml",
+                rb.id, rb.id
+            ),
         );
     }
     if rb.title.trim().is_empty() {
         err(&mut out, "title".into(), "is empty".into());
     }
     if rb.impact.trim().is_empty() {
-        warn(&mut out, "impact".into(), "is empty: say how users are affected".into());
+        warn(
+            &mut out,
+            "impact".into(),
+            "is empty: say how users are affected".into(),
+        );
     }
 
     // trigger
@@ -234,7 +250,11 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
         );
     }
     if rb.verify_window.ms <= 0 {
-        err(&mut out, "verify_window".into(), "must be longer than zero".into());
+        err(
+            &mut out,
+            "verify_window".into(),
+            "must be longer than zero".into(),
+        );
     }
 
     // log groups
@@ -273,7 +293,11 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
             );
         }
         if !names.insert(q.name.as_str()) {
-            err(&mut out, format!("{at}.name"), format!("{:?} is used twice", q.name));
+            err(
+                &mut out,
+                format!("{at}.name"),
+                format!("{:?} is used twice", q.name),
+            );
         }
         for (j, g) in q.log_groups.iter().enumerate() {
             if let Err(e) = template::render_log_group(g, &sample) {
@@ -297,7 +321,10 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                     err(
                         &mut out,
                         format!("{at}.query"),
-                        format!("with sample values: line {}, column {}: {}", e.line, e.column, e.message),
+                        format!(
+                            "with sample values: line {}, column {}: {}",
+                            e.line, e.column, e.message
+                        ),
                     );
                 }
             }
@@ -310,7 +337,11 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                 format!("status_checks[{i}]"),
                 format!(
                     "{c:?} is not one of {}",
-                    STATUS_CHECKS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    STATUS_CHECKS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -349,10 +380,15 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                     None => err(
                         &mut out,
                         format!("{sat}.query"),
-                        format!("names query {qn:?}, which the runbook does not have (known: {})", known.join(", ")),
+                        format!(
+                            "names query {qn:?}, which the runbook does not have (known: {})",
+                            known.join(", ")
+                        ),
                     ),
                     Some(step) => {
-                        if matches!(s, Signature::Spike { .. }) && !step.query.to_ascii_lowercase().contains("bin(") {
+                        if matches!(s, Signature::Spike { .. })
+                            && !step.query.to_ascii_lowercase().contains("bin(")
+                        {
                             warn(
                                 &mut out,
                                 format!("{sat}.query"),
@@ -363,9 +399,15 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                 }
             }
             match s {
-                Signature::Pattern { matches, min_count, .. } => {
+                Signature::Pattern {
+                    matches, min_count, ..
+                } => {
                     if let Err(e) = regex::Regex::new(matches) {
-                        err(&mut out, format!("{sat}.matches"), format!("is not a valid regex: {e}"));
+                        err(
+                            &mut out,
+                            format!("{sat}.matches"),
+                            format!("is not a valid regex: {e}"),
+                        );
                     }
                     if *min_count == 0 {
                         err(&mut out, format!("{sat}.min_count"), "must be at least 1".into());
@@ -376,7 +418,10 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                         err(
                             &mut out,
                             format!("{sat}.op"),
-                            format!("{op:?} is not one of {}", crate::findings::THRESHOLD_OPS.join(" ")),
+                            format!(
+                                "{op:?} is not one of {}",
+                                crate::findings::THRESHOLD_OPS.join(" ")
+                            ),
                         );
                     }
                     if !value.is_finite() {
@@ -385,12 +430,20 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                 }
                 Signature::Spike { factor, .. } => {
                     if !(factor.is_finite() && *factor > 1.0) {
-                        err(&mut out, format!("{sat}.factor"), format!("{factor} must be greater than 1"));
+                        err(
+                            &mut out,
+                            format!("{sat}.factor"),
+                            format!("{factor} must be greater than 1"),
+                        );
                     }
                 }
                 Signature::Deployment { within } => {
                     if within.ms <= 0 {
-                        err(&mut out, format!("{sat}.within"), "must be longer than zero".into());
+                        err(
+                            &mut out,
+                            format!("{sat}.within"),
+                            "must be longer than zero".into(),
+                        );
                     }
                 }
             }
@@ -570,7 +623,11 @@ prevention: ["Stop it going boom."]
         let bad = GOOD.replace("| sort @timestamp desc", "| sort @timestamp sideways(");
         let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
         assert_eq!(e.len(), 1, "{e:#?}");
-        assert!(e[0].starts_with("good.yaml: good: investigation[errors].query: line 4, column"), "{}", e[0]);
+        assert!(
+            e[0].starts_with("good.yaml: good: investigation[errors].query: line 4, column"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
@@ -591,7 +648,11 @@ prevention: ["Stop it going boom."]
         let bad = GOOD.replace("{ action: ecs-restart }", "{ action: ecs-reboot }");
         let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
         assert_eq!(e.len(), 1);
-        assert!(e[0].contains("causes[boom].remediation[0]") && e[0].contains("ecs-reboot"), "{}", e[0]);
+        assert!(
+            e[0].contains("causes[boom].remediation[0]") && e[0].contains("ecs-reboot"),
+            "{}",
+            e[0]
+        );
         let bad = GOOD.replace("{ action: ecs-restart }", "{ action: ecs-scale-out, step: 2 }");
         let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
         assert!(e[0].contains("max"), "{}", e[0]);
@@ -628,19 +689,34 @@ prevention: ["Stop it going boom."]
         assert!(e[0].contains("ambiguous with runbook \"other\""), "{}", e[0]);
         // a different priority settles it
         let other = other.replace("priority: 1", "priority: 2");
-        assert!(errors(&lint_sources(&[src("good.yaml", GOOD), src("other.yaml", &other)])).is_empty());
+        assert!(errors(&lint_sources(&[
+            src("good.yaml", GOOD),
+            src("other.yaml", &other)
+        ]))
+        .is_empty());
         // globs that cannot meet are fine
         let other = GOOD
             .replace("id: good", "id: other")
             .replace("[\"*-good\"]", "[\"*-bad\"]");
-        assert!(errors(&lint_sources(&[src("good.yaml", GOOD), src("other.yaml", &other)])).is_empty());
+        assert!(errors(&lint_sources(&[
+            src("good.yaml", GOOD),
+            src("other.yaml", &other)
+        ]))
+        .is_empty());
     }
 
     #[test]
     fn file_name_and_id_must_agree_and_ids_be_unique() {
         let e = errors(&lint_sources(&[src("good.yaml", GOOD), src("copy.yaml", GOOD)]));
-        assert!(e.iter().any(|m| m.contains("copy.yaml: good: id: \"good\" differs")), "{e:#?}");
-        assert!(e.iter().any(|m| m.contains("is also the id of good.yaml")), "{e:#?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("copy.yaml: good: id: \"good\" differs")),
+            "{e:#?}"
+        );
+        assert!(
+            e.iter().any(|m| m.contains("is also the id of good.yaml")),
+            "{e:#?}"
+        );
     }
 
     #[test]
@@ -654,6 +730,10 @@ prevention: ["Stop it going boom."]
         assert!(e.iter().any(|m| m.contains("signatures[0].matches")), "{e:#?}");
         assert!(e.iter().any(|m| m.contains("signatures[1].op")), "{e:#?}");
         assert!(e.iter().any(|m| m.contains("signatures[2].factor")), "{e:#?}");
-        assert!(f.iter().any(|w| w.level == Level::Warning && w.message.contains("bin(")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|w| w.level == Level::Warning && w.message.contains("bin(")),
+            "{f:#?}"
+        );
     }
 }

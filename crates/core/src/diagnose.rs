@@ -485,29 +485,8 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         let budget = Duration::from_secs(self.settings.diagnosis.deadline_s.max(1));
         let started = std::time::Instant::now();
         let parallel = self.settings.diagnosis.max_parallel.max(1);
-        let futs = planned.iter().map(|p| async move {
-            let result = match &p.request {
-                Err(e) => Err(format!("not run: {e}")),
-                Ok(req) => {
-                    let remaining = budget.saturating_sub(started.elapsed());
-                    if remaining.is_zero() {
-                        Err(QueryError::Timeout(budget).to_string())
-                    } else {
-                        let mut req = req.clone();
-                        req.deadline = remaining;
-                        match tokio::time::timeout(remaining + STOP_GRACE, self.logs.run(&req)).await {
-                            Ok(Ok(out)) => Ok(out),
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err(QueryError::Timeout(remaining).to_string()),
-                        }
-                    }
-                }
-            };
-            if let Err(e) = &result {
-                tracing::warn!(query = %p.name, error = %e, "query failed");
-            }
-            (p.name.clone(), result)
-        });
+        // futures from an async fn (not a closure) keep `handle` Send for the Lambda runtime
+        let futs: Vec<_> = planned.iter().map(|p| self.run_one(p, budget, started)).collect();
         let mut results: Vec<(String, Result<QueryOutput, String>)> = futures::stream::iter(futs)
             .buffer_unordered(parallel)
             .collect()
@@ -519,6 +498,35 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             .collect();
         results.sort_by_key(|(n, _)| order.get(n.as_str()).copied().unwrap_or(usize::MAX));
         results
+    }
+
+    async fn run_one(
+        &self,
+        p: &Planned,
+        budget: Duration,
+        started: std::time::Instant,
+    ) -> (String, Result<QueryOutput, String>) {
+        let result = match &p.request {
+            Err(e) => Err(format!("not run: {e}")),
+            Ok(req) => {
+                let remaining = budget.saturating_sub(started.elapsed());
+                if remaining.is_zero() {
+                    Err(QueryError::Timeout(budget).to_string())
+                } else {
+                    let mut req = req.clone();
+                    req.deadline = remaining;
+                    match tokio::time::timeout(remaining + STOP_GRACE, self.logs.run(&req)).await {
+                        Ok(Ok(out)) => Ok(out),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err(QueryError::Timeout(remaining).to_string()),
+                    }
+                }
+            }
+        };
+        if let Err(e) = &result {
+            tracing::warn!(query = %p.name, error = %e, "query failed");
+        }
+        (p.name.clone(), result)
     }
 
     async fn describe(&self, service: Option<&EcsService>) -> Option<Result<ServiceState, String>> {
@@ -660,14 +668,14 @@ fn recent_changes(
                 .filter(|d| d.status == "PRIMARY" || in_window(d.created_at) || in_window(d.updated_at))
                 .cloned()
                 .collect();
-            deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
             let mut events: Vec<ServiceEvent> = st
                 .events
                 .iter()
                 .filter(|e| e.at >= start && e.at <= end)
                 .cloned()
                 .collect();
-            events.sort_by(|a, b| b.at.cmp(&a.at));
+            events.sort_by_key(|e| std::cmp::Reverse(e.at));
             events.truncate(MAX_EVENTS);
             RecentChanges {
                 service: svc,
@@ -717,4 +725,401 @@ fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
         s.push_str(&format!(", {failed} of {} queries failed", r.queries.len()));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{IncidentId, IncidentStatus};
+    use crate::local_logs::LocalLogQueries;
+    use crate::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock};
+    use crate::ports::detail_types;
+    use crate::runbook::RunbookSource;
+    use crate::severity::Severity;
+    use chrono::TimeZone;
+    use firebreak_insights::LogEvent;
+    use std::sync::Mutex;
+
+    const ID: &str = "INC-20260314-143500-0abc";
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).unwrap()
+    }
+
+    fn incident() -> Incident {
+        Incident {
+            id: IncidentId(ID.into()),
+            service: "prod/api".into(),
+            ecs: Some(EcsService::new("prod", "api")),
+            severity: Severity::Sev2,
+            status: IncidentStatus::Open,
+            title: "api-5xx".into(),
+            rule: None,
+            detected_at: at(14, 35),
+            opened_at: at(14, 35),
+            estimated_start: None,
+            diagnosed_at: None,
+            mitigated_at: None,
+            resolved_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            last_escalated_at: None,
+            reopened: 0,
+            alarms: BTreeMap::new(),
+            runbook: None,
+            cause: None,
+            remediations: Vec::new(),
+            postmortem: None,
+            version: 1,
+        }
+    }
+
+    fn raised(alarm: &str) -> IncidentRaised {
+        IncidentRaised {
+            incident_id: IncidentId(ID.into()),
+            service: "prod/api".into(),
+            ecs: Some(EcsService::new("prod", "api")),
+            severity: Severity::Sev2,
+            alarm_name: alarm.into(),
+            alarm_at: at(14, 35),
+            runbook_hint: None,
+            namespace: None,
+            metric_name: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    const RUNBOOK: &str = r#"
+id: api-errors
+title: API errors
+trigger: { alarms: ["api-5xx"] }
+impact: errors
+investigation:
+  - name: errors
+    query: "fields @timestamp, @message | filter @message like /ERROR/ | limit 20"
+  - name: slow
+    query: "fields @message | filter @message like /slow/"
+  - name: hostile
+    log_groups: ["/ecs/api"]
+    query: "fields @message | filter @message like /{tag.route}/"
+causes:
+  - id: boom
+    description: it went boom
+    signatures:
+      - pattern: { query: errors, matches: "boom" }
+    remediation:
+      - { action: ecs-restart }
+prevention: ["don't"]
+"#;
+
+    fn runbooks() -> RunbookSet {
+        RunbookSet::from_sources(&[RunbookSource {
+            file: "api-errors.yaml".into(),
+            text: RUNBOOK.into(),
+        }])
+        .unwrap()
+    }
+
+    /// Answers from a local engine, except the queries told to fail or hang; counts calls.
+    struct FakeLogs {
+        local: LocalLogQueries,
+        fail: Vec<String>,
+        hang: Vec<String>,
+        calls: Mutex<Vec<QueryRequest>>,
+    }
+
+    impl FakeLogs {
+        fn new(fail: &[&str], hang: &[&str]) -> FakeLogs {
+            let ev = |m: u32, msg: &str| LogEvent::new(at(14, m).timestamp_millis(), "/ecs/api", "s", msg);
+            FakeLogs {
+                local: LocalLogQueries::new(vec![
+                    ev(30, "ERROR boom"),
+                    ev(31, "ERROR boom again"),
+                    ev(32, "x/ | stats count() by @message"),
+                    ev(33, "INFO fine"),
+                ]),
+                fail: fail.iter().map(|s| s.to_string()).collect(),
+                hang: hang.iter().map(|s| s.to_string()).collect(),
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+        fn calls(&self) -> Vec<QueryRequest> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl LogQueries for FakeLogs {
+        async fn run(&self, request: &QueryRequest) -> Result<QueryOutput, QueryError> {
+            self.calls.lock().unwrap().push(request.clone());
+            if self.fail.contains(&request.name) {
+                return Err(QueryError::Failed("MalformedQueryException: nope".into()));
+            }
+            if self.hang.contains(&request.name) {
+                futures::future::pending::<()>().await;
+            }
+            self.local.run(request).await
+        }
+    }
+
+    struct World {
+        store: InMemoryIncidentStore,
+        logs: FakeLogs,
+        ecs: InMemoryServiceControl,
+        bus: InMemoryEventBus,
+        clock: SimClock,
+        runbooks: RunbookSet,
+        settings: Settings,
+    }
+
+    impl World {
+        async fn new(logs: FakeLogs) -> World {
+            let store = InMemoryIncidentStore::new();
+            store
+                .open(&incident(), &[], Duration::from_secs(60))
+                .await
+                .unwrap();
+            World {
+                store,
+                logs,
+                ecs: InMemoryServiceControl::new(),
+                bus: InMemoryEventBus::new(),
+                clock: SimClock::new(at(14, 36)),
+                runbooks: runbooks(),
+                settings: Settings::default(),
+            }
+        }
+        fn uc(
+            &self,
+        ) -> Diagnose<'_, InMemoryIncidentStore, FakeLogs, InMemoryServiceControl, InMemoryEventBus, SimClock>
+        {
+            Diagnose {
+                store: &self.store,
+                logs: &self.logs,
+                ecs: &self.ecs,
+                bus: &self.bus,
+                clock: &self.clock,
+                runbooks: &self.runbooks,
+                settings: &self.settings,
+            }
+        }
+        async fn timeline(&self) -> Vec<TimelineEntry> {
+            self.store.timeline(&IncidentId(ID.into())).await.unwrap()
+        }
+    }
+
+    fn with_route(mut r: IncidentRaised, route: &str) -> IncidentRaised {
+        r.tags.insert("route".into(), route.into());
+        r
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_is_a_timeline_entry_and_the_diagnosis_completes() {
+        let w = World::new(FakeLogs::new(&["slow"], &[])).await;
+        let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
+        assert_eq!(r.cause.as_deref(), Some("boom"));
+        let tl = w.timeline().await;
+        let failed = tl.iter().find(|e| e.kind == EntryKind::QueryFailed).unwrap();
+        assert_eq!(failed.event_id, format!("{ID}/diagnosis/SEV2/query/slow"));
+        assert!(
+            failed.summary.contains("MalformedQueryException"),
+            "{}",
+            failed.summary
+        );
+        assert!(tl.iter().any(|e| e.kind == EntryKind::DiagnosisCompleted));
+        assert!(tl
+            .iter()
+            .find(|e| e.kind == EntryKind::DiagnosisCompleted)
+            .unwrap()
+            .summary
+            .contains("1 of 3 queries failed"));
+        assert_eq!(w.bus.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_query_that_outlives_the_deadline_is_stopped_and_recorded() {
+        let mut w = World::new(FakeLogs::new(&[], &["slow"])).await;
+        w.settings.diagnosis.deadline_s = 1;
+        let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
+        assert_eq!(r.cause.as_deref(), Some("boom"));
+        let slow = r.queries.iter().find(|q| q.name() == "slow").unwrap();
+        match slow {
+            QueryOutcome::Failed { error, .. } => assert!(error.contains("did not finish"), "{error}"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // the adapter was told how long it had
+        let sent = w.logs.calls();
+        assert!(sent
+            .iter()
+            .all(|q| q.deadline > Duration::ZERO && q.deadline <= Duration::from_secs(1)));
+    }
+
+    #[tokio::test]
+    async fn redelivery_runs_no_query_and_sends_nothing_twice() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        let first = w.uc().handle(&ev).await.unwrap();
+        let timeline = w.timeline().await;
+        let second = w.uc().handle(&ev).await.unwrap();
+        assert!(!first.repeated && second.repeated);
+        assert_eq!(second.cause, first.cause);
+        assert_eq!(w.logs.calls().len(), 3, "queries ran once");
+        assert_eq!(w.bus.events().len(), 1);
+        assert_eq!(w.timeline().await, timeline);
+        let inc = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
+        assert_eq!(inc.version, 2);
+        // an escalation is a new trigger: diagnosed again, under its own ids
+        let mut esc = ev.clone();
+        esc.severity = Severity::Sev1;
+        w.uc().handle(&esc).await.unwrap();
+        assert_eq!(w.logs.calls().len(), 6);
+        assert_eq!(w.bus.events().len(), 2);
+        assert!(w
+            .timeline()
+            .await
+            .iter()
+            .any(|e| e.event_id == format!("{ID}/diagnosis/SEV1/completed")));
+    }
+
+    #[tokio::test]
+    async fn when_the_bus_failed_the_redelivery_sends_the_recorded_diagnosis() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        w.uc().handle(&ev).await.unwrap();
+        // forget the send, as if put had failed after the diagnosis was recorded
+        w.bus.drain();
+        let store2 = InMemoryIncidentStore::new();
+        store2
+            .open(&incident(), &[], Duration::from_secs(60))
+            .await
+            .unwrap();
+        let tl: Vec<TimelineEntry> = w
+            .timeline()
+            .await
+            .into_iter()
+            .filter(|e| !e.event_id.ends_with("/published"))
+            .collect();
+        store2.append(&IncidentId(ID.into()), &tl).await.unwrap();
+        let uc = Diagnose {
+            store: &store2,
+            ..w.uc()
+        };
+        let r = uc.handle(&ev).await.unwrap();
+        assert!(r.repeated);
+        assert_eq!(w.bus.events().len(), 1);
+        assert_eq!(w.logs.calls().len(), 3, "no query ran again");
+    }
+
+    #[tokio::test]
+    async fn without_a_matching_runbook_generic_diagnostics_run() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let r = w.uc().handle(&raised("disk-70-percent")).await.unwrap();
+        assert_eq!(r.runbook, None);
+        assert_eq!(r.cause, None);
+        let names: Vec<String> = w.logs.calls().iter().map(|q| q.name.clone()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"errors".to_string()) && names.contains(&"error-counts".to_string()));
+        assert!(w
+            .logs
+            .calls()
+            .iter()
+            .all(|q| q.log_groups == vec!["/ecs/api".to_string()]));
+        let tl = w.timeline().await;
+        let nr = tl.iter().find(|e| e.kind == EntryKind::NoRunbook).unwrap();
+        assert!(nr.summary.contains("disk-70-percent"), "{}", nr.summary);
+        let errors = r.queries.iter().find(|q| q.name() == "errors").unwrap();
+        match errors {
+            QueryOutcome::Completed(s) => assert_eq!(s.rows, 2),
+            other => panic!("{other:?}"),
+        }
+        match Event::from_pipeline(&w.bus.events()[0]).unwrap() {
+            Event::Diagnosed(d) => {
+                assert_eq!(d.runbook, None);
+                assert!(d.suggested.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.bus.events()[0].detail_type, detail_types::DIAGNOSIS_COMPLETED);
+    }
+
+    #[tokio::test]
+    async fn a_hostile_dimension_value_stays_a_literal() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let r = w
+            .uc()
+            .handle(&with_route(raised("api-5xx"), "x/ | stats count() by @message"))
+            .await
+            .unwrap();
+        let sent = w.logs.calls();
+        let q = sent.iter().find(|q| q.name == "hostile").unwrap();
+        assert_eq!(
+            q.query,
+            r"fields @message | filter @message like /x\/ \| stats count\(\) by \@message/"
+        );
+        // the query still has two commands, and finds the one line that holds the value
+        assert_eq!(firebreak_insights::parse(&q.query).unwrap().commands.len(), 2);
+        match r.queries.iter().find(|q| q.name() == "hostile").unwrap() {
+            QueryOutcome::Completed(s) => {
+                assert_eq!(s.rows, 1);
+                assert_eq!(s.top_messages[0].message, "x/ | stats count() by @message");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_a_log_group_fails_only_its_queries() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = with_route(raised("api-5xx"), "r");
+        ev.ecs = Some(EcsService::new("prod", "x/ | stats count() by @message"));
+        let r = w.uc().handle(&ev).await.unwrap();
+        // the two queries over /ecs/{service_name} are not run; the one with a fixed group is
+        assert_eq!(w.logs.calls().len(), 1);
+        let failed: Vec<&str> = r
+            .queries
+            .iter()
+            .filter(|q| matches!(q, QueryOutcome::Failed { .. }))
+            .map(QueryOutcome::name)
+            .collect();
+        assert_eq!(failed, vec!["errors", "slow"]);
+        // and the ECS service does not exist: a note, not a failure
+        assert!(r
+            .recent_changes
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not found"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_incident_is_an_error() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = raised("api-5xx");
+        ev.incident_id = IncidentId("INC-20260314-143500-ffff".into());
+        let e = w.uc().handle(&ev).await.unwrap_err();
+        assert!(matches!(e, Error::Store(StoreError::NotFound(_))), "{e}");
+        assert!(w.logs.calls().is_empty());
+    }
+
+    #[test]
+    fn handle_is_send_so_lambda_can_run_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let store = InMemoryIncidentStore::new();
+        let logs = FakeLogs::new(&[], &[]);
+        let ecs = InMemoryServiceControl::new();
+        let bus = InMemoryEventBus::new();
+        let clock = SimClock::new(at(14, 36));
+        let runbooks = runbooks();
+        let settings = Settings::default();
+        let uc = Diagnose {
+            store: &store,
+            logs: &logs,
+            ecs: &ecs,
+            bus: &bus,
+            clock: &clock,
+            runbooks: &runbooks,
+            settings: &settings,
+        };
+        let ev = raised("api-5xx");
+        assert_send(&uc.handle(&ev));
+    }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The seed's incident, diagnosed end to end over the in-memory ports and the local Logs
 //! Insights engine: a 5xx alarm on prod/articles-api whose logs show the connection pool
 //! exhausted after traffic doubled at 14:30. And its counterpart: a bad deployment.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The runbooks in `runbooks/` lint clean and select as documented.
 
 use firebreak_core::lint::{lint_dir, Level};

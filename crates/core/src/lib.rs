@@ -19,5 +19,6 @@ pub mod findings;
 pub mod lint;
 pub mod pipeline;
 pub mod remedy;
+pub mod render;
 pub mod runbook;
 pub mod template;

@@ -511,6 +511,57 @@ mod tests {
         assert_eq!(ps[0].position, Position::Regex);
     }
 
+    /// Runs `template` filled with `value` over three events, one of which is `value` itself.
+    fn matches_only_the_value(template: &str, value: &str) -> Vec<String> {
+        use firebreak_insights::{EvalOptions, LogEvent};
+        let q = render_query(template, &vars(value)).unwrap();
+        let parsed = firebreak_insights::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(parsed.commands.len(), 2, "{q}");
+        let events = vec![
+            LogEvent::new(1, "g", "s", value),
+            LogEvent::new(2, "g", "s", "something else"),
+            LogEvent::new(3, "g", "s", "x"),
+        ];
+        let out = parsed.evaluate(&events, &EvalOptions::default()).unwrap();
+        out.rows
+            .iter()
+            .flat_map(|r| {
+                r.iter()
+                    .filter(|f| f.field == "@message")
+                    .map(|f| f.value.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hostile_values_cannot_change_a_query_the_parser_reads() {
+        for value in [
+            "x/ | stats count() by @message",
+            r#"a" or @message like /./ | stats count() by @message #\"#,
+            r"x\/ | fields @log",
+            "x' | limit 1",
+            "(.*)",
+        ] {
+            for template in [
+                "fields @message | filter @message like /{service_name}/",
+                "fields @message | filter @message = \"{service_name}\"",
+                "fields @message | filter @message = '{service_name}'",
+            ] {
+                let got = matches_only_the_value(template, value);
+                if template.contains("like") {
+                    // a substring match: only lines containing the value
+                    assert!(
+                        got.iter().all(|m| m.contains(value)),
+                        "{template} {value}: {got:?}"
+                    );
+                    assert!(got.contains(&value.to_string()), "{template} {value}: {got:?}");
+                } else {
+                    assert_eq!(got, vec![value.to_string()], "{template} {value}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn quotes_and_backslashes_are_escaped_in_strings() {
         let v = vars(r#"a"b\c'"#);

@@ -3,6 +3,7 @@
 //! themselves. Nothing here knows an AWS SDK type.
 
 pub mod diagnose;
+pub mod drill;
 pub mod duration;
 pub mod embedded;
 pub mod error;

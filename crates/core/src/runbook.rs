@@ -478,6 +478,11 @@ pub struct RunbookSet {
 }
 
 impl RunbookSet {
+    /// Every runbook, sorted by id.
+    pub fn runbooks(&self) -> &[Runbook] {
+        &self.runbooks
+    }
+
     /// Loads and lints every runbook in `dir` (all `*.yaml` but `policy.yaml`).
     ///
     /// # Errors

@@ -1,0 +1,149 @@
+//! `firebreak drill`: the JSON contract of DESIGN.md ("Drills"), --check on every shipped
+//! scenario, and exit codes for failed checks and bad scenarios.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn firebreak(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn scenarios() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("events/scenarios"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("scenario.yaml").exists())
+        .map(|e| format!("events/scenarios/{}", e.file_name().to_string_lossy()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_shipped_drill_passes_its_check() {
+    let all = scenarios();
+    assert!(all.len() >= 7, "{all:?}");
+    for dir in all {
+        let out = firebreak(&["drill", &dir, "--check"]);
+        assert!(
+            out.status.success(),
+            "{dir}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn json_output_has_every_contract_key_with_nulls_not_missing() {
+    let out = firebreak(&["drill", "events/scenarios/seed-connection-pool", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["scenario"].is_string());
+    let incidents = v["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1);
+    let inc = &incidents[0];
+    for key in [
+        "id",
+        "service",
+        "severity",
+        "status",
+        "cause",
+        "remediations",
+        "timeline",
+        "metrics",
+        "postmortem_markdown",
+    ] {
+        assert!(inc.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(inc["service"], "prod/articles-api");
+    assert_eq!(inc["severity"], "SEV2");
+    assert_eq!(inc["status"], "resolved");
+    assert_eq!(inc["cause"], "db-connection-pool-exhausted");
+    let rem = &inc["remediations"][0];
+    assert_eq!(
+        (
+            rem["action"].as_str(),
+            rem["mode"].as_str(),
+            rem["outcome"].as_str()
+        ),
+        (Some("ecs-scale-out"), Some("auto"), Some("applied"))
+    );
+    assert!(rem["detail"].is_string());
+    for e in inc["timeline"].as_array().unwrap() {
+        assert!(
+            e["at"].is_string() && e["kind"].is_string() && e["summary"].is_string(),
+            "{e}"
+        );
+    }
+    let m = &inc["metrics"];
+    assert_eq!(m["time_to_detect_s"], 300, "alarm at 14:35, spike from 14:30");
+    assert!(
+        m["time_to_diagnose_s"].as_i64().unwrap() <= 60,
+        "root cause within a minute of the alarm"
+    );
+    assert!(
+        m["time_to_mitigate_s"].as_i64().unwrap() <= 120,
+        "mitigation within two minutes"
+    );
+    assert_eq!(m["time_to_resolve_s"], 1500);
+    assert!(inc["postmortem_markdown"]
+        .as_str()
+        .unwrap()
+        .contains("## Action items"));
+
+    // An incident that never resolves: the absent values are null, present as keys.
+    let out = firebreak(&["drill", "events/scenarios/certificate-expiry", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inc = &v["incidents"][0];
+    assert_eq!(inc["status"], "open");
+    assert!(inc["cause"].is_null() && inc["postmortem_markdown"].is_null());
+    for key in ["time_to_detect_s", "time_to_mitigate_s", "time_to_resolve_s"] {
+        assert!(inc["metrics"].get(key).is_some_and(Value::is_null), "{key}");
+    }
+}
+
+#[test]
+fn a_failed_check_exits_1_naming_the_difference_and_a_bad_scenario_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = root().join("events/scenarios/seed-connection-pool");
+    for f in ["alarm.sns.json", "ok.eventbridge.json", "logs.jsonl"] {
+        std::fs::copy(seed.join(f), dir.path().join(f)).unwrap();
+    }
+    let yaml = std::fs::read_to_string(seed.join("scenario.yaml"))
+        .unwrap()
+        .replace("severity: SEV2", "severity: SEV1");
+    std::fs::write(dir.path().join("scenario.yaml"), yaml).unwrap();
+    let out = firebreak(&["drill", dir.path().to_str().unwrap(), "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("severity: expected SEV1, got SEV2"), "{err}");
+
+    std::fs::write(dir.path().join("scenario.yaml"), "description: x\nsteps: []\n").unwrap();
+    let out = firebreak(&["drill", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("steps"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        "description: x\nsteps:\n  - { at: 2026-03-14T14:35:00Z, event: missing.json }\n",
+    )
+    .unwrap();
+    let out = firebreak(&["drill", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
+}

@@ -17,9 +17,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
-use firebreak_core::incident::{Incident, IncidentId, IncidentStatus};
+use firebreak_core::incident::{Incident, IncidentId};
 use firebreak_core::severity::Severity;
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -422,29 +421,12 @@ pub async fn log_group(cfg: &SdkConfig, test: &str, events: &[(i64, &str)]) -> R
 
 /// A plain open incident of `service` opened at `opened_at`.
 pub fn incident(id: &str, service: &str, opened_at: DateTime<Utc>) -> Incident {
-    Incident {
-        id: IncidentId(id.into()),
-        service: service.into(),
-        ecs: None,
-        severity: Severity::Sev2,
-        status: IncidentStatus::Open,
-        title: format!("{service} is failing"),
-        rule: None,
-        detected_at: opened_at,
+    Incident::open(
+        IncidentId(id.into()),
+        service,
+        Severity::Sev2,
+        format!("{service} is failing"),
         opened_at,
-        estimated_start: None,
-        diagnosed_at: None,
-        mitigated_at: None,
-        resolved_at: None,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        last_escalated_at: None,
-        reopened: 0,
-        alarms: BTreeMap::new(),
-        runbook: None,
-        cause: None,
-        remediations: vec![],
-        postmortem: None,
-        version: 1,
-    }
+        opened_at,
+    )
 }

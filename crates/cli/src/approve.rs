@@ -105,43 +105,25 @@ async fn run_to<S: IncidentStore, B: EventBus>(
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use firebreak_core::incident::{Incident, IncidentStatus};
+    use firebreak_core::incident::Incident;
     use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore};
     use firebreak_core::pipeline::Event;
     use firebreak_core::severity::Severity;
     use firebreak_core::timeline::{EntryKind, TimelineEntry};
     use serde_json::json;
-    use std::collections::BTreeMap;
 
     const ID: &str = "INC-20260314-143500-0001";
 
     async fn store_with(entries: &[TimelineEntry]) -> InMemoryIncidentStore {
         let at = Utc.with_ymd_and_hms(2026, 3, 14, 14, 35, 0).unwrap();
-        let incident = Incident {
-            id: IncidentId(ID.into()),
-            service: "prod/articles-api".into(),
-            ecs: None,
-            severity: Severity::Sev2,
-            status: IncidentStatus::Open,
-            title: "5xx".into(),
-            rule: None,
-            detected_at: at,
-            opened_at: at,
-            estimated_start: None,
-            diagnosed_at: None,
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened: 0,
-            alarms: BTreeMap::new(),
-            runbook: None,
-            cause: None,
-            remediations: vec![],
-            postmortem: None,
-            version: 1,
-        };
+        let incident = Incident::open(
+            IncidentId(ID.into()),
+            "prod/articles-api",
+            Severity::Sev2,
+            "5xx",
+            at,
+            at,
+        );
         let store = InMemoryIncidentStore::new();
         store
             .open(&incident, entries, std::time::Duration::from_secs(60))

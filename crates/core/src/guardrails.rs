@@ -463,31 +463,16 @@ mod tests {
     }
 
     fn incident() -> Incident {
-        Incident {
-            id: IncidentId("INC-20260314-143500-0001".into()),
-            service: "prod/articles-api".into(),
-            ecs: Some(EcsService::new("prod", "articles-api")),
-            severity: Severity::Sev2,
-            status: IncidentStatus::Open,
-            title: "5xx".into(),
-            rule: None,
-            detected_at: t(14, 35),
-            opened_at: t(14, 35),
-            estimated_start: None,
-            diagnosed_at: None,
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened: 0,
-            alarms: BTreeMap::new(),
-            runbook: None,
-            cause: None,
-            remediations: vec![],
-            postmortem: None,
-            version: 1,
-        }
+        let mut i = Incident::open(
+            IncidentId("INC-20260314-143500-0001".into()),
+            "prod/articles-api",
+            Severity::Sev2,
+            "5xx",
+            t(14, 35),
+            t(14, 35),
+        );
+        i.ecs = Some(EcsService::new("prod", "articles-api"));
+        i
     }
 
     fn dep(td: &str, status: &str, rollout: &str, created: Option<DateTime<Utc>>) -> Deployment {

@@ -180,6 +180,43 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// A new open incident at version 1: detected at `detected_at` (the alarm's state change),
+    /// opened at `opened_at`, with no alarms attached yet and nothing diagnosed.
+    pub fn open(
+        id: IncidentId,
+        service: impl Into<String>,
+        severity: Severity,
+        title: impl Into<String>,
+        detected_at: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+    ) -> Incident {
+        Incident {
+            id,
+            service: service.into(),
+            ecs: None,
+            severity,
+            status: IncidentStatus::Open,
+            title: title.into(),
+            rule: None,
+            detected_at,
+            opened_at,
+            estimated_start: None,
+            diagnosed_at: None,
+            mitigated_at: None,
+            resolved_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            last_escalated_at: None,
+            reopened: 0,
+            alarms: BTreeMap::new(),
+            runbook: None,
+            cause: None,
+            remediations: Vec::new(),
+            postmortem: None,
+            version: 1,
+        }
+    }
+
     /// True when every attached alarm is OK.
     pub fn all_alarms_ok(&self) -> bool {
         !self.alarms.is_empty() && self.alarms.values().all(|a| a.state == AlarmState::Ok)

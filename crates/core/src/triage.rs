@@ -99,31 +99,18 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 reason: signal.reason.clone(),
             },
         );
-        Incident {
-            id: IncidentId::derive(signal.changed_at, &signal.delivery_id),
-            service: class.service.clone(),
-            ecs: class.ecs.clone(),
-            severity: class.severity,
-            status: IncidentStatus::Open,
-            title: format!("{} on {}", signal.alarm_name, class.service),
-            rule: class.rule.clone(),
-            detected_at: signal.changed_at,
-            opened_at: now,
-            estimated_start: None,
-            diagnosed_at: None,
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened: 0,
-            alarms,
-            runbook: None,
-            cause: None,
-            remediations: Vec::new(),
-            postmortem: None,
-            version: 1,
-        }
+        let mut inc = Incident::open(
+            IncidentId::derive(signal.changed_at, &signal.delivery_id),
+            &class.service,
+            class.severity,
+            format!("{} on {}", signal.alarm_name, class.service),
+            signal.changed_at,
+            now,
+        );
+        inc.ecs = class.ecs.clone();
+        inc.rule = class.rule.clone();
+        inc.alarms = alarms;
+        inc
     }
 
     fn fired_entry(&self, signal: &AlarmSignal) -> TimelineEntry {

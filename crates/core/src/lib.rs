@@ -4,15 +4,20 @@
 
 pub mod error;
 pub mod incident;
+pub mod intake;
 pub mod memory;
+pub mod policy;
 pub mod ports;
 pub mod settings;
 pub mod severity;
 pub mod signal;
 pub mod timeline;
 
-pub use error::{Error, Result};
 pub mod duration;
+pub mod embedded;
 pub mod pipeline;
 pub mod remedy;
 pub mod runbook;
+pub mod triage;
+
+pub use error::{Error, Result};

@@ -176,7 +176,105 @@ impl Default for Settings {
     }
 }
 
+/// The environment variables [`Settings::from_lookup`] reads (the functions' contract with the
+/// SAM template).
+pub mod env {
+    pub const REOPEN_WINDOW_S: &str = "REOPEN_WINDOW_S";
+    pub const REMEDIATION_MODE: &str = "REMEDIATION_MODE";
+    pub const REMEDIATION_RULES: &str = "REMEDIATION_RULES";
+    pub const REMEDIATION_ALLOW: &str = "REMEDIATION_ALLOW";
+    pub const REMEDIATION_ALLOW_TAG: &str = "REMEDIATION_ALLOW_TAG";
+    pub const REMEDIATION_COOLDOWN_S: &str = "REMEDIATION_COOLDOWN_S";
+    pub const REMEDIATION_MAX_ACTIONS: &str = "REMEDIATION_MAX_ACTIONS";
+    pub const DIAGNOSIS_DEADLINE_S: &str = "DIAGNOSIS_DEADLINE_S";
+    pub const DIAGNOSIS_MAX_PARALLEL: &str = "DIAGNOSIS_MAX_PARALLEL";
+    pub const SWEEPER_OPEN_TOO_LONG_S: &str = "SWEEPER_OPEN_TOO_LONG_S";
+    pub const SWEEPER_VERIFY_WINDOW_S: &str = "SWEEPER_VERIFY_WINDOW_S";
+}
+
 impl Settings {
+    /// Reads the settings from variables (see [`env`]); unset or empty ones keep their defaults.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the variable and why its value is wrong.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, crate::Error> {
+        fn num<T>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            min: T,
+        ) -> Result<Option<T>, crate::Error>
+        where
+            T: FromStr + PartialOrd + fmt::Display + Copy,
+        {
+            match lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(None),
+                Some(v) => match v.parse::<T>() {
+                    Ok(n) if n >= min => Ok(Some(n)),
+                    _ => Err(crate::Error::invalid(
+                        name,
+                        format!("{v:?} is not a whole number >= {min}"),
+                    )),
+                },
+            }
+        }
+        let mut s = Settings::default();
+        if let Some(v) = num(&lookup, env::REOPEN_WINDOW_S, 0i64)? {
+            s.reopen_window_s = v;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_MODE).filter(|v| !v.trim().is_empty()) {
+            s.remediation.mode = v
+                .parse()
+                .map_err(|e: crate::Error| crate::Error::invalid(env::REMEDIATION_MODE, e.to_string()))?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_RULES).filter(|v| !v.trim().is_empty()) {
+            s.remediation.rules = serde_json::from_str(&v).map_err(|e| {
+                crate::Error::invalid(
+                    env::REMEDIATION_RULES,
+                    format!(
+                        "{e}; expected a JSON list like [{{\"action\":\"ecs-scale-out\",\"mode\":\"auto\"}}]"
+                    ),
+                )
+            })?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_ALLOW) {
+            s.remediation.allow = v
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    EcsService::parse(x)
+                        .map_err(|e| crate::Error::invalid(env::REMEDIATION_ALLOW, e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_ALLOW_TAG) {
+            let v = v.trim();
+            s.remediation.allow_tag = (!v.is_empty()).then(|| v.to_string());
+        }
+        if let Some(v) = num(&lookup, env::REMEDIATION_COOLDOWN_S, 0i64)? {
+            s.remediation.cooldown_s = v;
+        }
+        if let Some(v) = num(&lookup, env::REMEDIATION_MAX_ACTIONS, 0u32)? {
+            s.remediation.max_actions_per_incident = v;
+        }
+        if let Some(v) = num(&lookup, env::DIAGNOSIS_DEADLINE_S, 1u64)? {
+            s.diagnosis.deadline_s = v;
+        }
+        if let Some(v) = num(&lookup, env::DIAGNOSIS_MAX_PARALLEL, 1usize)? {
+            s.diagnosis.max_parallel = v;
+        }
+        if let Some(v) = num(&lookup, env::SWEEPER_OPEN_TOO_LONG_S, 60i64)? {
+            s.sweeper.open_too_long_s = v;
+        }
+        if let Some(v) = num(&lookup, env::SWEEPER_VERIFY_WINDOW_S, 60i64)? {
+            s.sweeper.default_verify_window_s = v;
+        }
+        Ok(s)
+    }
+
     pub fn reopen_window(&self) -> std::time::Duration {
         std::time::Duration::from_secs(u64::try_from(self.reopen_window_s.max(0)).unwrap_or(0))
     }
@@ -217,6 +315,48 @@ mod tests {
         assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev2), RemediationMode::Auto);
         assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev1), RemediationMode::Off);
         assert_eq!(r.mode_for("ecs-restart", Severity::Sev3), RemediationMode::DryRun);
+    }
+
+    #[test]
+    fn reads_settings_from_variables_and_names_the_bad_one() {
+        let vars = std::collections::HashMap::from([
+            (env::REMEDIATION_MODE, "auto"),
+            (env::REMEDIATION_ALLOW, "prod/articles-api, prod/search"),
+            (
+                env::REMEDIATION_RULES,
+                r#"[{"severity":"SEV1","mode":"approve"}]"#,
+            ),
+            (env::REOPEN_WINDOW_S, "600"),
+            (env::REMEDIATION_ALLOW_TAG, ""),
+        ]);
+        let s = Settings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+        assert_eq!(s.remediation.mode, RemediationMode::Auto);
+        assert_eq!(
+            s.remediation.allow,
+            vec![
+                EcsService::new("prod", "articles-api"),
+                EcsService::new("prod", "search")
+            ]
+        );
+        assert_eq!(
+            s.remediation.mode_for("ecs-restart", Severity::Sev1),
+            RemediationMode::Approve
+        );
+        assert_eq!(s.reopen_window_s, 600);
+        assert_eq!(s.remediation.allow_tag, None);
+
+        for (name, value) in [
+            (env::REOPEN_WINDOW_S, "-5"),
+            (env::REMEDIATION_MODE, "yes"),
+            (env::REMEDIATION_ALLOW, "articles-api"),
+            (env::REMEDIATION_RULES, "[{"),
+            (env::DIAGNOSIS_MAX_PARALLEL, "0"),
+        ] {
+            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum EntryKind {
     Acknowledged,
     Note,
     PostmortemDrafted,
+    /// A stage told the next one (an event went on the pipeline bus).
+    Handoff,
+    /// The sweeper raised or re-paged an incident.
+    SweeperEscalated,
 }
 
 impl EntryKind {
@@ -70,6 +74,8 @@ impl EntryKind {
             EntryKind::Acknowledged => "acknowledged",
             EntryKind::Note => "note",
             EntryKind::PostmortemDrafted => "postmortem-drafted",
+            EntryKind::Handoff => "handoff",
+            EntryKind::SweeperEscalated => "sweeper-escalated",
         }
     }
 }

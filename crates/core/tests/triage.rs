@@ -1,0 +1,459 @@
+//! Triage on the in-memory ports: opening, attaching, escalating, reopening, recovering, and
+//! redelivery of every kind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+use chrono::{DateTime, Duration, Utc};
+use firebreak_core::incident::{IncidentId, IncidentStatus};
+use firebreak_core::intake::parse_event_str;
+use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
+use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::{
+    detail_types, IncidentStore, ListQuery, Notification, Notifier, PointerChange, PortError, Route,
+};
+use firebreak_core::settings::Settings;
+use firebreak_core::severity::Severity;
+use firebreak_core::signal::{AlarmSignal, AlarmState};
+use firebreak_core::timeline::EntryKind;
+use firebreak_core::triage::{Triage, TriageOutcome};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn sample(name: &str) -> AlarmSignal {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    parse_event_str(&text).unwrap().remove(0)
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// An ALARM on prod/articles-api with a given name, severity tag and delivery.
+fn alarm(name: &str, severity: Option<&str>, delivery: &str, t: &str) -> AlarmSignal {
+    let mut s = sample("eventbridge-metric-alarm.json");
+    s.alarm_name = name.to_string();
+    s.delivery_id = delivery.to_string();
+    s.changed_at = at(t);
+    s.tags.insert("ecs-cluster".into(), "prod".into());
+    s.tags.insert("ecs-service".into(), "articles-api".into());
+    match severity {
+        Some(v) => s.tags.insert("severity".into(), v.into()),
+        None => s.tags.remove("severity"),
+    };
+    s
+}
+
+fn ok(name: &str, delivery: &str, t: &str) -> AlarmSignal {
+    let mut s = alarm(name, None, delivery, t);
+    s.state = AlarmState::Ok;
+    s.previous_state = Some(AlarmState::Alarm);
+    s
+}
+
+struct World {
+    store: InMemoryIncidentStore,
+    notifier: InMemoryNotifier,
+    bus: InMemoryEventBus,
+    clock: SimClock,
+    policy: SeverityPolicy,
+    settings: Settings,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            store: InMemoryIncidentStore::new(),
+            notifier: InMemoryNotifier::new(),
+            bus: InMemoryEventBus::new(),
+            clock: SimClock::new(at("2026-03-14T14:35:02Z")),
+            policy: SeverityPolicy::shipped().unwrap(),
+            settings: Settings::default(),
+        }
+    }
+
+    fn triage(&self) -> Triage<'_, InMemoryIncidentStore, InMemoryNotifier, InMemoryEventBus, SimClock> {
+        Triage {
+            store: &self.store,
+            notifier: &self.notifier,
+            bus: &self.bus,
+            clock: &self.clock,
+            policy: &self.policy,
+            settings: &self.settings,
+        }
+    }
+
+    async fn incidents(&self) -> Vec<firebreak_core::incident::Incident> {
+        self.store.list(&ListQuery::default()).await.unwrap()
+    }
+
+    fn detail_types(&self) -> Vec<String> {
+        self.bus.events().into_iter().map(|e| e.detail_type).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_new_alarm_opens_a_classified_incident_pages_and_tells_diagnose() {
+    let w = World::new();
+    let signal = sample("sns-metric-alarm.json");
+    let out = w.triage().handle(&signal).await.unwrap();
+    let TriageOutcome::Opened { id } = out else {
+        panic!("{out:?}")
+    };
+
+    let incidents = w.incidents().await;
+    assert_eq!(incidents.len(), 1);
+    let inc = &incidents[0];
+    assert_eq!(inc.id, id);
+    assert_eq!(
+        inc.severity,
+        Severity::Sev2,
+        "a 5xx alarm is SEV2 in the shipped policy"
+    );
+    assert_eq!(inc.service, "prod/articles-api");
+    assert_eq!(inc.status, IncidentStatus::Open);
+    assert_eq!(inc.detected_at, signal.changed_at);
+
+    let kinds: Vec<EntryKind> = w
+        .store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EntryKind::AlarmFired,
+            EntryKind::Opened,
+            EntryKind::Classified,
+            EntryKind::Paged
+        ]
+    );
+
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Route::Severity(Severity::Sev2));
+    let page = &sent[0].1;
+    for needle in [
+        "SEV2",
+        "prod/articles-api",
+        "articles-api-5xx-rate",
+        id.as_str(),
+        "Threshold Crossed",
+        "firebreak ack",
+    ] {
+        assert!(
+            page.body.contains(needle) || page.subject.contains(needle),
+            "page lacks {needle}: {page:?}"
+        );
+    }
+    assert!(page.subject.chars().count() <= 100);
+    assert_eq!(w.detail_types(), [detail_types::INCIDENT_OPENED]);
+}
+
+#[tokio::test]
+async fn when_alarm_redelivered_nothing_changes() {
+    let w = World::new();
+    let signal = sample("sns-metric-alarm.json");
+    let first = w.triage().handle(&signal).await.unwrap();
+    let id = first.incident().unwrap().clone();
+    let before = (
+        w.store.timeline(&id).await.unwrap(),
+        w.incidents().await,
+        w.notifier.sent().len(),
+        w.bus.events().len(),
+    );
+
+    w.clock.advance(Duration::seconds(40));
+    let again = w.triage().handle(&signal).await.unwrap();
+    assert_eq!(again, TriageOutcome::Duplicate { id: id.clone() });
+    let after = (
+        w.store.timeline(&id).await.unwrap(),
+        w.incidents().await,
+        w.notifier.sent().len(),
+        w.bus.events().len(),
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn twenty_different_alarms_on_one_service_make_one_incident_and_one_page() {
+    let w = World::new();
+    let t = w.triage();
+    let signals: Vec<AlarmSignal> = (0..20)
+        .map(|i| {
+            alarm(
+                &format!("articles-api-alarm-{i}"),
+                Some("SEV3"),
+                &format!("d-{i}"),
+                "2026-03-14T14:35:00Z",
+            )
+        })
+        .collect();
+    let outcomes = futures::future::join_all(signals.iter().map(|s| t.handle(s))).await;
+    let opened = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(TriageOutcome::Opened { .. })))
+        .count();
+    let attached = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(TriageOutcome::Attached { escalated: false, .. })))
+        .count();
+    assert_eq!((opened, attached), (1, 19), "{outcomes:?}");
+    let incidents = w.incidents().await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].alarms.len(), 20);
+    assert_eq!(w.notifier.sent().len(), 1, "a storm pages once");
+}
+
+#[tokio::test]
+async fn a_more_severe_alarm_escalates_pages_again_and_never_de_escalates() {
+    let w = World::new();
+    let t = w.triage();
+    let first = t
+        .handle(&alarm(
+            "articles-api-latency",
+            Some("SEV3"),
+            "a",
+            "2026-03-14T14:35:00Z",
+        ))
+        .await
+        .unwrap();
+    let id = first.incident().unwrap().clone();
+    let up = t
+        .handle(&alarm(
+            "articles-api-all-unhealthy",
+            Some("SEV1"),
+            "b",
+            "2026-03-14T14:36:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        up,
+        TriageOutcome::Attached {
+            id: id.clone(),
+            escalated: true
+        }
+    );
+    let down = t
+        .handle(&alarm(
+            "articles-api-disk",
+            Some("SEV4"),
+            "c",
+            "2026-03-14T14:37:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        down,
+        TriageOutcome::Attached {
+            id: id.clone(),
+            escalated: false
+        }
+    );
+
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(inc.severity, Severity::Sev1);
+    assert!(inc.last_escalated_at.is_some());
+    let routes: Vec<Route> = w.notifier.sent().into_iter().map(|(r, _)| r).collect();
+    assert_eq!(
+        routes,
+        [Route::Severity(Severity::Sev3), Route::Severity(Severity::Sev1)]
+    );
+    assert_eq!(
+        w.detail_types(),
+        [detail_types::INCIDENT_OPENED, detail_types::INCIDENT_ESCALATED]
+    );
+    let timeline = w.store.timeline(&id).await.unwrap();
+    let esc = timeline.iter().find(|e| e.kind == EntryKind::Escalated).unwrap();
+    assert!(esc.summary.contains("SEV3 → SEV1"), "{}", esc.summary);
+}
+
+#[tokio::test]
+async fn recovery_is_recorded_and_handed_to_resolve_once() {
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-5xx-rate", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    let recovered = ok("articles-api-5xx-rate", "b", "2026-03-14T15:00:00Z");
+    assert_eq!(
+        t.handle(&recovered).await.unwrap(),
+        TriageOutcome::Recovered { id: id.clone() }
+    );
+    assert_eq!(
+        t.handle(&recovered).await.unwrap(),
+        TriageOutcome::Duplicate { id: id.clone() }
+    );
+
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert!(inc.all_alarms_ok());
+    assert_eq!(
+        w.detail_types(),
+        [detail_types::INCIDENT_OPENED, detail_types::ALARM_RECOVERED]
+    );
+    let recovered_entries = w
+        .store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EntryKind::AlarmRecovered)
+        .count();
+    assert_eq!(recovered_entries, 1);
+    assert_eq!(w.notifier.sent().len(), 1, "recovery does not page");
+}
+
+#[tokio::test]
+async fn recovery_without_an_incident_and_insufficient_data_page_nobody() {
+    let w = World::new();
+    let t = w.triage();
+    assert_eq!(
+        t.handle(&ok("articles-api-5xx-rate", "x", "2026-03-14T15:00:00Z"))
+            .await
+            .unwrap(),
+        TriageOutcome::NoIncident
+    );
+    let nodata = sample("sns-metric-insufficient-data.json");
+    assert_eq!(
+        t.handle(&nodata).await.unwrap(),
+        TriageOutcome::Recorded { id: None }
+    );
+    assert!(w.incidents().await.is_empty());
+
+    let id = t
+        .handle(&alarm("articles-api-5xx-rate", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    let mut gap = alarm("articles-api-5xx-rate", None, "n", "2026-03-14T14:40:00Z");
+    gap.state = AlarmState::InsufficientData;
+    assert_eq!(
+        t.handle(&gap).await.unwrap(),
+        TriageOutcome::Recorded { id: Some(id.clone()) }
+    );
+    assert_eq!(w.notifier.sent().len(), 1);
+    let kinds: Vec<EntryKind> = w
+        .store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&EntryKind::AlarmInsufficientData));
+    assert_eq!(
+        w.store.get(&id).await.unwrap().unwrap().alarms["articles-api-5xx-rate"].state,
+        AlarmState::Alarm
+    );
+}
+
+async fn mark_resolved(w: &World, id: &IncidentId, t: &str) {
+    let mut inc = w.store.get(id).await.unwrap().unwrap();
+    let v = inc.version;
+    inc.version += 1;
+    inc.status = IncidentStatus::Resolved;
+    inc.resolved_at = Some(at(t));
+    w.store.save(&inc, v, PointerChange::Release, &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_alarm_within_the_reopen_window_reopens_and_after_it_opens_anew() {
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-p99", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    mark_resolved(&w, &id, "2026-03-14T14:40:00Z").await;
+
+    w.clock.set(at("2026-03-14T14:50:00Z"));
+    let again = t
+        .handle(&alarm("articles-api-p99", None, "b", "2026-03-14T14:50:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(again, TriageOutcome::Reopened { id: id.clone() });
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (inc.status, inc.reopened, inc.resolved_at),
+        (IncidentStatus::Open, 1, None)
+    );
+    assert_eq!(w.notifier.sent().len(), 2, "a reopen pages");
+    assert!(w.notifier.sent()[1].1.subject.contains("REOPENED"));
+
+    mark_resolved(&w, &id, "2026-03-14T15:00:00Z").await;
+    w.clock.set(at("2026-03-14T16:00:00Z"));
+    let later = t
+        .handle(&alarm("articles-api-p99", None, "c", "2026-03-14T16:00:00Z"))
+        .await
+        .unwrap();
+    let TriageOutcome::Opened { id: new_id } = later else {
+        panic!("{later:?}")
+    };
+    assert_ne!(new_id, id);
+    assert_eq!(w.incidents().await.len(), 2);
+}
+
+/// Fails the first `n` pages, as SNS may.
+struct FlakyNotifier {
+    failures_left: AtomicUsize,
+    inner: InMemoryNotifier,
+}
+
+impl Notifier for FlakyNotifier {
+    async fn notify(&self, route: Route, message: &Notification) -> Result<String, PortError> {
+        if self.failures_left.load(Ordering::SeqCst) > 0 {
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            return Err(PortError::new("SNS Publish", "throttled", true).with_code("Throttling"));
+        }
+        self.inner.notify(route, message).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_page_is_retryable_and_the_redelivery_finishes_it_once() {
+    let w = World::new();
+    let flaky = FlakyNotifier {
+        failures_left: AtomicUsize::new(1),
+        inner: InMemoryNotifier::new(),
+    };
+    let t = Triage {
+        store: &w.store,
+        notifier: &flaky,
+        bus: &w.bus,
+        clock: &w.clock,
+        policy: &w.policy,
+        settings: &w.settings,
+    };
+    let signal = sample("sns-metric-alarm.json");
+    let err = t.handle(&signal).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(
+        w.incidents().await.len(),
+        1,
+        "the incident is recorded even though the page failed"
+    );
+
+    let again = t.handle(&signal).await.unwrap();
+    let id = again.incident().unwrap().clone();
+    assert_eq!(flaky.inner.sent().len(), 1);
+    assert_eq!(w.detail_types(), [detail_types::INCIDENT_OPENED]);
+    let third = t.handle(&signal).await.unwrap();
+    assert_eq!(third, TriageOutcome::Duplicate { id });
+    assert_eq!(
+        flaky.inner.sent().len(),
+        1,
+        "once paged, never again for the same delivery"
+    );
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Writes the drills' logs (events/scenarios/*/logs.jsonl) and alarm events, deterministically.
+
+The logs reproduce the seed's reference incident (traffic doubles at 14:30, the database
+connection pool of articles-api runs out at 14:32) and the other recorded drills. Run it after
+changing the shapes below; the files are committed so drills need nothing but the repo.
+"""
+import hashlib
+import json
+import random
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "events" / "scenarios"
+GROUP = "/ecs/articles-api"
+TASKS = ["3f9c1a2b", "8d4e5f6a", "1b2c3d4e", "9e8f7a6b"]
+
+
+def ts(t):
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write(name, events):
+    events.sort(key=lambda e: e["timestamp"])
+    path = ROOT / name / "logs.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for e in events:
+            f.write(json.dumps(e, separators=(",", ":")) + "\n")
+    print(f"{path}: {len(events)} events", file=sys.stderr)
+
+
+def event(t, msg, task):
+    return {"group": GROUP, "stream": f"ecs/articles-api/{task}", "timestamp": ts(t), "message": msg}
+
+
+def seed():
+    """Traffic doubles at 14:30; pool of 10 connections exhausted from 14:32."""
+    rnd = random.Random(1430)
+    out = []
+    start = datetime(2026, 3, 14, 13, 40, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 14, 14, 36, tzinfo=timezone.utc)
+    t = start
+    while t < end:
+        doubled = t >= datetime(2026, 3, 14, 14, 30, tzinfo=timezone.utc)
+        exhausted = t >= datetime(2026, 3, 14, 14, 32, tzinfo=timezone.utc)
+        per_min = 40 if doubled else 20
+        for i in range(per_min):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
+            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
+            article = rnd.randrange(1, 5000)
+            if exhausted and rnd.random() < 0.15:
+                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
+                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
+            else:
+                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
+                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write("seed-connection-pool", out)
+
+
+def bad_deployment():
+    """articles-api:42 deployed at 14:20 renders some articles with a TypeError from 14:22."""
+    rnd = random.Random(1420)
+    out = []
+    start = datetime(2026, 3, 14, 13, 35, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 14, 14, 31, tzinfo=timezone.utc)
+    deployed = datetime(2026, 3, 14, 14, 20, tzinfo=timezone.utc)
+    broken = datetime(2026, 3, 14, 14, 22, tzinfo=timezone.utc)
+    out.append(event(deployed, "INFO starting articles-api version=42 task_definition=articles-api:42", TASKS[0]))
+    t = start
+    while t < end:
+        for i in range(20):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            out.append(event(at, f"INFO acquired database connection pool=articles in_use={rnd.randrange(2, 7)} max_connections=10", task))
+            article = rnd.randrange(1, 5000)
+            if t >= broken and rnd.random() < 0.3:
+                out.append(event(at + timedelta(milliseconds=5), f"ERROR TypeError: Cannot read properties of undefined (reading 'slug') at renderArticle (article.js:88) path=/articles/{article} status=500", task))
+                out.append(event(at + timedelta(milliseconds=6), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":12}}', task))
+            else:
+                latency = rnd.randrange(20, 90)
+                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write("bad-deployment", out)
+
+
+def health_checks():
+    """Every task fails its health check from 09:58: the database host is unreachable."""
+    rnd = random.Random(958)
+    out = []
+    start = datetime(2026, 4, 2, 9, 10, tzinfo=timezone.utc)
+    end = datetime(2026, 4, 2, 10, 1, tzinfo=timezone.utc)
+    down = datetime(2026, 4, 2, 9, 58, tzinfo=timezone.utc)
+    t = start
+    while t < end:
+        for i in range(12):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            if t >= down:
+                out.append(event(at, "ERROR health check failed: GET /health returned 503 (database unreachable: connect ETIMEDOUT 10.0.3.12:5432)", task))
+                out.append(event(at + timedelta(milliseconds=2), "ERROR Exception in request handler: ConnectionTimeoutError: connect ETIMEDOUT 10.0.3.12:5432", task))
+            else:
+                out.append(event(at, "INFO health check passed: GET /health 200", task))
+        t += timedelta(minutes=1)
+    write("all-health-checks-failing", out)
+
+
+def cache():
+    """The cache's hit rate falls; requests are slower but succeed."""
+    rnd = random.Random(1100)
+    out = []
+    start = datetime(2026, 5, 6, 10, 20, tzinfo=timezone.utc)
+    end = datetime(2026, 5, 6, 11, 6, tzinfo=timezone.utc)
+    degraded = datetime(2026, 5, 6, 10, 58, tzinfo=timezone.utc)
+    t = start
+    while t < end:
+        for i in range(10):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            if t >= degraded and rnd.random() < 0.6:
+                out.append(event(at, "WARN cache miss for article, falling back to database (redis latency 800ms)", task))
+                latency = rnd.randrange(300, 900)
+            else:
+                latency = rnd.randrange(20, 80)
+            out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{rnd.randrange(1, 5000)}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write("degraded-cache", out)
+
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def arn(name):
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def cw_time(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def reason(state, value, threshold, op="greater than"):
+    if state == "ALARM":
+        return f"Threshold Crossed: 1 out of the last 1 datapoints [{value}] was {op} the threshold ({threshold})."
+    if state == "OK":
+        return f"Threshold Crossed: 1 out of the last 1 datapoints [{value}] was not {op} the threshold ({threshold})."
+    return "Insufficient Data: 1 datapoint was unknown."
+
+
+def eventbridge(name, state, prev, t, namespace, metric, dims, tags=None, value=0, threshold=0, op="greater than"):
+    detail = {
+        "alarmName": name,
+        "state": {"value": state, "reason": reason(state, value, threshold, op), "timestamp": cw_time(t)},
+        "previousState": {"value": prev, "reason": "previous evaluation", "timestamp": cw_time(t - timedelta(minutes=30))},
+        "configuration": {
+            "description": f"{metric} on {name}",
+            "metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": namespace, "name": metric, "dimensions": dims}, "period": 60, "stat": "Sum"}, "returnData": True}],
+        },
+    }
+    if tags is not None:
+        detail["alarmTags"] = tags
+        detail["alarmTagsStatus"] = "Succeeded"
+    return {
+        "version": "0",
+        "id": hashlib.sha1(f"{name}|{state}|{t.isoformat()}".encode()).hexdigest()[:8] + "-0000-4000-8000-" + hashlib.sha1(f"{name}{state}".encode()).hexdigest()[:12],
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": ACCOUNT,
+        "time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [arn(name)],
+        "detail": detail,
+    }
+
+
+def sns(name, state, prev, t, namespace, metric, dims, value=0, threshold=0, op="greater than", comparison="GreaterThanThreshold"):
+    message = {
+        "AlarmName": name,
+        "AlarmDescription": f"{metric} on {name}",
+        "AWSAccountId": ACCOUNT,
+        "NewStateValue": state,
+        "NewStateReason": reason(state, value, threshold, op),
+        "StateChangeTime": cw_time(t),
+        "Region": "US East (N. Virginia)",
+        "AlarmArn": arn(name),
+        "OldStateValue": prev,
+        "Trigger": {
+            "MetricName": metric, "Namespace": namespace, "StatisticType": "Statistic", "Statistic": "MINIMUM",
+            "Dimensions": [{"name": k, "value": v} for k, v in dims.items()], "Period": 86400, "EvaluationPeriods": 1,
+            "ComparisonOperator": comparison, "Threshold": threshold, "TreatMissingData": "missing",
+        },
+    }
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                         "EventSubscriptionArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:firebreak-alarms:drill",
+                         "Sns": {"Type": "Notification", "MessageId": f"drill-{name}-{state}-{t.strftime('%H%M')}",
+                                 "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:firebreak-alarms",
+                                 "Subject": f'{state}: "{name}" in US East (N. Virginia)',
+                                 "Message": json.dumps(message), "Timestamp": ts(t + timedelta(seconds=1)),
+                                 "MessageAttributes": {}}}]}
+
+
+def direct(name, state, prev, t, namespace, metric, dims, value=0, threshold=0, op="less than"):
+    return {
+        "source": "aws.cloudwatch", "alarmArn": arn(name), "accountId": ACCOUNT, "time": ts(t), "region": REGION,
+        "alarmData": {
+            "alarmName": name,
+            "state": {"value": state, "reason": reason(state, value, threshold, op), "timestamp": ts(t)},
+            "previousState": {"value": prev, "reason": "previous evaluation", "timestamp": ts(t - timedelta(minutes=30))},
+            "configuration": {"description": f"{metric} on {name}", "metrics": [
+                {"id": "m1", "metricStat": {"metric": {"namespace": namespace, "name": metric, "dimensions": dims}, "period": 60, "stat": "Minimum"}, "returnData": True}]},
+        },
+    }
+
+
+def put(scenario, file, obj):
+    path = ROOT / scenario / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def events():
+    d = lambda *a: datetime(*a, tzinfo=timezone.utc)
+    ecs = {"ecs-cluster": "prod", "ecs-service": "articles-api"}
+    alb = {"LoadBalancer": "app/prod-alb/50dc6c495c0c9188", "TargetGroup": "targetgroup/articles-api/73e2d6bc24d8a067"}
+    # The seed: the 5xx alarm arrives by SNS (no tags there), recovers by EventBridge with tags.
+    put("seed-connection-pool", "alarm.sns.json", sns("articles-api-5xx-rate", "ALARM", "OK", d(2026, 3, 14, 14, 35), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, 15.0, 5.0))
+    put("seed-connection-pool", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", d(2026, 3, 14, 15, 0), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.4, 5.0))
+    # A deploy at 14:20 breaks article rendering.
+    put("bad-deployment", "alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", d(2026, 3, 14, 14, 30), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 42.0, 5.0))
+    put("bad-deployment", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", d(2026, 3, 14, 14, 45), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.0, 5.0))
+    # No healthy host: the alarm invokes triage directly (no tags on that path).
+    put("all-health-checks-failing", "alarm.lambda.json", direct("articles-api-all-unhealthy", "ALARM", "OK", d(2026, 4, 2, 10, 0), "AWS/ApplicationELB", "HealthyHostCount", alb, 0.0, 1.0))
+    put("all-health-checks-failing", "ok.lambda.json", direct("articles-api-all-unhealthy", "OK", "ALARM", d(2026, 4, 2, 10, 14), "AWS/ApplicationELB", "HealthyHostCount", alb, 4.0, 1.0))
+    # The cache degrades: slower, not broken.
+    cache_tags = {"service": "articles-cache", "team": "content"}
+    put("degraded-cache", "alarm.eventbridge.json", eventbridge("articles-cache-hit-rate", "ALARM", "OK", d(2026, 5, 6, 11, 0), "AWS/ElastiCache", "CacheHitRate", {"CacheClusterId": "articles-cache-001"}, cache_tags, 41.0, 80.0, "less than"))
+    put("degraded-cache", "ok.eventbridge.json", eventbridge("articles-cache-hit-rate", "OK", "ALARM", d(2026, 5, 6, 11, 40), "AWS/ElastiCache", "CacheHitRate", {"CacheClusterId": "articles-cache-001"}, cache_tags, 93.0, 80.0, "less than"))
+    # A certificate 30 days from expiry: a ticket, nobody woken.
+    put("certificate-expiry", "alarm.sns.json", sns("articles-api-cert-expiring", "ALARM", "OK", d(2026, 6, 1, 9, 0), "AWS/CertificateManager", "DaysToExpiry", {"CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/5e1f0b7a-articles"}, 30.0, 30.0, "less than or equal to", "LessThanOrEqualToThreshold"))
+    # A latency alarm that flaps: ALARM, OK, ALARM again 4 minutes later, OK.
+    lat = {"ecs-cluster": "prod", "ecs-service": "articles-api"}
+    for i, (state, prev, t) in enumerate([("ALARM", "OK", d(2026, 7, 9, 16, 0)), ("OK", "ALARM", d(2026, 7, 9, 16, 5)),
+                                          ("ALARM", "OK", d(2026, 7, 9, 16, 9)), ("OK", "ALARM", d(2026, 7, 9, 16, 20))]):
+        put("flapping-alarm", f"{i + 1}-{state.lower()}.eventbridge.json", eventbridge("articles-api-p99-latency", state, prev, t, "AWS/ApplicationELB", "TargetResponseTime", alb, lat, 2.4 if state == "ALARM" else 0.3, 1.5))
+    # An alarm storm: everything about one service fires within a minute; one of them is an outage.
+    storm = [
+        ("articles-api-5xx-rate", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
+        ("articles-api-p99-latency", "AWS/ApplicationELB", "TargetResponseTime"),
+        ("articles-api-cpu-high", "AWS/ECS", "CPUUtilization"),
+        ("articles-api-memory-high", "AWS/ECS", "MemoryUtilization"),
+        ("articles-api-4xx-rate", "AWS/ApplicationELB", "HTTPCode_Target_4XX_Count"),
+        ("articles-api-db-connections", "AWS/RDS", "DatabaseConnections"),
+        ("articles-api-request-count", "AWS/ApplicationELB", "RequestCount"),
+        ("articles-api-all-unhealthy", "AWS/ApplicationELB", "HealthyHostCount"),
+        ("articles-api-queue-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("articles-api-error-logs", "Firebreak/Logs", "ErrorCount"),
+    ]
+    for i, (name, ns, metric) in enumerate(storm):
+        dims = {"ClusterName": "prod", "ServiceName": "articles-api"} if ns == "AWS/ECS" else alb
+        put("alarm-storm", f"alarm-{i + 1:02d}.eventbridge.json", eventbridge(name, "ALARM", "OK", d(2026, 8, 20, 3, 0, 5 * i), ns, metric, dims, ecs, 99.0, 1.0))
+        put("alarm-storm", f"ok-{i + 1:02d}.eventbridge.json", eventbridge(name, "OK", "ALARM", d(2026, 8, 20, 3, 40), ns, metric, dims, ecs, 0.0, 1.0))
+
+
+if __name__ == "__main__":
+    events()
+    seed()
+    bad_deployment()
+    health_checks()
+    cache()

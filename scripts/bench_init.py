@@ -318,7 +318,8 @@ def main():
         print(f"{'function':<10} {'init ms (median, min-max)':<26} {'peak RSS MB':>11} {'zip MB':>7} {'AWS calls':>9}  operations")
         for fn, med, lo, hi, rss, zmb, calls in rows:
             z = f"{zmb:.2f}" if zmb is not None else "-"
-            print(f"{fn:<10} {med:6.2f} ({lo:.2f}-{hi:.2f}){'':<8} {rss:11.1f} {z:>7} {len(calls):>9}  {', '.join(calls)}")
+            init = f"{med:.2f} ({lo:.2f}-{hi:.2f})"
+            print(f"{fn:<10} {init:<26} {rss:11.1f} {z:>7} {len(calls):>9}  {', '.join(calls)}")
         print(f"budgets: init <= {BUDGET_INIT_MS} ms, RSS <= {BUDGET_RSS_MB} MB, zip <= {BUDGET_ZIP_MB} MB, "
               f"triage of a new incident <= {BUDGET_TRIAGE_CALLS} calls; {args.starts} starts per function")
         if any(r[5] is None for r in rows):

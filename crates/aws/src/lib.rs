@@ -1,1 +1,25 @@
-//! Adapters: the ports of firebreak-core over aws-sdk-rust.
+//! Adapters: the ports of firebreak-core over aws-sdk-rust, the SDK configuration they share, and
+//! the single definition of the DynamoDB table.
+//!
+//! A function's `main` loads the SDK config once ([`config::load`]), then builds only the clients
+//! and adapters it needs with [`config::Clients`].
+
+pub mod alarms;
+pub mod bus;
+pub mod config;
+pub mod ecs;
+pub mod error;
+pub mod logs;
+pub mod notify;
+pub mod store;
+pub mod table;
+
+pub use alarms::CloudWatchAlarmStatus;
+pub use bus::EventBridgeBus;
+pub use config::{Clients, Settings};
+pub use ecs::EcsServiceControl;
+pub use error::ConfigError;
+pub use logs::{FetchError, FetchedEvent, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule};
+pub use notify::{SnsNotifier, Topics};
+pub use store::DynamoIncidentStore;
+pub use table::{create_table, table_spec, TableSpec};

@@ -2,22 +2,24 @@
 //! guardrails, postmortems and metrics, the ports the use-cases need, and the use-cases
 //! themselves. Nothing here knows an AWS SDK type.
 
+pub mod duration;
+pub mod embedded;
 pub mod error;
+pub mod guardrails;
 pub mod incident;
 pub mod intake;
+pub mod local_logs;
 pub mod memory;
+pub mod pipeline;
 pub mod policy;
 pub mod ports;
+pub mod remediate;
+pub mod remedy;
+pub mod runbook;
 pub mod settings;
 pub mod severity;
 pub mod signal;
 pub mod timeline;
-
-pub mod duration;
-pub mod embedded;
-pub mod pipeline;
-pub mod remedy;
-pub mod runbook;
 pub mod triage;
 
 pub use error::{Error, Result};

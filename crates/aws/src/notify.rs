@@ -1,0 +1,174 @@
+//! [`SnsNotifier`]: the [`Notifier`] port over SNS Publish, one topic per severity.
+
+use crate::error::{build_error, port_error};
+use aws_sdk_sns::types::MessageAttributeValue;
+use firebreak_core::ports::{Notification, Notifier, PortError, Route};
+use firebreak_core::severity::Severity;
+
+/// SNS's limit on a subject, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// The topic ARN for each severity (SEV1 pages, SEV4 files a ticket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub sev1: String,
+    pub sev2: String,
+    pub sev3: String,
+    pub sev4: String,
+}
+
+impl Topics {
+    pub fn for_severity(&self, severity: Severity) -> &str {
+        match severity {
+            Severity::Sev1 => &self.sev1,
+            Severity::Sev2 => &self.sev2,
+            Severity::Sev3 => &self.sev3,
+            Severity::Sev4 => &self.sev4,
+        }
+    }
+}
+
+/// A subject SNS accepts: no line breaks or control characters, at most 100 characters, cut on
+/// a character boundary. `None` when nothing printable is left (SNS rejects an empty subject).
+pub fn subject(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SUBJECT_CHARS)
+        .collect();
+    let trimmed = cleaned.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// Publishes notifications to the severity's topic.
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topics: Topics,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topics: Topics) -> SnsNotifier {
+        SnsNotifier { client, topics }
+    }
+}
+
+impl Notifier for SnsNotifier {
+    async fn notify(&self, route: Route, message: &Notification) -> Result<String, PortError> {
+        const OP: &str = "SNS Publish";
+        let Route::Severity(sev) = route;
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(self.topics.for_severity(sev))
+            .message(&message.body)
+            .set_subject(subject(&message.subject));
+        for (name, value) in &message.attributes {
+            // SNS rejects empty attribute values; an empty attribute filters nothing anyway.
+            if value.is_empty() {
+                continue;
+            }
+            let v = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| build_error(OP, &e))?;
+            req = req.message_attributes(name, v);
+        }
+        let out = req.send().await.map_err(|e| port_error(OP, &e))?;
+        out.message_id
+            .ok_or_else(|| PortError::new(OP, "the response has no MessageId", false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sns::operation::publish::PublishOutput;
+    use aws_sdk_sns::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use std::collections::BTreeMap;
+
+    fn topics() -> Topics {
+        Topics {
+            sev1: "arn:aws:sns:us-east-1:1:sev1".into(),
+            sev2: "arn:aws:sns:us-east-1:1:sev2".into(),
+            sev3: "arn:aws:sns:us-east-1:1:sev3".into(),
+            sev4: "arn:aws:sns:us-east-1:1:sev4".into(),
+        }
+    }
+
+    #[test]
+    fn subject_is_cut_to_100_chars_on_a_char_boundary() {
+        let long = "é".repeat(150);
+        let s = subject(&long).unwrap();
+        assert_eq!(s.chars().count(), 100);
+        assert!(s.len() > 100, "multi-byte characters are kept whole");
+        assert_eq!(subject("SEV2\nline two").as_deref(), Some("SEV2 line two"));
+        assert_eq!(subject(" \n "), None);
+    }
+
+    #[tokio::test]
+    async fn publishes_to_the_severity_topic_with_a_truncated_subject_and_string_attributes() {
+        let rule = mock!(Client::publish)
+            .match_requests(|r| {
+                let attrs = r.message_attributes().cloned().unwrap_or_default();
+                r.topic_arn() == Some("arn:aws:sns:us-east-1:1:sev2")
+                    && r.subject().map(|s| s.chars().count()) == Some(100)
+                    && r.message() == Some("body")
+                    && attrs.len() == 2
+                    && attrs.get("severity").and_then(|a| a.string_value()) == Some("SEV2")
+                    && attrs.values().all(|a| a.data_type() == "String")
+            })
+            .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
+        let notifier = SnsNotifier::new(client, topics());
+        let msg = Notification {
+            subject: format!("[SEV2] {}", "x".repeat(200)),
+            body: "body".into(),
+            attributes: BTreeMap::from([
+                ("severity".to_string(), "SEV2".to_string()),
+                ("service".to_string(), "prod/articles-api".to_string()),
+                ("empty".to_string(), String::new()),
+            ]),
+        };
+        let id = notifier
+            .notify(Route::Severity(Severity::Sev2), &msg)
+            .await
+            .unwrap();
+        assert_eq!(id, "m-1");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_topic_is_a_non_retryable_error_with_its_code() {
+        use aws_sdk_sns::operation::publish::PublishError;
+        use aws_sdk_sns::types::error::NotFoundException;
+        let rule = mock!(Client::publish).then_error(|| {
+            PublishError::NotFoundException(
+                NotFoundException::builder()
+                    .message("Topic does not exist")
+                    .meta(
+                        aws_sdk_sns::error::ErrorMetadata::builder()
+                            .code("NotFound")
+                            .message("Topic does not exist")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]);
+        let msg = Notification {
+            subject: "s".into(),
+            body: "b".into(),
+            attributes: BTreeMap::new(),
+        };
+        let err = SnsNotifier::new(client, topics())
+            .notify(Route::Severity(Severity::Sev1), &msg)
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert_eq!(err.code.as_deref(), Some("NotFound"));
+        assert_eq!(err.message, "Topic does not exist");
+    }
+}

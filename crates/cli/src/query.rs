@@ -1,0 +1,315 @@
+//! `firebreak query`: runs a Logs Insights query over drill JSON-lines or plain-text log files
+//! with the local engine, or only validates it (`--check`).
+
+use anyhow::Context;
+use firebreak_insights::{for_each_event, parse, parse_timestamp, EvalError, EvalOptions, QueryResults};
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+
+/// Exit code for a bad query or bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryArgs {
+    /// The Logs Insights query, e.g. 'filter @message like /ERROR/ | stats count() by bin(5m)'.
+    pub query: String,
+    /// Log files: JSON lines of {"group","stream","timestamp","message"} or plain text, one
+    /// event per line.
+    #[arg(long = "logs", value_name = "FILE", num_args = 1..)]
+    pub logs: Vec<PathBuf>,
+    /// Only events at or after this time (RFC 3339 or epoch milliseconds).
+    #[arg(long, value_name = "T")]
+    pub start: Option<String>,
+    /// Only events at or before this time (RFC 3339 or epoch milliseconds).
+    #[arg(long, value_name = "T")]
+    pub end: Option<String>,
+    /// Print {"results": [[{"field","value"}...]...], "statistics": {...}} instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only validate the query; read no logs.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Runs the command; returns the process exit code (0 ok, 2 bad query or bad input).
+///
+/// # Errors
+/// Only when stdout or stderr cannot be written.
+pub fn run(args: &QueryArgs) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(args, &mut stdout.lock(), &mut stderr.lock())
+}
+
+fn time_arg(name: &str, value: Option<&str>) -> Result<Option<i64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => parse_timestamp(v)
+            .map(Some)
+            .ok_or_else(|| format!("--{name} {v:?} is neither RFC 3339 nor epoch milliseconds")),
+    }
+}
+
+/// [`run`] writing to the given streams.
+///
+/// # Errors
+/// Only when `out` or `err` cannot be written.
+pub fn run_with(args: &QueryArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
+    let query = match parse(&args.query) {
+        Ok(q) => q,
+        Err(e) => {
+            writeln!(err, "invalid query: {e}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    if args.check {
+        return match query.check_local() {
+            Ok(()) => {
+                writeln!(out, "query is valid")?;
+                Ok(0)
+            }
+            Err(EvalError::Unsupported(u)) => {
+                writeln!(out, "query is valid")?;
+                writeln!(err, "note: {u}")?;
+                Ok(0)
+            }
+            Err(EvalError::Invalid(m)) => {
+                writeln!(err, "invalid query: {m}")?;
+                Ok(EXIT_BAD_INPUT)
+            }
+        };
+    }
+    if args.logs.is_empty() {
+        writeln!(err, "--logs FILE... is required to run a query (or use --check)")?;
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let (start_ms, end_ms) = match (
+        time_arg("start", args.start.as_deref()),
+        time_arg("end", args.end.as_deref()),
+    ) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(m), _) | (_, Err(m)) => {
+            writeln!(err, "{m}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let options = EvalOptions {
+        start_ms,
+        end_ms,
+        ..EvalOptions::default()
+    };
+    let mut exec = match query.start(&options) {
+        Ok(x) => x,
+        Err(e) => {
+            writeln!(err, "cannot run locally: {e}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    for path in &args.logs {
+        let name = path.display().to_string();
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                writeln!(err, "{name}: cannot open: {e}")?;
+                return Ok(EXIT_BAD_INPUT);
+            }
+        };
+        let reader = BufReader::with_capacity(1 << 20, file);
+        if let Err(e) = for_each_event(reader, &name, |ev| exec.push(ev)) {
+            writeln!(err, "{e}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
+    let results = exec.finish();
+    if args.json {
+        let doc = serde_json::json!({ "results": results.rows, "statistics": results.statistics });
+        serde_json::to_writer(&mut *out, &doc).context("writing JSON")?;
+        writeln!(out)?;
+    } else {
+        write_table(&results, out)?;
+    }
+    Ok(0)
+}
+
+/// A plain table: one column per field seen (in order of first appearance, `@ptr` left out),
+/// then the statistics.
+fn write_table(results: &QueryResults, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut columns: Vec<&str> = Vec::new();
+    for row in &results.rows {
+        for f in row {
+            if f.field != "@ptr" && !columns.contains(&f.field.as_str()) {
+                columns.push(&f.field);
+            }
+        }
+    }
+    let cell = |row: &[firebreak_insights::ResultField], c: &str| -> String {
+        row.iter()
+            .find(|f| f.field == c)
+            .map(|f| f.value.replace('\n', "\\n"))
+            .unwrap_or_default()
+    };
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in &results.rows {
+        for (i, c) in columns.iter().enumerate() {
+            widths[i] = widths[i].max(cell(row, c).chars().count());
+        }
+    }
+    if !columns.is_empty() {
+        let header: Vec<String> = columns
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", header.join(" | ").trim_end())?;
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        writeln!(out, "{}", rule.join("-+-"))?;
+        for row in &results.rows {
+            let cells: Vec<String> = columns
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{:<w$}", cell(row, c)))
+                .collect();
+            writeln!(out, "{}", cells.join(" | ").trim_end())?;
+        }
+    }
+    let s = &results.statistics;
+    writeln!(
+        out,
+        "{} rows; {} records matched, {} scanned, {} bytes scanned",
+        results.rows.len(),
+        s.records_matched,
+        s.records_scanned,
+        s.bytes_scanned
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(query: &str, logs: Vec<PathBuf>) -> QueryArgs {
+        QueryArgs {
+            query: query.into(),
+            logs,
+            start: None,
+            end: None,
+            json: false,
+            check: false,
+        }
+    }
+
+    fn run_capture(a: &QueryArgs) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(a, &mut out, &mut err).unwrap();
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn logs_file(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    const DRILL: &str = concat!(
+        r#"{"group":"/ecs/a","stream":"s","timestamp":"2026-03-14T14:30:10Z","message":"ERROR pool exhausted"}"#,
+        "\n",
+        r#"{"group":"/ecs/a","stream":"s","timestamp":1773498720000,"message":"INFO ok"}"#,
+        "\n",
+        r#"{"group":"/ecs/a","stream":"s","timestamp":1773498900000,"message":"ERROR pool exhausted"}"#,
+        "\n",
+    );
+
+    #[test]
+    fn counts_errors_per_five_minutes_as_json() {
+        let f = logs_file(DRILL);
+        let mut a = args(
+            "filter @message like /ERROR/ | stats count() by bin(5m)",
+            vec![f.path().into()],
+        );
+        a.json = true;
+        let (code, out, _) = run_capture(&a);
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["results"],
+            serde_json::json!([
+                [{"field": "bin(5m)", "value": "2026-03-14 14:30:00.000"}, {"field": "count()", "value": "1"}],
+                [{"field": "bin(5m)", "value": "2026-03-14 14:35:00.000"}, {"field": "count()", "value": "1"}]
+            ])
+        );
+        assert_eq!(v["statistics"]["recordsScanned"], 3);
+        assert_eq!(v["statistics"]["recordsMatched"], 2);
+    }
+
+    #[test]
+    fn start_and_end_bound_the_events_inclusively() {
+        let f = logs_file(DRILL);
+        let mut a = args("stats count() as n", vec![f.path().into()]);
+        a.start = Some("2026-03-14T14:32:00Z".into());
+        a.end = Some("1773498900000".into());
+        a.json = true;
+        let (code, out, _) = run_capture(&a);
+        assert_eq!(code, 0);
+        assert!(out.contains(r#"{"field":"n","value":"2"}"#), "{out}");
+    }
+
+    #[test]
+    fn prints_a_table_by_default() {
+        let f = logs_file("2026-03-14T14:30:00Z ERROR boom\nplain line\n");
+        let (code, out, _) = run_capture(&args("filter @message like 'ERROR'", vec![f.path().into()]));
+        assert_eq!(code, 0);
+        assert!(out.starts_with("@timestamp              | @message"), "{out}");
+        assert!(
+            out.contains("2026-03-14 14:30:00.000 | 2026-03-14T14:30:00Z ERROR boom"),
+            "{out}"
+        );
+        assert!(out.contains("1 rows; 1 records matched, 2 scanned"), "{out}");
+    }
+
+    #[test]
+    fn a_bad_query_exits_2_with_the_parser_message() {
+        let (code, _, err) = run_capture(&args("fields @message | sort", vec![]));
+        assert_eq!(code, 2);
+        assert!(err.contains("line 1, column 23: expected a field"), "{err}");
+    }
+
+    #[test]
+    fn check_validates_without_logs() {
+        let mut a = args("fields @message | limit 5", vec![]);
+        a.check = true;
+        assert_eq!(run_capture(&a).0, 0);
+        a.query = "fields @message | limit five".into();
+        assert_eq!(run_capture(&a).0, 2);
+    }
+
+    #[test]
+    fn a_bad_log_line_exits_2_naming_file_and_line() {
+        let f = logs_file(&format!(
+            "{DRILL}{{\"group\":\"g\",\"message\":\"no timestamp\"}}\n"
+        ));
+        let (code, _, err) = run_capture(&args("stats count()", vec![f.path().into()]));
+        assert_eq!(code, 2);
+        assert!(err.contains(&format!("{}:4: ", f.path().display())), "{err}");
+        assert!(err.contains("timestamp"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_exits_2_naming_it() {
+        let (code, _, err) = run_capture(&args("stats count()", vec!["/nonexistent/x.jsonl".into()]));
+        assert_eq!(code, 2);
+        assert!(err.contains("/nonexistent/x.jsonl: cannot open"), "{err}");
+    }
+
+    #[test]
+    fn cloudwatch_only_commands_exit_2_when_run() {
+        let f = logs_file(DRILL);
+        let (code, _, err) = run_capture(&args("pattern @message", vec![f.path().into()]));
+        assert_eq!(code, 2);
+        assert!(err.contains("`pattern` runs only in CloudWatch"), "{err}");
+    }
+}

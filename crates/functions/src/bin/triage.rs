@@ -1,0 +1,58 @@
+//! triage: an alarm (SNS notification, EventBridge state change or direct alarm action) becomes a
+//! classified incident, paged, and announced to the pipeline.
+
+use firebreak_aws::bus::EventBridgeBus;
+use firebreak_aws::config::Clients;
+use firebreak_aws::notify::SnsNotifier;
+use firebreak_aws::store::DynamoIncidentStore;
+use firebreak_core::intake;
+use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::SystemClock;
+use firebreak_core::settings::Settings;
+use firebreak_core::triage::Triage;
+use firebreak_functions::{fail, FunctionError};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+
+struct Deps {
+    store: DynamoIncidentStore,
+    notifier: SnsNotifier,
+    bus: EventBridgeBus,
+    policy: SeverityPolicy,
+    settings: Settings,
+}
+
+async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+    let signals = intake::parse_event(&event.payload).map_err(fail)?;
+    let triage = Triage {
+        store: &deps.store,
+        notifier: &deps.notifier,
+        bus: &deps.bus,
+        clock: &SystemClock,
+        policy: &deps.policy,
+        settings: &deps.settings,
+    };
+    let mut outcomes = Vec::with_capacity(signals.len());
+    for signal in &signals {
+        let outcome = triage.handle(signal).await.map_err(fail)?;
+        outcomes.push(
+            json!({ "alarm": signal.alarm_name, "state": signal.state, "outcome": format!("{outcome:?}") }),
+        );
+    }
+    Ok(json!({ "signals": outcomes }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let resources = firebreak_functions::resources()?;
+    let clients = Clients::from_env().await;
+    let deps = Deps {
+        store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
+        policy: firebreak_functions::policy()?,
+        settings: firebreak_functions::settings()?,
+    };
+    lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
+}

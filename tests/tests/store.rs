@@ -1,0 +1,374 @@
+//! DynamoIncidentStore against moto: the in-memory store's guarantees, over real conditional
+//! writes.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration as Cd, TimeZone, Utc};
+use firebreak_aws::DynamoIncidentStore;
+use firebreak_core::incident::{IncidentId, IncidentStatus};
+use firebreak_core::ports::{IncidentStore, ListQuery, OpenOutcome, PointerChange, StoreError};
+use firebreak_core::timeline::{EntryKind, TimelineEntry};
+use firebreak_integration::{incident, moto, table};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WINDOW: Duration = Duration::from_secs(1800);
+const SVC: &str = "prod/articles-api";
+
+#[allow(clippy::unwrap_used)] // a fixed, valid date
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).single().unwrap()
+}
+
+fn entry(id: &str, at: DateTime<Utc>) -> TimelineEntry {
+    TimelineEntry::new(id, at, EntryKind::Note, id)
+}
+
+async fn store(test: &str) -> Result<(Arc<firebreak_integration::Moto>, DynamoIncidentStore)> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let (client, name) = table(&cfg, test).await?;
+    Ok((m, DynamoIncidentStore::new(client, name)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_opens_on_one_service_open_exactly_one() -> Result<()> {
+    let (_m, store) = store("concurrent-open").await?;
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let inc = incident(&format!("INC-20260314-143500-{i:04x}"), SVC, t(14, 35));
+                let e = entry(&format!("d{i}/opened"), t(14, 35));
+                store.open(&inc, &[e], WINDOW).await.map(|o| (inc.id, o))
+            })
+        })
+        .collect();
+    let mut opened = Vec::new();
+    let mut existing = Vec::new();
+    for task in tasks {
+        match task.await?? {
+            (id, OpenOutcome::Opened) => opened.push(id),
+            (_, OpenOutcome::Existing(i)) => existing.push(i.id),
+        }
+    }
+    assert_eq!(opened.len(), 1, "opened: {opened:?}");
+    assert_eq!(existing.len(), 19);
+    assert!(existing.iter().all(|id| *id == opened[0]));
+    let active = store
+        .list(&ListQuery {
+            active_only: true,
+            since: None,
+        })
+        .await?;
+    assert_eq!(active.len(), 1);
+    assert_eq!(store.timeline(&opened[0]).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn open_redelivered_is_existing_and_a_second_incident_attaches_to_the_first() -> Result<()> {
+    let (_m, store) = store("open-existing").await?;
+    let a = incident("INC-A", SVC, t(14, 35));
+    assert_eq!(
+        store.open(&a, &[entry("a/opened", t(14, 35))], WINDOW).await?,
+        OpenOutcome::Opened
+    );
+    // the same delivery again
+    let again = store.open(&a, &[entry("a/opened", t(14, 35))], WINDOW).await?;
+    assert_eq!(again, OpenOutcome::Existing(Box::new(a.clone())));
+    // another alarm on the service
+    let b = incident("INC-B", SVC, t(14, 40));
+    assert_eq!(
+        store.open(&b, &[entry("b/opened", t(14, 40))], WINDOW).await?,
+        OpenOutcome::Existing(Box::new(a.clone()))
+    );
+    assert_eq!(store.get(&b.id).await?, None);
+    // another service is independent
+    let c = incident("INC-C", "prod/other", t(14, 40));
+    assert_eq!(store.open(&c, &[], WINDOW).await?, OpenOutcome::Opened);
+    Ok(())
+}
+
+#[tokio::test]
+async fn save_checks_the_version_and_a_redelivered_entry_is_duplicate() -> Result<()> {
+    let (_m, store) = store("save-lock").await?;
+    let a = incident("INC-A", SVC, t(14, 35));
+    store.open(&a, &[entry("a/opened", t(14, 35))], WINDOW).await?;
+
+    let mut v2 = a.clone();
+    v2.version = 2;
+    v2.cause = Some("db-connection-pool-exhausted".into());
+    store
+        .save(&v2, 1, PointerChange::Keep, &[entry("diag", t(14, 36))])
+        .await?;
+    assert_eq!(store.get(&a.id).await?, Some(v2.clone()));
+
+    // a writer that read version 1 loses
+    let mut stale = a.clone();
+    stale.version = 2;
+    stale.title = "stale".into();
+    assert_eq!(
+        store.save(&stale, 1, PointerChange::Keep, &[]).await,
+        Err(StoreError::Conflict(a.id.clone()))
+    );
+    // the same step delivered twice: nothing is written
+    let mut v3 = v2.clone();
+    v3.version = 3;
+    v3.title = "changed".into();
+    assert_eq!(
+        store
+            .save(&v3, 2, PointerChange::Keep, &[entry("diag", t(14, 36))])
+            .await,
+        Err(StoreError::Duplicate("diag".into()))
+    );
+    assert_eq!(store.get(&a.id).await?, Some(v2));
+    // a missing incident
+    let ghost = incident("INC-GHOST", SVC, t(14, 35));
+    let mut g2 = ghost.clone();
+    g2.version = 2;
+    assert_eq!(
+        store.save(&g2, 1, PointerChange::Keep, &[]).await,
+        Err(StoreError::NotFound(ghost.id))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn release_frees_the_service_after_the_reopen_window_and_reclaim_takes_it_back() -> Result<()> {
+    let (_m, store) = store("release-reclaim").await?;
+    let a = incident("INC-A", SVC, t(14, 35));
+    store.open(&a, &[], WINDOW).await?;
+    let mut resolved = a.clone();
+    resolved.version = 2;
+    resolved.status = IncidentStatus::Resolved;
+    resolved.resolved_at = Some(t(15, 0));
+    store.save(&resolved, 1, PointerChange::Release, &[]).await?;
+
+    // within the window the resolved incident still claims the service
+    assert_eq!(
+        store.find_for_service(SVC, WINDOW, t(15, 30)).await?,
+        Some(resolved.clone())
+    );
+    let b = incident("INC-B", SVC, t(15, 10));
+    assert_eq!(
+        store.open(&b, &[], WINDOW).await?,
+        OpenOutcome::Existing(Box::new(resolved.clone()))
+    );
+    // the resolved incident left the active index
+    assert!(store
+        .list(&ListQuery {
+            active_only: true,
+            since: None
+        })
+        .await?
+        .is_empty());
+
+    // it reopens: the pointer is its again, with no resolved_at
+    let mut reopened = resolved.clone();
+    reopened.version = 3;
+    reopened.status = IncidentStatus::Open;
+    reopened.resolved_at = None;
+    reopened.reopened = 1;
+    store.save(&reopened, 2, PointerChange::Reclaim, &[]).await?;
+    assert_eq!(
+        store.find_for_service(SVC, WINDOW, t(23, 0)).await?,
+        Some(reopened.clone())
+    );
+
+    // resolved again; past the window a new alarm opens a new incident
+    let mut done = reopened.clone();
+    done.version = 4;
+    done.status = IncidentStatus::Resolved;
+    done.resolved_at = Some(t(16, 0));
+    store.save(&done, 3, PointerChange::Release, &[]).await?;
+    assert_eq!(store.find_for_service(SVC, WINDOW, t(16, 31)).await?, None);
+    let c = incident("INC-C", SVC, t(16, 31));
+    assert_eq!(store.open(&c, &[], WINDOW).await?, OpenOutcome::Opened);
+    assert_eq!(
+        store.find_for_service(SVC, WINDOW, t(16, 31)).await?,
+        Some(c.clone())
+    );
+
+    // the old incident cannot reclaim a service held by another
+    let mut again = done.clone();
+    again.version = 5;
+    again.status = IncidentStatus::Open;
+    assert_eq!(
+        store.save(&again, 4, PointerChange::Reclaim, &[]).await,
+        Err(StoreError::Conflict(a.id.clone()))
+    );
+    // releasing an incident that no longer holds the pointer saves it and leaves the pointer
+    let mut late = done.clone();
+    late.version = 5;
+    late.postmortem = Some("# Postmortem".into());
+    store.save(&late, 4, PointerChange::Release, &[]).await?;
+    assert_eq!(store.get(&a.id).await?, Some(late));
+    assert_eq!(store.find_for_service(SVC, WINDOW, t(16, 32)).await?, Some(c));
+    Ok(())
+}
+
+#[tokio::test]
+async fn append_is_idempotent_and_the_timeline_is_in_order() -> Result<()> {
+    let (_m, store) = store("append").await?;
+    let a = incident("INC-A", SVC, t(14, 35));
+    store.open(&a, &[entry("opened", t(14, 35))], WINDOW).await?;
+    // same instant: write order; earlier instant: sorted before
+    let n = store
+        .append(
+            &a.id,
+            &[
+                entry("z-first", t(14, 36)),
+                entry("a-second", t(14, 36)),
+                entry("early", t(14, 34)),
+            ],
+        )
+        .await?;
+    assert_eq!(n, 3);
+    assert_eq!(
+        store
+            .append(&a.id, &[entry("a-second", t(14, 36)), entry("late", t(14, 40))])
+            .await?,
+        1
+    );
+    let ids: Vec<String> = store
+        .timeline(&a.id)
+        .await?
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, ["early", "opened", "z-first", "a-second", "late"]);
+    assert_eq!(
+        store
+            .append(&IncidentId("INC-NONE".into()), &[entry("x", t(14, 36))])
+            .await,
+        Err(StoreError::NotFound(IncidentId("INC-NONE".into())))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn timeline_reads_every_page() -> Result<()> {
+    let (_m, store) = store("timeline-pages").await?;
+    let a = incident("INC-A", SVC, t(14, 35));
+    store.open(&a, &[], WINDOW).await?;
+    // ~1.5 MB of entries: more than one 1 MB Query page
+    let big = "x".repeat(30_000);
+    let entries: Vec<TimelineEntry> = (0..50)
+        .map(|i| {
+            entry(&format!("e{i:02}"), t(14, 36) + Cd::seconds(i))
+                .with_detail(serde_json::json!({ "blob": big }))
+        })
+        .collect();
+    assert_eq!(store.append(&a.id, &entries).await?, 50);
+    let got = store.timeline(&a.id).await?;
+    assert_eq!(got.len(), 50);
+    assert_eq!(got, entries);
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_finds_active_incidents_and_those_opened_since() -> Result<()> {
+    let (_m, store) = store("list").await?;
+    let jan = incident(
+        "INC-JAN",
+        "svc-a",
+        Utc.with_ymd_and_hms(2026, 1, 20, 8, 0, 0).single().unwrap(),
+    );
+    let feb = incident(
+        "INC-FEB",
+        "svc-b",
+        Utc.with_ymd_and_hms(2026, 2, 3, 8, 0, 0).single().unwrap(),
+    );
+    let mar = incident("INC-MAR", "svc-c", t(14, 35));
+    for i in [&jan, &feb, &mar] {
+        store.open(i, &[], WINDOW).await?;
+    }
+    let mut feb_done = feb.clone();
+    feb_done.version = 2;
+    feb_done.status = IncidentStatus::Resolved;
+    feb_done.resolved_at = Some(feb.opened_at + Cd::hours(1));
+    store.save(&feb_done, 1, PointerChange::Release, &[]).await?;
+
+    let ids = |v: Vec<firebreak_core::incident::Incident>| v.into_iter().map(|i| i.id.0).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list(&ListQuery::default()).await?),
+        ["INC-JAN", "INC-FEB", "INC-MAR"]
+    );
+    assert_eq!(
+        ids(store
+            .list(&ListQuery {
+                active_only: true,
+                since: None
+            })
+            .await?),
+        ["INC-JAN", "INC-MAR"]
+    );
+    let since = Some(Utc.with_ymd_and_hms(2026, 1, 25, 0, 0, 0).single().unwrap());
+    assert_eq!(
+        ids(store
+            .list(&ListQuery {
+                active_only: false,
+                since
+            })
+            .await?),
+        ["INC-FEB", "INC-MAR"]
+    );
+    assert_eq!(
+        ids(store
+            .list(&ListQuery {
+                active_only: true,
+                since
+            })
+            .await?),
+        ["INC-MAR"]
+    );
+    // since is inclusive
+    let exact = Some(feb.opened_at);
+    assert_eq!(
+        ids(store
+            .list(&ListQuery {
+                active_only: false,
+                since: exact
+            })
+            .await?),
+        ["INC-FEB", "INC-MAR"]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_goes_to_exactly_one_claimant_until_it_expires() -> Result<()> {
+    let (_m, store) = store("lease").await?;
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim("cooldown/prod/articles-api", t(15, 0), t(14, 40))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        if task.await?? {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(
+        !store
+            .claim("cooldown/prod/articles-api", t(15, 10), t(14, 59))
+            .await?
+    );
+    // at `until` the lease is free again
+    assert!(
+        store
+            .claim("cooldown/prod/articles-api", t(15, 30), t(15, 0))
+            .await?
+    );
+    assert!(store.claim("other", t(15, 30), t(15, 0)).await?);
+    Ok(())
+}

@@ -61,22 +61,22 @@ impl Clients {
 
 /// Environment variable names (set by the SAM template).
 pub mod env {
-    pub const TABLE: &str = "FIREBREAK_TABLE";
-    pub const BUS: &str = "FIREBREAK_BUS";
-    pub const TOPIC_SEV1: &str = "FIREBREAK_TOPIC_SEV1";
-    pub const TOPIC_SEV2: &str = "FIREBREAK_TOPIC_SEV2";
-    pub const TOPIC_SEV3: &str = "FIREBREAK_TOPIC_SEV3";
-    pub const TOPIC_SEV4: &str = "FIREBREAK_TOPIC_SEV4";
+    pub const TABLE: &str = "TABLE_NAME";
+    pub const BUS: &str = "EVENT_BUS_NAME";
+    pub const TOPIC_SEV1: &str = "TOPIC_SEV1_ARN";
+    pub const TOPIC_SEV2: &str = "TOPIC_SEV2_ARN";
+    pub const TOPIC_SEV3: &str = "TOPIC_SEV3_ARN";
+    pub const TOPIC_SEV4: &str = "TOPIC_SEV4_ARN";
 }
 
 /// The AWS resources Firebreak uses, named by the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The DynamoDB table (`FIREBREAK_TABLE`).
+    /// The DynamoDB table (`TABLE_NAME`).
     pub table: String,
-    /// The custom EventBridge bus name or ARN (`FIREBREAK_BUS`).
+    /// The custom EventBridge bus name or ARN (`EVENT_BUS_NAME`).
     pub bus: String,
-    /// One SNS topic ARN per severity (`FIREBREAK_TOPIC_SEV1`..`FIREBREAK_TOPIC_SEV4`).
+    /// One SNS topic ARN per severity (`TOPIC_SEV1_ARN`..`TOPIC_SEV4_ARN`).
     pub topics: Topics,
 }
 
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn settings_read_every_variable() {
         let s = Settings::from_lookup(|n| Some(format!("v-{n}"))).unwrap();
-        assert_eq!(s.table, "v-FIREBREAK_TABLE");
-        assert_eq!(s.topics.sev4, "v-FIREBREAK_TOPIC_SEV4");
+        assert_eq!(s.table, "v-TABLE_NAME");
+        assert_eq!(s.topics.sev4, "v-TOPIC_SEV4_ARN");
     }
 }

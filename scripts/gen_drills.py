@@ -39,7 +39,7 @@ def seed():
     """Traffic doubles at 14:30; pool of 10 connections exhausted from 14:32."""
     rnd = random.Random(1430)
     out = []
-    start = datetime(2026, 3, 14, 13, 40, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 14, 13, 30, tzinfo=timezone.utc)
     end = datetime(2026, 3, 14, 14, 36, tzinfo=timezone.utc)
     t = start
     while t < end:
@@ -66,7 +66,7 @@ def bad_deployment():
     """articles-api:42 deployed at 14:20 renders some articles with a TypeError from 14:22."""
     rnd = random.Random(1420)
     out = []
-    start = datetime(2026, 3, 14, 13, 35, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 14, 13, 25, tzinfo=timezone.utc)
     end = datetime(2026, 3, 14, 14, 31, tzinfo=timezone.utc)
     deployed = datetime(2026, 3, 14, 14, 20, tzinfo=timezone.utc)
     broken = datetime(2026, 3, 14, 14, 22, tzinfo=timezone.utc)
@@ -92,7 +92,7 @@ def health_checks():
     """Every task fails its health check from 09:58: the database host is unreachable."""
     rnd = random.Random(958)
     out = []
-    start = datetime(2026, 4, 2, 9, 10, tzinfo=timezone.utc)
+    start = datetime(2026, 4, 2, 8, 55, tzinfo=timezone.utc)
     end = datetime(2026, 4, 2, 10, 1, tzinfo=timezone.utc)
     down = datetime(2026, 4, 2, 9, 58, tzinfo=timezone.utc)
     t = start
@@ -113,7 +113,7 @@ def cache():
     """The cache's hit rate falls; requests are slower but succeed."""
     rnd = random.Random(1100)
     out = []
-    start = datetime(2026, 5, 6, 10, 20, tzinfo=timezone.utc)
+    start = datetime(2026, 5, 6, 9, 55, tzinfo=timezone.utc)
     end = datetime(2026, 5, 6, 11, 6, tzinfo=timezone.utc)
     degraded = datetime(2026, 5, 6, 10, 58, tzinfo=timezone.utc)
     t = start

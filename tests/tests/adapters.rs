@@ -1,5 +1,7 @@
 //! SNS, EventBridge, ECS and CloudWatch Logs adapters against moto.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use anyhow::{Context, Result};
 use chrono::Utc;
 use firebreak_aws::{EcsServiceControl, EventBridgeBus, FilterLogEventsFetcher, SnsNotifier, Topics};

@@ -1,6 +1,8 @@
 //! AWS calls on triage's new-incident path: open (DynamoDB), page (SNS), tell the bus
 //! (EventBridge). Budget: at most 4. Counted per HTTP request, retries included.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use anyhow::Result;
 use chrono::{TimeZone, Utc};
 use firebreak_aws::{DynamoIncidentStore, EventBridgeBus, SnsNotifier, Topics};

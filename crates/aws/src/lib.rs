@@ -19,7 +19,9 @@ pub use bus::EventBridgeBus;
 pub use config::{Clients, Settings};
 pub use ecs::EcsServiceControl;
 pub use error::ConfigError;
-pub use logs::{FetchError, FetchedEvent, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule};
+pub use logs::{
+    FetchError, FetchedEvent, FetchingLogQueries, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule,
+};
 pub use notify::{SnsNotifier, Topics};
 pub use store::DynamoIncidentStore;
 pub use table::{create_table, table_spec, TableSpec};

@@ -310,3 +310,47 @@ impl FilterLogEventsFetcher {
 
 #[cfg(test)]
 mod tests;
+
+/// The local-evaluation fallback: pulls the raw events of the request's log groups and window
+/// with FilterLogEvents and evaluates the query with the firebreak-insights engine. Used against
+/// the emulator (whose Logs Insights neither filters nor aggregates) and, configured with
+/// `DIAGNOSIS_BACKEND=local`, for small windows in AWS.
+#[derive(Debug, Clone)]
+pub struct FetchingLogQueries {
+    fetcher: FilterLogEventsFetcher,
+}
+
+impl FetchingLogQueries {
+    pub fn new(fetcher: FilterLogEventsFetcher) -> FetchingLogQueries {
+        FetchingLogQueries { fetcher }
+    }
+}
+
+impl LogQueries for FetchingLogQueries {
+    async fn run(&self, request: &QueryRequest) -> Result<QueryOutput, QueryError> {
+        // Refuse a query the engine cannot evaluate before paying for the fetch.
+        let query = firebreak_insights::parse(&request.query)
+            .map_err(|e| QueryError::Invalid(format!("{}: {e}", request.name)))?;
+        query
+            .check_local()
+            .map_err(|e| QueryError::Failed(format!("{}: {e}", request.name)))?;
+        let fetched = tokio::time::timeout(
+            request.deadline,
+            self.fetcher
+                .fetch(&request.log_groups, request.start, request.end),
+        )
+        .await
+        .map_err(|_| QueryError::Timeout(request.deadline))??;
+        let events = fetched
+            .into_iter()
+            .map(|e| firebreak_insights::LogEvent {
+                timestamp_ms: e.timestamp_ms,
+                message: e.message,
+                log_group: e.group,
+                log_stream: e.stream,
+                ingestion_time_ms: e.ingestion_ms,
+            })
+            .collect();
+        firebreak_core::local_logs::LocalLogQueries::new(events).run_now(request)
+    }
+}

@@ -15,7 +15,7 @@ use crate::error::{build_error, port_error};
 use crate::table::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use firebreak_core::incident::{Incident, IncidentId};
@@ -518,6 +518,50 @@ impl DynamoIncidentStore {
     }
 }
 
+impl DynamoIncidentStore {
+    /// One conditional Put per entry (already-recorded ones are skipped); entries have distinct
+    /// event ids and the incident is known to exist.
+    async fn append_each(&self, id: &IncidentId, entries: &[&TimelineEntry]) -> Result<usize, StoreError> {
+        let mut items = Vec::new();
+        for e in entries {
+            items.push(entry_item(id, e)?);
+        }
+        let results: Vec<Result<bool, StoreError>> = futures::stream::iter(items)
+            .map(|item| async move {
+                match self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if matches!(
+                            e.as_service_error(),
+                            Some(PutItemError::ConditionalCheckFailedException(_))
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(port_error("DynamoDB PutItem", &e).into()),
+                }
+            })
+            .buffer_unordered(APPEND_CONCURRENCY)
+            .collect()
+            .await;
+        let mut new = 0;
+        for r in results {
+            if r? {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+}
+
 impl IncidentStore for DynamoIncidentStore {
     async fn open(
         &self,
@@ -586,7 +630,8 @@ impl IncidentStore for DynamoIncidentStore {
             }
             attempt += 1;
             if attempt >= CONFLICT_ATTEMPTS {
-                return Err(reason_error("TransactionConflict"));
+                // Other writers kept touching the same items: the caller re-reads and retries.
+                return Err(StoreError::Conflict(incident.id.clone()));
             }
             conflict_backoff(attempt).await;
         }
@@ -661,7 +706,8 @@ impl IncidentStore for DynamoIncidentStore {
                 }
                 attempt += 1;
                 if attempt >= CONFLICT_ATTEMPTS {
-                    return Err(reason_error(code));
+                    // Other writers kept touching the same items: the caller re-reads and retries.
+                    return Err(StoreError::Conflict(incident.id.clone()));
                 }
                 conflict_backoff(attempt).await;
             } else {
@@ -671,6 +717,44 @@ impl IncidentStore for DynamoIncidentStore {
     }
 
     async fn append(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<usize, StoreError> {
+        let mut seen = HashSet::new();
+        let unique: Vec<&TimelineEntry> = entries
+            .iter()
+            .filter(|e| seen.insert(e.event_id.as_str()))
+            .collect();
+        // Fast path, one call: the incident must exist and every entry be new. Only when some
+        // entry is already recorded (a redelivery) does it fall back to one Put per entry.
+        if !unique.is_empty() && unique.len() < MAX_TRANSACTION_ITEMS {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(inc_pk(id), META)))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(|e| build_error(TRANSACT, &e))?;
+            let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+            for e in &unique {
+                items.push(put(
+                    &self.table,
+                    entry_item(id, e)?,
+                    "attribute_not_exists(pk)",
+                    &[],
+                    vec![],
+                )?);
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(unique.len()),
+                Err(err) => match cancelled(&err) {
+                    Cancelled::Reasons(r) if failed(&r, 0) => return Err(StoreError::NotFound(id.clone())),
+                    Cancelled::Reasons(r) if other_reason(&r).is_none() => {
+                        return self.append_each(id, &unique).await
+                    }
+                    Cancelled::Reasons(r) => {
+                        return Err(reason_error(other_reason(&r).unwrap_or("TransactionCanceled")))
+                    }
+                    Cancelled::Other(e) => return Err(e.into()),
+                },
+            }
+        }
         let exists = self
             .client
             .get_item()
@@ -686,44 +770,7 @@ impl IncidentStore for DynamoIncidentStore {
         if !exists {
             return Err(StoreError::NotFound(id.clone()));
         }
-        let mut seen = HashSet::new();
-        let mut items = Vec::new();
-        for e in entries.iter().filter(|e| seen.insert(e.event_id.as_str())) {
-            items.push(entry_item(id, e)?);
-        }
-        let results: Vec<Result<bool, StoreError>> = futures::stream::iter(items)
-            .map(|item| async move {
-                match self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(e)
-                        if matches!(
-                            e.as_service_error(),
-                            Some(PutItemError::ConditionalCheckFailedException(_))
-                        ) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(port_error("DynamoDB PutItem", &e).into()),
-                }
-            })
-            .buffer_unordered(APPEND_CONCURRENCY)
-            .collect()
-            .await;
-        let mut new = 0;
-        for r in results {
-            if r? {
-                new += 1;
-            }
-        }
-        Ok(new)
+        self.append_each(id, &unique).await
     }
 
     async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {

@@ -1,10 +1,18 @@
 //! `firebreak`: drills, offline classification and queries, runbooks, and the incidents in the
 //! store (AWS, or the emulator through `AWS_ENDPOINT_URL`).
 
+mod approve;
+mod aws_ctx;
 mod classify;
+mod drill_cmd;
+mod incidents_cmd;
 mod query;
+mod runbook_cmd;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use firebreak_core::ports::SystemClock;
+use firebreak_core::runbook::RunbookSet;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,19 +27,68 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Replay a recorded incident through the whole pipeline, offline
+    Drill(drill_cmd::DrillArgs),
     /// What triage would decide for alarm event files, offline
     Classify(classify::ClassifyArgs),
     /// Run a Logs Insights query over local log files, or only check it
     Query(query::QueryArgs),
+    /// Lint and render runbooks
+    #[command(subcommand)]
+    Runbook(runbook_cmd::RunbookCmd),
+    /// Approve a remediation that is awaiting approval
+    Approve(approve::ApproveArgs),
+    #[command(flatten)]
+    Incidents(incidents_cmd::IncidentsCmd),
+}
+
+async fn store_command(command: Command) -> anyhow::Result<i32> {
+    let ctx = aws_ctx::from_env().await?;
+    match command {
+        Command::Approve(args) => approve::run(&args, &ctx.store, &ctx.bus).await,
+        Command::Incidents(cmd) => {
+            let runbooks = RunbookSet::from_embedded(firebreak_core::embedded::FILES)?;
+            let settings = firebreak_core::settings::Settings::from_lookup(|n| std::env::var(n).ok())?;
+            let ictx = incidents_cmd::IncidentsCtx {
+                store: &ctx.store,
+                notifier: &ctx.notifier,
+                bus: &ctx.bus,
+                clock: &SystemClock,
+                runbooks: runbooks.runbooks(),
+                settings: &settings,
+                metrics_namespace: "Firebreak",
+            };
+            incidents_cmd::run(
+                &cmd,
+                &ictx,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .await
+        }
+        _ => Ok(2),
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Drill(args) => drill_cmd::run(&args),
+        Command::Classify(args) => classify::run(&args),
+        Command::Query(args) => query::run(&args),
+        Command::Runbook(cmd) => runbook_cmd::run(&cmd),
+        store @ (Command::Approve(_) | Command::Incidents(_)) => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(store_command(store))
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Classify(args) => classify::run(&args),
-        Command::Query(args) => query::run(&args),
-    };
-    match code {
+    match dispatch(cli.command) {
         Ok(c) => std::process::ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Err(e) => {
             eprintln!("firebreak: {e:#}");

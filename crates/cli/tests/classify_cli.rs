@@ -1,6 +1,8 @@
 //! `firebreak classify` end to end: the real binary on the sample events, from the workspace
 //! root so the default policy path resolves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

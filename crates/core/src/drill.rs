@@ -9,13 +9,16 @@ use crate::diagnose::Diagnose;
 use crate::incident::{EcsService, Incident, IncidentStatus};
 use crate::intake;
 use crate::local_logs::LocalLogQueries;
-use crate::memory::{InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl, SimClock};
+use crate::memory::{
+    InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl,
+    SimClock,
+};
 use crate::metrics::StageTimes;
 use crate::pipeline::Event;
 use crate::policy::SeverityPolicy;
-use crate::ports::{Deployment, IncidentStore, ListQuery, ServiceState};
+use crate::ports::{Clock, Deployment, IncidentStore, ListQuery, ServiceState};
 use crate::remediate::Remediate;
-use crate::resolve::Resolve;
+use crate::resolve::{Resolve, ResolveOutcome};
 use crate::runbook::RunbookSet;
 use crate::settings::{ModeRule, RemediationMode, Settings};
 use crate::severity::Severity;
@@ -104,7 +107,12 @@ pub struct Latency {
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency { triage_s: 1, diagnose_s: 30, remediate_s: 5, resolve_s: 1 }
+        Latency {
+            triage_s: 1,
+            diagnose_s: 30,
+            remediate_s: 5,
+            resolve_s: 1,
+        }
     }
 }
 
@@ -208,22 +216,37 @@ impl LoadedScenario {
         let path = dir.join("scenario.yaml");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::invalid(path.display().to_string(), format!("cannot read: {e}")))?;
-        let scenario: Scenario = serde_norway::from_str(&text).map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+        let scenario: Scenario = serde_norway::from_str(&text)
+            .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
         if scenario.steps.is_empty() {
-            return Err(Error::invalid(format!("{}: steps", path.display()), "a drill needs at least one step"));
+            return Err(Error::invalid(
+                format!("{}: steps", path.display()),
+                "a drill needs at least one step",
+            ));
         }
         for (i, s) in scenario.steps.iter().enumerate() {
             if s.event.is_none() && !s.sweep {
-                return Err(Error::invalid(format!("{}: steps[{i}]", path.display()), "needs `event` or `sweep: true`"));
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}]", path.display()),
+                    "needs `event` or `sweep: true`",
+                ));
             }
             if i > 0 && s.at < scenario.steps[i - 1].at {
-                return Err(Error::invalid(format!("{}: steps[{i}].at", path.display()), "steps must be in time order"));
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}].at", path.display()),
+                    "steps must be in time order",
+                ));
             }
         }
         for (i, a) in scenario.settings.allow.iter().enumerate() {
-            EcsService::parse(a).map_err(|e| Error::invalid(format!("{}: settings.allow[{i}]", path.display()), e.to_string()))?;
+            EcsService::parse(a).map_err(|e| {
+                Error::invalid(format!("{}: settings.allow[{i}]", path.display()), e.to_string())
+            })?;
         }
-        Ok(LoadedScenario { dir: dir.to_path_buf(), scenario })
+        Ok(LoadedScenario {
+            dir: dir.to_path_buf(),
+            scenario,
+        })
     }
 }
 
@@ -233,13 +256,26 @@ pub struct DrillEnv<'a> {
     pub runbooks: &'a RunbookSet,
 }
 
+/// Reads a drill's JSON-lines (or plain text) log file. Errors name the file and the line.
+fn read_logs(path: &Path) -> Result<Vec<firebreak_insights::LogEvent>, Error> {
+    let what = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+    firebreak_insights::read_events(std::io::BufReader::new(file), &what)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid("drill logs", e.to_string()))
+}
+
 fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
     let mut out = Settings::default();
     if let Some(m) = s.remediation_mode {
         out.remediation.mode = m;
     }
     out.remediation.rules = s.remediation_rules.clone();
-    out.remediation.allow = s.allow.iter().map(|a| EcsService::parse(a)).collect::<Result<_, _>>()?;
+    out.remediation.allow = s
+        .allow
+        .iter()
+        .map(|a| EcsService::parse(a))
+        .collect::<Result<_, _>>()?;
     if let Some(v) = s.reopen_window_s {
         out.reopen_window_s = v;
     }
@@ -309,15 +345,30 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     let logs = match &sc.logs {
         Some(p) => {
             let path = loaded.dir.join(p);
-            LocalLogQueries::from_file(&path)?
+            LocalLogQueries::new(read_logs(&path)?)
         }
         None => LocalLogQueries::new(Vec::new()),
     };
     let runbooks = env.runbooks.runbooks();
     let mut policy = env.policy.clone();
     policy.services.splice(0..0, sc.services.iter().cloned());
-    let triage = Triage { store: &store, notifier: &notifier, bus: &bus, clock: &clock, policy: &policy, settings: &settings };
-    let diagnose = Diagnose { store: &store, logs: &logs, ecs: &ecs, bus: &bus, clock: &clock, runbooks: env.runbooks, settings: &settings };
+    let triage = Triage {
+        store: &store,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        policy: &policy,
+        settings: &settings,
+    };
+    let diagnose = Diagnose {
+        store: &store,
+        logs: &logs,
+        ecs: &ecs,
+        bus: &bus,
+        clock: &clock,
+        runbooks: env.runbooks,
+        settings: &settings,
+    };
     let remediate = Remediate {
         store: &store,
         ecs: &ecs,
@@ -336,8 +387,17 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
         runbooks,
         settings: &settings,
         metrics_namespace: "Firebreak",
+        emf_to_stdout: false,
     };
-    let sweeper = Sweeper { store: &store, alarms: &alarms, notifier: &notifier, bus: &bus, clock: &clock, runbooks, settings: &settings };
+    let sweeper = Sweeper {
+        store: &store,
+        alarms: &alarms,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        runbooks,
+        settings: &settings,
+    };
 
     let mut metric_lines = Vec::new();
     let mut last_delivery: BTreeMap<PathBuf, usize> = BTreeMap::new();
@@ -349,15 +409,22 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
         if let Some(rel) = &step.event {
             let path = loaded.dir.join(rel);
             let what = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
-            let delivery_step = if step.redeliver { last_delivery.get(rel).copied().unwrap_or(n) } else { n };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
+            let delivery_step = if step.redeliver {
+                last_delivery.get(rel).copied().unwrap_or(n)
+            } else {
+                n
+            };
             last_delivery.insert(rel.clone(), delivery_step);
             if value.get("source").and_then(|s| s.as_str()) == Some(crate::ports::detail_types::SOURCE) {
                 let event = Event::from_envelope(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
                 crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
             } else {
-                let signals = intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
+                let signals =
+                    intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
                 for mut signal in signals {
                     // The scenario's clock is authoritative: the event file is a template whose
                     // state-change time becomes the step's, and each step is its own delivery.
@@ -381,7 +448,10 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
             }
             rounds += 1;
             if rounds > 100 {
-                return Err(Error::invalid("drill", "the pipeline did not settle after 100 rounds of events"));
+                return Err(Error::invalid(
+                    "drill",
+                    "the pipeline did not settle after 100 rounds of events",
+                ));
             }
             for pe in pending {
                 let event = Event::from_pipeline(&pe)?;
@@ -400,8 +470,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
                     }
                     Event::Recovered(r) => {
                         clock.advance(chrono::Duration::seconds(latency.resolve_s));
-                        let outcome = resolve.on_recovered(&r).await?;
-                        metric_lines.extend(outcome.emf_lines().iter().cloned());
+                        if let ResolveOutcome::Resolved(done) = resolve.on_recovered(&r).await? {
+                            metric_lines.extend(done.emf.iter().cloned());
+                        }
                     }
                     Event::Applied(_) | Event::Resolved(_) => {}
                 }
@@ -414,8 +485,17 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
         let timeline = store.timeline(&inc.id).await?;
         incidents.push(report_of(&inc, &timeline));
     }
-    let notifications = notifier.sent().into_iter().map(|(_, n)| (n.subject, n.body)).collect();
-    Ok(DrillReport { scenario: sc.description.clone(), incidents, notifications, metric_lines })
+    let notifications = notifier
+        .sent()
+        .into_iter()
+        .map(|(_, n)| (n.subject, n.body))
+        .collect();
+    Ok(DrillReport {
+        scenario: sc.description.clone(),
+        incidents,
+        notifications,
+        metric_lines,
+    })
 }
 
 fn report_of(inc: &Incident, timeline: &[crate::timeline::TimelineEntry]) -> IncidentReport {
@@ -429,9 +509,21 @@ fn report_of(inc: &Incident, timeline: &[crate::timeline::TimelineEntry]) -> Inc
         remediations: inc
             .remediations
             .iter()
-            .map(|r| RemediationReport { action: r.action.clone(), mode: r.mode.clone(), outcome: r.outcome.clone(), detail: r.detail.clone() })
+            .map(|r| RemediationReport {
+                action: r.action.clone(),
+                mode: r.mode.clone(),
+                outcome: r.outcome.clone(),
+                detail: r.detail.clone(),
+            })
             .collect(),
-        timeline: timeline.iter().map(|e| TimelineReport { at: e.at, kind: e.kind.to_string(), summary: e.summary.clone() }).collect(),
+        timeline: timeline
+            .iter()
+            .map(|e| TimelineReport {
+                at: e.at,
+                kind: e.kind.to_string(),
+                summary: e.summary.clone(),
+            })
+            .collect(),
         metrics: MetricsReport {
             time_to_detect_s: t.time_to_detect_s,
             time_to_diagnose_s: t.time_to_diagnose_s,
@@ -470,15 +562,32 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
         }
     }
     if let Some(r) = &expect.remediation {
-        let acted: Vec<&RemediationReport> =
-            inc.remediations.iter().filter(|x| matches!(x.outcome.as_str(), "applied" | "dry-run" | "awaiting-approval")).collect();
+        let acted: Vec<&RemediationReport> = inc
+            .remediations
+            .iter()
+            .filter(|x| matches!(x.outcome.as_str(), "applied" | "dry-run" | "awaiting-approval"))
+            .collect();
         if r == "none" {
             if let Some(x) = acted.first() {
-                diffs.push(format!("remediation: expected none, got {} ({})", x.action, x.outcome));
+                diffs.push(format!(
+                    "remediation: expected none, got {} ({})",
+                    x.action, x.outcome
+                ));
             }
         } else if !acted.iter().any(|x| &x.action == r) {
-            let got: Vec<String> = inc.remediations.iter().map(|x| format!("{} ({})", x.action, x.outcome)).collect();
-            diffs.push(format!("remediation: expected {r}, got {}", if got.is_empty() { "none".into() } else { got.join(", ") }));
+            let got: Vec<String> = inc
+                .remediations
+                .iter()
+                .map(|x| format!("{} ({})", x.action, x.outcome))
+                .collect();
+            diffs.push(format!(
+                "remediation: expected {r}, got {}",
+                if got.is_empty() {
+                    "none".into()
+                } else {
+                    got.join(", ")
+                }
+            ));
         }
     }
     if let Some(s) = expect.status {
@@ -512,7 +621,11 @@ pub fn render_text(report: &DrillReport) -> String {
         let _ = writeln!(o, "\nNo incident was opened.");
     }
     for inc in &report.incidents {
-        let _ = writeln!(o, "\n== {} · {} · {} · {}", inc.id, inc.service, inc.severity, inc.status);
+        let _ = writeln!(
+            o,
+            "\n== {} · {} · {} · {}",
+            inc.id, inc.service, inc.severity, inc.status
+        );
         if inc.reopened > 0 {
             let _ = writeln!(o, "Reopened {} time(s) (flapping alarm).", inc.reopened);
         }
@@ -522,7 +635,11 @@ pub fn render_text(report: &DrillReport) -> String {
             let _ = writeln!(o, "Remediation: none");
         }
         for r in &inc.remediations {
-            let _ = writeln!(o, "Remediation: {} [{}] {} — {}", r.action, r.mode, r.outcome, r.detail);
+            let _ = writeln!(
+                o,
+                "Remediation: {} [{}] {} — {}",
+                r.action, r.mode, r.outcome, r.detail
+            );
         }
         let m = &inc.metrics;
         let _ = writeln!(
@@ -542,7 +659,11 @@ pub fn render_text(report: &DrillReport) -> String {
         }
     }
     if !report.notifications.is_empty() {
-        let _ = writeln!(o, "\nPages and notifications sent: {}", report.notifications.len());
+        let _ = writeln!(
+            o,
+            "\nPages and notifications sent: {}",
+            report.notifications.len()
+        );
         for (subject, _) in &report.notifications {
             let _ = writeln!(o, "  - {subject}");
         }

@@ -2,12 +2,16 @@
 //! guardrails, postmortems and metrics, the ports the use-cases need, and the use-cases
 //! themselves. Nothing here knows an AWS SDK type.
 
+pub mod diagnose;
+pub mod drill;
 pub mod duration;
 pub mod embedded;
 pub mod error;
+pub mod findings;
 pub mod guardrails;
 pub mod incident;
 pub mod intake;
+pub mod lint;
 pub mod local_logs;
 pub mod manage;
 pub mod memory;
@@ -18,12 +22,14 @@ pub mod ports;
 pub mod postmortem;
 pub mod remediate;
 pub mod remedy;
+pub mod render;
 pub mod resolve;
 pub mod runbook;
 pub mod settings;
 pub mod severity;
 pub mod signal;
 pub mod sweeper;
+pub mod template;
 pub mod timeline;
 pub mod triage;
 

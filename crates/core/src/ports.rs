@@ -309,13 +309,13 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
-    /// True while a deployment other than a completed primary is rolling out.
+    /// True while a rollout is under way: an ACTIVE deployment (one being replaced) beside the
+    /// PRIMARY, or a deployment whose rollout state is IN_PROGRESS. INACTIVE deployments are
+    /// history.
     pub fn deployment_in_progress(&self) -> bool {
-        self.deployments.len() > 1
-            || self
-                .deployments
-                .iter()
-                .any(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        self.deployments
+            .iter()
+            .any(|d| d.status == "ACTIVE" || d.rollout_state.as_deref() == Some("IN_PROGRESS"))
     }
 }
 

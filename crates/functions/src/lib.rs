@@ -52,6 +52,38 @@ pub fn policy() -> Result<SeverityPolicy, ConfigError> {
     .map_err(|e| ConfigError(e.to_string()))
 }
 
+/// The runbooks: `FIREBREAK_RUNBOOKS_DIR` or the embedded ones. Loaded and validated at init.
+///
+/// # Errors
+/// Names the file, runbook and field that fail to load or lint.
+pub fn runbooks() -> Result<firebreak_core::runbook::RunbookSet, ConfigError> {
+    match var(env::RUNBOOKS_DIR) {
+        Some(dir) => firebreak_core::runbook::RunbookSet::load_dir(&dir),
+        None => firebreak_core::runbook::RunbookSet::from_embedded(firebreak_core::embedded::FILES),
+    }
+    .map_err(|e| ConfigError(e.to_string()))
+}
+
+/// Parses a pipeline event envelope (EventBridge) into the typed event.
+///
+/// # Errors
+/// [`firebreak_core::Error::Invalid`] naming the field.
+pub fn pipeline_event(payload: &serde_json::Value) -> Result<firebreak_core::pipeline::Event, FunctionError> {
+    firebreak_core::pipeline::Event::from_envelope(payload).map_err(fail)
+}
+
+/// An event this function is not subscribed to: a wiring mistake, never retried.
+pub fn unexpected(function: &str, event: &firebreak_core::pipeline::Event) -> FunctionError {
+    fail(FunctionError {
+        error_type: "UnexpectedEvent",
+        message: format!(
+            "{function} does not handle {:?} events; check the EventBridge rule",
+            event.detail_type()
+        ),
+        retryable: false,
+    })
+}
+
 /// The AWS resources (table, bus, topics).
 ///
 /// # Errors

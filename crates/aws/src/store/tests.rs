@@ -325,12 +325,35 @@ async fn claim_held_by_someone_else_is_false() {
 }
 
 #[tokio::test]
+async fn append_of_new_entries_is_one_transaction_checking_the_incident() {
+    let tx = mock!(Client::transact_write_items)
+        .match_requests(|r| {
+            let items = r.transact_items();
+            items.len() == 3
+                && items[0]
+                    .condition_check()
+                    .is_some_and(|c| c.condition_expression() == "attribute_exists(pk)")
+                && items[1..].iter().all(|i| {
+                    i.put()
+                        .is_some_and(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
+                })
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&tx]), "t");
+    let n = store
+        .append(&IncidentId("INC-1".into()), &[entry("a"), entry("b"), entry("a")])
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the repeated id within the call counts once");
+    assert_eq!(tx.num_calls(), 1);
+}
+
+#[tokio::test]
 async fn append_puts_each_new_entry_and_counts_those_not_yet_recorded() {
-    let exists = mock!(Client::get_item).then_output(|| {
-        GetItemOutput::builder()
-            .set_item(Some(HashMap::from([("pk".to_string(), av("INC#INC-1"))])))
-            .build()
-    });
+    // The one-call transaction is cancelled because `old` is already recorded: fall back to
+    // one conditional Put per entry, skipping the recorded one.
+    let tx = mock!(Client::transact_write_items)
+        .then_error(|| canceled(&["None", "None", "ConditionalCheckFailed"]));
     let fresh = mock!(Client::put_item)
         .match_requests(|r| r.item().and_then(|i| i.get("sk")) == Some(&av("T#new")))
         .then_output(|| PutItemOutput::builder().build());
@@ -339,7 +362,7 @@ async fn append_puts_each_new_entry_and_counts_those_not_yet_recorded() {
         .then_error(|| {
             PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
         });
-    let store = DynamoIncidentStore::new(client_no_retry(&[&exists, &fresh, &recorded]), "t");
+    let store = DynamoIncidentStore::new(client_no_retry(&[&tx, &fresh, &recorded]), "t");
     let n = store
         .append(
             &IncidentId("INC-1".into()),
@@ -348,12 +371,16 @@ async fn append_puts_each_new_entry_and_counts_those_not_yet_recorded() {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!((fresh.num_calls(), recorded.num_calls()), (1, 1));
+    assert_eq!(
+        (tx.num_calls(), fresh.num_calls(), recorded.num_calls()),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
 async fn append_to_a_missing_incident_is_not_found() {
-    let missing = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let missing =
+        mock!(Client::transact_write_items).then_error(|| canceled(&["ConditionalCheckFailed", "None"]));
     let store = DynamoIncidentStore::new(client_no_retry(&[&missing]), "t");
     let err = store
         .append(&IncidentId("INC-7".into()), &[entry("a")])

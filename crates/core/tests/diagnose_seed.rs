@@ -1,0 +1,311 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The seed's incident, diagnosed end to end over the in-memory ports and the local Logs
+//! Insights engine: a 5xx alarm on prod/articles-api whose logs show the connection pool
+//! exhausted after traffic doubled at 14:30. And its counterpart: a bad deployment.
+
+use chrono::{DateTime, TimeZone, Utc};
+use firebreak_core::diagnose::{Diagnose, DiagnosisReport};
+use firebreak_core::incident::{EcsService, Incident, IncidentId, IncidentStatus};
+use firebreak_core::local_logs::LocalLogQueries;
+use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock};
+use firebreak_core::pipeline::{Event, IncidentRaised};
+use firebreak_core::ports::{Deployment, IncidentStore, ServiceState};
+use firebreak_core::runbook::RunbookSet;
+use firebreak_core::settings::Settings;
+use firebreak_core::severity::Severity;
+use firebreak_core::timeline::EntryKind;
+use firebreak_insights::LogEvent;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).unwrap()
+}
+
+fn runbooks() -> RunbookSet {
+    RunbookSet::load_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../runbooks")).unwrap()
+}
+
+fn seed_events() -> Vec<LogEvent> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-incident.jsonl");
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    firebreak_insights::read_events(file, "seed-incident.jsonl")
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn incident(id: &str, alarm_at: DateTime<Utc>) -> Incident {
+    Incident {
+        id: IncidentId(id.to_string()),
+        service: "prod/articles-api".into(),
+        ecs: Some(EcsService::new("prod", "articles-api")),
+        severity: Severity::Sev2,
+        status: IncidentStatus::Open,
+        title: "articles-api-5xx-rate".into(),
+        rule: None,
+        detected_at: alarm_at,
+        opened_at: alarm_at,
+        estimated_start: None,
+        diagnosed_at: None,
+        mitigated_at: None,
+        resolved_at: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        last_escalated_at: None,
+        reopened: 0,
+        alarms: BTreeMap::new(),
+        runbook: None,
+        cause: None,
+        remediations: Vec::new(),
+        postmortem: None,
+        version: 1,
+    }
+}
+
+fn raised(id: &str, alarm_at: DateTime<Utc>) -> IncidentRaised {
+    IncidentRaised {
+        incident_id: IncidentId(id.to_string()),
+        service: "prod/articles-api".into(),
+        ecs: Some(EcsService::new("prod", "articles-api")),
+        severity: Severity::Sev2,
+        alarm_name: "articles-api-5xx-rate".into(),
+        alarm_at,
+        runbook_hint: None,
+        namespace: Some("AWS/ApplicationELB".into()),
+        metric_name: Some("HTTPCode_Target_5XX_Count".into()),
+        tags: BTreeMap::new(),
+    }
+}
+
+fn fleet(deployed_at: DateTime<Utc>, td: &str) -> InMemoryServiceControl {
+    let ecs = InMemoryServiceControl::new();
+    ecs.add_service(
+        ServiceState {
+            service: EcsService::new("prod", "articles-api"),
+            status: "ACTIVE".into(),
+            task_definition: td.into(),
+            desired: 4,
+            running: 4,
+            pending: 0,
+            deployments: vec![Deployment {
+                id: "ecs-svc/2".into(),
+                status: "PRIMARY".into(),
+                task_definition: td.into(),
+                desired: 4,
+                running: 4,
+                rollout_state: Some("COMPLETED".into()),
+                created_at: Some(deployed_at),
+                updated_at: Some(deployed_at),
+            }],
+            events: Vec::new(),
+            tags: BTreeMap::new(),
+        },
+        &["articles-api:41".to_string()],
+    );
+    ecs
+}
+
+struct World {
+    store: InMemoryIncidentStore,
+    logs: LocalLogQueries,
+    ecs: InMemoryServiceControl,
+    bus: InMemoryEventBus,
+    clock: SimClock,
+    runbooks: RunbookSet,
+    settings: Settings,
+}
+
+impl World {
+    async fn new(
+        id: &str,
+        alarm_at: DateTime<Utc>,
+        events: Vec<LogEvent>,
+        ecs: InMemoryServiceControl,
+    ) -> World {
+        let store = InMemoryIncidentStore::new();
+        store
+            .open(&incident(id, alarm_at), &[], std::time::Duration::from_secs(1800))
+            .await
+            .unwrap();
+        World {
+            store,
+            logs: LocalLogQueries::new(events),
+            ecs,
+            bus: InMemoryEventBus::new(),
+            clock: SimClock::new(alarm_at + chrono::Duration::seconds(20)),
+            runbooks: runbooks(),
+            settings: Settings::default(),
+        }
+    }
+
+    async fn diagnose(&self, r: &IncidentRaised) -> DiagnosisReport {
+        Diagnose {
+            store: &self.store,
+            logs: &self.logs,
+            ecs: &self.ecs,
+            bus: &self.bus,
+            clock: &self.clock,
+            runbooks: &self.runbooks,
+            settings: &self.settings,
+        }
+        .handle(r)
+        .await
+        .unwrap()
+    }
+}
+
+const SEED: &str = "INC-20260314-143500-3f9a";
+
+#[tokio::test]
+async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
+    let w = World::new(
+        SEED,
+        at(14, 35),
+        seed_events(),
+        fleet(at(14, 5), "articles-api:42"),
+    )
+    .await;
+    let report = w.diagnose(&raised(SEED, at(14, 35))).await;
+
+    assert_eq!(report.runbook.as_deref(), Some("high-error-rate"));
+    assert_eq!(report.cause.as_deref(), Some("db-connection-pool-exhausted"));
+    assert_eq!(report.suggested, vec!["ecs-scale-out"]);
+    assert_eq!(report.estimated_start, Some(at(14, 30)));
+    assert_eq!(report.time_to_detect_s, Some(300));
+    assert!(
+        report
+            .evidence
+            .iter()
+            .any(|e| e.contains("connection pool exhausted, max_connections=10")),
+        "{:#?}",
+        report.evidence
+    );
+    // connection acquisitions doubled at 14:30
+    let connections = report
+        .queries
+        .iter()
+        .find_map(|q| match q {
+            firebreak_core::diagnose::QueryOutcome::Completed(s) if s.query == "connections" => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    let spike = connections.spike.as_ref().unwrap();
+    assert_eq!(spike.at, at(14, 30));
+    assert!(spike.ratio.unwrap() >= 2.0, "{spike:?}");
+
+    // the incident
+    let inc = w.store.get(&IncidentId(SEED.into())).await.unwrap().unwrap();
+    assert_eq!(inc.cause.as_deref(), Some("db-connection-pool-exhausted"));
+    assert_eq!(inc.runbook.as_deref(), Some("high-error-rate"));
+    assert_eq!(inc.estimated_start, Some(at(14, 30)));
+    assert_eq!(inc.diagnosed_at, Some(at(14, 35) + chrono::Duration::seconds(20)));
+    assert_eq!(inc.version, 2);
+
+    // the timeline
+    let tl = w.store.timeline(&IncidentId(SEED.into())).await.unwrap();
+    let kinds: Vec<EntryKind> = tl.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.first(), Some(&EntryKind::DiagnosisStarted));
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EntryKind::QueryCompleted).count(),
+        5,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&EntryKind::QueryFailed), "{tl:#?}");
+    assert!(kinds.contains(&EntryKind::RecentChanges));
+    let cause = tl.iter().find(|e| e.kind == EntryKind::CauseMatched).unwrap();
+    assert!(
+        cause.summary.starts_with("Cause db-connection-pool-exhausted:"),
+        "{}",
+        cause.summary
+    );
+    let done = tl
+        .iter()
+        .find(|e| e.kind == EntryKind::DiagnosisCompleted)
+        .unwrap();
+    assert!(done.summary.contains("started ~14:30"), "{}", done.summary);
+    let recent = tl.iter().find(|e| e.kind == EntryKind::RecentChanges).unwrap();
+    assert!(
+        recent.summary.contains("articles-api:42 at 14:05"),
+        "{}",
+        recent.summary
+    );
+
+    // the bus
+    let events = w.bus.events();
+    assert_eq!(events.len(), 1);
+    match Event::from_pipeline(&events[0]).unwrap() {
+        Event::Diagnosed(d) => {
+            assert_eq!(d.cause.as_deref(), Some("db-connection-pool-exhausted"));
+            assert_eq!(d.suggested, vec!["ecs-scale-out"]);
+            assert_eq!(d.estimated_start, Some(at(14, 30)));
+        }
+        other => panic!("expected Diagnosis Completed, got {other:?}"),
+    }
+}
+
+/// Steady traffic; a deployment at 14:20 starts 500s at 14:21 (no pool errors).
+fn bad_deployment_events() -> Vec<LogEvent> {
+    let mut v = Vec::new();
+    let start = at(13, 30).timestamp_millis();
+    for i in 0..(70 * 2) {
+        // one request every 30 s
+        let t = start + i * 30_000;
+        let broken = t >= at(14, 21).timestamp_millis();
+        v.push(LogEvent::new(
+            t,
+            "/ecs/articles-api",
+            "ecs/articles-api/task-1",
+            "INFO acquired database connection pool=articles in_use=4",
+        ));
+        let msg = if broken && i % 2 == 0 {
+            "ERROR NullPointerException in ArticleRenderer.render path=/articles status=500"
+        } else {
+            "INFO GET /articles status=200 duration_ms=41"
+        };
+        v.push(LogEvent::new(
+            t + 40,
+            "/ecs/articles-api",
+            "ecs/articles-api/task-1",
+            msg,
+        ));
+    }
+    v
+}
+
+#[tokio::test]
+async fn errors_right_after_a_deployment_are_a_bad_deployment_to_roll_back() {
+    let id = "INC-20260314-143000-0001";
+    let w = World::new(
+        id,
+        at(14, 30),
+        bad_deployment_events(),
+        fleet(at(14, 20), "articles-api:43"),
+    )
+    .await;
+    let report = w.diagnose(&raised(id, at(14, 30))).await;
+    assert_eq!(report.runbook.as_deref(), Some("high-error-rate"));
+    assert_eq!(report.cause.as_deref(), Some("bad-deployment"), "{report:#?}");
+    assert_eq!(report.suggested, vec!["ecs-rollback"]);
+    assert_eq!(report.estimated_start, Some(at(14, 20)));
+    assert!(
+        report.evidence.iter().any(|e| e.contains("articles-api:43")),
+        "{:#?}",
+        report.evidence
+    );
+}
+
+#[tokio::test]
+async fn the_same_errors_without_a_recent_deployment_are_not_blamed_on_one() {
+    let id = "INC-20260314-143000-0002";
+    let w = World::new(
+        id,
+        at(14, 30),
+        bad_deployment_events(),
+        fleet(at(9, 0), "articles-api:43"),
+    )
+    .await;
+    let report = w.diagnose(&raised(id, at(14, 30))).await;
+    assert_eq!(report.cause, None, "{report:#?}");
+    assert!(report.suggested.is_empty());
+    assert_eq!(report.estimated_start, Some(at(14, 20)));
+}

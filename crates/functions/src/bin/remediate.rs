@@ -1,0 +1,68 @@
+//! remediate: on "Diagnosis Completed", the runbook's action for the cause through every
+//! guardrail, in the configured mode; on "Remediation Approved", the approved action.
+
+use firebreak_aws::{
+    Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, SnsNotifier,
+};
+use firebreak_core::pipeline::Event;
+use firebreak_core::ports::SystemClock;
+use firebreak_core::remediate::Remediate;
+use firebreak_core::runbook::RunbookSet;
+use firebreak_core::settings::Settings;
+use firebreak_functions::{fail, unexpected, FunctionError};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+
+struct Deps {
+    store: DynamoIncidentStore,
+    ecs: EcsServiceControl,
+    alarms: CloudWatchAlarmStatus,
+    notifier: SnsNotifier,
+    bus: EventBridgeBus,
+    runbooks: RunbookSet,
+    settings: Settings,
+}
+
+async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+    let remediate = Remediate {
+        store: &deps.store,
+        ecs: &deps.ecs,
+        alarms: &deps.alarms,
+        notifier: &deps.notifier,
+        bus: &deps.bus,
+        clock: &SystemClock,
+        runbooks: deps.runbooks.runbooks(),
+        settings: &deps.settings,
+    };
+    let report = match firebreak_functions::pipeline_event(&event.payload)? {
+        Event::Diagnosed(d) => remediate.on_diagnosis(&d).await,
+        Event::Approved(a) => remediate.on_approval(&a).await,
+        other => return Err(unexpected("remediate", &other)),
+    }
+    .map_err(fail)?;
+    let decisions: Vec<Value> = report
+        .decisions
+        .iter()
+        .map(|r| json!({ "action": r.action, "mode": r.mode, "outcome": r.outcome, "detail": r.detail }))
+        .collect();
+    Ok(
+        json!({ "incident": report.incident_id, "cause": report.cause, "decisions": decisions, "skipped": report.skipped }),
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let resources = firebreak_functions::resources()?;
+    let clients = Clients::from_env().await;
+    let deps = Deps {
+        store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
+        ecs: EcsServiceControl::new(clients.ecs()),
+        alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
+        runbooks: firebreak_functions::runbooks()?,
+        settings: firebreak_functions::settings()?,
+    };
+    lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
+}

@@ -1,0 +1,70 @@
+//! resolve: on "Alarm Recovered", resolves the incident when every alarm is OK (mitigated when a
+//! remediation applied but not all recovered), emits stage times as EMF and drafts the
+//! postmortem.
+
+use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
+use firebreak_core::pipeline::Event;
+use firebreak_core::ports::SystemClock;
+use firebreak_core::resolve::{Resolve, ResolveOutcome};
+use firebreak_core::runbook::RunbookSet;
+use firebreak_core::settings::Settings;
+use firebreak_functions::{fail, unexpected, FunctionError};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+
+struct Deps {
+    store: DynamoIncidentStore,
+    notifier: SnsNotifier,
+    bus: EventBridgeBus,
+    runbooks: RunbookSet,
+    settings: Settings,
+    namespace: String,
+}
+
+async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+    let recovered = match firebreak_functions::pipeline_event(&event.payload)? {
+        Event::Recovered(r) => r,
+        other => return Err(unexpected("resolve", &other)),
+    };
+    let resolve = Resolve {
+        store: &deps.store,
+        notifier: &deps.notifier,
+        bus: &deps.bus,
+        clock: &SystemClock,
+        runbooks: deps.runbooks.runbooks(),
+        settings: &deps.settings,
+        metrics_namespace: &deps.namespace,
+        emf_to_stdout: true,
+    };
+    let outcome = resolve.on_recovered(&recovered).await.map_err(fail)?;
+    Ok(match outcome {
+        ResolveOutcome::Resolved(r) => {
+            json!({ "incident": r.incident.id, "status": "resolved", "times": r.times })
+        }
+        ResolveOutcome::AlreadyResolved { notified } => {
+            json!({ "incident": recovered.incident_id, "status": "resolved", "already": true, "notified": notified })
+        }
+        ResolveOutcome::Mitigated { still_firing } => {
+            json!({ "incident": recovered.incident_id, "status": "mitigated", "still_firing": still_firing })
+        }
+        ResolveOutcome::StillOpen { still_firing } => {
+            json!({ "incident": recovered.incident_id, "status": "open", "still_firing": still_firing })
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let resources = firebreak_functions::resources()?;
+    let clients = Clients::from_env().await;
+    let deps = Deps {
+        store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
+        runbooks: firebreak_functions::runbooks()?,
+        settings: firebreak_functions::settings()?,
+        namespace: firebreak_functions::metrics_namespace(),
+    };
+    lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
+}

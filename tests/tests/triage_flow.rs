@@ -1,0 +1,300 @@
+//! Triage end to end against moto: every sample event, the table it leaves, the page on the
+//! severity's SNS topic (read from an SQS subscription), the pipeline event (custom bus rule →
+//! SQS), redelivery, twenty concurrent alarms on one service, and the AWS-call budget.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use anyhow::Result;
+use aws_config::SdkConfig;
+use firebreak_aws::{DynamoIncidentStore, EventBridgeBus, SnsNotifier, Topics};
+use firebreak_core::incident::IncidentStatus;
+use firebreak_core::intake::parse_event_str;
+use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::{IncidentStore, ListQuery, SystemClock};
+use firebreak_core::settings::Settings;
+use firebreak_core::severity::Severity;
+use firebreak_core::signal::{AlarmSignal, AlarmState};
+use firebreak_core::timeline::EntryKind;
+use firebreak_core::triage::{Triage, TriageOutcome};
+use firebreak_integration::{bus_to_queue, moto, table, topic_to_queue, workspace_root, CallCounter, Queue};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Stack {
+    store: DynamoIncidentStore,
+    notifier: SnsNotifier,
+    bus: EventBridgeBus,
+    pages: Queue,
+    events: Queue,
+    policy: SeverityPolicy,
+    settings: Settings,
+}
+
+impl Stack {
+    async fn new(cfg: &SdkConfig, test: &str, counter: Option<&CallCounter>) -> Result<Stack> {
+        let (ddb, table_name) = table(cfg, test).await?;
+        let (topic, pages) = topic_to_queue(cfg, test).await?;
+        let (bus_name, events) = bus_to_queue(cfg, test).await?;
+        let (ddb, sns, eb) = match counter {
+            None => (
+                ddb,
+                aws_sdk_sns::Client::new(cfg),
+                aws_sdk_eventbridge::Client::new(cfg),
+            ),
+            Some(c) => (
+                aws_sdk_dynamodb::Client::from_conf(
+                    aws_sdk_dynamodb::config::Builder::from(cfg)
+                        .interceptor(c.clone())
+                        .build(),
+                ),
+                aws_sdk_sns::Client::from_conf(
+                    aws_sdk_sns::config::Builder::from(cfg)
+                        .interceptor(c.clone())
+                        .build(),
+                ),
+                aws_sdk_eventbridge::Client::from_conf(
+                    aws_sdk_eventbridge::config::Builder::from(cfg)
+                        .interceptor(c.clone())
+                        .build(),
+                ),
+            ),
+        };
+        Ok(Stack {
+            store: DynamoIncidentStore::new(ddb, table_name),
+            notifier: SnsNotifier::new(
+                sns,
+                Topics {
+                    sev1: topic.clone(),
+                    sev2: topic.clone(),
+                    sev3: topic.clone(),
+                    sev4: topic,
+                },
+            ),
+            bus: EventBridgeBus::new(eb, bus_name),
+            pages,
+            events,
+            policy: SeverityPolicy::shipped()?,
+            settings: Settings::default(),
+        })
+    }
+
+    fn triage(&self) -> Triage<'_, DynamoIncidentStore, SnsNotifier, EventBridgeBus, SystemClock> {
+        Triage {
+            store: &self.store,
+            notifier: &self.notifier,
+            bus: &self.bus,
+            clock: &SystemClock,
+            policy: &self.policy,
+            settings: &self.settings,
+        }
+    }
+}
+
+fn sample(name: &str) -> Vec<AlarmSignal> {
+    let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+    parse_event_str(&text).unwrap()
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test]
+async fn the_seed_alarm_leaves_an_incident_a_page_and_an_opened_event() -> Result<()> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let s = Stack::new(&cfg, "triage-seed", None).await?;
+    let signal = sample("sns-metric-alarm.json").remove(0);
+    let TriageOutcome::Opened { id } = s.triage().handle(&signal).await? else {
+        panic!("not opened")
+    };
+
+    let inc = s.store.get(&id).await?.expect("incident in the table");
+    assert_eq!(
+        (inc.severity, inc.status, inc.service.as_str()),
+        (Severity::Sev2, IncidentStatus::Open, "prod/articles-api")
+    );
+    let kinds: Vec<EntryKind> = s.store.timeline(&id).await?.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EntryKind::AlarmFired,
+            EntryKind::Opened,
+            EntryKind::Classified,
+            EntryKind::Paged
+        ]
+    );
+    assert_eq!(
+        s.store
+            .list(&ListQuery {
+                active_only: true,
+                since: None
+            })
+            .await?
+            .len(),
+        1
+    );
+
+    let pages = s.pages.receive(1, Duration::from_secs(10)).await?;
+    assert_eq!(pages.len(), 1);
+    let envelope = json(&pages[0]);
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[SEV2] prod/articles-api opened"),
+        "{subject}"
+    );
+    let body = envelope["Message"].as_str().unwrap();
+    assert!(
+        body.contains(id.as_str()) && body.contains("Threshold Crossed"),
+        "{body}"
+    );
+    assert_eq!(envelope["MessageAttributes"]["severity"]["Value"], "SEV2");
+
+    let events = s.events.receive(1, Duration::from_secs(10)).await?;
+    assert_eq!(events.len(), 1);
+    let event = json(&events[0]);
+    assert_eq!(event["detail-type"], "Incident Opened");
+    assert_eq!(event["source"], "firebreak");
+    assert_eq!(event["detail"]["incident_id"], id.as_str());
+    assert_eq!(event["detail"]["severity"], "SEV2");
+
+    // The same delivery again changes nothing: no row, no page, no event.
+    let timeline_before = s.store.timeline(&id).await?;
+    assert_eq!(
+        s.triage().handle(&signal).await?,
+        TriageOutcome::Duplicate { id: id.clone() }
+    );
+    assert_eq!(s.store.timeline(&id).await?, timeline_before);
+    assert_eq!(s.store.get(&id).await?, Some(inc));
+    assert!(
+        s.pages.receive(1, Duration::from_secs(2)).await?.is_empty(),
+        "a redelivery paged again"
+    );
+    assert!(
+        s.events.receive(1, Duration::from_secs(2)).await?.is_empty(),
+        "a redelivery announced again"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_sample_event_goes_through_triage() -> Result<()> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let s = Stack::new(&cfg, "triage-samples", None).await?;
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("events"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    // ALARMs first so that the OKs and INSUFFICIENT_DATAs find incidents to land on.
+    names.sort_by_key(|n| !n.contains("alarm.json") && !n.contains("batch"));
+    let mut seen = [0usize; 3];
+    for name in &names {
+        for signal in sample(name) {
+            let out = s
+                .triage()
+                .handle(&signal)
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let i = match signal.state {
+                AlarmState::Alarm => {
+                    assert!(
+                        matches!(out, TriageOutcome::Opened { .. } | TriageOutcome::Attached { .. }),
+                        "{name}: {out:?}"
+                    );
+                    0
+                }
+                AlarmState::Ok => {
+                    assert!(
+                        matches!(out, TriageOutcome::Recovered { .. } | TriageOutcome::NoIncident),
+                        "{name}: {out:?}"
+                    );
+                    1
+                }
+                AlarmState::InsufficientData => {
+                    assert!(matches!(out, TriageOutcome::Recorded { .. }), "{name}: {out:?}");
+                    2
+                }
+            };
+            seen[i] += 1;
+        }
+    }
+    assert!(seen.iter().all(|n| *n >= 3), "every state is exercised: {seen:?}");
+    let incidents = s.store.list(&ListQuery::default()).await?;
+    assert!(!incidents.is_empty());
+    for inc in &incidents {
+        let timeline = s.store.timeline(&inc.id).await?;
+        assert!(
+            timeline.iter().any(|e| e.kind == EntryKind::AlarmFired),
+            "{}",
+            inc.id
+        );
+    }
+    // One page per incident opened (the samples hold no escalation beyond the first alarm's
+    // severity within one service, or they page again: at least one each).
+    let pages = s.pages.receive(incidents.len(), Duration::from_secs(10)).await?;
+    assert!(
+        pages.len() >= incidents.len(),
+        "{} pages for {} incidents",
+        pages.len(),
+        incidents.len()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn twenty_concurrent_alarms_on_one_service_give_exactly_one_incident() -> Result<()> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let s = Arc::new(Stack::new(&cfg, "triage-storm", None).await?);
+    let base = sample("eventbridge-metric-alarm.json").remove(0);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = Arc::clone(&s);
+        let mut signal = base.clone();
+        signal.alarm_name = format!("articles-api-storm-{i:02}");
+        signal.delivery_id = format!("storm-{i}");
+        signal.tags.insert("ecs-cluster".into(), "prod".into());
+        signal.tags.insert("ecs-service".into(), "articles-api".into());
+        signal.tags.insert("severity".into(), "SEV2".into());
+        tasks.push(tokio::spawn(async move { s.triage().handle(&signal).await }));
+    }
+    let mut opened = 0;
+    for t in tasks {
+        match t.await?? {
+            TriageOutcome::Opened { .. } => opened += 1,
+            TriageOutcome::Attached { escalated: false, .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(opened, 1);
+    let incidents = s.store.list(&ListQuery::default()).await?;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].alarms.len(), 20, "every alarm attached");
+    let pages = s.pages.receive(2, Duration::from_secs(5)).await?;
+    assert_eq!(pages.len(), 1, "one page for the storm");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_incident_in_triage_costs_at_most_four_aws_calls() -> Result<()> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let counter = CallCounter::default();
+    let s = Stack::new(&cfg, "triage-budget", Some(&counter)).await?;
+    counter.reset();
+    let signal = sample("sns-metric-alarm.json").remove(0);
+    assert!(matches!(
+        s.triage().handle(&signal).await?,
+        TriageOutcome::Opened { .. }
+    ));
+    let calls = counter.calls();
+    println!(
+        "AWS calls for a new incident in triage: {} {calls:?}",
+        calls.len()
+    );
+    assert!(calls.len() <= 4, "{calls:?}");
+    Ok(())
+}

@@ -8,6 +8,7 @@ Writes the functions' environment (TABLE_NAME=..., one per line) to ENV_FILE. Al
 
     python scripts/smoke_setup.py --incident-ids ENDPOINT_URL TABLE   prints open incident ids
 """
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,12 +99,17 @@ def setup(endpoint, env_file):
     except logs.exceptions.ResourceAlreadyExistsException:
         pass
     logs.create_log_stream(logGroupName=group, logStreamName="app/1")
-    now_ms = int(time.time() * 1000)
+    # The seed incident's root cause, a few minutes before the sample alarm (2026-03-14T14:35Z),
+    # inside the high-error-rate runbook's lookback.
+    alarm_ms = 1773498900000
     logs.put_log_events(
         logGroupName=group,
         logStreamName="app/1",
         logEvents=[
-            {"timestamp": now_ms - 60_000 + i, "message": '{"level":"error","msg":"DatabaseError: connection pool exhausted, max_connections=10"}'}
+            {
+                "timestamp": alarm_ms - 300_000 + i * 1000,
+                "message": "ERROR DatabaseError: connection pool exhausted, max_connections=10",
+            }
             for i in range(5)
         ],
     )
@@ -112,7 +118,7 @@ def setup(endpoint, env_file):
         "TABLE_NAME": table,
         "EVENT_BUS_NAME": bus,
         **topics,
-        "REMEDIATION_MODE": "dry-run",
+        "REMEDIATION_MODE": os.environ.get("SMOKE_REMEDIATION_MODE", "dry-run"),
         "REMEDIATION_ALLOW": "prod/articles-api",
         "REMEDIATION_ALLOW_TAG": "firebreak:remediate",
         "REMEDIATION_COOLDOWN_S": "900",

@@ -48,7 +48,7 @@ async fn sns_notifier_delivers_to_the_severity_topic() -> Result<()> {
             .context("no Subject")?
             .chars()
             .count(),
-        100
+        firebreak_aws::notify::MAX_SUBJECT_CHARS
     );
     assert_eq!(envelope["MessageAttributes"]["severity"]["Value"], "SEV1");
     assert_eq!(envelope["MessageAttributes"]["service"]["Type"], "String");

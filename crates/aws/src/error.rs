@@ -27,6 +27,11 @@ const RETRYABLE_CODES: &[&str] = &[
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",
+    // Reason codes of a cancelled DynamoDB transaction (no "Exception" suffix there).
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    // SNS publishing to a topic encrypted with a customer managed key.
+    "KMSThrottlingException",
     "LimitExceededException",
     "TransactionInProgressException",
     "TransactionConflict",

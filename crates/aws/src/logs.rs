@@ -183,6 +183,8 @@ impl LogQueries for InsightsLogQueries {
                         tracing::debug!(code = ?p.code, "GetQueryResults retry");
                         continue;
                     }
+                    // Do not leave the query holding one of the account's concurrent slots.
+                    self.stop(&query_id).await;
                     return Err(QueryError::Port(p));
                 }
             };

@@ -6,7 +6,8 @@ use firebreak_core::ports::{Notification, Notifier, PortError, Route};
 use firebreak_core::severity::Severity;
 
 /// SNS's limit on a subject, in characters.
-pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS wants a subject of fewer than 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
 
 /// The topic ARN for each severity (SEV1 pages, SEV4 files a ticket).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl Topics {
     }
 }
 
-/// A subject SNS accepts: no line breaks or control characters, at most 100 characters, cut on
+/// A subject SNS accepts: no line breaks or control characters, fewer than 100 characters, cut on
 /// a character boundary. `None` when nothing printable is left (SNS rejects an empty subject).
 pub fn subject(raw: &str) -> Option<String> {
     let cleaned: String = raw
@@ -99,11 +100,11 @@ mod tests {
     }
 
     #[test]
-    fn subject_is_cut_to_100_chars_on_a_char_boundary() {
+    fn subject_is_cut_below_100_chars_on_a_char_boundary() {
         let long = "é".repeat(150);
         let s = subject(&long).unwrap();
-        assert_eq!(s.chars().count(), 100);
-        assert!(s.len() > 100, "multi-byte characters are kept whole");
+        assert_eq!(s.chars().count(), 99);
+        assert!(s.len() > 99, "multi-byte characters are kept whole");
         assert_eq!(subject("SEV2\nline two").as_deref(), Some("SEV2 line two"));
         assert_eq!(subject(" \n "), None);
     }
@@ -114,7 +115,7 @@ mod tests {
             .match_requests(|r| {
                 let attrs = r.message_attributes().cloned().unwrap_or_default();
                 r.topic_arn() == Some("arn:aws:sns:us-east-1:1:sev2")
-                    && r.subject().map(|s| s.chars().count()) == Some(100)
+                    && r.subject().map(|s| s.chars().count()) == Some(MAX_SUBJECT_CHARS)
                     && r.message() == Some("body")
                     && attrs.len() == 2
                     && attrs.get("severity").and_then(|a| a.string_value()) == Some("SEV2")

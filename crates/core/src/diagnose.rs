@@ -764,6 +764,7 @@ mod tests {
             acknowledged_at: None,
             acknowledged_by: None,
             last_escalated_at: None,
+            reopened_at: None,
             reopened: 0,
             alarms: BTreeMap::new(),
             runbook: None,

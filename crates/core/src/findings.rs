@@ -281,7 +281,7 @@ pub fn top_messages(rows: &[Vec<ResultField>], n: usize) -> Vec<MessageCount> {
         let e = groups
             .entry(message_key(m))
             .or_insert_with(|| (cut(m.trim_end(), MESSAGE_CHARS), 0, i));
-        e.1 += weight;
+        e.1 = e.1.saturating_add(weight);
     }
     let mut v: Vec<(String, u64, usize)> = groups.into_values().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));

@@ -120,7 +120,9 @@ pub fn check_allowlist(
     if let Some(tag) = settings.allow_tag.as_deref().filter(|t| !t.is_empty()) {
         if ecs_tags
             .get(tag)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            // Exactly `true`: the remediate role's IAM condition (StringEquals) is exact too, so
+            // a looser match here would pass the guardrail and fail at UpdateService.
+            .is_some_and(|v| v == "true")
         {
             return Ok(AllowedBy::Tag(tag.to_string()));
         }
@@ -559,12 +561,9 @@ mod tests {
                 Some("true"),
                 Ok(AllowedBy::Tag("firebreak:remediate".into())),
             ),
-            (
-                vec![],
-                Some("firebreak:remediate"),
-                Some("TRUE"),
-                Ok(AllowedBy::Tag("firebreak:remediate".into())),
-            ),
+            // IAM's StringEquals on the tag is exact, so the guardrail is too.
+            (vec![], Some("firebreak:remediate"), Some("TRUE"), Err(())),
+            (vec![], Some("firebreak:remediate"), Some("true "), Err(())),
             (vec![], Some("firebreak:remediate"), Some("false"), Err(())),
             (vec![], Some("firebreak:remediate"), Some("yes"), Err(())),
             (vec![], None, Some("true"), Err(())),

@@ -8,17 +8,28 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// An incident id such as `INC-20260314-143500-3f9a`: sortable by opening time, readable on a
-/// phone, and derived from the delivery that opened it so a redelivery computes the same id.
+/// An incident id such as `INC-20260314-143500-3f9a0c21`: sortable by opening time, readable on
+/// a phone, and derived from the delivery that opened it (and the service it is for) so a
+/// redelivery computes the same id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IncidentId(pub String);
 
 impl IncidentId {
-    /// Derives the id from the alarm time and the delivery id (FNV-1a, 16 bits shown).
-    pub fn derive(at: DateTime<Utc>, delivery_id: &str) -> IncidentId {
-        let h = fnv1a(delivery_id.as_bytes());
-        IncidentId(format!("INC-{}-{:04x}", at.format("%Y%m%d-%H%M%S"), h & 0xffff))
+    /// Derives the id from the alarm time, the delivery id and the service (FNV-1a, 32 bits
+    /// shown). Alarms change state on minute boundaries, so many share the second: with 32 bits
+    /// two of a thousand alarms in one second collide with odds of about 1 in 10,000.
+    pub fn derive(at: DateTime<Utc>, delivery_id: &str, service: &str) -> IncidentId {
+        let mut key = Vec::with_capacity(delivery_id.len() + service.len() + 1);
+        key.extend_from_slice(delivery_id.as_bytes());
+        key.push(0);
+        key.extend_from_slice(service.as_bytes());
+        let h = fnv1a(&key);
+        IncidentId(format!(
+            "INC-{}-{:08x}",
+            at.format("%Y%m%d-%H%M%S"),
+            h & 0xffff_ffff
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -170,6 +181,9 @@ pub struct Incident {
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
     pub last_escalated_at: Option<DateTime<Utc>>,
+    /// When it was last reopened; what happened before belongs to the earlier cycle.
+    #[serde(default)]
+    pub reopened_at: Option<DateTime<Utc>>,
     pub reopened: u32,
     pub alarms: BTreeMap<String, AttachedAlarm>,
     pub runbook: Option<String>,
@@ -207,6 +221,7 @@ impl Incident {
             acknowledged_at: None,
             acknowledged_by: None,
             last_escalated_at: None,
+            reopened_at: None,
             reopened: 0,
             alarms: BTreeMap::new(),
             runbook: None,
@@ -230,8 +245,11 @@ impl Incident {
             .map(|(n, _)| n.as_str())
     }
 
-    /// Whether an action with outcome `applied` has been recorded.
+    /// Whether an action with outcome `applied` has been recorded in the current cycle (since the
+    /// last reopen, when there was one).
     pub fn remediation_applied(&self) -> bool {
-        self.remediations.iter().any(|r| r.outcome == "applied")
+        self.remediations
+            .iter()
+            .any(|r| r.outcome == "applied" && self.reopened_at.is_none_or(|t| r.at >= t))
     }
 }

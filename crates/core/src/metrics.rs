@@ -408,6 +408,7 @@ pub(crate) mod tests {
             acknowledged_at: None,
             acknowledged_by: None,
             last_escalated_at: None,
+            reopened_at: None,
             reopened: 0,
             alarms,
             runbook: None,

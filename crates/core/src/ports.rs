@@ -175,7 +175,7 @@ pub enum Route {
 /// A message a person reads on a phone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
-    /// At most 100 characters (SNS subject limit); adapters truncate.
+    /// Fewer than 100 characters (the SNS subject limit); adapters truncate.
     pub subject: String,
     pub body: String,
     /// Message attributes for subscription filter policies (`severity`, `service`, `kind`).

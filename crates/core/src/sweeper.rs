@@ -131,6 +131,9 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
         now: DateTime<Utc>,
         report: &mut SweepReport,
     ) -> Result<(), Error> {
+        if self.finish_unpaged(&inc, now).await? {
+            report.repaged += 1;
+        }
         for rule in [
             SweepRule::Unacknowledged,
             SweepRule::RemediationNotRecovered,
@@ -368,6 +371,39 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
         Ok(())
     }
 
+    /// An earlier sweep saved an escalation but could not page (SNS failed, or the function
+    /// stopped): page it now. The rules cannot find such an entry themselves, because the
+    /// unacknowledged rule's id moves with the severity it raised. True when it paged.
+    async fn finish_unpaged(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
+        let prefix = format!("{}/sweeper/", inc.id);
+        let timeline = self.store.timeline(&inc.id).await?;
+        let unpaged = timeline.iter().find(|e| {
+            e.event_id.starts_with(&prefix)
+                && !e.event_id.ends_with("/paged")
+                && !timeline
+                    .iter()
+                    .any(|p| p.event_id == format!("{}/paged", e.event_id))
+        });
+        let Some(entry) = unpaged else {
+            return Ok(false);
+        };
+        let rest = &entry.event_id[prefix.len()..];
+        let rule = if rest.starts_with("unacked/") {
+            SweepRule::Unacknowledged
+        } else if rest.starts_with("not-recovered/") {
+            SweepRule::RemediationNotRecovered
+        } else {
+            SweepRule::OpenTooLong
+        };
+        let due = Due {
+            rule,
+            event_id: entry.event_id.clone(),
+            to: inc.severity,
+            summary: entry.summary.clone(),
+        };
+        self.page_if_missing(inc, &due, now).await
+    }
+
     /// After a sweep that saved an escalation but died before paging: page now. True when it paged.
     async fn page_if_missing(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<bool, Error> {
         let marker = format!("{}/paged", due.event_id);
@@ -501,6 +537,63 @@ mod tests {
         w.clock.set(i.opened_at + mins(100));
         assert!(w.sweep().await.escalations.is_empty());
         assert_eq!(w.notifier.sent().len(), 2);
+    }
+
+    /// Fails the first publish, as a throttled SNS does.
+    struct FailOnce {
+        failed: std::sync::atomic::AtomicBool,
+        inner: InMemoryNotifier,
+    }
+
+    impl Notifier for FailOnce {
+        async fn notify(
+            &self,
+            route: Route,
+            message: &Notification,
+        ) -> Result<String, crate::ports::PortError> {
+            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::ports::PortError::new("SNS Publish", "throttled", true));
+            }
+            self.inner.notify(route, message).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_escalation_whose_page_failed_is_paged_by_the_next_sweep() {
+        let i = incident(); // SEV2, unacknowledged
+        let w = World::with(&i).await;
+        let flaky = FailOnce {
+            failed: std::sync::atomic::AtomicBool::new(false),
+            inner: InMemoryNotifier::new(),
+        };
+        let sweeper = Sweeper {
+            store: &w.store,
+            alarms: &w.alarms,
+            notifier: &flaky,
+            bus: &w.bus,
+            clock: &w.clock,
+            runbooks: &w.runbooks,
+            settings: &w.settings,
+        };
+        w.clock.set(i.opened_at + mins(65));
+        let first = sweeper.sweep().await.unwrap();
+        assert_eq!(first.failures.len(), 1, "the page failed: {first:?}");
+        assert_eq!(
+            w.get().await.severity,
+            Severity::Sev1,
+            "the escalation itself was saved"
+        );
+        assert!(flaky.inner.sent().is_empty());
+
+        // Five minutes later SNS is fine: the SEV1 page goes out, once.
+        w.clock.set(i.opened_at + mins(70));
+        let second = sweeper.sweep().await.unwrap();
+        assert_eq!(second.repaged, 1, "{second:?}");
+        assert_eq!(flaky.inner.sent().len(), 1);
+        assert_eq!(flaky.inner.sent()[0].0, Route::Severity(Severity::Sev1));
+        w.clock.set(i.opened_at + mins(72));
+        sweeper.sweep().await.unwrap();
+        assert_eq!(flaky.inner.sent().len(), 1, "paged once");
     }
 
     #[tokio::test]

@@ -42,6 +42,9 @@ pub enum TriageOutcome {
     NoIncident,
     /// This delivery was already handled in full.
     Duplicate { id: IncidentId },
+    /// The signal is older than the state already recorded for its alarm (SNS and EventBridge
+    /// do not keep order): noted on the timeline, state unchanged.
+    Stale { id: IncidentId },
 }
 
 impl TriageOutcome {
@@ -51,7 +54,8 @@ impl TriageOutcome {
             | TriageOutcome::Attached { id, .. }
             | TriageOutcome::Reopened { id }
             | TriageOutcome::Recovered { id }
-            | TriageOutcome::Duplicate { id } => Some(id),
+            | TriageOutcome::Duplicate { id }
+            | TriageOutcome::Stale { id } => Some(id),
             TriageOutcome::Recorded { id } => id.as_ref(),
             TriageOutcome::NoIncident => None,
         }
@@ -100,7 +104,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             },
         );
         let mut inc = Incident::open(
-            IncidentId::derive(signal.changed_at, &signal.delivery_id),
+            IncidentId::derive(signal.changed_at, &signal.delivery_id, &class.service),
             &class.service,
             class.severity,
             format!("{} on {}", signal.alarm_name, class.service),
@@ -192,6 +196,9 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         signal: &AlarmSignal,
         class: &Classification,
     ) -> Result<TriageOutcome, Error> {
+        if is_stale(&inc, signal) {
+            return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
+        }
         let now = self.clock.now();
         let expected = inc.version;
         let reopening = inc.status == IncidentStatus::Resolved;
@@ -210,6 +217,9 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             inc.status = IncidentStatus::Open;
             inc.resolved_at = None;
             inc.mitigated_at = None;
+            inc.acknowledged_at = None;
+            inc.acknowledged_by = None;
+            inc.reopened_at = Some(now);
             inc.reopened += 1;
             entries.push(TimelineEntry::new(
                 eid(signal, "reopened"),
@@ -371,6 +381,9 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 info!(incident = %inc.id, "recovery of an alarm that is not part of the incident");
                 return Ok(TriageOutcome::NoIncident);
             }
+            if is_stale(&inc, signal) {
+                return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
+            }
             let expected = inc.version;
             inc.alarms.insert(
                 signal.alarm_name.clone(),
@@ -413,6 +426,39 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         Err(Error::Store(StoreError::Conflict(IncidentId(
             class.service.clone(),
         ))))
+    }
+
+    /// Records a late signal on the timeline without letting it change any state.
+    async fn record_stale(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        kind: EntryKind,
+    ) -> Result<TriageOutcome, Error> {
+        let newer = inc
+            .alarms
+            .get(&signal.alarm_name)
+            .map(|a| (a.state, a.changed_at));
+        warn!(incident = %inc.id, "signal older than the recorded state; ignored");
+        let summary = match newer {
+            Some((state, at)) => format!(
+                "{} {} from {} arrived after its {} from {}: recorded, state unchanged",
+                signal.alarm_name,
+                signal.state,
+                signal.changed_at.format("%H:%M:%S"),
+                state,
+                at.format("%H:%M:%S")
+            ),
+            None => format!(
+                "{} {} from {} arrived after the incident was resolved: recorded, not reopened",
+                signal.alarm_name,
+                signal.state,
+                signal.changed_at.format("%H:%M:%S")
+            ),
+        };
+        let entry = TimelineEntry::new(eid(signal, "stale"), self.clock.now(), kind, summary);
+        self.store.append(&inc.id, &[entry]).await?;
+        Ok(TriageOutcome::Stale { id: inc.id.clone() })
     }
 
     async fn announce_recovery(&self, inc: &Incident, signal: &AlarmSignal) -> Result<(), Error> {
@@ -461,6 +507,17 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         self.store.append(&inc.id, &[entry]).await?;
         Ok(TriageOutcome::Recorded { id: Some(inc.id) })
     }
+}
+
+/// True when the signal is older than what the incident already knows of its alarm, or (for an
+/// ALARM on a resolved incident) older than the resolution.
+fn is_stale(inc: &Incident, signal: &AlarmSignal) -> bool {
+    inc.alarms
+        .get(&signal.alarm_name)
+        .is_some_and(|a| a.changed_at > signal.changed_at)
+        || (signal.state == AlarmState::Alarm
+            && inc.status == IncidentStatus::Resolved
+            && inc.resolved_at.is_some_and(|r| signal.changed_at < r))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

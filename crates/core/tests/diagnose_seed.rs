@@ -52,6 +52,7 @@ fn incident(id: &str, alarm_at: DateTime<Utc>) -> Incident {
         acknowledged_at: None,
         acknowledged_by: None,
         last_escalated_at: None,
+        reopened_at: None,
         reopened: 0,
         alarms: BTreeMap::new(),
         runbook: None,

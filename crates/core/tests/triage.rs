@@ -457,3 +457,109 @@ async fn a_failed_page_is_retryable_and_the_redelivery_finishes_it_once() {
         "once paged, never again for the same delivery"
     );
 }
+
+#[tokio::test]
+async fn a_late_ok_does_not_recover_an_alarm_that_fired_again_after_it() {
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-5xx-rate", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    // 14:55 ALARM (a fresh state change) arrives before the 14:50 OK, which SNS delivered late.
+    assert!(matches!(
+        t.handle(&alarm("articles-api-5xx-rate", None, "b", "2026-03-14T14:55:00Z"))
+            .await
+            .unwrap(),
+        TriageOutcome::Attached { .. }
+    ));
+    let late = ok("articles-api-5xx-rate", "c", "2026-03-14T14:50:00Z");
+    assert_eq!(
+        t.handle(&late).await.unwrap(),
+        TriageOutcome::Stale { id: id.clone() }
+    );
+
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        inc.alarms["articles-api-5xx-rate"].state,
+        AlarmState::Alarm,
+        "still firing"
+    );
+    assert!(
+        !w.detail_types()
+            .contains(&detail_types::ALARM_RECOVERED.to_string()),
+        "resolve was not told"
+    );
+    let timeline = w.store.timeline(&id).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.summary.contains("arrived after its ALARM from 14:55:00")),
+        "the late OK is on the timeline"
+    );
+}
+
+#[tokio::test]
+async fn a_late_alarm_copy_does_not_reopen_a_resolved_incident() {
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-5xx-rate", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    mark_resolved(&w, &id, "2026-03-14T15:00:00Z").await;
+    w.clock.set(at("2026-03-14T15:01:00Z"));
+    // The same 14:35 state change, delivered again through the other channel (new delivery id).
+    let copy = alarm(
+        "articles-api-5xx-rate",
+        None,
+        "a-via-eventbridge",
+        "2026-03-14T14:35:00Z",
+    );
+    assert_eq!(
+        t.handle(&copy).await.unwrap(),
+        TriageOutcome::Stale { id: id.clone() }
+    );
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!((inc.status, inc.reopened), (IncidentStatus::Resolved, 0));
+    assert_eq!(w.notifier.sent().len(), 1, "no page for a stale copy");
+}
+
+#[tokio::test]
+async fn a_reopened_incident_needs_a_new_acknowledgement() {
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-p99", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    let mut inc = w.store.get(&id).await.unwrap().unwrap();
+    let v = inc.version;
+    inc.version += 1;
+    inc.acknowledged_at = Some(at("2026-03-14T14:36:00Z"));
+    inc.acknowledged_by = Some("oncall".into());
+    w.store.save(&inc, v, PointerChange::Keep, &[]).await.unwrap();
+    mark_resolved(&w, &id, "2026-03-14T14:40:00Z").await;
+    w.clock.set(at("2026-03-14T14:50:00Z"));
+    assert!(matches!(
+        t.handle(&alarm("articles-api-p99", None, "b", "2026-03-14T14:50:00Z"))
+            .await
+            .unwrap(),
+        TriageOutcome::Reopened { .. }
+    ));
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (inc.acknowledged_at, inc.acknowledged_by.as_deref()),
+        (None, None)
+    );
+    assert_eq!(inc.reopened_at, Some(at("2026-03-14T14:50:00Z")));
+}

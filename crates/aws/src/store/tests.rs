@@ -38,6 +38,7 @@ fn incident(id: &str, version: u64) -> Incident {
         acknowledged_at: None,
         acknowledged_by: None,
         last_escalated_at: None,
+        reopened_at: None,
         reopened: 0,
         alarms: BTreeMap::new(),
         runbook: None,

@@ -170,6 +170,7 @@ impl World {
             acknowledged_at: None,
             acknowledged_by: None,
             last_escalated_at: None,
+            reopened_at: None,
             reopened: 0,
             alarms: BTreeMap::from([(
                 "articles-api-5xx".to_string(),

@@ -70,14 +70,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     {
         None | Some("") | Some("insights") => Backend::Insights(InsightsLogQueries::new(clients.logs())),
         Some("local") => {
-            let max = match std::env::var(env::DIAGNOSIS_LOCAL_MAX_EVENTS) {
-                Ok(v) => v.trim().parse().map_err(|_| {
+            let max = match std::env::var(env::DIAGNOSIS_LOCAL_MAX_EVENTS)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+            {
+                None => 200_000,
+                Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     ConfigError(format!(
-                        "{}: {v:?} is not a whole number",
+                        "{}: {v:?} is not a whole number above 0",
                         env::DIAGNOSIS_LOCAL_MAX_EVENTS
                     ))
                 })?,
-                Err(_) => 200_000,
             };
             Backend::Local(FetchingLogQueries::new(FilterLogEventsFetcher::new(
                 clients.logs(),

@@ -175,6 +175,7 @@ fn raised(inc: &Incident, at: DateTime<Utc>) -> IncidentRaised {
         namespace: Some("AWS/ApplicationELB".into()),
         metric_name: Some("HTTPCode_Target_5XX_Count".into()),
         tags: Default::default(),
+        reopened: 0,
     }
 }
 

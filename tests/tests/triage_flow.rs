@@ -262,8 +262,11 @@ async fn twenty_concurrent_alarms_on_one_service_give_exactly_one_incident() -> 
         tasks.push(tokio::spawn(async move { s.triage().handle(&signal).await }));
     }
     let mut opened = 0;
-    for t in tasks {
-        match t.await?? {
+    for (i, t) in tasks.into_iter().enumerate() {
+        let outcome = t
+            .await?
+            .map_err(|e| anyhow::anyhow!("alarm {i}: {e} (retryable: {})", e.is_retryable()))?;
+        match outcome {
             TriageOutcome::Opened { .. } => opened += 1,
             TriageOutcome::Attached { escalated: false, .. } => {}
             other => panic!("unexpected {other:?}"),

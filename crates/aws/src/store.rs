@@ -392,9 +392,21 @@ impl DynamoIncidentStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<(), aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>> {
+        // One token per logical call: the SDK's own retries (after a timeout or a 5xx) resend
+        // the same request with the same token, and DynamoDB answers a transaction that already
+        // committed with success instead of failing its conditions against its own writes.
+        // Firebreak's retry loops build a new call, so a new token.
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let token = format!(
+            "{:016x}{:016x}",
+            nanos as u64,
+            CALLS.fetch_add(1, Ordering::Relaxed)
+        );
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await
             .map(|_| ())
@@ -415,13 +427,22 @@ impl DynamoIncidentStore {
             }
         }
         match self.read_pointer(&incident.service).await? {
-            Some(p) if p.claims(reopen_window, incident.opened_at) => match self.get(&p.incident).await? {
-                Some(i) => Ok(Some(OpenOutcome::Existing(Box::new(i)))),
-                None => Err(corrupt(
+            Some(p) if p.claims(reopen_window, incident.opened_at) => {
+                // DynamoDB writes the pointer and the incident in one transaction, and its reads
+                // are serializable with transactions, so the incident is there. An emulator that
+                // applies a transaction item by item can show the pointer first: read again
+                // briefly before calling the pointer corrupt.
+                for pause_ms in [0u64, 20, 100, 400] {
+                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                    if let Some(i) = self.get(&p.incident).await? {
+                        return Ok(Some(OpenOutcome::Existing(Box::new(i))));
+                    }
+                }
+                Err(corrupt(
                     &format!("{}/{POINTER_SK}", pointer_pk(&incident.service)),
                     format!("incident: points at missing incident {}", p.incident),
-                )),
-            },
+                ))
+            }
             _ => Ok(None),
         }
     }

@@ -209,7 +209,11 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
     #[tracing::instrument(skip(self), fields(incident = %raised.incident_id))]
     pub async fn handle(&self, raised: &IncidentRaised) -> Result<DiagnosisReport, Error> {
         let id = &raised.incident_id;
-        let prefix = format!("{id}/diagnosis/{}", raised.severity.as_str());
+        // One diagnosis per severity (an escalation re-diagnoses) and per reopened cycle.
+        let prefix = match raised.reopened {
+            0 => format!("{id}/diagnosis/{}", raised.severity.as_str()),
+            n => format!("{id}/diagnosis/r{n}/{}", raised.severity.as_str()),
+        };
         let completed_id = format!("{prefix}/completed");
         let published_id = format!("{prefix}/published");
 
@@ -787,6 +791,7 @@ mod tests {
             namespace: None,
             metric_name: None,
             tags: BTreeMap::new(),
+            reopened: 0,
         }
     }
 

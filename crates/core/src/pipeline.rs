@@ -24,6 +24,9 @@ pub struct IncidentRaised {
     pub namespace: Option<String>,
     pub metric_name: Option<String>,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// How many times the incident has been reopened: each cycle is diagnosed afresh.
+    #[serde(default)]
+    pub reopened: u32,
 }
 
 /// "Alarm Recovered".

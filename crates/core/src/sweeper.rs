@@ -356,6 +356,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                 namespace: None,
                 metric_name: None,
                 tags: BTreeMap::new(),
+                reopened: inc.reopened,
             });
             self.bus.put(&event.to_pipeline()).await?;
         }

@@ -631,6 +631,7 @@ mod tests {
             tags: [("team".to_string(), "content".to_string())]
                 .into_iter()
                 .collect(),
+            reopened: 0,
         };
         let v = TemplateVars::from_raised(&raised);
         assert_eq!(

@@ -349,6 +349,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 .primary_metric()
                 .and_then(|m| m.metric_name.clone()),
             tags: signal.tags.clone(),
+            reopened: inc.reopened,
         };
         let event = match announce {
             Announce::Escalated => Event::Escalated(raised),

@@ -75,6 +75,7 @@ fn raised(id: &str, alarm_at: DateTime<Utc>) -> IncidentRaised {
         namespace: Some("AWS/ApplicationELB".into()),
         metric_name: Some("HTTPCode_Target_5XX_Count".into()),
         tags: BTreeMap::new(),
+        reopened: 0,
     }
 }
 

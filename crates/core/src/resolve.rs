@@ -347,8 +347,17 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             .claim(&format!("{base}/notify"), lease_until, now)
             .await?
         {
-            // a concurrent delivery is sending it
-            return Ok(false);
+            // Another delivery holds the lease and has not recorded the summary: it is sending it
+            // now, or it failed. Retrying after the lease lapses settles which, so the summary
+            // cannot be lost to a failed send.
+            return Err(Error::Port(crate::ports::PortError::new(
+                "resolution summary",
+                format!(
+                    "another delivery is sending the summary of {}; retry after {NOTIFY_LEASE_S}s",
+                    inc.id
+                ),
+                true,
+            )));
         }
         let times = StageTimes::of(inc);
         let manual = postmortem::resolved_manually(&timeline);
@@ -685,6 +694,71 @@ mod tests {
             .unwrap();
         assert_eq!(out, ResolveOutcome::AlreadyResolved { notified: false });
         assert_eq!(w.notifier.sent().len(), 1);
+    }
+
+    /// Fails the first publish, as a throttled SNS does.
+    struct FailOnce {
+        failed: std::sync::atomic::AtomicBool,
+        inner: InMemoryNotifier,
+    }
+
+    impl Notifier for FailOnce {
+        async fn notify(
+            &self,
+            route: Route,
+            message: &Notification,
+        ) -> Result<String, crate::ports::PortError> {
+            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::ports::PortError::new("SNS Publish", "throttled", true));
+            }
+            self.inner.notify(route, message).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_summary_whose_send_failed_is_sent_by_a_later_retry_not_dropped() {
+        let w = World::new();
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], true);
+        open(&w, &i).await;
+        let flaky = FailOnce {
+            failed: std::sync::atomic::AtomicBool::new(false),
+            inner: InMemoryNotifier::new(),
+        };
+        let resolve = Resolve {
+            store: &w.store,
+            notifier: &flaky,
+            bus: &w.bus,
+            clock: &w.clock,
+            runbooks: &w.runbooks,
+            settings: &w.settings,
+            metrics_namespace: "Firebreak",
+            emf_to_stdout: false,
+        };
+        let first = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap_err();
+        assert!(first.is_retryable(), "{first}");
+        // Retried while the first attempt's lease still holds: still retryable, not "done".
+        let second = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap_err();
+        assert!(second.is_retryable(), "{second}");
+        assert!(flaky.inner.sent().is_empty());
+        // Lambda's next retry comes after the lease: the summary goes out, once.
+        w.clock.advance(chrono::Duration::seconds(NOTIFY_LEASE_S + 1));
+        let third = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(third, ResolveOutcome::AlreadyResolved { notified: true });
+        assert_eq!(flaky.inner.sent().len(), 1);
+        resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(flaky.inner.sent().len(), 1);
     }
 
     #[tokio::test]

@@ -240,6 +240,7 @@ impl IncidentStore for InMemoryIncidentStore {
 #[derive(Debug, Default)]
 pub struct InMemoryNotifier {
     sent: Mutex<Vec<(Route, Notification)>>,
+    failures: Mutex<usize>,
 }
 
 impl InMemoryNotifier {
@@ -249,10 +250,21 @@ impl InMemoryNotifier {
     pub fn sent(&self) -> Vec<(Route, Notification)> {
         lock(&self.sent).clone()
     }
+    /// Makes the next `n` notifications fail with a retryable error, as a throttled SNS does.
+    pub fn fail_next(&self, n: usize) {
+        *lock(&self.failures) = n;
+    }
 }
 
 impl Notifier for InMemoryNotifier {
     async fn notify(&self, route: Route, message: &Notification) -> Result<String, PortError> {
+        {
+            let mut failures = lock(&self.failures);
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(PortError::new("SNS Publish", "rate exceeded", true).with_code("Throttling"));
+            }
+        }
         let mut v = lock(&self.sent);
         v.push((route, message.clone()));
         Ok(format!("msg-{}", v.len()))

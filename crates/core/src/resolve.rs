@@ -696,44 +696,13 @@ mod tests {
         assert_eq!(w.notifier.sent().len(), 1);
     }
 
-    /// Fails the first publish, as a throttled SNS does.
-    struct FailOnce {
-        failed: std::sync::atomic::AtomicBool,
-        inner: InMemoryNotifier,
-    }
-
-    impl Notifier for FailOnce {
-        async fn notify(
-            &self,
-            route: Route,
-            message: &Notification,
-        ) -> Result<String, crate::ports::PortError> {
-            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Err(crate::ports::PortError::new("SNS Publish", "throttled", true));
-            }
-            self.inner.notify(route, message).await
-        }
-    }
-
     #[tokio::test]
     async fn a_summary_whose_send_failed_is_sent_by_a_later_retry_not_dropped() {
         let w = World::new();
         let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], true);
         open(&w, &i).await;
-        let flaky = FailOnce {
-            failed: std::sync::atomic::AtomicBool::new(false),
-            inner: InMemoryNotifier::new(),
-        };
-        let resolve = Resolve {
-            store: &w.store,
-            notifier: &flaky,
-            bus: &w.bus,
-            clock: &w.clock,
-            runbooks: &w.runbooks,
-            settings: &w.settings,
-            metrics_namespace: "Firebreak",
-            emf_to_stdout: false,
-        };
+        w.notifier.fail_next(1);
+        let resolve = w.resolve();
         let first = resolve
             .on_recovered(&recovered("articles-api-5xx"))
             .await
@@ -745,7 +714,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(second.is_retryable(), "{second}");
-        assert!(flaky.inner.sent().is_empty());
+        assert!(w.notifier.sent().is_empty());
         // Lambda's next retry comes after the lease: the summary goes out, once.
         w.clock.advance(chrono::Duration::seconds(NOTIFY_LEASE_S + 1));
         let third = resolve
@@ -753,12 +722,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(third, ResolveOutcome::AlreadyResolved { notified: true });
-        assert_eq!(flaky.inner.sent().len(), 1);
+        assert_eq!(w.notifier.sent().len(), 1);
         resolve
             .on_recovered(&recovered("articles-api-5xx"))
             .await
             .unwrap();
-        assert_eq!(flaky.inner.sent().len(), 1);
+        assert_eq!(w.notifier.sent().len(), 1);
     }
 
     #[tokio::test]

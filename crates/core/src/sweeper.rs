@@ -540,61 +540,30 @@ mod tests {
         assert_eq!(w.notifier.sent().len(), 2);
     }
 
-    /// Fails the first publish, as a throttled SNS does.
-    struct FailOnce {
-        failed: std::sync::atomic::AtomicBool,
-        inner: InMemoryNotifier,
-    }
-
-    impl Notifier for FailOnce {
-        async fn notify(
-            &self,
-            route: Route,
-            message: &Notification,
-        ) -> Result<String, crate::ports::PortError> {
-            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Err(crate::ports::PortError::new("SNS Publish", "throttled", true));
-            }
-            self.inner.notify(route, message).await
-        }
-    }
-
     #[tokio::test]
     async fn an_escalation_whose_page_failed_is_paged_by_the_next_sweep() {
         let i = incident(); // SEV2, unacknowledged
         let w = World::with(&i).await;
-        let flaky = FailOnce {
-            failed: std::sync::atomic::AtomicBool::new(false),
-            inner: InMemoryNotifier::new(),
-        };
-        let sweeper = Sweeper {
-            store: &w.store,
-            alarms: &w.alarms,
-            notifier: &flaky,
-            bus: &w.bus,
-            clock: &w.clock,
-            runbooks: &w.runbooks,
-            settings: &w.settings,
-        };
+        w.notifier.fail_next(1);
         w.clock.set(i.opened_at + mins(65));
-        let first = sweeper.sweep().await.unwrap();
+        let first = w.sweep().await;
         assert_eq!(first.failures.len(), 1, "the page failed: {first:?}");
         assert_eq!(
             w.get().await.severity,
             Severity::Sev1,
             "the escalation itself was saved"
         );
-        assert!(flaky.inner.sent().is_empty());
+        assert!(w.notifier.sent().is_empty());
 
         // Five minutes later SNS is fine: the SEV1 page goes out, once.
         w.clock.set(i.opened_at + mins(70));
-        let second = sweeper.sweep().await.unwrap();
+        let second = w.sweep().await;
         assert_eq!(second.repaged, 1, "{second:?}");
-        assert_eq!(flaky.inner.sent().len(), 1);
-        assert_eq!(flaky.inner.sent()[0].0, Route::Severity(Severity::Sev1));
+        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.notifier.sent()[0].0, Route::Severity(Severity::Sev1));
         w.clock.set(i.opened_at + mins(72));
-        sweeper.sweep().await.unwrap();
-        assert_eq!(flaky.inner.sent().len(), 1, "paged once");
+        w.sweep().await;
+        assert_eq!(w.notifier.sent().len(), 1, "paged once");
     }
 
     #[tokio::test]

@@ -16,7 +16,6 @@ use firebreak_core::severity::Severity;
 use firebreak_core::signal::{AlarmSignal, AlarmState};
 use firebreak_core::timeline::EntryKind;
 use firebreak_core::triage::{Triage, TriageOutcome};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn sample(name: &str) -> AlarmSignal {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -405,37 +404,11 @@ async fn an_alarm_within_the_reopen_window_reopens_and_after_it_opens_anew() {
     assert_eq!(w.incidents().await.len(), 2);
 }
 
-/// Fails the first `n` pages, as SNS may.
-struct FlakyNotifier {
-    failures_left: AtomicUsize,
-    inner: InMemoryNotifier,
-}
-
-impl Notifier for FlakyNotifier {
-    async fn notify(&self, route: Route, message: &Notification) -> Result<String, PortError> {
-        if self.failures_left.load(Ordering::SeqCst) > 0 {
-            self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(PortError::new("SNS Publish", "throttled", true).with_code("Throttling"));
-        }
-        self.inner.notify(route, message).await
-    }
-}
-
 #[tokio::test]
 async fn a_failed_page_is_retryable_and_the_redelivery_finishes_it_once() {
     let w = World::new();
-    let flaky = FlakyNotifier {
-        failures_left: AtomicUsize::new(1),
-        inner: InMemoryNotifier::new(),
-    };
-    let t = Triage {
-        store: &w.store,
-        notifier: &flaky,
-        bus: &w.bus,
-        clock: &w.clock,
-        policy: &w.policy,
-        settings: &w.settings,
-    };
+    w.notifier.fail_next(1);
+    let t = w.triage();
     let signal = sample("sns-metric-alarm.json");
     let err = t.handle(&signal).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -447,12 +420,12 @@ async fn a_failed_page_is_retryable_and_the_redelivery_finishes_it_once() {
 
     let again = t.handle(&signal).await.unwrap();
     let id = again.incident().unwrap().clone();
-    assert_eq!(flaky.inner.sent().len(), 1);
+    assert_eq!(w.notifier.sent().len(), 1);
     assert_eq!(w.detail_types(), [detail_types::INCIDENT_OPENED]);
     let third = t.handle(&signal).await.unwrap();
     assert_eq!(third, TriageOutcome::Duplicate { id });
     assert_eq!(
-        flaky.inner.sent().len(),
+        w.notifier.sent().len(),
         1,
         "once paged, never again for the same delivery"
     );

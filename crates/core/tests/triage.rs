@@ -8,9 +8,7 @@ use firebreak_core::incident::{IncidentId, IncidentStatus};
 use firebreak_core::intake::parse_event_str;
 use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
 use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::ports::{
-    detail_types, IncidentStore, ListQuery, Notification, Notifier, PointerChange, PortError, Route,
-};
+use firebreak_core::ports::{detail_types, IncidentStore, ListQuery, PointerChange, Route};
 use firebreak_core::settings::Settings;
 use firebreak_core::severity::Severity;
 use firebreak_core::signal::{AlarmSignal, AlarmState};

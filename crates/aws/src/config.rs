@@ -38,8 +38,19 @@ impl Clients {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
+    /// Logs calls time out (5 s an attempt, 15 s in all) so that a hung StartQuery,
+    /// GetQueryResults or StopQuery returns within the diagnosis deadline and the adapter can
+    /// still stop its query, instead of the whole run being dropped by the outer timeout.
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+        let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(std::time::Duration::from_secs(5))
+            .operation_timeout(std::time::Duration::from_secs(15))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk)
+                .timeout_config(timeouts)
+                .build(),
+        )
     }
 
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
@@ -119,6 +130,21 @@ impl Settings {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[tokio::test]
+    async fn the_logs_client_times_out_its_calls() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let logs = Clients::new(sdk).logs();
+        let t = logs.config().timeout_config().expect("a timeout config");
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(t.operation_timeout(), Some(std::time::Duration::from_secs(15)));
+    }
 
     #[test]
     fn settings_name_the_missing_variable() {

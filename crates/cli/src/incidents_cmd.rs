@@ -404,12 +404,11 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use clap::Parser;
-    use firebreak_core::incident::{AttachedAlarm, IncidentStatus};
+    use firebreak_core::incident::AttachedAlarm;
     use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
     use firebreak_core::severity::Severity;
     use firebreak_core::signal::AlarmState;
     use firebreak_core::timeline::EntryKind;
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     #[derive(Parser)]
@@ -425,39 +424,25 @@ mod tests {
     const ID: &str = "INC-20260314-143500-3f9a";
 
     fn incident() -> Incident {
-        Incident {
-            id: IncidentId(ID.into()),
-            service: "prod/articles-api".into(),
-            ecs: None,
-            severity: Severity::Sev2,
-            status: IncidentStatus::Open,
-            title: "5xx rate on articles-api".into(),
-            rule: None,
-            detected_at: at(14, 35),
-            opened_at: at(14, 35),
-            estimated_start: Some(at(14, 30)),
-            diagnosed_at: Some(at(14, 36)),
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened_at: None,
-            reopened: 0,
-            alarms: BTreeMap::from([(
-                "articles-api-5xx".to_string(),
-                AttachedAlarm {
-                    state: AlarmState::Alarm,
-                    changed_at: at(14, 35),
-                    reason: String::new(),
-                },
-            )]),
-            runbook: None,
-            cause: None,
-            remediations: Vec::new(),
-            postmortem: None,
-            version: 1,
-        }
+        let mut i = Incident::open(
+            IncidentId(ID.into()),
+            "prod/articles-api",
+            Severity::Sev2,
+            "5xx rate on articles-api",
+            at(14, 35),
+            at(14, 35),
+        );
+        i.estimated_start = Some(at(14, 30));
+        i.diagnosed_at = Some(at(14, 36));
+        i.alarms.insert(
+            "articles-api-5xx".to_string(),
+            AttachedAlarm {
+                state: AlarmState::Alarm,
+                changed_at: at(14, 35),
+                reason: String::new(),
+            },
+        );
+        i
     }
 
     struct World {

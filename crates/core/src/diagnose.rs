@@ -734,7 +734,7 @@ fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{IncidentId, IncidentStatus};
+    use crate::incident::IncidentId;
     use crate::local_logs::LocalLogQueries;
     use crate::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock};
     use crate::ports::detail_types;
@@ -751,32 +751,16 @@ mod tests {
     }
 
     fn incident() -> Incident {
-        Incident {
-            id: IncidentId(ID.into()),
-            service: "prod/api".into(),
-            ecs: Some(EcsService::new("prod", "api")),
-            severity: Severity::Sev2,
-            status: IncidentStatus::Open,
-            title: "api-5xx".into(),
-            rule: None,
-            detected_at: at(14, 35),
-            opened_at: at(14, 35),
-            estimated_start: None,
-            diagnosed_at: None,
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened_at: None,
-            reopened: 0,
-            alarms: BTreeMap::new(),
-            runbook: None,
-            cause: None,
-            remediations: Vec::new(),
-            postmortem: None,
-            version: 1,
-        }
+        let mut i = Incident::open(
+            IncidentId(ID.into()),
+            "prod/api",
+            Severity::Sev2,
+            "api-5xx",
+            at(14, 35),
+            at(14, 35),
+        );
+        i.ecs = Some(EcsService::new("prod", "api"));
+        i
     }
 
     fn raised(alarm: &str) -> IncidentRaised {

@@ -391,32 +391,17 @@ pub(crate) mod tests {
                 reason: "Threshold Crossed".into(),
             },
         );
-        Incident {
-            id: IncidentId("INC-20260314-143500-3f9a".into()),
-            service: "prod/articles-api".into(),
-            ecs: Some(crate::incident::EcsService::new("prod", "articles-api")),
-            severity: Severity::Sev2,
-            status: IncidentStatus::Open,
-            title: "5xx rate on articles-api".into(),
-            rule: None,
-            detected_at: at(14, 35, 0),
-            opened_at: at(14, 35, 1),
-            estimated_start: None,
-            diagnosed_at: None,
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened_at: None,
-            reopened: 0,
-            alarms,
-            runbook: None,
-            cause: None,
-            remediations: Vec::new(),
-            postmortem: None,
-            version: 1,
-        }
+        let mut i = Incident::open(
+            IncidentId("INC-20260314-143500-3f9a".into()),
+            "prod/articles-api",
+            Severity::Sev2,
+            "5xx rate on articles-api",
+            at(14, 35, 0),
+            at(14, 35, 1),
+        );
+        i.ecs = Some(crate::incident::EcsService::new("prod", "articles-api"));
+        i.alarms = alarms;
+        i
     }
 
     fn seed_resolved() -> Incident {

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use firebreak_core::diagnose::{Diagnose, DiagnosisReport};
-use firebreak_core::incident::{EcsService, Incident, IncidentId, IncidentStatus};
+use firebreak_core::incident::{EcsService, Incident, IncidentId};
 use firebreak_core::local_logs::LocalLogQueries;
 use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock};
 use firebreak_core::pipeline::{Event, IncidentRaised};
@@ -35,32 +35,16 @@ fn seed_events() -> Vec<LogEvent> {
 }
 
 fn incident(id: &str, alarm_at: DateTime<Utc>) -> Incident {
-    Incident {
-        id: IncidentId(id.to_string()),
-        service: "prod/articles-api".into(),
-        ecs: Some(EcsService::new("prod", "articles-api")),
-        severity: Severity::Sev2,
-        status: IncidentStatus::Open,
-        title: "articles-api-5xx-rate".into(),
-        rule: None,
-        detected_at: alarm_at,
-        opened_at: alarm_at,
-        estimated_start: None,
-        diagnosed_at: None,
-        mitigated_at: None,
-        resolved_at: None,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        last_escalated_at: None,
-        reopened_at: None,
-        reopened: 0,
-        alarms: BTreeMap::new(),
-        runbook: None,
-        cause: None,
-        remediations: Vec::new(),
-        postmortem: None,
-        version: 1,
-    }
+    let mut i = Incident::open(
+        IncidentId(id.to_string()),
+        "prod/articles-api",
+        Severity::Sev2,
+        "articles-api-5xx-rate",
+        alarm_at,
+        alarm_at,
+    );
+    i.ecs = Some(EcsService::new("prod", "articles-api"));
+    i
 }
 
 fn raised(id: &str, alarm_at: DateTime<Utc>) -> IncidentRaised {

@@ -14,39 +14,22 @@ use chrono::TimeZone;
 use firebreak_core::incident::IncidentStatus;
 use firebreak_core::severity::Severity;
 use firebreak_core::timeline::EntryKind;
-use std::collections::BTreeMap;
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).single().unwrap()
 }
 
 fn incident(id: &str, version: u64) -> Incident {
-    Incident {
-        id: IncidentId(id.into()),
-        service: "prod/articles-api".into(),
-        ecs: None,
-        severity: Severity::Sev2,
-        status: IncidentStatus::Open,
-        title: "5xx on /articles".into(),
-        rule: None,
-        detected_at: at(14, 35),
-        opened_at: at(14, 35),
-        estimated_start: None,
-        diagnosed_at: None,
-        mitigated_at: None,
-        resolved_at: None,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        last_escalated_at: None,
-        reopened_at: None,
-        reopened: 0,
-        alarms: BTreeMap::new(),
-        runbook: None,
-        cause: None,
-        remediations: vec![],
-        postmortem: None,
-        version,
-    }
+    let mut i = Incident::open(
+        IncidentId(id.into()),
+        "prod/articles-api",
+        Severity::Sev2,
+        "5xx on /articles",
+        at(14, 35),
+        at(14, 35),
+    );
+    i.version = version;
+    i
 }
 
 fn entry(id: &str) -> TimelineEntry {

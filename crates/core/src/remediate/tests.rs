@@ -153,38 +153,28 @@ impl World {
             .collect();
         ecs.inner.add_service(state, &revs);
         let store = InMemoryIncidentStore::new();
-        let incident = Incident {
-            id: inc_id(),
-            service: "prod/articles-api".into(),
-            ecs: Some(svc()),
-            severity,
-            status: IncidentStatus::Open,
-            title: "articles-api 5xx".into(),
-            rule: None,
-            detected_at: t(14, 35),
-            opened_at: t(14, 35),
-            estimated_start: Some(t(14, 30)),
-            diagnosed_at: Some(t(14, 36)),
-            mitigated_at: None,
-            resolved_at: None,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            last_escalated_at: None,
-            reopened_at: None,
-            reopened: 0,
-            alarms: BTreeMap::from([(
+        let incident = {
+            let mut i = Incident::open(
+                inc_id(),
+                "prod/articles-api",
+                severity,
+                "articles-api 5xx",
+                t(14, 35),
+                t(14, 35),
+            );
+            i.ecs = Some(svc());
+            i.estimated_start = Some(t(14, 30));
+            i.diagnosed_at = Some(t(14, 36));
+            i.runbook = Some("api-5xx".into());
+            i.alarms.insert(
                 "articles-api-5xx".to_string(),
                 AttachedAlarm {
                     state: AlarmState::Alarm,
                     changed_at: t(14, 35),
                     reason: "threshold crossed".into(),
                 },
-            )]),
-            runbook: Some("api-5xx".into()),
-            cause: None,
-            remediations: vec![],
-            postmortem: None,
-            version: 1,
+            );
+            i
         };
         let opened = store
             .open(&incident, &[], std::time::Duration::from_secs(1800))

@@ -85,7 +85,7 @@ timeout "$build_timeout" cargo build -q -p firebreak-functions --bins || die "ca
 
 # ---- moto
 moto_port=$(free_port)
-setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+setsid "$venv/bin/python" tests/moto/server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 wait_port "$moto_port" "${pids[-1]}" 30 moto_server
 endpoint=http://127.0.0.1:$moto_port

@@ -56,7 +56,7 @@ static SERVER: Mutex<Weak<Moto>> = Mutex::new(Weak::new());
 /// The process's moto server, started on first use.
 ///
 /// # Errors
-/// When `.venv/bin/moto_server` is missing (run `make venv`) or the server does not answer.
+/// When `.venv` is missing (run `make venv`) or the server does not answer.
 pub fn moto() -> Result<Arc<Moto>> {
     let mut slot = SERVER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(m) = slot.upgrade() {
@@ -69,9 +69,16 @@ pub fn moto() -> Result<Arc<Moto>> {
 
 impl Moto {
     fn start() -> Result<Moto> {
-        let bin = std::env::var_os("FIREBREAK_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
+        // moto's server through tests/moto/server.py, which makes each DynamoDB request atomic
+        // as DynamoDB is (plain moto races concurrent transactions: see that file), unless
+        // FIREBREAK_MOTO_SERVER names another server binary to run instead.
+        let (bin, launcher) = match std::env::var_os("FIREBREAK_MOTO_SERVER") {
+            Some(bin) => (PathBuf::from(bin), None),
+            None => (
+                workspace_root().join(".venv/bin/python"),
+                Some(workspace_root().join("tests/moto/server.py")),
+            ),
+        };
         if !bin.exists() {
             bail!(
                 "{} is missing: run `make venv` (scripts/venv.sh) to create the Python venv with moto's server",
@@ -86,6 +93,7 @@ impl Moto {
             .arg("-c")
             .arg(script)
             .arg(&bin)
+            .args(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -87,11 +87,11 @@ async fn a_new_incident_costs_one_dynamodb_call_and_three_in_all() -> Result<()>
     );
     assert!(calls.len() <= 4);
 
-    // a redelivery: the transaction, then the two reads that name the existing incident
+    // a redelivery: the transaction, then the read that names the incident holding the id
     counter.reset();
     assert!(matches!(
         store.open(&inc, &entries, Duration::from_secs(1800)).await?,
-        OpenOutcome::Existing(_)
+        OpenOutcome::IdTaken(_)
     ));
     println!("redelivered open calls: {:?}", counter.calls());
     assert_eq!(

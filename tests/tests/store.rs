@@ -50,6 +50,7 @@ async fn twenty_concurrent_opens_on_one_service_open_exactly_one() -> Result<()>
         match task.await?? {
             (id, OpenOutcome::Opened) => opened.push(id),
             (_, OpenOutcome::Existing(i)) => existing.push(i.id),
+            (id, OpenOutcome::IdTaken(i)) => panic!("{id}: distinct ids, yet taken by {}", i.id),
         }
     }
     assert_eq!(opened.len(), 1, "opened: {opened:?}");
@@ -76,7 +77,7 @@ async fn open_redelivered_is_existing_and_a_second_incident_attaches_to_the_firs
     );
     // the same delivery again
     let again = store.open(&a, &[entry("a/opened", t(14, 35))], WINDOW).await?;
-    assert_eq!(again, OpenOutcome::Existing(Box::new(a.clone())));
+    assert_eq!(again, OpenOutcome::IdTaken(Box::new(a.clone())));
     // another alarm on the service
     let b = incident("INC-B", SVC, t(14, 40));
     assert_eq!(

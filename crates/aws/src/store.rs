@@ -414,7 +414,7 @@ impl DynamoIncidentStore {
 
     /// What `open` returns when the service or the id is taken, or `None` when nothing claims the
     /// service (any more) and the open may be tried again. `same_id` first looks for an incident
-    /// with the offered id (a redelivery).
+    /// with the offered id ([`OpenOutcome::IdTaken`]).
     async fn existing(
         &self,
         incident: &Incident,
@@ -423,25 +423,21 @@ impl DynamoIncidentStore {
     ) -> Result<Option<OpenOutcome>, StoreError> {
         if same_id {
             if let Some(same) = self.get(&incident.id).await? {
-                return Ok(Some(OpenOutcome::Existing(Box::new(same))));
+                return Ok(Some(OpenOutcome::IdTaken(Box::new(same))));
             }
         }
         match self.read_pointer(&incident.service).await? {
             Some(p) if p.claims(reopen_window, incident.opened_at) => {
-                // DynamoDB writes the pointer and the incident in one transaction, and its reads
-                // are serializable with transactions, so the incident is there. An emulator that
-                // applies a transaction item by item can show the pointer first: read again
-                // briefly before calling the pointer corrupt.
-                for pause_ms in [0u64, 20, 100, 400] {
-                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-                    if let Some(i) = self.get(&p.incident).await? {
-                        return Ok(Some(OpenOutcome::Existing(Box::new(i))));
-                    }
+                // DynamoDB writes the pointer and the incident in one transaction, and a
+                // strongly consistent read after it sees both: a pointer without its incident
+                // is a damaged table, not a race.
+                match self.get(&p.incident).await? {
+                    Some(i) => Ok(Some(OpenOutcome::Existing(Box::new(i)))),
+                    None => Err(corrupt(
+                        &format!("{}/{POINTER_SK}", pointer_pk(&incident.service)),
+                        format!("incident: points at missing incident {}", p.incident),
+                    )),
                 }
-                Err(corrupt(
-                    &format!("{}/{POINTER_SK}", pointer_pk(&incident.service)),
-                    format!("incident: points at missing incident {}", p.incident),
-                ))
             }
             _ => Ok(None),
         }

@@ -19,11 +19,26 @@ impl IncidentId {
     /// Derives the id from the alarm time, the delivery id and the service (FNV-1a, 32 bits
     /// shown). Alarms change state on minute boundaries, so many share the second: with 32 bits
     /// two of a thousand alarms in one second collide with odds of about 1 in 10,000.
+    ///
+    /// The id is only a name: whether a delivery was seen before is decided by the delivery's
+    /// own identity (see `triage`), and a name another incident already holds is replaced by
+    /// [`IncidentId::derive_nth`] with the next `n`.
     pub fn derive(at: DateTime<Utc>, delivery_id: &str, service: &str) -> IncidentId {
-        let mut key = Vec::with_capacity(delivery_id.len() + service.len() + 1);
+        IncidentId::derive_nth(at, delivery_id, service, 0)
+    }
+
+    /// The `n`th candidate id for one delivery: `n = 0` is [`IncidentId::derive`]; each later
+    /// `n` gives another id, the same on every redelivery, for when the earlier ones are taken
+    /// by other incidents.
+    pub fn derive_nth(at: DateTime<Utc>, delivery_id: &str, service: &str, n: u32) -> IncidentId {
+        let mut key = Vec::with_capacity(delivery_id.len() + service.len() + 6);
         key.extend_from_slice(delivery_id.as_bytes());
         key.push(0);
         key.extend_from_slice(service.as_bytes());
+        if n > 0 {
+            key.push(0);
+            key.extend_from_slice(&n.to_be_bytes());
+        }
         let h = fnv1a(&key);
         IncidentId(format!(
             "INC-{}-{:08x}",

@@ -24,6 +24,7 @@ pub mod remediate;
 pub mod remedy;
 pub mod render;
 pub mod resolve;
+pub mod retry;
 pub mod runbook;
 pub mod settings;
 pub mod severity;

@@ -101,7 +101,7 @@ impl IncidentStore for InMemoryIncidentStore {
     ) -> Result<OpenOutcome, StoreError> {
         let mut s = self.count("open");
         if let Some(existing) = s.incidents.get(&incident.id) {
-            return Ok(OpenOutcome::Existing(Box::new(existing.clone())));
+            return Ok(OpenOutcome::IdTaken(Box::new(existing.clone())));
         }
         if let Some(p) = s.pointers.get(&incident.service) {
             if s.claims(p, reopen_window, incident.opened_at) {

@@ -80,6 +80,10 @@ pub enum OpenOutcome {
     /// The service already has an incident that claims new alarms: one that is active, or one
     /// resolved within the reopen window. Nothing was written.
     Existing(Box<Incident>),
+    /// An incident with the offered id is already stored (it is returned). Nothing was written.
+    /// The store does not say whether it is a redelivery of the same alarm or another incident
+    /// whose id happens to be the same: the caller decides that from the delivery's identity.
+    IdTaken(Box<Incident>),
 }
 
 /// What a save does to the service's open-incident pointer.
@@ -108,8 +112,9 @@ pub struct ListQuery {
 pub trait IncidentStore: Send + Sync {
     /// Opens `incident` for its service unless the service already has an incident that claims
     /// new alarms (see [`OpenOutcome::Existing`]). Atomic: two concurrent opens for one service
-    /// give one `Opened` and one `Existing`. A redelivery of the opening delivery (same id) gives
-    /// `Existing` with that incident.
+    /// give one `Opened` and one `Existing`. When an incident with the same id is stored
+    /// (a redelivery, or another incident with the same id), [`OpenOutcome::IdTaken`] with it,
+    /// before any pointer check.
     fn open(
         &self,
         incident: &Incident,

@@ -20,9 +20,7 @@ use crate::Error;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
-/// How many times a save is retried after another invocation changed the incident first. An
-/// alarm storm of N alarms needs at most N rounds; each round one writer wins.
-const MAX_ATTEMPTS: usize = 32;
+use crate::retry::{pause, CONFLICT_ATTEMPTS as MAX_ATTEMPTS};
 
 /// What triage did with one signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +90,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         }
     }
 
-    fn new_incident(&self, signal: &AlarmSignal, class: &Classification) -> Incident {
+    /// The incident this signal would open, under the `n`th candidate id of its delivery.
+    fn new_incident(&self, signal: &AlarmSignal, class: &Classification, n: u32) -> Incident {
         let now = self.clock.now();
         let mut alarms = BTreeMap::new();
         alarms.insert(
@@ -104,7 +103,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             },
         );
         let mut inc = Incident::open(
-            IncidentId::derive(signal.changed_at, &signal.delivery_id, &class.service),
+            IncidentId::derive_nth(signal.changed_at, &signal.delivery_id, &class.service, n),
             &class.service,
             class.severity,
             format!("{} on {}", signal.alarm_name, class.service),
@@ -149,12 +148,17 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         )
     }
 
-    async fn on_alarm(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
-        let candidate = self.new_incident(signal, class);
-        let now = self.clock.now();
+    /// The incident this signal would open and the entries that open it.
+    fn opening(
+        &self,
+        signal: &AlarmSignal,
+        class: &Classification,
+        n: u32,
+    ) -> (Incident, [TimelineEntry; 3]) {
+        let candidate = self.new_incident(signal, class, n);
         let opened = TimelineEntry::new(
             eid(signal, "opened"),
-            now,
+            self.clock.now(),
             EntryKind::Opened,
             format!("incident {} opened for {}", candidate.id, candidate.service),
         );
@@ -163,30 +167,63 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             opened,
             self.classified_entry(signal, class),
         ];
+        (candidate, entries)
+    }
 
-        for _ in 0..MAX_ATTEMPTS {
-            match self
+    async fn on_alarm(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+        let mut n = 0;
+        let (mut candidate, mut entries) = self.opening(signal, class, n);
+        for attempt in 0..MAX_ATTEMPTS {
+            let outcome = match self
                 .store
                 .open(&candidate, &entries, self.settings.reopen_window())
-                .await?
+                .await
             {
+                Ok(outcome) => outcome,
+                // Other invocations kept the same items busy: contention, not failure.
+                Err(StoreError::Conflict(_)) => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match outcome {
                 OpenOutcome::Opened => {
                     info!(incident = %candidate.id, severity = %candidate.severity, service = %candidate.service, "opened");
                     self.page_and_announce(&candidate, signal, class, Announce::Opened)
                         .await?;
                     return Ok(TriageOutcome::Opened { id: candidate.id });
                 }
-                OpenOutcome::Existing(existing) if existing.id == candidate.id => {
-                    // This delivery opened it before: finish what may have been left undone.
-                    return self.resume(&existing, signal, class, Announce::Opened).await;
+                OpenOutcome::IdTaken(existing) => {
+                    if self.delivered_before(&existing, signal).await? {
+                        // This delivery opened it before: finish what may have been left undone.
+                        return self.resume(&existing, signal, class, Announce::Opened).await;
+                    }
+                    // Another incident holds this name: the delivery's next candidate id.
+                    warn!(incident = %existing.id, service = %existing.service, "incident id taken by another incident; deriving another");
+                    n += 1;
+                    (candidate, entries) = self.opening(signal, class, n);
                 }
                 OpenOutcome::Existing(existing) => match self.join(*existing, signal, class).await {
-                    Err(Error::Store(StoreError::Conflict(_))) => continue,
+                    Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
                     other => return other,
                 },
             }
         }
         Err(Error::Store(StoreError::Conflict(candidate.id)))
+    }
+
+    /// Whether this very delivery was recorded on `inc` before: a redelivery is known by the
+    /// delivery's own identity (its message or event id, and the alarm's state-change time it
+    /// carries), never by an incident id that another delivery may share.
+    async fn delivered_before(&self, inc: &Incident, signal: &AlarmSignal) -> Result<bool, Error> {
+        let fired = eid(signal, "alarm-fired");
+        Ok(self
+            .store
+            .timeline(&inc.id)
+            .await?
+            .iter()
+            .any(|e| e.event_id == fired && e.at == signal.changed_at))
     }
 
     /// Attaches the alarm to an existing incident, reopening or escalating it as needed.
@@ -368,7 +405,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
     }
 
     async fn on_ok(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let Some(mut inc) = self
                 .store
@@ -411,7 +448,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 .await
             {
                 Ok(()) => {}
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    pause(attempt).await;
+                    continue;
+                }
                 Err(StoreError::Duplicate(_)) => {
                     let timeline = self.store.timeline(&inc.id).await?;
                     if !timeline.iter().any(|e| e.event_id == eid(signal, "handoff")) {

@@ -534,3 +534,104 @@ async fn a_reopened_incident_needs_a_new_acknowledgement() {
     );
     assert_eq!(inc.reopened_at, Some(at("2026-03-14T14:50:00Z")));
 }
+
+/// Two deliveries, one per service, whose first candidate ids are the same (the id shows 32 bits
+/// of a hash, so such pairs exist and are found by search in milliseconds).
+fn colliding_deliveries(at: DateTime<Utc>, a: &str, b: &str) -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..1_000_000u32 {
+        let da = format!("a-{i}");
+        seen.insert(IncidentId::derive(at, &da, a), da);
+        let db = format!("b-{i}");
+        if let Some(da) = seen.get(&IncidentId::derive(at, &db, b)) {
+            return (da.clone(), db);
+        }
+    }
+    panic!("no colliding pair found")
+}
+
+/// An ALARM for the ECS service `prod/<service>`.
+fn alarm_on(service: &str, delivery: &str, t: &str) -> AlarmSignal {
+    let mut s = alarm(&format!("{service}-health"), Some("SEV2"), delivery, t);
+    s.tags.insert("ecs-service".into(), service.into());
+    s
+}
+
+#[tokio::test]
+async fn two_services_whose_alarms_share_an_incident_id_get_two_incidents() {
+    let w = World::new();
+    let t = "2026-03-14T14:35:00Z";
+    let (da, db) = colliding_deliveries(at(t), "prod/svc-a", "prod/svc-b");
+    let a = alarm_on("svc-a", &da, t);
+    let b = alarm_on("svc-b", &db, t);
+
+    let TriageOutcome::Opened { id: ia } = w.triage().handle(&a).await.unwrap() else {
+        panic!("svc-a not opened")
+    };
+    let out = w.triage().handle(&b).await.unwrap();
+    let TriageOutcome::Opened { id: ib } = out else {
+        panic!("svc-b's alarm was taken for a redelivery of svc-a's: {out:?}")
+    };
+    assert_ne!(ia, ib);
+    let incidents = w.incidents().await;
+    let services: Vec<&str> = incidents.iter().map(|i| i.service.as_str()).collect();
+    assert_eq!(services.len(), 2);
+    assert!(services.contains(&"prod/svc-a") && services.contains(&"prod/svc-b"));
+    let subjects: Vec<String> = w.notifier.sent().into_iter().map(|(_, n)| n.subject).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects[1].contains("prod/svc-b opened: svc-b-health"),
+        "{subjects:?}"
+    );
+
+    // Redeliveries of either are still known as such: nothing new, no page.
+    for s in [&a, &b] {
+        assert!(matches!(
+            w.triage().handle(s).await.unwrap(),
+            TriageOutcome::Duplicate { .. }
+        ));
+    }
+    assert_eq!(w.incidents().await.len(), 2);
+    assert_eq!(w.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_delivery_is_a_redelivery_only_when_its_own_identity_was_recorded() {
+    // The same delivery id and service in the same second give the same candidate id; a
+    // different state-change time makes it another alarm transition, not a redelivery.
+    let mut w = World::new();
+    w.settings.reopen_window_s = 0;
+    let first = alarm(
+        "articles-api-5xx",
+        Some("SEV2"),
+        "same-id",
+        "2026-03-14T14:35:00.000Z",
+    );
+    let TriageOutcome::Opened { id } = w.triage().handle(&first).await.unwrap() else {
+        panic!("not opened")
+    };
+    let mut inc = w.store.get(&id).await.unwrap().unwrap();
+    let v = inc.version;
+    inc.status = IncidentStatus::Resolved;
+    inc.resolved_at = Some(at("2026-03-14T14:35:00.200Z"));
+    inc.version = v + 1;
+    w.store.save(&inc, v, PointerChange::Release, &[]).await.unwrap();
+
+    let later = alarm(
+        "articles-api-5xx",
+        Some("SEV2"),
+        "same-id",
+        "2026-03-14T14:35:00.500Z",
+    );
+    let out = w.triage().handle(&later).await.unwrap();
+    let TriageOutcome::Opened { id: second } = out else {
+        panic!("another transition was taken for a redelivery: {out:?}")
+    };
+    assert_ne!(second, id);
+    assert_eq!(w.incidents().await.len(), 2);
+    // ... while the first transition delivered again is still a redelivery.
+    assert_eq!(
+        w.triage().handle(&first).await.unwrap(),
+        TriageOutcome::Duplicate { id }
+    );
+}

@@ -5,11 +5,11 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use firebreak_aws::{EcsServiceControl, EventBridgeBus, FilterLogEventsFetcher, SnsNotifier, Topics};
-use firebreak_core::incident::EcsService;
+use firebreak_core::model::incident::EcsService;
+use firebreak_core::model::severity::Severity;
 use firebreak_core::ports::{
     EventBus, Notification, Notifier, PipelineEvent, Route, ServiceControl, ServiceUpdate,
 };
-use firebreak_core::severity::Severity;
 use firebreak_integration::{bus_to_queue, ecs_service, log_group, moto, topic_to_queue};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,11 +6,11 @@
 use anyhow::Result;
 use chrono::{TimeZone, Utc};
 use firebreak_aws::{DynamoIncidentStore, EventBridgeBus, SnsNotifier, Topics};
+use firebreak_core::model::severity::Severity;
+use firebreak_core::model::timeline::{EntryKind, TimelineEntry};
 use firebreak_core::ports::{
     EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PipelineEvent, Route,
 };
-use firebreak_core::severity::Severity;
-use firebreak_core::timeline::{EntryKind, TimelineEntry};
 use firebreak_integration::{bus_to_queue, incident, moto, table, topic_to_queue, CallCounter};
 use std::time::Duration;
 

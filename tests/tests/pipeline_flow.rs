@@ -12,20 +12,20 @@ use firebreak_aws::{
     DynamoIncidentStore, EcsServiceControl, EventBridgeBus, FetchingLogQueries, FilterLogEventsFetcher,
     SnsNotifier, Topics,
 };
-use firebreak_core::diagnose::Diagnose;
-use firebreak_core::embedded;
-use firebreak_core::incident::{AttachedAlarm, EcsService, Incident, IncidentId};
-use firebreak_core::memory::InMemoryAlarmStatus;
-use firebreak_core::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
+use firebreak_core::adapters::memory::InMemoryAlarmStatus;
+use firebreak_core::model::incident::{AttachedAlarm, EcsService, Incident, IncidentId};
+use firebreak_core::model::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
+use firebreak_core::model::settings::{RemediationMode, Settings};
+use firebreak_core::model::severity::Severity;
+use firebreak_core::model::signal::AlarmState;
+use firebreak_core::model::timeline::EntryKind;
 use firebreak_core::ports::{
     IncidentStore, OpenOutcome, PortError, ServiceControl, ServiceState, ServiceUpdate, SystemClock,
 };
-use firebreak_core::remediate::Remediate;
+use firebreak_core::runbook::embedded;
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::{RemediationMode, Settings};
-use firebreak_core::severity::Severity;
-use firebreak_core::signal::AlarmState;
-use firebreak_core::timeline::EntryKind;
+use firebreak_core::stages::diagnose::Diagnose;
+use firebreak_core::stages::remediate::Remediate;
 use firebreak_integration::{
     bus_to_queue, ecs_service, incident, moto, table, topic_to_queue, EcsFixture, Queue,
 };

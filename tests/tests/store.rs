@@ -4,9 +4,9 @@
 use anyhow::Result;
 use chrono::{DateTime, Duration as Cd, TimeZone, Utc};
 use firebreak_aws::DynamoIncidentStore;
-use firebreak_core::incident::{IncidentId, IncidentStatus};
+use firebreak_core::model::incident::{IncidentId, IncidentStatus};
+use firebreak_core::model::timeline::{EntryKind, TimelineEntry};
 use firebreak_core::ports::{IncidentStore, ListQuery, OpenOutcome, PointerChange, StoreError};
-use firebreak_core::timeline::{EntryKind, TimelineEntry};
 use firebreak_integration::{incident, moto, table};
 use std::sync::Arc;
 use std::time::Duration;
@@ -291,7 +291,8 @@ async fn list_finds_active_incidents_and_those_opened_since() -> Result<()> {
     feb_done.resolved_at = Some(feb.opened_at + Cd::hours(1));
     store.save(&feb_done, 1, PointerChange::Release, &[]).await?;
 
-    let ids = |v: Vec<firebreak_core::incident::Incident>| v.into_iter().map(|i| i.id.0).collect::<Vec<_>>();
+    let ids =
+        |v: Vec<firebreak_core::model::incident::Incident>| v.into_iter().map(|i| i.id.0).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list(&ListQuery::default()).await?),
         ["INC-JAN", "INC-FEB", "INC-MAR"]

@@ -3,8 +3,8 @@
 
 use crate::error::port_error;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use firebreak_core::model::signal::AlarmState;
 use firebreak_core::ports::{AlarmStatus, PortError};
-use firebreak_core::signal::AlarmState;
 use std::collections::BTreeMap;
 
 /// DescribeAlarms accepts at most 100 alarm names.

@@ -4,7 +4,7 @@
 use crate::error::port_error;
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionStatus};
 use chrono::{DateTime, Utc};
-use firebreak_core::incident::EcsService;
+use firebreak_core::model::incident::EcsService;
 use firebreak_core::ports::{
     Deployment, PortError, ServiceControl, ServiceEvent, ServiceState, ServiceUpdate,
 };

@@ -353,6 +353,6 @@ impl LogQueries for FetchingLogQueries {
                 ingestion_time_ms: e.ingestion_ms,
             })
             .collect();
-        firebreak_core::local_logs::LocalLogQueries::new(events).run_now(request)
+        firebreak_core::adapters::local_logs::LocalLogQueries::new(events).run_now(request)
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::error::{build_error, port_error};
 use aws_sdk_sns::types::MessageAttributeValue;
+use firebreak_core::model::severity::Severity;
 use firebreak_core::ports::{Notification, Notifier, PortError, Route};
-use firebreak_core::severity::Severity;
 
 /// SNS's limit on a subject, in characters.
 /// SNS wants a subject of fewer than 100 characters.

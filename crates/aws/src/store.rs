@@ -1,5 +1,5 @@
 //! [`DynamoIncidentStore`]: the [`IncidentStore`] port over one DynamoDB table, with the same
-//! semantics as `firebreak_core::memory::InMemoryIncidentStore`. Every write that must not race
+//! semantics as `firebreak_core::adapters::memory::InMemoryIncidentStore`. Every write that must not race
 //! is a conditional write; docs/storage.md lists the items, conditions and call counts.
 //!
 //! Items (`pk` / `sk`):
@@ -18,9 +18,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
-use firebreak_core::incident::{Incident, IncidentId};
+use firebreak_core::model::incident::{Incident, IncidentId};
+use firebreak_core::model::timeline::TimelineEntry;
 use firebreak_core::ports::{IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError};
-use firebreak_core::timeline::TimelineEntry;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,11 +3,11 @@
 //! guardrail but the mode and carries it out.
 
 use anyhow::{bail, Context};
-use firebreak_core::incident::IncidentId;
-use firebreak_core::pipeline::{Event, RemediationApproved};
+use firebreak_core::model::incident::IncidentId;
+use firebreak_core::model::pipeline::{Event, RemediationApproved};
+use firebreak_core::model::remedy::KNOWN_ACTIONS;
 use firebreak_core::ports::{EventBus, IncidentStore};
-use firebreak_core::remediate::{approval_state, ApprovalState};
-use firebreak_core::remedy::KNOWN_ACTIONS;
+use firebreak_core::stages::remediate::{approval_state, ApprovalState};
 use std::io::Write;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -105,11 +105,11 @@ async fn run_to<S: IncidentStore, B: EventBus>(
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use firebreak_core::incident::Incident;
-    use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore};
-    use firebreak_core::pipeline::Event;
-    use firebreak_core::severity::Severity;
-    use firebreak_core::timeline::{EntryKind, TimelineEntry};
+    use firebreak_core::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore};
+    use firebreak_core::model::incident::Incident;
+    use firebreak_core::model::pipeline::Event;
+    use firebreak_core::model::severity::Severity;
+    use firebreak_core::model::timeline::{EntryKind, TimelineEntry};
     use serde_json::json;
 
     const ID: &str = "INC-20260314-143500-0001";

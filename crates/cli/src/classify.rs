@@ -5,8 +5,8 @@
 use anyhow::Context;
 use chrono::SecondsFormat;
 use firebreak_core::intake::parse_event_str;
+use firebreak_core::model::signal::AlarmSignal;
 use firebreak_core::policy::{Classification, SeverityPolicy, SHIPPED_POLICY_YAML};
-use firebreak_core::signal::AlarmSignal;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use firebreak_core::drill::{self, DrillEnv, LoadedScenario};
-use firebreak_core::embedded;
 use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::runbook::embedded;
 use firebreak_core::runbook::RunbookSet;
 use std::io::Write;
 use std::path::PathBuf;

@@ -7,15 +7,15 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
-use firebreak_core::incident::{Incident, IncidentId};
-use firebreak_core::manage::{self, AckOutcome};
-use firebreak_core::metrics::{human_opt, mttr_report, GroupBy, StageTimes};
+use firebreak_core::model::incident::{Incident, IncidentId};
+use firebreak_core::model::settings::Settings;
+use firebreak_core::model::timeline::TimelineEntry;
 use firebreak_core::ports::{Clock, EventBus, IncidentStore, ListQuery, Notifier, StoreError};
-use firebreak_core::postmortem;
-use firebreak_core::resolve::{Resolve, ResolveOutcome};
+use firebreak_core::report::metrics::{human_opt, mttr_report, GroupBy, StageTimes};
+use firebreak_core::report::postmortem;
 use firebreak_core::runbook::Runbook;
-use firebreak_core::settings::Settings;
-use firebreak_core::timeline::TimelineEntry;
+use firebreak_core::stages::manage::{self, AckOutcome};
+use firebreak_core::stages::resolve::{Resolve, ResolveOutcome};
 use firebreak_core::Error;
 use serde_json::json;
 use std::io::Write;
@@ -404,11 +404,13 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use clap::Parser;
-    use firebreak_core::incident::AttachedAlarm;
-    use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
-    use firebreak_core::severity::Severity;
-    use firebreak_core::signal::AlarmState;
-    use firebreak_core::timeline::EntryKind;
+    use firebreak_core::adapters::memory::{
+        InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
+    };
+    use firebreak_core::model::incident::AttachedAlarm;
+    use firebreak_core::model::severity::Severity;
+    use firebreak_core::model::signal::AlarmState;
+    use firebreak_core::model::timeline::EntryKind;
     use std::time::Duration;
 
     #[derive(Parser)]

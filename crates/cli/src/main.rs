@@ -47,8 +47,8 @@ async fn store_command(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Approve(args) => approve::run(&args, &ctx.store, &ctx.bus).await,
         Command::Incidents(cmd) => {
-            let runbooks = RunbookSet::from_embedded(firebreak_core::embedded::FILES)?;
-            let settings = firebreak_core::settings::Settings::from_lookup(|n| std::env::var(n).ok())?;
+            let runbooks = RunbookSet::from_embedded(firebreak_core::runbook::embedded::FILES)?;
+            let settings = firebreak_core::model::settings::Settings::from_lookup(|n| std::env::var(n).ok())?;
             let ictx = incidents_cmd::IncidentsCtx {
                 store: &ctx.store,
                 notifier: &ctx.notifier,

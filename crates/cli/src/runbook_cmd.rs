@@ -1,7 +1,7 @@
 //! `firebreak runbook lint [DIR]` and `firebreak runbook render ID`: check runbooks before they
 //! are needed, and read one as Markdown during an incident.
 
-use firebreak_core::lint::{self, Level};
+use firebreak_core::runbook::lint::{self, Level};
 use firebreak_core::runbook::{parse_source, read_dir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,7 +120,7 @@ fn render_cmd(id: &str, dir: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
     for src in &sources {
         match parse_source(src) {
             Ok(rb) if rb.id == id => {
-                write!(out, "{}", firebreak_core::render::render_markdown(&rb))?;
+                write!(out, "{}", firebreak_core::runbook::render::render_markdown(&rb))?;
                 return Ok(0);
             }
             Ok(rb) => known.push(rb.id),

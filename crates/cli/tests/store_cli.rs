@@ -6,9 +6,9 @@
 
 use chrono::{TimeZone, Utc};
 use firebreak_aws::DynamoIncidentStore;
-use firebreak_core::incident::{AttachedAlarm, IncidentId};
+use firebreak_core::model::incident::{AttachedAlarm, IncidentId};
+use firebreak_core::model::signal::AlarmState;
 use firebreak_core::ports::{IncidentStore, OpenOutcome};
-use firebreak_core::signal::AlarmState;
 use firebreak_integration::{bus_to_queue, incident, moto, table, topic_to_queue, Moto, ACCOUNT, REGION};
 use std::process::{Command, Output};
 use std::time::Duration;

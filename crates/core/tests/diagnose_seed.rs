@@ -4,16 +4,18 @@
 //! exhausted after traffic doubled at 14:30. And its counterpart: a bad deployment.
 
 use chrono::{DateTime, TimeZone, Utc};
-use firebreak_core::diagnose::{Diagnose, DiagnosisReport};
-use firebreak_core::incident::{EcsService, Incident, IncidentId};
-use firebreak_core::local_logs::LocalLogQueries;
-use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock};
-use firebreak_core::pipeline::{Event, IncidentRaised};
+use firebreak_core::adapters::local_logs::LocalLogQueries;
+use firebreak_core::adapters::memory::{
+    InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock,
+};
+use firebreak_core::model::incident::{EcsService, Incident, IncidentId};
+use firebreak_core::model::pipeline::{Event, IncidentRaised};
+use firebreak_core::model::settings::Settings;
+use firebreak_core::model::severity::Severity;
+use firebreak_core::model::timeline::EntryKind;
 use firebreak_core::ports::{Deployment, IncidentStore, ServiceState};
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::Settings;
-use firebreak_core::severity::Severity;
-use firebreak_core::timeline::EntryKind;
+use firebreak_core::stages::diagnose::{Diagnose, DiagnosisReport};
 use firebreak_insights::LogEvent;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -171,7 +173,9 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
         .queries
         .iter()
         .find_map(|q| match q {
-            firebreak_core::diagnose::QueryOutcome::Completed(s) if s.query == "connections" => Some(s),
+            firebreak_core::stages::diagnose::QueryOutcome::Completed(s) if s.query == "connections" => {
+                Some(s)
+            }
             _ => None,
         })
         .unwrap();

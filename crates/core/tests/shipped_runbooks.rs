@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The runbooks in `runbooks/` lint clean and select as documented.
 
-use firebreak_core::lint::{lint_dir, Level};
+use firebreak_core::runbook::lint::{lint_dir, Level};
 use firebreak_core::runbook::{AlarmFacts, RunbookSet};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -4,16 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use chrono::{DateTime, Duration, Utc};
-use firebreak_core::incident::{IncidentId, IncidentStatus};
+use firebreak_core::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
 use firebreak_core::intake::parse_event_str;
-use firebreak_core::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
+use firebreak_core::model::incident::{IncidentId, IncidentStatus};
+use firebreak_core::model::settings::Settings;
+use firebreak_core::model::severity::Severity;
+use firebreak_core::model::signal::{AlarmSignal, AlarmState};
+use firebreak_core::model::timeline::EntryKind;
 use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::ports::{detail_types, IncidentStore, ListQuery, PointerChange, Route};
-use firebreak_core::settings::Settings;
-use firebreak_core::severity::Severity;
-use firebreak_core::signal::{AlarmSignal, AlarmState};
-use firebreak_core::timeline::EntryKind;
-use firebreak_core::triage::{Triage, TriageOutcome};
+use firebreak_core::stages::triage::{Triage, TriageOutcome};
 
 fn sample(name: &str) -> AlarmSignal {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -79,7 +79,7 @@ impl World {
         }
     }
 
-    async fn incidents(&self) -> Vec<firebreak_core::incident::Incident> {
+    async fn incidents(&self) -> Vec<firebreak_core::model::incident::Incident> {
         self.store.list(&ListQuery::default()).await.unwrap()
     }
 

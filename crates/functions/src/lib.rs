@@ -5,8 +5,8 @@
 //! Each bin is a thin `main`: init tracing, load the SDK config once, build only the adapters it
 //! needs, then `run(service_fn(|e| handler(&deps, e)))`.
 
+use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::settings::Settings;
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
@@ -32,7 +32,7 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Behaviour settings from the environment (`firebreak_core::settings::env`).
+/// Behaviour settings from the environment (`firebreak_core::model::settings::env`).
 ///
 /// # Errors
 /// Names the variable whose value is wrong.
@@ -59,7 +59,7 @@ pub fn policy() -> Result<SeverityPolicy, ConfigError> {
 pub fn runbooks() -> Result<firebreak_core::runbook::RunbookSet, ConfigError> {
     match var(env::RUNBOOKS_DIR) {
         Some(dir) => firebreak_core::runbook::RunbookSet::load_dir(&dir),
-        None => firebreak_core::runbook::RunbookSet::from_embedded(firebreak_core::embedded::FILES),
+        None => firebreak_core::runbook::RunbookSet::from_embedded(firebreak_core::runbook::embedded::FILES),
     }
     .map_err(|e| ConfigError(e.to_string()))
 }
@@ -68,12 +68,14 @@ pub fn runbooks() -> Result<firebreak_core::runbook::RunbookSet, ConfigError> {
 ///
 /// # Errors
 /// [`firebreak_core::Error::Invalid`] naming the field.
-pub fn pipeline_event(payload: &serde_json::Value) -> Result<firebreak_core::pipeline::Event, FunctionError> {
-    firebreak_core::pipeline::Event::from_envelope(payload).map_err(fail)
+pub fn pipeline_event(
+    payload: &serde_json::Value,
+) -> Result<firebreak_core::model::pipeline::Event, FunctionError> {
+    firebreak_core::model::pipeline::Event::from_envelope(payload).map_err(fail)
 }
 
 /// An event this function is not subscribed to: a wiring mistake, never retried.
-pub fn unexpected(function: &str, event: &firebreak_core::pipeline::Event) -> FunctionError {
+pub fn unexpected(function: &str, event: &firebreak_core::model::pipeline::Event) -> FunctionError {
     fail(FunctionError {
         error_type: "UnexpectedEvent",
         message: format!(

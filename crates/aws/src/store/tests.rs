@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::CancellationReason;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::TimeZone;
-use firebreak_core::incident::IncidentStatus;
-use firebreak_core::severity::Severity;
-use firebreak_core::timeline::EntryKind;
+use firebreak_core::model::incident::IncidentStatus;
+use firebreak_core::model::severity::Severity;
+use firebreak_core::model::timeline::EntryKind;
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).single().unwrap()

@@ -1,4 +1,7 @@
 use super::*;
+use crate::model::incident::fnv1a;
+use crate::model::signal::{AlarmState, Channel, Trigger};
+use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};

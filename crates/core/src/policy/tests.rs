@@ -1,5 +1,5 @@
 use super::*;
-use crate::signal::{AlarmState, Channel, Trigger};
+use crate::model::signal::{AlarmState, Channel, Trigger};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 

@@ -5,11 +5,11 @@ use firebreak_aws::{
     Clients, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, FetchingLogQueries,
     FilterLogEventsFetcher, InsightsLogQueries,
 };
-use firebreak_core::diagnose::Diagnose;
-use firebreak_core::pipeline::Event;
+use firebreak_core::model::pipeline::Event;
+use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::{LogQueries, QueryError, QueryOutput, QueryRequest, SystemClock};
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::Settings;
+use firebreak_core::stages::diagnose::Diagnose;
 use firebreak_functions::{env, fail, unexpected, ConfigError, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};

@@ -4,11 +4,11 @@
 use firebreak_aws::{
     Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, SnsNotifier,
 };
-use firebreak_core::pipeline::Event;
+use firebreak_core::model::pipeline::Event;
+use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::SystemClock;
-use firebreak_core::remediate::Remediate;
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::Settings;
+use firebreak_core::stages::remediate::Remediate;
 use firebreak_functions::{fail, unexpected, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};

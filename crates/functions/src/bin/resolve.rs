@@ -3,11 +3,11 @@
 //! postmortem.
 
 use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
-use firebreak_core::pipeline::Event;
+use firebreak_core::model::pipeline::Event;
+use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::SystemClock;
-use firebreak_core::resolve::{Resolve, ResolveOutcome};
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::Settings;
+use firebreak_core::stages::resolve::{Resolve, ResolveOutcome};
 use firebreak_functions::{fail, unexpected, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};

@@ -2,10 +2,10 @@
 //! verification window passed without recovery, and incidents open too long. Idempotent.
 
 use firebreak_aws::{Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
+use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::settings::Settings;
-use firebreak_core::sweeper::Sweeper;
+use firebreak_core::stages::sweeper::Sweeper;
 use firebreak_functions::{fail, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};

@@ -1,0 +1,486 @@
+//! In-memory implementations of the ports: for unit tests, drills and the CLI's offline modes.
+//! They keep the same guarantees as the AWS adapters (atomic open, optimistic locking,
+//! idempotent entries, atomic leases) so the use-cases are tested against real semantics.
+
+use crate::model::incident::{EcsService, Incident, IncidentId, IncidentStatus};
+use crate::model::signal::AlarmState;
+use crate::model::timeline::{sort_entries, TimelineEntry};
+use crate::ports::*;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug, Clone)]
+struct Pointer {
+    incident: IncidentId,
+    resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct StoreState {
+    incidents: BTreeMap<IncidentId, Incident>,
+    timelines: HashMap<IncidentId, Vec<TimelineEntry>>,
+    event_ids: HashSet<(IncidentId, String)>,
+    pointers: HashMap<String, Pointer>,
+    leases: HashMap<String, DateTime<Utc>>,
+    /// Calls made, by method name: lets tests and benches count round trips.
+    calls: BTreeMap<&'static str, usize>,
+}
+
+impl StoreState {
+    fn claims(&self, p: &Pointer, window: Duration, now: DateTime<Utc>) -> bool {
+        match p.resolved_at {
+            None => true,
+            Some(at) => chrono::Duration::from_std(window).is_ok_and(|w| now - at <= w),
+        }
+    }
+
+    fn check_new_entries(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        for e in entries {
+            if self.event_ids.contains(&(id.clone(), e.event_id.clone())) || !seen.insert(&e.event_id) {
+                return Err(StoreError::Duplicate(e.event_id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn push_entries(&mut self, id: &IncidentId, entries: &[TimelineEntry]) -> usize {
+        let mut n = 0;
+        for e in entries {
+            if self.event_ids.insert((id.clone(), e.event_id.clone())) {
+                self.timelines.entry(id.clone()).or_default().push(e.clone());
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// An incident store in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryIncidentStore {
+    state: Mutex<StoreState>,
+}
+
+impl InMemoryIncidentStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many times each method was called.
+    pub fn calls(&self) -> BTreeMap<&'static str, usize> {
+        lock(&self.state).calls.clone()
+    }
+
+    /// Every incident, oldest first.
+    pub fn all(&self) -> Vec<Incident> {
+        let mut v: Vec<Incident> = lock(&self.state).incidents.values().cloned().collect();
+        v.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
+        v
+    }
+
+    fn count(&self, name: &'static str) -> MutexGuard<'_, StoreState> {
+        let mut s = lock(&self.state);
+        *s.calls.entry(name).or_default() += 1;
+        s
+    }
+}
+
+impl IncidentStore for InMemoryIncidentStore {
+    async fn open(
+        &self,
+        incident: &Incident,
+        entries: &[TimelineEntry],
+        reopen_window: Duration,
+    ) -> Result<OpenOutcome, StoreError> {
+        let mut s = self.count("open");
+        if let Some(existing) = s.incidents.get(&incident.id) {
+            return Ok(OpenOutcome::IdTaken(Box::new(existing.clone())));
+        }
+        if let Some(p) = s.pointers.get(&incident.service) {
+            if s.claims(p, reopen_window, incident.opened_at) {
+                let id = p.incident.clone();
+                return match s.incidents.get(&id) {
+                    Some(i) => Ok(OpenOutcome::Existing(Box::new(i.clone()))),
+                    None => Err(StoreError::Corrupt {
+                        record: format!("OPEN#{}", incident.service),
+                        reason: format!("points at missing incident {id}"),
+                    }),
+                };
+            }
+        }
+        s.check_new_entries(&incident.id, entries)?;
+        s.pointers.insert(
+            incident.service.clone(),
+            Pointer {
+                incident: incident.id.clone(),
+                resolved_at: None,
+            },
+        );
+        s.incidents.insert(incident.id.clone(), incident.clone());
+        s.push_entries(&incident.id, entries);
+        Ok(OpenOutcome::Opened)
+    }
+
+    async fn save(
+        &self,
+        incident: &Incident,
+        expected_version: u64,
+        pointer: PointerChange,
+        entries: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        let mut s = self.count("save");
+        let current = s
+            .incidents
+            .get(&incident.id)
+            .ok_or_else(|| StoreError::NotFound(incident.id.clone()))?;
+        if current.version != expected_version || incident.version != expected_version + 1 {
+            return Err(StoreError::Conflict(incident.id.clone()));
+        }
+        s.check_new_entries(&incident.id, entries)?;
+        match pointer {
+            PointerChange::Keep => {}
+            PointerChange::Release => {
+                if let Some(p) = s.pointers.get_mut(&incident.service) {
+                    if p.incident == incident.id {
+                        p.resolved_at = Some(incident.resolved_at.unwrap_or(incident.opened_at));
+                    }
+                }
+            }
+            PointerChange::Reclaim => {
+                let ok = s
+                    .pointers
+                    .get(&incident.service)
+                    .is_none_or(|p| p.incident == incident.id);
+                if !ok {
+                    return Err(StoreError::Conflict(incident.id.clone()));
+                }
+                s.pointers.insert(
+                    incident.service.clone(),
+                    Pointer {
+                        incident: incident.id.clone(),
+                        resolved_at: None,
+                    },
+                );
+            }
+        }
+        s.incidents.insert(incident.id.clone(), incident.clone());
+        s.push_entries(&incident.id, entries);
+        Ok(())
+    }
+
+    async fn append(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<usize, StoreError> {
+        let mut s = self.count("append");
+        if !s.incidents.contains_key(id) {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        Ok(s.push_entries(id, entries))
+    }
+
+    async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        Ok(self.count("get").incidents.get(id).cloned())
+    }
+
+    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        let mut v = self
+            .count("timeline")
+            .timelines
+            .get(id)
+            .cloned()
+            .unwrap_or_default();
+        sort_entries(&mut v);
+        Ok(v)
+    }
+
+    async fn find_for_service(
+        &self,
+        service: &str,
+        reopen_window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Incident>, StoreError> {
+        let s = self.count("find_for_service");
+        Ok(s.pointers
+            .get(service)
+            .filter(|p| s.claims(p, reopen_window, now))
+            .and_then(|p| s.incidents.get(&p.incident).cloned()))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Incident>, StoreError> {
+        let s = self.count("list");
+        let mut v: Vec<Incident> = s
+            .incidents
+            .values()
+            .filter(|i| !query.active_only || i.status != IncidentStatus::Resolved)
+            .filter(|i| query.since.is_none_or(|t| i.opened_at >= t))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    async fn claim(&self, key: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut s = self.count("claim");
+        match s.leases.get(key) {
+            Some(held) if *held > now => Ok(false),
+            _ => {
+                s.leases.insert(key.to_string(), until);
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Records notifications instead of sending them.
+#[derive(Debug, Default)]
+pub struct InMemoryNotifier {
+    sent: Mutex<Vec<(Route, Notification)>>,
+    failures: Mutex<usize>,
+}
+
+impl InMemoryNotifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn sent(&self) -> Vec<(Route, Notification)> {
+        lock(&self.sent).clone()
+    }
+    /// Makes the next `n` notifications fail with a retryable error, as a throttled SNS does.
+    pub fn fail_next(&self, n: usize) {
+        *lock(&self.failures) = n;
+    }
+}
+
+impl Notifier for InMemoryNotifier {
+    async fn notify(&self, route: Route, message: &Notification) -> Result<String, PortError> {
+        {
+            let mut failures = lock(&self.failures);
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(PortError::new("SNS Publish", "rate exceeded", true).with_code("Throttling"));
+            }
+        }
+        let mut v = lock(&self.sent);
+        v.push((route, message.clone()));
+        Ok(format!("msg-{}", v.len()))
+    }
+}
+
+/// Records events instead of putting them on a bus.
+#[derive(Debug, Default)]
+pub struct InMemoryEventBus {
+    events: Mutex<Vec<PipelineEvent>>,
+}
+
+impl InMemoryEventBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn events(&self) -> Vec<PipelineEvent> {
+        lock(&self.events).clone()
+    }
+    /// Removes and returns what was put so far (drills route them to the next stage).
+    pub fn drain(&self) -> Vec<PipelineEvent> {
+        std::mem::take(&mut *lock(&self.events))
+    }
+}
+
+impl EventBus for InMemoryEventBus {
+    async fn put(&self, event: &PipelineEvent) -> Result<(), PortError> {
+        lock(&self.events).push(event.clone());
+        Ok(())
+    }
+}
+
+/// Alarm states set by the test or drill.
+#[derive(Debug, Default)]
+pub struct InMemoryAlarmStatus {
+    states: Mutex<BTreeMap<String, AlarmState>>,
+}
+
+impl InMemoryAlarmStatus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn set(&self, alarm: &str, state: AlarmState) {
+        lock(&self.states).insert(alarm.to_string(), state);
+    }
+}
+
+impl AlarmStatus for InMemoryAlarmStatus {
+    async fn states(&self, alarm_names: &[String]) -> Result<BTreeMap<String, AlarmState>, PortError> {
+        let s = lock(&self.states);
+        Ok(alarm_names
+            .iter()
+            .filter_map(|n| s.get(n).map(|st| (n.clone(), *st)))
+            .collect())
+    }
+}
+
+/// A simulated ECS fleet: services, task-definition revisions, deployments. Updates take effect
+/// at once (a deployment completes immediately) unless `hold_rollouts` is set.
+#[derive(Debug, Default)]
+pub struct InMemoryServiceControl {
+    state: Mutex<FleetState>,
+}
+
+#[derive(Debug, Default)]
+struct FleetState {
+    services: BTreeMap<EcsService, ServiceState>,
+    task_definitions: BTreeMap<String, Vec<String>>,
+    failures: HashMap<EcsService, PortError>,
+    updates: Vec<(EcsService, ServiceUpdate)>,
+    hold_rollouts: bool,
+}
+
+fn family_of(td: &str) -> &str {
+    let name = td.rsplit('/').next().unwrap_or(td);
+    name.split_once(':').map_or(name, |(f, _)| f)
+}
+
+impl InMemoryServiceControl {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a service and registers its task-definition revisions.
+    pub fn add_service(&self, state: ServiceState, revisions: &[String]) {
+        let mut s = lock(&self.state);
+        for r in revisions.iter().chain(std::iter::once(&state.task_definition)) {
+            let fam = s.task_definitions.entry(family_of(r).to_string()).or_default();
+            if !fam.contains(r) {
+                fam.push(r.clone());
+            }
+        }
+        s.services.insert(state.service.clone(), state);
+    }
+
+    /// Makes the next updates of `service` fail with `error`.
+    pub fn fail_updates(&self, service: &EcsService, error: PortError) {
+        lock(&self.state).failures.insert(service.clone(), error);
+    }
+
+    /// Leaves deployments IN_PROGRESS after an update.
+    pub fn hold_rollouts(&self, hold: bool) {
+        lock(&self.state).hold_rollouts = hold;
+    }
+
+    pub fn updates(&self) -> Vec<(EcsService, ServiceUpdate)> {
+        lock(&self.state).updates.clone()
+    }
+
+    pub fn service(&self, service: &EcsService) -> Option<ServiceState> {
+        lock(&self.state).services.get(service).cloned()
+    }
+}
+
+impl ServiceControl for InMemoryServiceControl {
+    async fn describe(&self, service: &EcsService) -> Result<ServiceState, PortError> {
+        lock(&self.state).services.get(service).cloned().ok_or_else(|| {
+            PortError::new(
+                "ECS DescribeServices",
+                format!("service {service} not found"),
+                false,
+            )
+            .with_code("ServiceNotFoundException")
+        })
+    }
+
+    async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
+        Ok(lock(&self.state)
+            .task_definitions
+            .get(family)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
+        let mut s = lock(&self.state);
+        if let Some(e) = s.failures.get(service) {
+            return Err(e.clone());
+        }
+        s.updates.push((service.clone(), change.clone()));
+        let hold = s.hold_rollouts;
+        let known = change.task_definition.as_ref().is_none_or(|td| {
+            s.task_definitions
+                .get(family_of(td))
+                .is_some_and(|f| f.contains(td))
+        });
+        if !known {
+            return Err(
+                PortError::new("ECS UpdateService", "task definition is not registered", false)
+                    .with_code("InvalidParameterException"),
+            );
+        }
+        let st = s.services.get_mut(service).ok_or_else(|| {
+            PortError::new("ECS UpdateService", format!("service {service} not found"), false)
+                .with_code("ServiceNotFoundException")
+        })?;
+        if let Some(td) = &change.task_definition {
+            st.task_definition = td.clone();
+        }
+        if let Some(d) = change.desired {
+            st.desired = d;
+            if !hold {
+                st.running = d;
+            }
+        }
+        if change.task_definition.is_some() || change.force_new_deployment {
+            let n = st.deployments.len() + 1;
+            let dep = Deployment {
+                id: format!("ecs-svc/{n}"),
+                status: "PRIMARY".into(),
+                task_definition: st.task_definition.clone(),
+                desired: st.desired,
+                running: if hold { 0 } else { st.desired },
+                rollout_state: Some(if hold { "IN_PROGRESS" } else { "COMPLETED" }.into()),
+                created_at: None,
+                updated_at: None,
+            };
+            if hold {
+                for d in &mut st.deployments {
+                    d.status = "ACTIVE".into();
+                }
+                st.deployments.insert(0, dep);
+            } else {
+                st.deployments = vec![dep];
+            }
+        } else if let Some(primary) = st.deployments.first_mut() {
+            primary.desired = st.desired;
+            primary.running = st.running;
+        }
+        Ok(st.clone())
+    }
+}
+
+/// A clock the drill or test moves by hand.
+#[derive(Debug)]
+pub struct SimClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl SimClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        SimClock {
+            now: Mutex::new(start),
+        }
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *lock(&self.now) = t;
+    }
+    pub fn advance(&self, d: chrono::Duration) {
+        let mut n = lock(&self.now);
+        *n += d;
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}

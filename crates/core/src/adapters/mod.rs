@@ -1,0 +1,5 @@
+//! Port implementations that need no AWS: in memory (tests, drills, offline CLI) and the local
+//! Logs Insights backend.
+
+pub mod local_logs;
+pub mod memory;

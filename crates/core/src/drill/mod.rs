@@ -1,0 +1,672 @@
+//! Drills: a recorded incident replayed through the whole pipeline offline, on the in-memory
+//! ports, the local Logs Insights engine, a simulated ECS fleet and a simulated clock.
+//!
+//! `scenario.yaml` (the contract in DESIGN.md) names the fleet, the logs, settings overrides and
+//! the steps; each step is carried through every stage it triggers (triage, then diagnosis,
+//! remediation or resolution) before the next one is delivered.
+
+use crate::adapters::local_logs::LocalLogQueries;
+use crate::adapters::memory::{
+    InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl,
+    SimClock,
+};
+use crate::intake;
+use crate::model::incident::{EcsService, Incident, IncidentStatus};
+use crate::model::pipeline::Event;
+use crate::model::settings::{ModeRule, RemediationMode, Settings};
+use crate::model::severity::Severity;
+use crate::policy::SeverityPolicy;
+use crate::ports::{Clock, Deployment, IncidentStore, ListQuery, ServiceState};
+use crate::report::metrics::StageTimes;
+use crate::runbook::RunbookSet;
+use crate::stages::diagnose::Diagnose;
+use crate::stages::remediate::Remediate;
+use crate::stages::resolve::{Resolve, ResolveOutcome};
+use crate::stages::sweeper::Sweeper;
+use crate::stages::triage::Triage;
+use crate::Error;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `scenario.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub description: String,
+    #[serde(default)]
+    pub ecs: Vec<FleetService>,
+    /// JSON-lines log file, relative to the scenario directory.
+    #[serde(default)]
+    pub logs: Option<PathBuf>,
+    /// Service mappings tried before the policy's own (alarms whose tags and dimensions do not
+    /// name their service).
+    #[serde(default)]
+    pub services: Vec<crate::policy::ServiceMapping>,
+    #[serde(default)]
+    pub settings: DrillSettings,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// One ECS service of the simulated fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetService {
+    pub cluster: String,
+    pub service: String,
+    pub desired: i32,
+    pub running: i32,
+    pub task_definition: String,
+    #[serde(default)]
+    pub task_definitions: Vec<String>,
+    /// Newest last.
+    #[serde(default)]
+    pub deployments: Vec<FleetDeployment>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetDeployment {
+    pub task_definition: String,
+    pub started: DateTime<Utc>,
+}
+
+/// Overrides of the defaults for one drill.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillSettings {
+    pub remediation_mode: Option<RemediationMode>,
+    #[serde(default)]
+    pub remediation_rules: Vec<ModeRule>,
+    /// Services remediations may touch (`cluster/service`).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    pub reopen_window_s: Option<i64>,
+    pub cooldown_s: Option<i64>,
+    pub max_actions_per_incident: Option<u32>,
+    /// Simulated seconds each stage takes (the drill's clock advances by these).
+    pub latency: Option<Latency>,
+}
+
+/// Simulated stage durations, seconds. The defaults are typical of the functions in AWS: triage
+/// answers in about a second, a diagnosis waits on Logs Insights for tens of seconds, an ECS
+/// update returns in a few.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Latency {
+    pub triage_s: i64,
+    pub diagnose_s: i64,
+    pub remediate_s: i64,
+    pub resolve_s: i64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            triage_s: 1,
+            diagnose_s: 30,
+            remediate_s: 5,
+            resolve_s: 1,
+        }
+    }
+}
+
+/// One step: an event file delivered at `at`, or a sweeper run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub at: DateTime<Utc>,
+    /// An alarm event (any of the three shapes) or a pipeline event envelope, relative to the
+    /// scenario directory.
+    #[serde(default)]
+    pub event: Option<PathBuf>,
+    /// Run the sweeper at `at`.
+    #[serde(default)]
+    pub sweep: bool,
+    /// Deliver the event with the same delivery id as its previous delivery (tests idempotency).
+    /// Otherwise every step is a new delivery.
+    #[serde(default)]
+    pub redeliver: bool,
+}
+
+/// What `--check` compares.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub severity: Option<Severity>,
+    pub cause: Option<String>,
+    /// An action that was applied or planned (dry-run, awaiting approval), or `none`.
+    pub remediation: Option<String>,
+    pub status: Option<IncidentStatus>,
+    /// How many incidents the drill ends with.
+    pub incidents: Option<usize>,
+    /// How many times the incident was reopened.
+    pub reopened: Option<u32>,
+}
+
+/// The drill's output (`--json`), the contract in DESIGN.md.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub scenario: String,
+    pub incidents: Vec<IncidentReport>,
+    #[serde(skip)]
+    pub notifications: Vec<(String, String)>,
+    #[serde(skip)]
+    pub metric_lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentReport {
+    pub id: String,
+    pub service: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub cause: Option<String>,
+    pub remediations: Vec<RemediationReport>,
+    pub timeline: Vec<TimelineReport>,
+    pub metrics: MetricsReport,
+    pub postmortem_markdown: Option<String>,
+    #[serde(skip)]
+    pub reopened: u32,
+    #[serde(skip)]
+    pub runbook: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RemediationReport {
+    pub action: String,
+    pub mode: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsReport {
+    pub time_to_detect_s: Option<i64>,
+    pub time_to_diagnose_s: Option<i64>,
+    pub time_to_mitigate_s: Option<i64>,
+    pub time_to_resolve_s: Option<i64>,
+}
+
+/// A loaded scenario: the parsed file plus the directory its paths are relative to.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub dir: PathBuf,
+    pub scenario: Scenario,
+}
+
+impl LoadedScenario {
+    /// Reads `DIR/scenario.yaml`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the file and the field.
+    pub fn load(dir: &Path) -> Result<LoadedScenario, Error> {
+        let path = dir.join("scenario.yaml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::invalid(path.display().to_string(), format!("cannot read: {e}")))?;
+        let scenario: Scenario = serde_norway::from_str(&text)
+            .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+        if scenario.steps.is_empty() {
+            return Err(Error::invalid(
+                format!("{}: steps", path.display()),
+                "a drill needs at least one step",
+            ));
+        }
+        for (i, s) in scenario.steps.iter().enumerate() {
+            if s.event.is_none() && !s.sweep {
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}]", path.display()),
+                    "needs `event` or `sweep: true`",
+                ));
+            }
+            if i > 0 && s.at < scenario.steps[i - 1].at {
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}].at", path.display()),
+                    "steps must be in time order",
+                ));
+            }
+        }
+        for (i, a) in scenario.settings.allow.iter().enumerate() {
+            EcsService::parse(a).map_err(|e| {
+                Error::invalid(format!("{}: settings.allow[{i}]", path.display()), e.to_string())
+            })?;
+        }
+        Ok(LoadedScenario {
+            dir: dir.to_path_buf(),
+            scenario,
+        })
+    }
+}
+
+/// What the drill runs with besides the scenario.
+pub struct DrillEnv<'a> {
+    pub policy: &'a SeverityPolicy,
+    pub runbooks: &'a RunbookSet,
+}
+
+/// Reads a drill's JSON-lines (or plain text) log file. Errors name the file and the line.
+fn read_logs(path: &Path) -> Result<Vec<firebreak_insights::LogEvent>, Error> {
+    let what = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+    firebreak_insights::read_events(std::io::BufReader::new(file), &what)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid("drill logs", e.to_string()))
+}
+
+fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
+    let mut out = Settings::default();
+    if let Some(m) = s.remediation_mode {
+        out.remediation.mode = m;
+    }
+    out.remediation.rules = s.remediation_rules.clone();
+    out.remediation.allow = s
+        .allow
+        .iter()
+        .map(|a| EcsService::parse(a))
+        .collect::<Result<_, _>>()?;
+    if let Some(v) = s.reopen_window_s {
+        out.reopen_window_s = v;
+    }
+    if let Some(v) = s.cooldown_s {
+        out.remediation.cooldown_s = v;
+    }
+    if let Some(v) = s.max_actions_per_incident {
+        out.remediation.max_actions_per_incident = v;
+    }
+    Ok(out)
+}
+
+fn fleet_state(f: &FleetService) -> ServiceState {
+    let mut deployments: Vec<Deployment> = f
+        .deployments
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Deployment {
+            id: format!("ecs-svc/{}", i + 1),
+            status: "INACTIVE".into(),
+            task_definition: d.task_definition.clone(),
+            desired: 0,
+            running: 0,
+            rollout_state: Some("COMPLETED".into()),
+            created_at: Some(d.started),
+            updated_at: Some(d.started),
+        })
+        .collect();
+    deployments.reverse();
+    if let Some(primary) = deployments.first_mut() {
+        primary.status = "PRIMARY".into();
+        primary.desired = f.desired;
+        primary.running = f.running;
+    }
+    ServiceState {
+        service: EcsService::new(&f.cluster, &f.service),
+        status: "ACTIVE".into(),
+        task_definition: f.task_definition.clone(),
+        desired: f.desired,
+        running: f.running,
+        pending: 0,
+        deployments,
+        events: Vec::new(),
+        tags: f.tags.clone(),
+    }
+}
+
+/// Runs a scenario end to end.
+///
+/// # Errors
+/// [`Error::Invalid`] for a bad scenario, event or log file (naming it); use-case errors as they
+/// come (the in-memory ports do not fail on their own).
+pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillReport, Error> {
+    let sc = &loaded.scenario;
+    let settings = drill_settings(&sc.settings)?;
+    let latency = sc.settings.latency.unwrap_or_default();
+    let start = sc.steps.first().map(|s| s.at).unwrap_or_else(Utc::now);
+    let clock = SimClock::new(start);
+    let store = InMemoryIncidentStore::new();
+    let notifier = InMemoryNotifier::new();
+    let bus = InMemoryEventBus::new();
+    let alarms = InMemoryAlarmStatus::new();
+    let ecs = InMemoryServiceControl::new();
+    for f in &sc.ecs {
+        ecs.add_service(fleet_state(f), &f.task_definitions);
+    }
+    let logs = match &sc.logs {
+        Some(p) => {
+            let path = loaded.dir.join(p);
+            LocalLogQueries::new(read_logs(&path)?)
+        }
+        None => LocalLogQueries::new(Vec::new()),
+    };
+    let runbooks = env.runbooks.runbooks();
+    let mut policy = env.policy.clone();
+    policy.services.splice(0..0, sc.services.iter().cloned());
+    let triage = Triage {
+        store: &store,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        policy: &policy,
+        settings: &settings,
+    };
+    let diagnose = Diagnose {
+        store: &store,
+        logs: &logs,
+        ecs: &ecs,
+        bus: &bus,
+        clock: &clock,
+        runbooks: env.runbooks,
+        settings: &settings,
+    };
+    let remediate = Remediate {
+        store: &store,
+        ecs: &ecs,
+        alarms: &alarms,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        runbooks,
+        settings: &settings,
+    };
+    let resolve = Resolve {
+        store: &store,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        runbooks,
+        settings: &settings,
+        metrics_namespace: "Firebreak",
+        emf_to_stdout: false,
+    };
+    let sweeper = Sweeper {
+        store: &store,
+        alarms: &alarms,
+        notifier: &notifier,
+        bus: &bus,
+        clock: &clock,
+        runbooks,
+        settings: &settings,
+    };
+
+    let mut metric_lines = Vec::new();
+    let mut last_delivery: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (n, step) in sc.steps.iter().enumerate() {
+        // Stages take simulated time; a step never moves the clock backwards.
+        if step.at > clock.now() {
+            clock.set(step.at);
+        }
+        if let Some(rel) = &step.event {
+            let path = loaded.dir.join(rel);
+            let what = path.display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
+            let delivery_step = if step.redeliver {
+                last_delivery.get(rel).copied().unwrap_or(n)
+            } else {
+                n
+            };
+            last_delivery.insert(rel.clone(), delivery_step);
+            if value.get("source").and_then(|s| s.as_str()) == Some(crate::ports::detail_types::SOURCE) {
+                let event = Event::from_envelope(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
+                crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
+            } else {
+                let signals =
+                    intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
+                for mut signal in signals {
+                    // The scenario's clock is authoritative: the event file is a template whose
+                    // state-change time becomes the step's, and each step is its own delivery.
+                    signal.changed_at = step.at;
+                    signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
+                    alarms.set(&signal.alarm_name, signal.state);
+                    triage.handle(&signal).await?;
+                    clock.advance(chrono::Duration::seconds(latency.triage_s));
+                }
+            }
+        }
+        if step.sweep {
+            sweeper.sweep().await?;
+        }
+        // Carry every event the step caused through the stages it triggers.
+        let mut rounds = 0;
+        loop {
+            let pending = bus.drain();
+            if pending.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds > 100 {
+                return Err(Error::invalid(
+                    "drill",
+                    "the pipeline did not settle after 100 rounds of events",
+                ));
+            }
+            for pe in pending {
+                let event = Event::from_pipeline(&pe)?;
+                match event {
+                    Event::Opened(r) | Event::Escalated(r) => {
+                        clock.advance(chrono::Duration::seconds(latency.diagnose_s));
+                        diagnose.handle(&r).await?;
+                    }
+                    Event::Diagnosed(d) => {
+                        clock.advance(chrono::Duration::seconds(latency.remediate_s));
+                        remediate.on_diagnosis(&d).await?;
+                    }
+                    Event::Approved(a) => {
+                        clock.advance(chrono::Duration::seconds(latency.remediate_s));
+                        remediate.on_approval(&a).await?;
+                    }
+                    Event::Recovered(r) => {
+                        clock.advance(chrono::Duration::seconds(latency.resolve_s));
+                        if let ResolveOutcome::Resolved(done) = resolve.on_recovered(&r).await? {
+                            metric_lines.extend(done.emf.iter().cloned());
+                        }
+                    }
+                    Event::Applied(_) | Event::Resolved(_) => {}
+                }
+            }
+        }
+    }
+
+    let mut incidents = Vec::new();
+    for inc in store.list(&ListQuery::default()).await? {
+        let timeline = store.timeline(&inc.id).await?;
+        incidents.push(report_of(&inc, &timeline));
+    }
+    let notifications = notifier
+        .sent()
+        .into_iter()
+        .map(|(_, n)| (n.subject, n.body))
+        .collect();
+    Ok(DrillReport {
+        scenario: sc.description.clone(),
+        incidents,
+        notifications,
+        metric_lines,
+    })
+}
+
+fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry]) -> IncidentReport {
+    let t = StageTimes::of(inc);
+    IncidentReport {
+        id: inc.id.to_string(),
+        service: inc.service.clone(),
+        severity: inc.severity,
+        status: inc.status,
+        cause: inc.cause.clone(),
+        remediations: inc
+            .remediations
+            .iter()
+            .map(|r| RemediationReport {
+                action: r.action.clone(),
+                mode: r.mode.clone(),
+                outcome: r.outcome.clone(),
+                detail: r.detail.clone(),
+            })
+            .collect(),
+        timeline: timeline
+            .iter()
+            .map(|e| TimelineReport {
+                at: e.at,
+                kind: e.kind.to_string(),
+                summary: e.summary.clone(),
+            })
+            .collect(),
+        metrics: MetricsReport {
+            time_to_detect_s: t.time_to_detect_s,
+            time_to_diagnose_s: t.time_to_diagnose_s,
+            time_to_mitigate_s: t.time_to_mitigate_s,
+            time_to_resolve_s: t.time_to_resolve_s,
+        },
+        postmortem_markdown: inc.postmortem.clone(),
+        reopened: inc.reopened,
+        runbook: inc.runbook.clone(),
+    }
+}
+
+/// Compares a report with the scenario's `expect`; returns one line per difference.
+pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if let Some(n) = expect.incidents {
+        if report.incidents.len() != n {
+            diffs.push(format!("incidents: expected {n}, got {}", report.incidents.len()));
+        }
+    }
+    let Some(inc) = report.incidents.first() else {
+        if expect.severity.is_some() || expect.cause.is_some() || expect.status.is_some() {
+            diffs.push("expected an incident, but none was opened".to_string());
+        }
+        return diffs;
+    };
+    if let Some(s) = expect.severity {
+        if inc.severity != s {
+            diffs.push(format!("severity: expected {s}, got {}", inc.severity));
+        }
+    }
+    if let Some(c) = &expect.cause {
+        let got = inc.cause.as_deref().unwrap_or("none");
+        if got != c {
+            diffs.push(format!("cause: expected {c}, got {got}"));
+        }
+    }
+    if let Some(r) = &expect.remediation {
+        let acted: Vec<&RemediationReport> = inc
+            .remediations
+            .iter()
+            .filter(|x| matches!(x.outcome.as_str(), "applied" | "dry-run" | "awaiting-approval"))
+            .collect();
+        if r == "none" {
+            if let Some(x) = acted.first() {
+                diffs.push(format!(
+                    "remediation: expected none, got {} ({})",
+                    x.action, x.outcome
+                ));
+            }
+        } else if !acted.iter().any(|x| &x.action == r) {
+            let got: Vec<String> = inc
+                .remediations
+                .iter()
+                .map(|x| format!("{} ({})", x.action, x.outcome))
+                .collect();
+            diffs.push(format!(
+                "remediation: expected {r}, got {}",
+                if got.is_empty() {
+                    "none".into()
+                } else {
+                    got.join(", ")
+                }
+            ));
+        }
+    }
+    if let Some(s) = expect.status {
+        if inc.status != s {
+            diffs.push(format!("status: expected {s}, got {}", inc.status));
+        }
+    }
+    if let Some(n) = expect.reopened {
+        if inc.reopened != n {
+            diffs.push(format!("reopened: expected {n}, got {}", inc.reopened));
+        }
+    }
+    diffs
+}
+
+fn fmt_secs(s: Option<i64>) -> String {
+    match s {
+        None => "—".to_string(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) if s % 60 == 0 => format!("{}m", s / 60),
+        Some(s) => format!("{}m {}s", s / 60, s % 60),
+    }
+}
+
+/// The account a person reads: severity, findings, remediation, timeline, MTTR, postmortem.
+pub fn render_text(report: &DrillReport) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "Drill: {}", report.scenario);
+    if report.incidents.is_empty() {
+        let _ = writeln!(o, "\nNo incident was opened.");
+    }
+    for inc in &report.incidents {
+        let _ = writeln!(
+            o,
+            "\n== {} · {} · {} · {}",
+            inc.id, inc.service, inc.severity, inc.status
+        );
+        if inc.reopened > 0 {
+            let _ = writeln!(o, "Reopened {} time(s) (flapping alarm).", inc.reopened);
+        }
+        let _ = writeln!(o, "Runbook: {}", inc.runbook.as_deref().unwrap_or("none matched"));
+        let _ = writeln!(o, "Cause:   {}", inc.cause.as_deref().unwrap_or("not identified"));
+        if inc.remediations.is_empty() {
+            let _ = writeln!(o, "Remediation: none");
+        }
+        for r in &inc.remediations {
+            let _ = writeln!(
+                o,
+                "Remediation: {} [{}] {} — {}",
+                r.action, r.mode, r.outcome, r.detail
+            );
+        }
+        let m = &inc.metrics;
+        let _ = writeln!(
+            o,
+            "Times:   detect {} · diagnose {} · mitigate {} · resolve (MTTR) {}",
+            fmt_secs(m.time_to_detect_s),
+            fmt_secs(m.time_to_diagnose_s),
+            fmt_secs(m.time_to_mitigate_s),
+            fmt_secs(m.time_to_resolve_s)
+        );
+        let _ = writeln!(o, "\nTimeline:");
+        for e in &inc.timeline {
+            let _ = writeln!(o, "  {}  {:<22} {}", e.at.format("%H:%M:%S"), e.kind, e.summary);
+        }
+        if let Some(pm) = &inc.postmortem_markdown {
+            let _ = writeln!(o, "\nPostmortem draft:\n\n{pm}");
+        }
+    }
+    if !report.notifications.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nPages and notifications sent: {}",
+            report.notifications.len()
+        );
+        for (subject, _) in &report.notifications {
+            let _ = writeln!(o, "  - {subject}");
+        }
+    }
+    o
+}

@@ -1,0 +1,270 @@
+//! The incident: its identity, status machine, the alarms attached to it and the stage times that
+//! MTTR is computed from.
+
+use crate::model::severity::Severity;
+use crate::model::signal::AlarmState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An incident id such as `INC-20260314-143500-3f9a0c21`: sortable by opening time, readable on
+/// a phone, and derived from the delivery that opened it (and the service it is for) so a
+/// redelivery computes the same id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub String);
+
+impl IncidentId {
+    /// Derives the id from the alarm time, the delivery id and the service (FNV-1a, 32 bits
+    /// shown). Alarms change state on minute boundaries, so many share the second: with 32 bits
+    /// two of a thousand alarms in one second collide with odds of about 1 in 10,000.
+    ///
+    /// The id is only a name: whether a delivery was seen before is decided by the delivery's
+    /// own identity (see `triage`), and a name another incident already holds is replaced by
+    /// [`IncidentId::derive_nth`] with the next `n`.
+    pub fn derive(at: DateTime<Utc>, delivery_id: &str, service: &str) -> IncidentId {
+        IncidentId::derive_nth(at, delivery_id, service, 0)
+    }
+
+    /// The `n`th candidate id for one delivery: `n = 0` is [`IncidentId::derive`]; each later
+    /// `n` gives another id, the same on every redelivery, for when the earlier ones are taken
+    /// by other incidents.
+    pub fn derive_nth(at: DateTime<Utc>, delivery_id: &str, service: &str, n: u32) -> IncidentId {
+        let mut key = Vec::with_capacity(delivery_id.len() + service.len() + 6);
+        key.extend_from_slice(delivery_id.as_bytes());
+        key.push(0);
+        key.extend_from_slice(service.as_bytes());
+        if n > 0 {
+            key.push(0);
+            key.extend_from_slice(&n.to_be_bytes());
+        }
+        let h = fnv1a(&key);
+        IncidentId(format!(
+            "INC-{}-{:08x}",
+            at.format("%Y%m%d-%H%M%S"),
+            h & 0xffff_ffff
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Accepts what `derive` produces; anything else is rejected by the CLI and the stores.
+    pub fn parse(s: &str) -> Result<IncidentId, crate::Error> {
+        let ok = s.len() <= 64
+            && s.starts_with("INC-")
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if ok {
+            Ok(IncidentId(s.to_string()))
+        } else {
+            Err(crate::Error::invalid(
+                "incident id",
+                format!("{s:?} is not of the form INC-YYYYMMDD-HHMMSS-xxxx"),
+            ))
+        }
+    }
+}
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// 64-bit FNV-1a: a stable digest for ids and correlation (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Where an incident is in its life. `open → mitigated → resolved`; a resolved incident whose
+/// alarm fires again within the reopen window goes back to `open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentStatus {
+    Open,
+    Mitigated,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Mitigated => "mitigated",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        !matches!(self, IncidentStatus::Resolved)
+    }
+}
+
+impl fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An ECS service, always written `cluster/service`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EcsService {
+    pub cluster: String,
+    pub service: String,
+}
+
+impl EcsService {
+    pub fn new(cluster: impl Into<String>, service: impl Into<String>) -> EcsService {
+        EcsService {
+            cluster: cluster.into(),
+            service: service.into(),
+        }
+    }
+
+    /// Parses `cluster/service`.
+    pub fn parse(s: &str) -> Result<EcsService, crate::Error> {
+        match s.split_once('/') {
+            Some((c, svc)) if !c.trim().is_empty() && !svc.trim().is_empty() && !svc.contains('/') => {
+                Ok(EcsService::new(c.trim(), svc.trim()))
+            }
+            _ => Err(crate::Error::invalid(
+                "ecs service",
+                format!("{s:?} is not of the form cluster/service"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for EcsService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.service)
+    }
+}
+
+/// The last known state of one alarm attached to an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachedAlarm {
+    pub state: AlarmState,
+    pub changed_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// A remediation as recorded on the incident (the timeline has the full story).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemediationRecord {
+    /// `ecs-rollback`, `ecs-scale-out`, `ecs-restart`.
+    pub action: String,
+    /// `off`, `dry-run`, `approve`, `auto`.
+    pub mode: String,
+    /// `applied`, `dry-run`, `awaiting-approval`, `refused`, `failed`.
+    pub outcome: String,
+    pub detail: String,
+    pub target: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The incident record. `version` is the optimistic-locking counter: a store accepts a save only
+/// when the stored version is the one the caller read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    /// The correlation key: `cluster/service` for ECS services, else the `service` tag, a policy
+    /// mapping, or the alarm name.
+    pub service: String,
+    pub ecs: Option<EcsService>,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub title: String,
+    /// The policy rule that classified it.
+    pub rule: Option<String>,
+    /// When the first alarm changed to ALARM (detection).
+    pub detected_at: DateTime<Utc>,
+    /// When Firebreak opened it.
+    pub opened_at: DateTime<Utc>,
+    /// The diagnosis's estimate of when the problem began (first anomalous bin).
+    pub estimated_start: Option<DateTime<Utc>>,
+    pub diagnosed_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub last_escalated_at: Option<DateTime<Utc>>,
+    /// When it was last reopened; what happened before belongs to the earlier cycle.
+    #[serde(default)]
+    pub reopened_at: Option<DateTime<Utc>>,
+    pub reopened: u32,
+    pub alarms: BTreeMap<String, AttachedAlarm>,
+    pub runbook: Option<String>,
+    pub cause: Option<String>,
+    pub remediations: Vec<RemediationRecord>,
+    pub postmortem: Option<String>,
+    pub version: u64,
+}
+
+impl Incident {
+    /// A new open incident at version 1: detected at `detected_at` (the alarm's state change),
+    /// opened at `opened_at`, with no alarms attached yet and nothing diagnosed.
+    pub fn open(
+        id: IncidentId,
+        service: impl Into<String>,
+        severity: Severity,
+        title: impl Into<String>,
+        detected_at: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+    ) -> Incident {
+        Incident {
+            id,
+            service: service.into(),
+            ecs: None,
+            severity,
+            status: IncidentStatus::Open,
+            title: title.into(),
+            rule: None,
+            detected_at,
+            opened_at,
+            estimated_start: None,
+            diagnosed_at: None,
+            mitigated_at: None,
+            resolved_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            last_escalated_at: None,
+            reopened_at: None,
+            reopened: 0,
+            alarms: BTreeMap::new(),
+            runbook: None,
+            cause: None,
+            remediations: Vec::new(),
+            postmortem: None,
+            version: 1,
+        }
+    }
+
+    /// True when every attached alarm is OK.
+    pub fn all_alarms_ok(&self) -> bool {
+        !self.alarms.is_empty() && self.alarms.values().all(|a| a.state == AlarmState::Ok)
+    }
+
+    /// Alarms currently in ALARM.
+    pub fn alarms_firing(&self) -> impl Iterator<Item = &str> {
+        self.alarms
+            .iter()
+            .filter(|(_, a)| a.state == AlarmState::Alarm)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Whether an action with outcome `applied` has been recorded in the current cycle (since the
+    /// last reopen, when there was one).
+    pub fn remediation_applied(&self) -> bool {
+        self.remediations
+            .iter()
+            .any(|r| r.outcome == "applied" && self.reopened_at.is_none_or(|t| r.at >= t))
+    }
+}

@@ -1,0 +1,10 @@
+//! The domain's vocabulary: what every stage reads and writes.
+
+pub mod duration;
+pub mod incident;
+pub mod pipeline;
+pub mod remedy;
+pub mod settings;
+pub mod severity;
+pub mod signal;
+pub mod timeline;

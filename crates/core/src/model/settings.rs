@@ -1,0 +1,367 @@
+//! Behaviour settings shared by the use-cases: reopen window, remediation modes and guardrails,
+//! diagnosis deadlines, sweeper thresholds. Loaded by the functions from the environment and by
+//! drills from `scenario.yaml`; defaults are the safe ones (remediation dry-run everywhere).
+
+use crate::model::incident::EcsService;
+use crate::model::severity::Severity;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a remediation is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemediationMode {
+    /// Never act, not even a plan on the timeline beyond the refusal.
+    Off,
+    /// Record exactly what would be done; change nothing.
+    #[default]
+    DryRun,
+    /// Ask a person; act on `firebreak approve` or a "Remediation Approved" event.
+    Approve,
+    /// Act.
+    Auto,
+}
+
+impl RemediationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationMode::Off => "off",
+            RemediationMode::DryRun => "dry-run",
+            RemediationMode::Approve => "approve",
+            RemediationMode::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for RemediationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RemediationMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(RemediationMode::Off),
+            "dry-run" | "dryrun" | "dry_run" => Ok(RemediationMode::DryRun),
+            "approve" => Ok(RemediationMode::Approve),
+            "auto" => Ok(RemediationMode::Auto),
+            other => Err(crate::Error::invalid(
+                "remediation mode",
+                format!("{other:?} is not one of off, dry-run, approve, auto"),
+            )),
+        }
+    }
+}
+
+/// A mode for some actions and/or severities. The most specific matching rule wins; ties go to
+/// the later rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRule {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    pub mode: RemediationMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemediationSettings {
+    /// The mode where no rule matches.
+    pub mode: RemediationMode,
+    pub rules: Vec<ModeRule>,
+    /// Services remediations may touch, `cluster/service`.
+    pub allow: Vec<EcsService>,
+    /// An ECS service tag that also allows it (`firebreak:remediate` = `true`); `None` disables.
+    pub allow_tag: Option<String>,
+    /// Seconds before the same action may run again on the same service.
+    pub cooldown_s: i64,
+    /// At most this many actions carried out (or attempted) per incident.
+    pub max_actions_per_incident: u32,
+}
+
+impl Default for RemediationSettings {
+    fn default() -> Self {
+        RemediationSettings {
+            mode: RemediationMode::DryRun,
+            rules: Vec::new(),
+            allow: Vec::new(),
+            allow_tag: Some("firebreak:remediate".to_string()),
+            cooldown_s: 900,
+            max_actions_per_incident: 3,
+        }
+    }
+}
+
+impl RemediationSettings {
+    /// The mode for `action` at `severity`.
+    pub fn mode_for(&self, action: &str, severity: Severity) -> RemediationMode {
+        let mut best: Option<(u8, RemediationMode)> = None;
+        for r in &self.rules {
+            if r.action.as_deref().is_some_and(|a| a != action) || r.severity.is_some_and(|s| s != severity) {
+                continue;
+            }
+            let specificity = u8::from(r.action.is_some()) * 2 + u8::from(r.severity.is_some());
+            if best.is_none_or(|(b, _)| specificity >= b) {
+                best = Some((specificity, r.mode));
+            }
+        }
+        best.map_or(self.mode, |(_, m)| m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiagnosisSettings {
+    /// All queries of one diagnosis finish (or are stopped) within this many seconds.
+    pub deadline_s: u64,
+    /// Queries run at once (Logs Insights allows a limited number of concurrent queries).
+    pub max_parallel: usize,
+    /// Lookback when the runbook names none, seconds before the alarm.
+    pub default_lookback_s: i64,
+}
+
+impl Default for DiagnosisSettings {
+    fn default() -> Self {
+        DiagnosisSettings {
+            deadline_s: 45,
+            max_parallel: 4,
+            default_lookback_s: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweeperSettings {
+    /// Escalate an incident still active after this many seconds.
+    pub open_too_long_s: i64,
+    /// Seconds after an applied remediation before a non-recovery escalates, when the runbook
+    /// names no verification window.
+    pub default_verify_window_s: i64,
+}
+
+impl Default for SweeperSettings {
+    fn default() -> Self {
+        SweeperSettings {
+            open_too_long_s: 4 * 3600,
+            default_verify_window_s: 600,
+        }
+    }
+}
+
+/// All behaviour settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// An alarm that fires again within this many seconds of resolution reopens the incident.
+    pub reopen_window_s: i64,
+    pub remediation: RemediationSettings,
+    pub diagnosis: DiagnosisSettings,
+    pub sweeper: SweeperSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reopen_window_s: 1800,
+            remediation: RemediationSettings::default(),
+            diagnosis: DiagnosisSettings::default(),
+            sweeper: SweeperSettings::default(),
+        }
+    }
+}
+
+/// The environment variables [`Settings::from_lookup`] reads (the functions' contract with the
+/// SAM template).
+pub mod env {
+    pub const REOPEN_WINDOW_S: &str = "REOPEN_WINDOW_S";
+    pub const REMEDIATION_MODE: &str = "REMEDIATION_MODE";
+    pub const REMEDIATION_RULES: &str = "REMEDIATION_RULES";
+    pub const REMEDIATION_ALLOW: &str = "REMEDIATION_ALLOW";
+    pub const REMEDIATION_ALLOW_TAG: &str = "REMEDIATION_ALLOW_TAG";
+    pub const REMEDIATION_COOLDOWN_S: &str = "REMEDIATION_COOLDOWN_S";
+    pub const REMEDIATION_MAX_ACTIONS: &str = "REMEDIATION_MAX_ACTIONS";
+    pub const DIAGNOSIS_DEADLINE_S: &str = "DIAGNOSIS_DEADLINE_S";
+    pub const DIAGNOSIS_MAX_PARALLEL: &str = "DIAGNOSIS_MAX_PARALLEL";
+    pub const SWEEPER_OPEN_TOO_LONG_S: &str = "SWEEPER_OPEN_TOO_LONG_S";
+    pub const SWEEPER_VERIFY_WINDOW_S: &str = "SWEEPER_VERIFY_WINDOW_S";
+}
+
+impl Settings {
+    /// Reads the settings from variables (see [`env`]); unset or empty ones keep their defaults.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the variable and why its value is wrong.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, crate::Error> {
+        fn num<T>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            min: T,
+        ) -> Result<Option<T>, crate::Error>
+        where
+            T: FromStr + PartialOrd + fmt::Display + Copy,
+        {
+            match lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(None),
+                Some(v) => match v.parse::<T>() {
+                    Ok(n) if n >= min => Ok(Some(n)),
+                    _ => Err(crate::Error::invalid(
+                        name,
+                        format!("{v:?} is not a whole number >= {min}"),
+                    )),
+                },
+            }
+        }
+        let mut s = Settings::default();
+        if let Some(v) = num(&lookup, env::REOPEN_WINDOW_S, 0i64)? {
+            s.reopen_window_s = v;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_MODE).filter(|v| !v.trim().is_empty()) {
+            s.remediation.mode = v
+                .parse()
+                .map_err(|e: crate::Error| crate::Error::invalid(env::REMEDIATION_MODE, e.to_string()))?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_RULES).filter(|v| !v.trim().is_empty()) {
+            s.remediation.rules = serde_json::from_str(&v).map_err(|e| {
+                crate::Error::invalid(
+                    env::REMEDIATION_RULES,
+                    format!(
+                        "{e}; expected a JSON list like [{{\"action\":\"ecs-scale-out\",\"mode\":\"auto\"}}]"
+                    ),
+                )
+            })?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_ALLOW) {
+            s.remediation.allow = v
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    EcsService::parse(x)
+                        .map_err(|e| crate::Error::invalid(env::REMEDIATION_ALLOW, e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = lookup(env::REMEDIATION_ALLOW_TAG) {
+            let v = v.trim();
+            s.remediation.allow_tag = (!v.is_empty()).then(|| v.to_string());
+        }
+        if let Some(v) = num(&lookup, env::REMEDIATION_COOLDOWN_S, 0i64)? {
+            s.remediation.cooldown_s = v;
+        }
+        if let Some(v) = num(&lookup, env::REMEDIATION_MAX_ACTIONS, 0u32)? {
+            s.remediation.max_actions_per_incident = v;
+        }
+        if let Some(v) = num(&lookup, env::DIAGNOSIS_DEADLINE_S, 1u64)? {
+            s.diagnosis.deadline_s = v;
+        }
+        if let Some(v) = num(&lookup, env::DIAGNOSIS_MAX_PARALLEL, 1usize)? {
+            s.diagnosis.max_parallel = v;
+        }
+        if let Some(v) = num(&lookup, env::SWEEPER_OPEN_TOO_LONG_S, 60i64)? {
+            s.sweeper.open_too_long_s = v;
+        }
+        if let Some(v) = num(&lookup, env::SWEEPER_VERIFY_WINDOW_S, 60i64)? {
+            s.sweeper.default_verify_window_s = v;
+        }
+        Ok(s)
+    }
+
+    pub fn reopen_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.reopen_window_s.max(0)).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_mode_is_dry_run_and_specific_rules_win() {
+        let mut r = RemediationSettings::default();
+        assert_eq!(
+            r.mode_for("ecs-rollback", Severity::Sev1),
+            RemediationMode::DryRun
+        );
+        r.rules = vec![
+            ModeRule {
+                action: None,
+                severity: Some(Severity::Sev1),
+                mode: RemediationMode::Approve,
+            },
+            ModeRule {
+                action: Some("ecs-scale-out".into()),
+                severity: None,
+                mode: RemediationMode::Auto,
+            },
+            ModeRule {
+                action: Some("ecs-scale-out".into()),
+                severity: Some(Severity::Sev1),
+                mode: RemediationMode::Off,
+            },
+        ];
+        assert_eq!(
+            r.mode_for("ecs-rollback", Severity::Sev1),
+            RemediationMode::Approve
+        );
+        assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev2), RemediationMode::Auto);
+        assert_eq!(r.mode_for("ecs-scale-out", Severity::Sev1), RemediationMode::Off);
+        assert_eq!(r.mode_for("ecs-restart", Severity::Sev3), RemediationMode::DryRun);
+    }
+
+    #[test]
+    fn reads_settings_from_variables_and_names_the_bad_one() {
+        let vars = std::collections::HashMap::from([
+            (env::REMEDIATION_MODE, "auto"),
+            (env::REMEDIATION_ALLOW, "prod/articles-api, prod/search"),
+            (
+                env::REMEDIATION_RULES,
+                r#"[{"severity":"SEV1","mode":"approve"}]"#,
+            ),
+            (env::REOPEN_WINDOW_S, "600"),
+            (env::REMEDIATION_ALLOW_TAG, ""),
+        ]);
+        let s = Settings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+        assert_eq!(s.remediation.mode, RemediationMode::Auto);
+        assert_eq!(
+            s.remediation.allow,
+            vec![
+                EcsService::new("prod", "articles-api"),
+                EcsService::new("prod", "search")
+            ]
+        );
+        assert_eq!(
+            s.remediation.mode_for("ecs-restart", Severity::Sev1),
+            RemediationMode::Approve
+        );
+        assert_eq!(s.reopen_window_s, 600);
+        assert_eq!(s.remediation.allow_tag, None);
+
+        for (name, value) in [
+            (env::REOPEN_WINDOW_S, "-5"),
+            (env::REMEDIATION_MODE, "yes"),
+            (env::REMEDIATION_ALLOW, "articles-api"),
+            (env::REMEDIATION_RULES, "[{"),
+            (env::DIAGNOSIS_MAX_PARALLEL, "0"),
+        ] {
+            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_mode_names_the_value() {
+        let e = "yolo".parse::<RemediationMode>().unwrap_err().to_string();
+        assert!(e.contains("yolo") && e.contains("dry-run"), "{e}");
+    }
+}

@@ -1,0 +1,374 @@
+//! The ports: narrow traits, in the domain's words, through which the use-cases reach storage,
+//! people, the event bus, logs, ECS, alarm state and time. Adapters live in `firebreak-aws`;
+//! in-memory implementations in `memory`.
+//!
+//! Methods return `impl Future + Send` so the use-cases can run under any executor and the
+//! Lambda runtime can hold their futures across awaits.
+
+pub mod retry;
+
+use crate::model::incident::{EcsService, Incident, IncidentId};
+use crate::model::severity::Severity;
+use crate::model::signal::AlarmState;
+use crate::model::timeline::TimelineEntry;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// A failure of something outside the domain (network, AWS, emulator).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct PortError {
+    /// What was being done (`DynamoDB TransactWriteItems`, `ECS UpdateService`).
+    pub operation: String,
+    pub message: String,
+    /// True when the same call may succeed later (throttling, timeouts, 5xx).
+    pub retryable: bool,
+    /// The AWS error code when there is one (`ThrottlingException`).
+    pub code: Option<String>,
+}
+
+impl PortError {
+    pub fn new(operation: impl Into<String>, message: impl Into<String>, retryable: bool) -> PortError {
+        PortError {
+            operation: operation.into(),
+            message: message.into(),
+            retryable,
+            code: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> PortError {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+/// Why a store operation did not happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The incident changed since it was read (optimistic lock). Re-read and retry.
+    #[error("incident {0} was changed by someone else; re-read and retry")]
+    Conflict(IncidentId),
+    /// A timeline entry with this event id is already recorded: the step already happened.
+    #[error("timeline entry {0} is already recorded")]
+    Duplicate(String),
+    #[error("incident {0} not found")]
+    NotFound(IncidentId),
+    /// A stored record could not be read back (names the record and field).
+    #[error("stored record {record} is unreadable: {reason}")]
+    Corrupt { record: String, reason: String },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Conflict(_) => true,
+            StoreError::Port(p) => p.retryable,
+            StoreError::Duplicate(_) | StoreError::NotFound(_) | StoreError::Corrupt { .. } => false,
+        }
+    }
+}
+
+/// What happened when an incident was offered for opening.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpenOutcome {
+    /// The incident is new; it, its entries and the service's open pointer were written together.
+    Opened,
+    /// The service already has an incident that claims new alarms: one that is active, or one
+    /// resolved within the reopen window. Nothing was written.
+    Existing(Box<Incident>),
+    /// An incident with the offered id is already stored (it is returned). Nothing was written.
+    /// The store does not say whether it is a redelivery of the same alarm or another incident
+    /// whose id happens to be the same: the caller decides that from the delivery's identity.
+    IdTaken(Box<Incident>),
+}
+
+/// What a save does to the service's open-incident pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointerChange {
+    Keep,
+    /// The incident is resolved: the pointer now records that, so a new alarm after the reopen
+    /// window opens a new incident.
+    Release,
+    /// A resolved incident reopens: the pointer claims the service for it again.
+    Reclaim,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    pub active_only: bool,
+    /// Opened at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Incidents and their timelines.
+///
+/// # Errors
+/// Every method returns [`StoreError::Port`] when the backing store fails; the others as named.
+pub trait IncidentStore: Send + Sync {
+    /// Opens `incident` for its service unless the service already has an incident that claims
+    /// new alarms (see [`OpenOutcome::Existing`]). Atomic: two concurrent opens for one service
+    /// give one `Opened` and one `Existing`. When an incident with the same id is stored
+    /// (a redelivery, or another incident with the same id), [`OpenOutcome::IdTaken`] with it,
+    /// before any pointer check.
+    fn open(
+        &self,
+        incident: &Incident,
+        entries: &[TimelineEntry],
+        reopen_window: Duration,
+    ) -> impl Future<Output = Result<OpenOutcome, StoreError>> + Send;
+
+    /// Writes `incident` (whose `version` must already be `expected_version + 1`), the pointer
+    /// change and the entries, all or nothing. [`StoreError::Conflict`] when the stored version is
+    /// not `expected_version`; [`StoreError::Duplicate`] when an entry's event id is recorded.
+    fn save(
+        &self,
+        incident: &Incident,
+        expected_version: u64,
+        pointer: PointerChange,
+        entries: &[TimelineEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends entries, skipping those whose event id is already recorded. Returns how many were
+    /// new.
+    fn append(
+        &self,
+        id: &IncidentId,
+        entries: &[TimelineEntry],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    fn get(&self, id: &IncidentId) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    /// The timeline in order (see [`crate::model::timeline::sort_entries`]).
+    fn timeline(
+        &self,
+        id: &IncidentId,
+    ) -> impl Future<Output = Result<Vec<TimelineEntry>, StoreError>> + Send;
+
+    /// The service's incident that claims new alarms, if any (active, or resolved within the
+    /// window).
+    fn find_for_service(
+        &self,
+        service: &str,
+        reopen_window: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
+
+    /// Takes the lease `key` until `until` when it is free or expired (cooldowns, one-shot
+    /// steps). Returns false when someone else holds it. Atomic.
+    fn claim(
+        &self,
+        key: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The topic for this severity (SEV1 pages, SEV4 files a ticket).
+    Severity(Severity),
+}
+
+/// A message a person reads on a phone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Fewer than 100 characters (the SNS subject limit); adapters truncate.
+    pub subject: String,
+    pub body: String,
+    /// Message attributes for subscription filter policies (`severity`, `service`, `kind`).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Pages and notifies people.
+pub trait Notifier: Send + Sync {
+    /// Returns the message id.
+    fn notify(
+        &self,
+        route: Route,
+        message: &Notification,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// The pipeline's own events on the custom bus (source `firebreak`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineEvent {
+    /// `Incident Opened`, `Incident Escalated`, `Alarm Recovered`, `Diagnosis Completed`,
+    /// `Remediation Applied`, `Remediation Approved`, `Incident Resolved`.
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+pub mod detail_types {
+    pub const INCIDENT_OPENED: &str = "Incident Opened";
+    pub const INCIDENT_ESCALATED: &str = "Incident Escalated";
+    pub const ALARM_RECOVERED: &str = "Alarm Recovered";
+    pub const DIAGNOSIS_COMPLETED: &str = "Diagnosis Completed";
+    pub const REMEDIATION_APPLIED: &str = "Remediation Applied";
+    pub const REMEDIATION_APPROVED: &str = "Remediation Approved";
+    pub const INCIDENT_RESOLVED: &str = "Incident Resolved";
+    pub const SOURCE: &str = "firebreak";
+}
+
+/// Tells the next stages.
+pub trait EventBus: Send + Sync {
+    fn put(&self, event: &PipelineEvent) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// One Logs Insights query to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The runbook's name for it (`errors`, `connections`).
+    pub name: String,
+    pub log_groups: Vec<String>,
+    pub query: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// How long this query may take in all, polling included.
+    pub deadline: Duration,
+}
+
+/// One result field, as GetQueryResults returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultField {
+    pub field: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryStatistics {
+    pub records_matched: f64,
+    pub records_scanned: f64,
+    pub bytes_scanned: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryOutput {
+    pub rows: Vec<Vec<ResultField>>,
+    pub statistics: QueryStatistics,
+}
+
+/// Why a query gave no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("query is invalid: {0}")]
+    Invalid(String),
+    #[error("query did not finish within {0:?} and was stopped")]
+    Timeout(Duration),
+    #[error("query failed: {0}")]
+    Failed(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Runs Logs Insights queries (in AWS, or locally over fetched or recorded events).
+pub trait LogQueries: Send + Sync {
+    fn run(&self, request: &QueryRequest) -> impl Future<Output = Result<QueryOutput, QueryError>> + Send;
+}
+
+/// One ECS deployment of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE`, `INACTIVE`.
+    pub status: String,
+    /// `family:revision`.
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    /// `COMPLETED`, `IN_PROGRESS`, `FAILED`, when ECS reports it.
+    pub rollout_state: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// An ECS service event (`(service x) has reached a steady state.`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// What ECS says about a service now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub service: EcsService,
+    pub status: String,
+    /// `family:revision` of the service's task definition.
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    /// Newest first.
+    pub deployments: Vec<Deployment>,
+    /// Newest first.
+    pub events: Vec<ServiceEvent>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ServiceState {
+    /// True while a rollout is under way: an ACTIVE deployment (one being replaced) beside the
+    /// PRIMARY, or a deployment whose rollout state is IN_PROGRESS. INACTIVE deployments are
+    /// history.
+    pub fn deployment_in_progress(&self) -> bool {
+        self.deployments
+            .iter()
+            .any(|d| d.status == "ACTIVE" || d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+    }
+}
+
+/// A change to a service. Fields left `None`/false are untouched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUpdate {
+    pub task_definition: Option<String>,
+    pub desired: Option<i32>,
+    pub force_new_deployment: bool,
+}
+
+/// Reads and changes ECS services.
+pub trait ServiceControl: Send + Sync {
+    fn describe(&self, service: &EcsService) -> impl Future<Output = Result<ServiceState, PortError>> + Send;
+
+    /// ACTIVE revisions of a task-definition family as `family:revision`, in any order (callers
+    /// sort by revision number themselves).
+    fn task_definitions(&self, family: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+
+    fn update(
+        &self,
+        service: &EcsService,
+        change: &ServiceUpdate,
+    ) -> impl Future<Output = Result<ServiceState, PortError>> + Send;
+}
+
+/// Reads the current state of CloudWatch alarms.
+pub trait AlarmStatus: Send + Sync {
+    /// The state of each named alarm that exists; missing alarms are absent from the map.
+    fn states(
+        &self,
+        alarm_names: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, AlarmState>, PortError>> + Send;
+}
+
+/// Time. Real in Lambda, simulated in drills and tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

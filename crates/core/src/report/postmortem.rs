@@ -1,0 +1,1047 @@
+//! The blameless postmortem draft, following the seed's post-incident review template: summary,
+//! timeline, root cause, impact, what went well, what went poorly, action items.
+//!
+//! Everything is derived from the incident, its timeline and its runbook, and nothing else: the
+//! same inputs give the same Markdown, byte for byte (drills compare it). The language is
+//! blameless: "the system", "the alarm", "the on-call responder"; names recorded with
+//! acknowledgements, notes and manual resolutions stay on the timeline's detail and never reach
+//! the draft.
+
+use crate::model::incident::Incident;
+use crate::model::severity::Severity;
+use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::report::metrics::{human, StageTimes};
+use crate::runbook::Runbook;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The alarm should fire within this long of the problem's start for detection to count as good.
+pub const DETECT_TARGET_S: i64 = 60;
+/// The root cause should be on the incident within a minute of the alarm (DESIGN.md).
+pub const DIAGNOSE_TARGET_S: i64 = 60;
+/// The mitigation should be applied within two minutes of the alarm (DESIGN.md).
+pub const MITIGATE_TARGET_S: i64 = 120;
+
+/// True when a `resolved` entry says the incident was resolved by hand (`detail.manual`).
+pub fn resolved_manually(timeline: &[TimelineEntry]) -> bool {
+    timeline
+        .iter()
+        .rev()
+        .find(|e| e.kind == EntryKind::Resolved)
+        .is_some_and(|e| e.detail.get("manual").and_then(Value::as_bool) == Some(true))
+}
+
+/// A finding for "what went poorly", with the action item it asks for.
+struct Finding {
+    text: String,
+    action: Option<String>,
+}
+
+fn poor(text: impl Into<String>, action: impl Into<String>) -> Finding {
+    Finding {
+        text: text.into(),
+        action: Some(action.into()),
+    }
+}
+
+/// Drafts the postmortem of `incident` from its `timeline` (in order) and the runbook the
+/// diagnosis used, if any. Deterministic.
+pub fn draft(incident: &Incident, timeline: &[TimelineEntry], runbook: Option<&Runbook>) -> String {
+    let times = StageTimes::of(incident);
+    let manual = resolved_manually(timeline);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Postmortem: {} ({})",
+        one_line(&incident.title),
+        incident.id
+    );
+    out.push('\n');
+    out.push_str(
+        "_Draft written by Firebreak from the incident's timeline. Blameless: it describes what the \
+         system and the alarms did, not who did what. Correct it, fill in the blanks and review it \
+         with the team._\n\n",
+    );
+    summary(&mut out, incident, &times, runbook, manual);
+    timeline_section(&mut out, incident, timeline);
+    root_cause(&mut out, incident, timeline, runbook);
+    impact(&mut out, incident, timeline);
+    let (well, poorly) = findings(incident, timeline, runbook, &times, manual);
+    out.push_str("## What went well\n\n");
+    if well.is_empty() {
+        out.push_str("- Nothing the automation could measure stood out; add what the review finds.\n");
+    }
+    for w in &well {
+        let _ = writeln!(out, "- {w}");
+    }
+    out.push('\n');
+    out.push_str("## What went poorly\n\n");
+    if poorly.is_empty() {
+        out.push_str("- Nothing the automation could measure stood out; add what the review finds.\n");
+    }
+    for p in &poorly {
+        let _ = writeln!(out, "- {}", p.text);
+    }
+    out.push('\n');
+    action_items(&mut out, runbook, &poorly);
+    out
+}
+
+fn summary(out: &mut String, i: &Incident, t: &StageTimes, runbook: Option<&Runbook>, manual: bool) {
+    out.push_str("## Summary\n\n");
+    let _ = writeln!(out, "- **Incident:** {}", i.id);
+    let _ = writeln!(out, "- **Service:** {}", one_line(&i.service));
+    let _ = writeln!(out, "- **Severity:** {} ({})", i.severity, i.severity.label());
+    let status = if manual {
+        format!("{} (by hand, see the timeline)", i.status)
+    } else {
+        i.status.to_string()
+    };
+    let _ = writeln!(out, "- **Status:** {status}");
+    let _ = writeln!(out, "- **Detected:** {}", full(i.detected_at));
+    if let Some(r) = i.resolved_at {
+        let _ = writeln!(out, "- **Resolved:** {}", full(r));
+    }
+    let rb = match (&i.runbook, runbook) {
+        (_, Some(r)) => format!("`{}` ({})", r.id, one_line(&r.title)),
+        (Some(id), None) => format!("`{id}`"),
+        (None, None) => "none matched".to_string(),
+    };
+    let _ = writeln!(out, "- **Runbook:** {rb}");
+    let cause = i
+        .cause
+        .as_ref()
+        .map_or_else(|| "not identified".to_string(), |c| format!("`{c}`"));
+    let _ = writeln!(out, "- **Cause:** {cause}");
+    let rem = if i.remediations.is_empty() {
+        "none".to_string()
+    } else {
+        i.remediations
+            .iter()
+            .map(|r| format!("{} ({}, {})", r.action, r.outcome, r.mode))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let _ = writeln!(out, "- **Remediation:** {rem}");
+    out.push('\n');
+    out.push_str("| Stage | Time |\n| --- | --- |\n");
+    for (label, v) in [
+        ("Time to detect (start → alarm)", t.time_to_detect_s),
+        ("Time to diagnose (alarm → diagnosis)", t.time_to_diagnose_s),
+        ("Time to mitigate (alarm → mitigation)", t.time_to_mitigate_s),
+        ("Time to resolve, MTTR (alarm → recovery)", t.time_to_resolve_s),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {label} | {} |",
+            v.map_or_else(|| "n/a".to_string(), human)
+        );
+    }
+    out.push('\n');
+}
+
+fn timeline_section(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
+    out.push_str("## Timeline\n\n");
+    let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
+    if let Some(s) = i.estimated_start {
+        lines.push((
+            s,
+            "Estimated start of the problem (from the diagnosis).".to_string(),
+        ));
+    }
+    for e in timeline {
+        if e.kind == EntryKind::PostmortemDrafted {
+            continue;
+        }
+        lines.push((e.at, blameless_line(e)));
+    }
+    // stable: the estimate comes before entries at the same instant, entries keep their order
+    lines.sort_by_key(|(at, _)| *at);
+    let day = i.detected_at.date_naive();
+    let same_day = lines.iter().all(|(at, _)| at.date_naive() == day);
+    if same_day {
+        let _ = writeln!(out, "All times UTC, {}.\n", day.format("%Y-%m-%d"));
+    } else {
+        out.push_str("All times UTC.\n\n");
+    }
+    if lines.is_empty() {
+        out.push_str("- No steps were recorded.\n");
+    }
+    for (at, text) in lines {
+        let stamp = if same_day {
+            at.format("%H:%M:%S").to_string()
+        } else {
+            at.format("%Y-%m-%d %H:%M:%S").to_string()
+        };
+        let _ = writeln!(out, "- **{stamp}** {text}");
+    }
+    out.push('\n');
+}
+
+/// One timeline line without names: acknowledgements are rephrased, and a name the entry's detail
+/// records (`by`, `approved_by`, `acknowledged_by`) becomes "a responder" in its summary.
+fn blameless_line(e: &TimelineEntry) -> String {
+    let line = raw_line(e);
+    ["by", "approved_by", "acknowledged_by"]
+        .iter()
+        .filter_map(|k| e.detail.get(*k).and_then(Value::as_str))
+        .filter(|name| name.trim().len() > 1)
+        .fold(line, |l, name| l.replace(name.trim(), "a responder"))
+}
+
+fn raw_line(e: &TimelineEntry) -> String {
+    match e.kind {
+        EntryKind::Acknowledged => "`acknowledged` The on-call responder acknowledged the incident.".into(),
+        EntryKind::Note => format!("`note` {}", one_line(&e.summary)),
+        EntryKind::Resolved if e.detail.get("manual").and_then(Value::as_bool) == Some(true) => {
+            format!("`resolved` {}", one_line(&e.summary))
+        }
+        _ => format!("`{}` {}", e.kind, one_line(&e.summary)),
+    }
+}
+
+fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runbook: Option<&Runbook>) {
+    out.push_str("## Root cause\n\n");
+    match (&i.cause, &i.runbook) {
+        (Some(cause), _) => {
+            let described = runbook
+                .and_then(|r| r.causes.iter().find(|c| &c.id == cause))
+                .map(|c| one_line(&c.description));
+            match described {
+                Some(d) => {
+                    let _ = writeln!(out, "The diagnosis matched the known cause `{cause}`: {d}\n");
+                }
+                None => {
+                    let _ = writeln!(out, "The diagnosis matched the known cause `{cause}`.\n");
+                }
+            }
+            let evidence = evidence(timeline);
+            if evidence.is_empty() {
+                out.push_str("No evidence was recorded on the timeline.\n");
+            } else {
+                out.push_str("Evidence:\n\n");
+                for e in evidence {
+                    let _ = writeln!(out, "- {e}");
+                }
+            }
+        }
+        (None, Some(rb)) => {
+            let _ = writeln!(
+                out,
+                "The runbook `{rb}` ran, but none of its known causes matched. The root cause is to be \
+                 established by the review."
+            );
+        }
+        (None, None) => {
+            out.push_str(
+                "No runbook matched the alarm, so no automated diagnosis ran. The root cause is to be \
+                 established by the review.\n",
+            );
+        }
+    }
+    let changes: Vec<&TimelineEntry> = timeline
+        .iter()
+        .filter(|e| e.kind == EntryKind::RecentChanges)
+        .collect();
+    if !changes.is_empty() {
+        out.push_str("\nRecent changes to the service:\n\n");
+        for c in changes {
+            let _ = writeln!(out, "- {}", one_line(&c.summary));
+        }
+    }
+    out.push('\n');
+}
+
+/// Evidence lines: the cause-matched entries' summaries and the strings of their (and the
+/// diagnosis-completed entries') `detail.evidence`, without repeats, in timeline order.
+fn evidence(timeline: &[TimelineEntry]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    let mut add = |s: String| {
+        if !s.is_empty() && !v.contains(&s) {
+            v.push(s);
+        }
+    };
+    for e in timeline {
+        if !matches!(e.kind, EntryKind::CauseMatched | EntryKind::DiagnosisCompleted) {
+            continue;
+        }
+        if e.kind == EntryKind::CauseMatched {
+            add(one_line(&e.summary));
+        }
+        if let Some(items) = e.detail.get("evidence").and_then(Value::as_array) {
+            for item in items {
+                if let Some(s) = item.as_str() {
+                    add(one_line(s));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn impact(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
+    out.push_str("## Impact\n\n");
+    match i.resolved_at {
+        Some(r) => {
+            let from_alarm = (r - i.detected_at).num_seconds();
+            match i.estimated_start.filter(|s| *s <= r) {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        "- **Duration:** {} from the estimated start ({}) to recovery ({}); {} from the \
+                         alarm.",
+                        human((r - s).num_seconds()),
+                        s.format("%H:%M:%S"),
+                        r.format("%H:%M:%S"),
+                        human(from_alarm.max(0))
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "- **Duration:** {} from the alarm ({}) to recovery ({}); the start before the \
+                         alarm was not estimated.",
+                        human(from_alarm.max(0)),
+                        i.detected_at.format("%H:%M:%S"),
+                        r.format("%H:%M:%S")
+                    );
+                }
+            }
+        }
+        None => out.push_str("- **Duration:** the incident is not resolved.\n"),
+    }
+    let m = measure(timeline);
+    match &m.failed {
+        Some((n, q)) => {
+            let _ = writeln!(out, "- **Failed requests:** {} (query `{q}`).", number(*n));
+        }
+        None => out.push_str("- **Failed requests:** not measured.\n"),
+    }
+    match (&m.failed, m.total, &m.peak_rate) {
+        (Some((n, q)), Some(total), _) if total > 0.0 => {
+            let _ = writeln!(
+                out,
+                "- **Error rate:** {}% of {} requests (query `{q}`).",
+                number(n / total * 100.0),
+                number(total)
+            );
+        }
+        (_, _, Some((pct, q))) => {
+            let _ = writeln!(out, "- **Error rate:** peak {}% (query `{q}`).", number(*pct));
+        }
+        _ => out.push_str("- **Error rate:** not measured.\n"),
+    }
+    out.push_str("- **Users affected:** not measured; fill in.\n\n");
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Measured {
+    /// Failed requests, and the query that counted them.
+    failed: Option<(f64, String)>,
+    /// Requests in all, from the same query, when it counts them.
+    total: Option<f64>,
+    /// The highest error rate any query reported, in percent.
+    peak_rate: Option<(f64, String)>,
+}
+
+/// Reads failed requests and error rates from query-completed entries' detail, defensively: a
+/// detail may hold `rows` (or `results`), each an object or a list of `{field, value}`, and
+/// numeric members at its top level. A column counts failures when its name says `5xx`, `error`,
+/// `fail` or `fault` (or it is a plain `count` of a query whose name says so), requests when its
+/// name says `request` or is `total`, and a rate when its name also says `rate`, `pct`, `percent`
+/// or `ratio` (values up to 1 read as fractions unless the name says percent). Anything else is
+/// ignored; nothing found is "not measured".
+fn measure(timeline: &[TimelineEntry]) -> Measured {
+    let mut m = Measured::default();
+    for e in timeline.iter().filter(|e| e.kind == EntryKind::QueryCompleted) {
+        let name = e
+            .detail
+            .get("name")
+            .or_else(|| e.detail.get("query"))
+            .and_then(Value::as_str)
+            .map_or_else(|| one_line(&e.summary), str::to_string);
+        let lname = name.to_ascii_lowercase();
+        let errors_query = ["5xx", "error", "fail", "fault"]
+            .iter()
+            .any(|w| lname.contains(w));
+        let (mut failed, mut total, mut any_failed, mut any_total) = (0.0, 0.0, false, false);
+        for row in rows_of(&e.detail) {
+            let mut row_failed = None;
+            for (k, v) in &row {
+                let k = k.to_ascii_lowercase();
+                if k.starts_with('@') || k.starts_with("bin") {
+                    continue;
+                }
+                let is_rate = ["rate", "pct", "percent", "ratio"].iter().any(|w| k.contains(w));
+                let is_failure = ["5xx", "error", "fail", "fault"].iter().any(|w| k.contains(w));
+                if is_rate && is_failure {
+                    let pct = if k.contains("pct") || k.contains("percent") || *v > 1.0 {
+                        *v
+                    } else {
+                        v * 100.0
+                    };
+                    if m.peak_rate.as_ref().is_none_or(|(p, _)| pct > *p) {
+                        m.peak_rate = Some((pct, name.clone()));
+                    }
+                } else if is_failure || (errors_query && (k == "count()" || k == "count")) {
+                    row_failed = row_failed.or(Some(*v));
+                } else if k.contains("request") || k == "total" {
+                    total += v;
+                    any_total = true;
+                }
+            }
+            if let Some(f) = row_failed {
+                failed += f;
+                any_failed = true;
+            }
+        }
+        if any_failed && m.failed.as_ref().is_none_or(|(f, _)| failed > *f) {
+            m.failed = Some((failed, name.clone()));
+            m.total = any_total.then_some(total);
+        }
+    }
+    m
+}
+
+fn rows_of(detail: &Value) -> Vec<BTreeMap<String, f64>> {
+    let mut rows = Vec::new();
+    let top: BTreeMap<String, f64> = detail
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| num(v).map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !top.is_empty() {
+        rows.push(top);
+    }
+    for key in ["rows", "results"] {
+        let Some(list) = detail.get(key).and_then(Value::as_array) else {
+            continue;
+        };
+        for row in list {
+            let r: BTreeMap<String, f64> = match row {
+                Value::Object(o) => o
+                    .iter()
+                    .filter_map(|(k, v)| num(v).map(|n| (k.clone(), n)))
+                    .collect(),
+                Value::Array(cells) => cells
+                    .iter()
+                    .filter_map(|c| {
+                        let f = c.get("field")?.as_str()?;
+                        Some((f.to_string(), num(c.get("value")?)?))
+                    })
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            if !r.is_empty() {
+                rows.push(r);
+            }
+        }
+    }
+    rows
+}
+
+fn num(v: &Value) -> Option<f64> {
+    let n = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }?;
+    (n.is_finite() && n >= 0.0).then_some(n)
+}
+
+/// `1234` → `1,234`; fractions keep one decimal.
+fn number(n: f64) -> String {
+    let rounded = (n * 10.0).round() / 10.0;
+    if rounded.fract() != 0.0 {
+        return format!("{rounded:.1}");
+    }
+    let digits = format!("{rounded:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn findings(
+    i: &Incident,
+    timeline: &[TimelineEntry],
+    runbook: Option<&Runbook>,
+    t: &StageTimes,
+    manual: bool,
+) -> (Vec<String>, Vec<Finding>) {
+    let mut well = Vec::new();
+    let mut poorly = Vec::new();
+
+    // detection
+    match t.time_to_detect_s {
+        Some(s) if s <= DETECT_TARGET_S => well.push(format!(
+            "The alarm fired {} after the estimated start of the problem.",
+            human(s)
+        )),
+        Some(s) => poorly.push(poor(
+            format!(
+                "The alarm came {} after the problem began (estimated start {}, alarm {}).",
+                minutes_words(s),
+                i.estimated_start
+                    .map_or_else(String::new, |d| d.format("%H:%M:%S").to_string()),
+                i.detected_at.format("%H:%M:%S")
+            ),
+            format!(
+                "Make the alarm fire sooner: review its threshold, period and evaluation periods (it fired \
+                 {} after the start).",
+                human(s)
+            ),
+        )),
+        None if i.runbook.is_some() => poorly.push(poor(
+            "The diagnosis could not estimate when the problem began, so the time to detect is unknown.",
+            "Add a time-binned query (`stats count() by bin(5m)`) to the runbook so the diagnosis can \
+             estimate the start.",
+        )),
+        None => {}
+    }
+
+    // diagnosis
+    match (&i.runbook, &i.cause) {
+        (None, _) => poorly.push(poor(
+            "No runbook matched the alarm, so no automated diagnosis or remediation ran.",
+            "Write a runbook for this alarm: trigger, investigation queries, common causes, remediation, \
+             prevention.",
+        )),
+        (Some(rb), None) => poorly.push(poor(
+            format!("The runbook `{rb}` ran, but none of its known causes matched."),
+            format!("Add the cause the review establishes to the runbook `{rb}`, with a signature that recognises it."),
+        )),
+        (Some(_), Some(_)) => {}
+    }
+    match t.time_to_diagnose_s {
+        Some(s) if s <= DIAGNOSE_TARGET_S && i.cause.is_some() => well.push(format!(
+            "The diagnosis put the root cause on the incident {} after the alarm.",
+            human(s)
+        )),
+        Some(s) if s <= DIAGNOSE_TARGET_S => {
+            well.push(format!("The diagnosis finished {} after the alarm.", human(s)));
+        }
+        Some(s) => poorly.push(poor(
+            format!(
+                "The diagnosis took {} after the alarm (target {}).",
+                human(s),
+                human(DIAGNOSE_TARGET_S)
+            ),
+            "Speed up the diagnosis: narrow the runbook's queries, time range or log groups.",
+        )),
+        None => {}
+    }
+    for e in timeline.iter().filter(|e| e.kind == EntryKind::QueryFailed) {
+        poorly.push(poor(
+            format!("A diagnostic query failed: {}", one_line(&e.summary)),
+            format!("Fix the failing runbook query ({}).", one_line(&e.summary)),
+        ));
+    }
+
+    // remediation
+    let applied = i.remediations.iter().find(|r| r.outcome == "applied");
+    for r in &i.remediations {
+        let detail = if r.detail.trim().is_empty() {
+            String::new()
+        } else {
+            format!(": {}", one_line(&r.detail))
+        };
+        match r.outcome.as_str() {
+            "refused" => poorly.push(poor(
+                format!("A guardrail refused the remediation `{}`{detail}.", r.action),
+                format!(
+                    "Review the guardrail that refused `{}`; allow it for this service if it is safe, or \
+                     add a remediation that is.",
+                    r.action
+                ),
+            )),
+            "failed" => poorly.push(poor(
+                format!("The remediation `{}` failed{detail}.", r.action),
+                format!(
+                    "Find out why `{}` failed and fix its permissions or parameters.",
+                    r.action
+                ),
+            )),
+            "dry-run" if applied.is_none() => poorly.push(poor(
+                format!(
+                    "The remediation `{}` was only planned (dry-run); nothing was changed automatically.",
+                    r.action
+                ),
+                format!(
+                    "Decide whether `{}` may run automatically for this service.",
+                    r.action
+                ),
+            )),
+            "awaiting-approval" if applied.is_none() => poorly.push(poor(
+                format!(
+                    "The remediation `{}` waited for approval and was not applied.",
+                    r.action
+                ),
+                format!("Shorten the approval path for `{}`.", r.action),
+            )),
+            _ => {}
+        }
+    }
+    if i.remediations.is_empty() && i.cause.is_some() {
+        let cause = i.cause.as_deref().unwrap_or_default();
+        poorly.push(poor(
+            format!("No remediation was planned for the cause `{cause}`."),
+            format!("Add a guarded remediation for `{cause}` to the runbook."),
+        ));
+    }
+    match (applied, t.time_to_mitigate_s) {
+        (Some(r), Some(s)) if s <= MITIGATE_TARGET_S => well.push(format!(
+            "The system applied `{}` {} after the alarm.",
+            r.action,
+            human(s)
+        )),
+        (_, Some(s)) if s > MITIGATE_TARGET_S => poorly.push(poor(
+            format!(
+                "The mitigation came {} after the alarm (target {}).",
+                human(s),
+                human(MITIGATE_TARGET_S)
+            ),
+            "Apply the mitigation sooner: let the runbook's remediation run automatically or shorten its \
+             approval.",
+        )),
+        (None, Some(s)) => well.push(format!(
+            "The incident was mitigated {} after the alarm.",
+            human(s)
+        )),
+        _ => {}
+    }
+
+    // response and escalation
+    if matches!(i.severity, Severity::Sev1 | Severity::Sev2) {
+        let target = i.severity.response_target_s().unwrap_or(0);
+        match i.acknowledged_at {
+            Some(a) if (a - i.opened_at).num_seconds() <= target => well.push(format!(
+                "The page was acknowledged {} after the incident opened.",
+                human((a - i.opened_at).num_seconds().max(0))
+            )),
+            Some(a) => poorly.push(poor(
+                format!(
+                    "The page was acknowledged {} after the incident opened (target {}).",
+                    human((a - i.opened_at).num_seconds()),
+                    human(target)
+                ),
+                format!(
+                    "Check that the {} route reaches the on-call engineer promptly.",
+                    i.severity
+                ),
+            )),
+            None => poorly.push(poor(
+                "The incident was never acknowledged.",
+                format!(
+                    "Check that the {} route reaches the on-call engineer.",
+                    i.severity
+                ),
+            )),
+        }
+    }
+    for e in timeline
+        .iter()
+        .filter(|e| e.kind == EntryKind::Escalated && e.event_id.contains("/sweeper/"))
+    {
+        if e.event_id.contains("/not-recovered/") {
+            poorly.push(poor(
+                format!("Escalated: {}", one_line(&e.summary)),
+                "Revisit the remediation: it did not bring recovery within its verification window.",
+            ));
+        } else {
+            poorly.push(Finding {
+                text: format!("Escalated: {}", one_line(&e.summary)),
+                action: None,
+            });
+        }
+    }
+    if i.reopened > 0 {
+        poorly.push(poor(
+            format!(
+                "The incident reopened {} time(s) after it had resolved.",
+                i.reopened
+            ),
+            "Find out why the first recovery did not hold.",
+        ));
+    }
+
+    // resolution
+    if manual {
+        let firing: Vec<&str> = i.alarms_firing().collect();
+        let text = if firing.is_empty() {
+            "The incident was resolved by hand before every alarm had recovered.".to_string()
+        } else {
+            format!(
+                "The incident was resolved by hand while alarms were still in ALARM: {}.",
+                firing.join(", ")
+            )
+        };
+        poorly.push(poor(
+            text,
+            "Confirm the service recovered, and fix or retune the alarms that did not.",
+        ));
+    } else if i.resolved_at.is_some() {
+        well.push("Every alarm recovered and the system resolved the incident on its own.".to_string());
+    }
+    if runbook.is_some_and(|r| r.prevention.is_empty()) {
+        poorly.push(poor(
+            "The runbook lists no prevention.",
+            "Add the long-term fixes to the runbook's prevention list.",
+        ));
+    }
+    (well, poorly)
+}
+
+fn action_items(out: &mut String, runbook: Option<&Runbook>, poorly: &[Finding]) {
+    out.push_str("## Action items\n\n");
+    let mut items: Vec<String> = Vec::new();
+    if let Some(r) = runbook {
+        for p in &r.prevention {
+            items.push(format!("Prevention (runbook `{}`): {}", r.id, one_line(p)));
+        }
+    }
+    for p in poorly {
+        if let Some(a) = &p.action {
+            if !items.contains(a) {
+                items.push(a.clone());
+            }
+        }
+    }
+    out.push_str("| Action | Owner | Due |\n| --- | --- | --- |\n");
+    if items.is_empty() {
+        out.push_str("| Add the improvements the review agrees on. |  |  |\n");
+    }
+    for a in items {
+        let _ = writeln!(out, "| {} |  |  |", a.replace('|', "\\|"));
+    }
+}
+
+/// "5 minutes", "90 seconds", "1h 5m": the wording for a person.
+fn minutes_words(s: i64) -> String {
+    if s > 0 && s % 60 == 0 && s < 3600 {
+        let m = s / 60;
+        format!("{m} minute{}", if m == 1 { "" } else { "s" })
+    } else {
+        human(s)
+    }
+}
+
+fn full(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Text on one line (summaries go into list items and table cells).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::incident::{IncidentStatus, RemediationRecord};
+    use crate::model::signal::AlarmState;
+    use crate::report::metrics::tests::{at, incident};
+    use serde_json::json;
+
+    pub(crate) fn runbook() -> Runbook {
+        serde_json::from_value(json!({
+            "id": "http-5xx",
+            "title": "High 5xx rate on an ECS service",
+            "trigger": {"alarms": ["*-5xx*"]},
+            "impact": "Requests fail",
+            "investigation": [{"name": "errors", "query": "fields @message | filter @message like /ERROR/ | stats count() by bin(5m)"}],
+            "causes": [{
+                "id": "db-connection-pool-exhausted",
+                "description": "The database connection pool is too small for the traffic.",
+                "signatures": [{"pattern": {"query": "errors", "matches": "connection pool exhausted"}}],
+                "remediation": [{"action": "ecs-scale-out", "step": 2, "max": 20}]
+            }],
+            "prevention": ["Size the connection pool with the task count", "Add pool utilisation to the dashboard"],
+            "verify_window": "5m"
+        }))
+        .unwrap()
+    }
+
+    fn e(at: DateTime<Utc>, kind: EntryKind, summary: &str) -> TimelineEntry {
+        TimelineEntry::new(format!("t/{kind}/{at}"), at, kind, summary)
+    }
+
+    pub(crate) fn seed() -> (Incident, Vec<TimelineEntry>) {
+        let mut i = incident();
+        i.runbook = Some("http-5xx".into());
+        i.cause = Some("db-connection-pool-exhausted".into());
+        i.estimated_start = Some(at(14, 30, 0));
+        i.diagnosed_at = Some(at(14, 35, 40));
+        i.mitigated_at = Some(at(14, 36, 0));
+        i.resolved_at = Some(at(15, 0, 0));
+        i.acknowledged_at = Some(at(14, 40, 0));
+        i.acknowledged_by = Some("alice".into());
+        i.status = IncidentStatus::Resolved;
+        if let Some(a) = i.alarms.get_mut("articles-api-5xx") {
+            a.state = AlarmState::Ok;
+            a.changed_at = at(15, 0, 0);
+        }
+        i.remediations.push(RemediationRecord {
+            action: "ecs-scale-out".into(),
+            mode: "auto".into(),
+            outcome: "applied".into(),
+            detail: "desired 4 -> 6".into(),
+            target: Some("prod/articles-api".into()),
+            at: at(14, 36, 0),
+        });
+        let t = vec![
+            e(at(14, 35, 0), EntryKind::AlarmFired, "articles-api-5xx is in ALARM"),
+            e(at(14, 35, 1), EntryKind::Opened, "Opened SEV2 incident for prod/articles-api"),
+            e(at(14, 35, 20), EntryKind::QueryCompleted, "errors: 3 rows").with_detail(json!({
+                "name": "errors",
+                "rows": [
+                    [{"field": "bin(5m)", "value": "2026-03-14 14:25:00"}, {"field": "count()", "value": "12"}],
+                    [{"field": "bin(5m)", "value": "2026-03-14 14:30:00"}, {"field": "count()", "value": "1500"}],
+                    {"bin(5m)": "2026-03-14 14:35:00", "count()": 488}
+                ]
+            })),
+            e(at(14, 35, 40), EntryKind::CauseMatched, "db-connection-pool-exhausted: 42 rows match")
+                .with_detail(json!({"evidence": [
+                    "DatabaseError: connection pool exhausted, max_connections=10",
+                    "connections spiked at 14:30"
+                ]})),
+            e(at(14, 36, 0), EntryKind::RemediationApplied, "ecs-scale-out prod/articles-api 4 -> 6"),
+            e(at(14, 40, 0), EntryKind::Acknowledged, "acknowledged by alice")
+                .with_detail(json!({"by": "alice"})),
+            e(at(15, 0, 0), EntryKind::AlarmRecovered, "articles-api-5xx is OK"),
+            e(at(15, 0, 0), EntryKind::Resolved, "All alarms OK; resolved"),
+        ];
+        (i, t)
+    }
+
+    #[test]
+    fn seed_incident_postmortem() {
+        let (i, t) = seed();
+        let rb = runbook();
+        let md = draft(&i, &t, Some(&rb));
+        for section in [
+            "## Summary",
+            "## Timeline",
+            "## Root cause",
+            "## Impact",
+            "## What went well",
+            "## What went poorly",
+            "## Action items",
+        ] {
+            assert!(md.contains(section), "{section}\n{md}");
+        }
+        assert!(md.contains("| Time to detect (start → alarm) | 5m |"), "{md}");
+        assert!(
+            md.contains("| Time to diagnose (alarm → diagnosis) | 40s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Time to mitigate (alarm → mitigation) | 1m |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Time to resolve, MTTR (alarm → recovery) | 25m |"),
+            "{md}"
+        );
+        // timeline in order with the estimated start first
+        let tl = section(&md, "## Timeline");
+        let stamps: Vec<&str> = tl
+            .lines()
+            .filter_map(|l| l.strip_prefix("- **"))
+            .map(|l| &l[..8])
+            .collect();
+        assert_eq!(
+            stamps,
+            [
+                "14:30:00", "14:35:00", "14:35:01", "14:35:20", "14:35:40", "14:36:00", "14:40:00",
+                "15:00:00", "15:00:00"
+            ]
+        );
+        assert!(tl.contains("All times UTC, 2026-03-14."));
+        // root cause and its evidence
+        let rc = section(&md, "## Root cause");
+        assert!(rc.contains("`db-connection-pool-exhausted`: The database connection pool is too small"));
+        assert!(rc.contains("- DatabaseError: connection pool exhausted, max_connections=10"));
+        // impact from the errors query
+        let imp = section(&md, "## Impact");
+        assert!(imp.contains("**Duration:** 30m from the estimated start (14:30:00) to recovery (15:00:00); 25m from the alarm."), "{imp}");
+        assert!(
+            imp.contains("**Failed requests:** 2,000 (query `errors`)"),
+            "{imp}"
+        );
+        assert!(imp.contains("**Error rate:** not measured."), "{imp}");
+        // went well / poorly from the stage times
+        let well = section(&md, "## What went well");
+        assert!(
+            well.contains("root cause on the incident 40s after the alarm"),
+            "{well}"
+        );
+        assert!(
+            well.contains("applied `ecs-scale-out` 1m after the alarm"),
+            "{well}"
+        );
+        assert!(well.contains("acknowledged 4m 59s after"), "{well}");
+        let poorly = section(&md, "## What went poorly");
+        assert!(
+            poorly.contains("The alarm came 5 minutes after the problem began"),
+            "{poorly}"
+        );
+        // action items: runbook prevention, then one per thing that went poorly
+        let ai = section(&md, "## Action items");
+        assert!(ai.contains("| Action | Owner | Due |"));
+        assert!(ai.contains(
+            "| Prevention (runbook `http-5xx`): Size the connection pool with the task count |  |  |"
+        ));
+        assert!(
+            ai.contains("| Prevention (runbook `http-5xx`): Add pool utilisation to the dashboard |  |  |")
+        );
+        assert!(ai.contains("Make the alarm fire sooner"), "{ai}");
+        // blameless: the acknowledger's name never appears
+        assert!(!md.contains("alice"), "{md}");
+        assert!(md.contains("The on-call responder acknowledged the incident."));
+        // deterministic
+        assert_eq!(md, draft(&i, &t, Some(&rb)));
+    }
+
+    fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+        let start = md.find(heading).unwrap();
+        let rest = &md[start + heading.len()..];
+        &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn refused_remediation_goes_poorly_with_an_action_item() {
+        let (mut i, t) = seed();
+        i.mitigated_at = None;
+        i.remediations[0].outcome = "refused".into();
+        i.remediations[0].detail = "prod/articles-api is not in the allow list".into();
+        let md = draft(&i, &t, Some(&runbook()));
+        let poorly = section(&md, "## What went poorly");
+        assert!(
+            poorly.contains("A guardrail refused the remediation `ecs-scale-out`: prod/articles-api is not in the allow list."),
+            "{poorly}"
+        );
+        assert!(md.contains("| Time to mitigate (alarm → mitigation) | n/a |"));
+        assert!(section(&md, "## Action items").contains("Review the guardrail that refused `ecs-scale-out`"));
+        assert!(!section(&md, "## What went well").contains("applied"));
+    }
+
+    #[test]
+    fn no_runbook_postmortem() {
+        let (mut i, _) = seed();
+        i.runbook = None;
+        i.cause = None;
+        i.estimated_start = None;
+        i.diagnosed_at = None;
+        i.mitigated_at = None;
+        i.remediations.clear();
+        let t = vec![
+            e(
+                at(14, 35, 0),
+                EntryKind::AlarmFired,
+                "articles-api-5xx is in ALARM",
+            ),
+            e(
+                at(14, 35, 1),
+                EntryKind::NoRunbook,
+                "No runbook matches articles-api-5xx",
+            ),
+            e(at(15, 0, 0), EntryKind::Resolved, "All alarms OK; resolved"),
+        ];
+        let md = draft(&i, &t, None);
+        assert!(md.contains("- **Runbook:** none matched"));
+        assert!(section(&md, "## Root cause").contains("No runbook matched the alarm"));
+        assert!(section(&md, "## What went poorly").contains("No runbook matched the alarm"));
+        assert!(section(&md, "## Action items").contains("Write a runbook for this alarm"));
+        let imp = section(&md, "## Impact");
+        assert!(imp.contains("**Failed requests:** not measured."));
+        assert!(imp.contains("**Error rate:** not measured."));
+        assert!(
+            imp.contains("25m from the alarm (14:35:00) to recovery (15:00:00)"),
+            "{imp}"
+        );
+        assert!(md.contains("| Time to detect (start → alarm) | n/a |"));
+    }
+
+    #[test]
+    fn manual_resolution_says_so() {
+        let (mut i, mut t) = seed();
+        if let Some(a) = i.alarms.get_mut("articles-api-5xx") {
+            a.state = AlarmState::Alarm;
+        }
+        t.pop();
+        t.push(
+            e(
+                at(15, 0, 0),
+                EntryKind::Resolved,
+                "Resolved by hand; still in ALARM: articles-api-5xx",
+            )
+            .with_detail(json!({"manual": true, "by": "bob"})),
+        );
+        let md = draft(&i, &t, Some(&runbook()));
+        assert!(md.contains("- **Status:** resolved (by hand, see the timeline)"));
+        assert!(section(&md, "## What went poorly")
+            .contains("resolved by hand while alarms were still in ALARM: articles-api-5xx"));
+        assert!(!md.contains("bob"));
+    }
+
+    #[test]
+    fn names_in_other_entries_are_replaced() {
+        let (i, mut t) = seed();
+        t.push(
+            e(
+                at(14, 37, 0),
+                EntryKind::RemediationApplied,
+                "ecs-rollback approved by carol",
+            )
+            .with_detail(json!({"approved_by": "carol"})),
+        );
+        let md = draft(&i, &t, None);
+        assert!(!md.contains("carol"), "{md}");
+        assert!(md.contains("ecs-rollback approved by a responder"));
+    }
+
+    #[test]
+    fn impact_reads_rates_and_request_totals() {
+        let t = vec![
+            e(at(14, 36, 0), EntryKind::QueryCompleted, "rate").with_detail(json!({
+                "name": "error-rate", "rows": [{"error_rate": 0.15}, {"error_rate": "0.05"}]
+            })),
+            e(at(14, 36, 0), EntryKind::QueryCompleted, "status").with_detail(json!({
+                "query": "status", "rows": [{"status_5xx": 150, "requests": 1000}, {"status_5xx": 50, "requests": 1000}]
+            })),
+        ];
+        let m = measure(&t);
+        assert_eq!(m.failed, Some((200.0, "status".to_string())));
+        assert_eq!(m.total, Some(2000.0));
+        assert_eq!(m.peak_rate, Some((15.0, "error-rate".to_string())));
+        let md = draft(&seed().0, &t, None);
+        assert!(
+            md.contains("**Error rate:** 10% of 2,000 requests (query `status`)."),
+            "{md}"
+        );
+        // garbage never panics and is "not measured"
+        let junk = vec![e(at(14, 36, 0), EntryKind::QueryCompleted, "x")
+            .with_detail(json!({"rows": ["a", 1, null, [{"field": 3}]], "count": "NaN", "errors": -5}))];
+        assert_eq!(measure(&junk), Measured::default());
+    }
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(number(2000.0), "2,000");
+        assert_eq!(number(1_234_567.0), "1,234,567");
+        assert_eq!(number(15.0), "15");
+        assert_eq!(number(12.345), "12.3");
+        assert_eq!(minutes_words(300), "5 minutes");
+        assert_eq!(minutes_words(330), "5m 30s");
+    }
+}

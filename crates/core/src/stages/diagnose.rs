@@ -1,0 +1,1117 @@
+//! The diagnose use-case: on "Incident Opened" or "Incident Escalated", select the runbook, run
+//! its Logs Insights queries in parallel (bounded, under one deadline), read the ECS service's
+//! recent changes, match the runbook's causes, record everything on the timeline, update the
+//! incident and put "Diagnosis Completed" on the bus.
+//!
+//! Safe to run twice on the same delivery: every timeline entry has a deterministic event id
+//! (`<incident>/diagnosis/<severity>/...`), and a delivery that finds `.../completed` recorded
+//! changes nothing and runs no query (it only re-sends "Diagnosis Completed" when the earlier
+//! run recorded the diagnosis but failed to send it).
+
+use crate::model::duration::Span;
+use crate::model::incident::{EcsService, Incident};
+use crate::model::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
+use crate::model::settings::Settings;
+use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::{
+    Clock, Deployment, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput,
+    QueryRequest, ServiceControl, ServiceEvent, ServiceState, StoreError,
+};
+use crate::runbook::findings::{self, CauseMatch, Evidence, QuerySummary};
+use crate::runbook::template::{self, TemplateVars};
+use crate::runbook::{QueryStep, Runbook, RunbookSet, RunbookTrigger, TriggerMatch};
+use crate::Error;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The queries' window ends this long after the alarm, for late log lines.
+pub const WINDOW_MARGIN: Span = Span::minutes(2);
+/// Extra time a query gets beyond its own deadline before the use-case stops waiting.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Save attempts when the incident keeps changing underneath.
+const SAVE_ATTEMPTS: usize = 5;
+/// Service events kept in the recent changes.
+const MAX_EVENTS: usize = 20;
+
+/// How one query went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum QueryOutcome {
+    Completed(QuerySummary),
+    Failed { query: String, error: String },
+}
+
+impl QueryOutcome {
+    pub fn name(&self) -> &str {
+        match self {
+            QueryOutcome::Completed(s) => &s.query,
+            QueryOutcome::Failed { query, .. } => query,
+        }
+    }
+}
+
+/// What changed on the ECS service shortly before the alarm.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentChanges {
+    /// The service described (`cluster/service`), when the incident has one.
+    pub service: Option<String>,
+    /// Deployments created or updated in the window, newest first, and the primary one.
+    pub deployments: Vec<Deployment>,
+    /// Service events in the window, newest first (at most 20).
+    pub events: Vec<ServiceEvent>,
+    pub task_definition: Option<String>,
+    pub desired: Option<i32>,
+    pub running: Option<i32>,
+    pub pending: Option<i32>,
+    /// Why nothing could be read (no ECS service, describe failed).
+    pub note: Option<String>,
+}
+
+impl RecentChanges {
+    /// One line for the timeline.
+    pub fn line(&self) -> String {
+        if let Some(n) = &self.note {
+            return format!("Recent changes unavailable: {n}");
+        }
+        let svc = self.service.as_deref().unwrap_or("the service");
+        let mut s = format!(
+            "{svc}: {} running of {} desired ({} pending) on {}",
+            self.running.unwrap_or_default(),
+            self.desired.unwrap_or_default(),
+            self.pending.unwrap_or_default(),
+            self.task_definition.as_deref().unwrap_or("?")
+        );
+        let recent: Vec<String> = self
+            .deployments
+            .iter()
+            .filter_map(|d| {
+                d.created_at
+                    .map(|at| format!("{} at {} ({})", d.task_definition, at.format("%H:%M"), d.status))
+            })
+            .collect();
+        if recent.is_empty() {
+            s.push_str("; no deployment in the window");
+        } else {
+            s.push_str(&format!("; deployments: {}", recent.join(", ")));
+        }
+        s.push_str(&format!("; {} service events", self.events.len()));
+        s
+    }
+}
+
+/// The diagnosis: what the timeline's `diagnosis-completed` entry holds and `handle` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosisReport {
+    pub incident_id: crate::model::incident::IncidentId,
+    pub service: String,
+    /// The runbook used; `None` when none matched and generic diagnostics ran.
+    pub runbook: Option<String>,
+    /// Why the runbook was selected.
+    pub selected_because: Option<String>,
+    /// The first matched cause in runbook order.
+    pub cause: Option<String>,
+    pub evidence: Vec<String>,
+    /// The cause's remediation actions, in order.
+    pub suggested: Vec<String>,
+    /// The first anomalous bin.
+    pub estimated_start: Option<DateTime<Utc>>,
+    /// From the estimated start to the alarm.
+    pub time_to_detect_s: Option<i64>,
+    /// Every cause whose signatures matched, in runbook order.
+    pub matched: Vec<CauseMatch>,
+    pub queries: Vec<QueryOutcome>,
+    pub recent_changes: RecentChanges,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// True when this delivery found the diagnosis already recorded and did nothing new.
+    #[serde(default)]
+    pub repeated: bool,
+}
+
+impl DiagnosisReport {
+    /// The "Diagnosis Completed" event for it.
+    pub fn event(&self) -> Event {
+        Event::Diagnosed(DiagnosisCompleted {
+            incident_id: self.incident_id.clone(),
+            service: self.service.clone(),
+            runbook: self.runbook.clone(),
+            cause: self.cause.clone(),
+            evidence: self.evidence.clone(),
+            suggested: self.suggested.clone(),
+            estimated_start: self.estimated_start,
+        })
+    }
+}
+
+/// The queries run when no runbook matches: errors and exceptions in the service's log group,
+/// and their counts per 5 minutes.
+pub fn generic_runbook(lookback: Span) -> Runbook {
+    let step = |name: &str, description: &str, query: &str| QueryStep {
+        name: name.to_string(),
+        description: description.to_string(),
+        query: query.to_string(),
+        log_groups: Vec::new(),
+    };
+    Runbook {
+        id: "generic".to_string(),
+        title: "Generic diagnostics".to_string(),
+        trigger: RunbookTrigger::default(),
+        impact: String::new(),
+        log_groups: vec![crate::runbook::DEFAULT_LOG_GROUP.to_string()],
+        lookback,
+        investigation: vec![
+            step(
+                "errors",
+                "Errors and exceptions, newest first",
+                "fields @timestamp, @message\n| filter @message like /ERROR/ or @message like /Exception/\n| sort @timestamp desc\n| limit 50",
+            ),
+            step(
+                "error-counts",
+                "Errors and exceptions per 5 minutes",
+                "filter @message like /ERROR/ or @message like /Exception/\n| stats count() as errors by bin(5m)",
+            ),
+        ],
+        status_checks: vec!["ecs-service".to_string(), "ecs-deployments".to_string()],
+        causes: Vec::new(),
+        resolution: Vec::new(),
+        prevention: Vec::new(),
+        verify_window: Span::minutes(10),
+    }
+}
+
+/// One query ready to run, or why it cannot.
+struct Planned {
+    name: String,
+    request: Result<QueryRequest, String>,
+}
+
+/// The diagnose use-case over its ports.
+pub struct Diagnose<'a, S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> {
+    pub store: &'a S,
+    pub logs: &'a L,
+    pub ecs: &'a E,
+    pub bus: &'a B,
+    pub clock: &'a K,
+    pub runbooks: &'a RunbookSet,
+    pub settings: &'a Settings,
+}
+
+impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> Diagnose<'_, S, L, E, B, K> {
+    /// Diagnoses the incident `raised` names. A failed query or ECS call is recorded, not
+    /// returned; only store and bus failures are errors (retryable ones are worth a redelivery).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the incident does not exist or the store fails, [`Error::Port`]
+    /// when the bus refuses the event, [`Error::Invalid`] when a recorded diagnosis is unreadable.
+    #[tracing::instrument(skip(self), fields(incident = %raised.incident_id))]
+    pub async fn handle(&self, raised: &IncidentRaised) -> Result<DiagnosisReport, Error> {
+        let id = &raised.incident_id;
+        // One diagnosis per severity (an escalation re-diagnoses) and per reopened cycle.
+        let prefix = match raised.reopened {
+            0 => format!("{id}/diagnosis/{}", raised.severity.as_str()),
+            n => format!("{id}/diagnosis/r{n}/{}", raised.severity.as_str()),
+        };
+        let completed_id = format!("{prefix}/completed");
+        let published_id = format!("{prefix}/published");
+
+        let timeline = self.store.timeline(id).await?;
+        if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
+            let mut report = read_report(done)?;
+            report.repeated = true;
+            if !timeline.iter().any(|e| e.event_id == published_id) {
+                self.publish(&report, &published_id).await?;
+            }
+            tracing::info!(cause = ?report.cause, "diagnosis already recorded; nothing to do");
+            return Ok(report);
+        }
+        let incident = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+
+        // the runbook
+        let facts = crate::runbook::AlarmFacts::from(raised);
+        let selected = self.runbooks.select_explained(facts);
+        let hint_unknown = facts
+            .explicit_runbook()
+            .filter(|h| self.runbooks.get(h).is_none())
+            .map(str::to_string);
+        let generic;
+        let (runbook, because): (&Runbook, Option<TriggerMatch>) = match &selected {
+            Some((rb, why)) => (*rb, Some(why.clone())),
+            None => {
+                generic = generic_runbook(Span::seconds(self.settings.diagnosis.default_lookback_s.max(60)));
+                (&generic, None)
+            }
+        };
+        let window_start = raised.alarm_at - runbook.lookback.to_chrono();
+        let window_end = raised.alarm_at + WINDOW_MARGIN.to_chrono();
+        let mut vars = TemplateVars::from_raised(raised);
+        vars.set("runbook", runbook.id.clone());
+
+        let planned: Vec<Planned> = runbook
+            .investigation
+            .iter()
+            .map(|step| Planned {
+                name: step.name.clone(),
+                request: plan(runbook, step, &vars, window_start, window_end).map_err(|e| e.to_string()),
+            })
+            .collect();
+
+        let now = self.clock.now();
+        let groups: Vec<String> = planned
+            .iter()
+            .filter_map(|p| p.request.as_ref().ok())
+            .flat_map(|r| r.log_groups.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let started_summary = match &because {
+            Some(why) => format!(
+                "Diagnosis started with runbook {} ({why}): {} queries over {}, {}–{}",
+                runbook.id,
+                planned.len(),
+                groups.join(", "),
+                window_start.format("%H:%M"),
+                window_end.format("%H:%M")
+            ),
+            None => format!(
+                "Diagnosis started without a runbook: generic queries over {}, {}–{}",
+                groups.join(", "),
+                window_start.format("%H:%M"),
+                window_end.format("%H:%M")
+            ),
+        };
+        self.store
+            .append(
+                id,
+                &[TimelineEntry::new(
+                    format!("{prefix}/started"),
+                    now,
+                    EntryKind::DiagnosisStarted,
+                    started_summary,
+                )
+                .with_detail(serde_json::json!({
+                    "runbook": selected.as_ref().map(|(r, _)| r.id.clone()),
+                    "selected_because": because.as_ref().map(ToString::to_string),
+                    "alarm": raised.alarm_name,
+                    "window": {"start": window_start, "end": window_end},
+                    "log_groups": groups,
+                }))],
+            )
+            .await?;
+
+        // queries and ECS at once
+        let ecs_target = raised.ecs.clone().or_else(|| incident.ecs.clone());
+        let (results, ecs_state) =
+            futures::join!(self.run_queries(&planned), self.describe(ecs_target.as_ref()));
+        let recent = recent_changes(ecs_target.as_ref(), ecs_state, window_start, window_end);
+
+        // findings
+        let window = Some((window_start, window_end));
+        let mut outputs: BTreeMap<String, QueryOutput> = BTreeMap::new();
+        let mut outcomes = Vec::new();
+        for (name, result) in results {
+            match result {
+                Ok(out) => {
+                    outcomes.push(QueryOutcome::Completed(findings::summarize(&name, &out, window)));
+                    outputs.insert(name, out);
+                }
+                Err(error) => outcomes.push(QueryOutcome::Failed { query: name, error }),
+            }
+        }
+        let summaries: Vec<QuerySummary> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                QueryOutcome::Completed(s) => Some(s.clone()),
+                QueryOutcome::Failed { .. } => None,
+            })
+            .collect();
+        let estimated_start = findings::estimated_start(&summaries).filter(|s| *s <= raised.alarm_at);
+        let all_deployments: Vec<Deployment> = recent.deployments.clone();
+        let evidence_in = Evidence {
+            outputs: &outputs,
+            window,
+            deployments: &all_deployments,
+            start: estimated_start.unwrap_or(raised.alarm_at),
+            alarm_at: raised.alarm_at,
+        };
+        let matched: Vec<CauseMatch> = runbook
+            .causes
+            .iter()
+            .filter_map(|c| findings::match_cause(c, &evidence_in))
+            .collect();
+        let chosen = matched.first();
+        let mut evidence: Vec<String> = match chosen {
+            Some(m) => m.evidence.clone(),
+            None => summaries.iter().map(QuerySummary::line).collect(),
+        };
+        if let Some(s) = estimated_start {
+            evidence.push(format!(
+                "estimated start {} ({} before the alarm)",
+                s.format("%H:%M"),
+                fmt_minutes(raised.alarm_at - s)
+            ));
+        }
+        let report = DiagnosisReport {
+            incident_id: id.clone(),
+            service: raised.service.clone(),
+            runbook: selected.as_ref().map(|(r, _)| r.id.clone()),
+            selected_because: because.as_ref().map(ToString::to_string),
+            cause: chosen.map(|m| m.cause.clone()),
+            evidence,
+            suggested: chosen.map(|m| m.remediation.clone()).unwrap_or_default(),
+            estimated_start,
+            time_to_detect_s: estimated_start.map(|s| (raised.alarm_at - s).num_seconds()),
+            matched: matched.clone(),
+            queries: outcomes,
+            recent_changes: recent,
+            window_start,
+            window_end,
+            repeated: false,
+        };
+
+        // the timeline
+        let now = self.clock.now();
+        let mut entries = Vec::new();
+        for (o, p) in report.queries.iter().zip(sorted_like(&planned, &report.queries)) {
+            let eid = format!("{prefix}/query/{}", o.name());
+            let (log_groups, text) = match &p.request {
+                Ok(r) => (serde_json::json!(r.log_groups), serde_json::json!(r.query)),
+                Err(_) => (serde_json::Value::Null, serde_json::Value::Null),
+            };
+            entries.push(match o {
+                QueryOutcome::Completed(s) => TimelineEntry::new(eid, now, EntryKind::QueryCompleted, s.line())
+                    .with_detail(serde_json::json!({"summary": s, "log_groups": log_groups, "query": text})),
+                QueryOutcome::Failed { query, error } => TimelineEntry::new(
+                    eid,
+                    now,
+                    EntryKind::QueryFailed,
+                    format!("Query {query} failed: {error}"),
+                )
+                .with_detail(serde_json::json!({"query_name": query, "error": error, "log_groups": log_groups, "query": text})),
+            });
+        }
+        entries.push(
+            TimelineEntry::new(
+                format!("{prefix}/recent-changes"),
+                now,
+                EntryKind::RecentChanges,
+                report.recent_changes.line(),
+            )
+            .with_detail(serde_json::to_value(&report.recent_changes).unwrap_or_default()),
+        );
+        if selected.is_none() {
+            let why = match &hint_unknown {
+                Some(h) => format!(
+                    "the alarm's runbook tag names {h:?}, which does not exist, and no trigger matches"
+                ),
+                None => format!(
+                    "no runbook's trigger matches alarm {} ({})",
+                    raised.alarm_name,
+                    [raised.namespace.as_deref(), raised.metric_name.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            };
+            entries.push(
+                TimelineEntry::new(
+                    format!("{prefix}/no-runbook"),
+                    now,
+                    EntryKind::NoRunbook,
+                    format!("No runbook: {why}; ran generic diagnostics (errors and exceptions, counts per 5 minutes)"),
+                )
+                .with_detail(serde_json::json!({"alarm": raised.alarm_name, "runbook_tag": hint_unknown})),
+            );
+        }
+        for m in &matched {
+            let first = chosen.is_some_and(|c| c.cause == m.cause);
+            entries.push(
+                TimelineEntry::new(
+                    format!("{prefix}/cause/{}", m.cause),
+                    now,
+                    EntryKind::CauseMatched,
+                    format!(
+                        "Cause {}{}: {} (suggested: {})",
+                        m.cause,
+                        if first { "" } else { " (also matched)" },
+                        m.description.trim(),
+                        if m.remediation.is_empty() {
+                            "none".to_string()
+                        } else {
+                            m.remediation.join(", ")
+                        }
+                    ),
+                )
+                .with_detail(serde_json::to_value(m).unwrap_or_default()),
+            );
+        }
+        self.store.append(id, &entries).await?;
+
+        let completed = TimelineEntry::new(
+            completed_id.clone(),
+            now,
+            EntryKind::DiagnosisCompleted,
+            completed_summary(&report, raised),
+        )
+        .with_detail(serde_json::to_value(&report).unwrap_or_default());
+        match self.save(&incident, &report, now, completed).await {
+            Ok(()) => {}
+            Err(Error::Store(StoreError::Duplicate(e))) if e == completed_id => {
+                // a concurrent delivery recorded it first; it also sends the event
+                let timeline = self.store.timeline(id).await?;
+                if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
+                    let mut r = read_report(done)?;
+                    r.repeated = true;
+                    return Ok(r);
+                }
+                return Err(Error::Store(StoreError::Duplicate(e)));
+            }
+            Err(e) => return Err(e),
+        }
+        self.publish(&report, &published_id).await?;
+        tracing::info!(
+            runbook = ?report.runbook,
+            cause = ?report.cause,
+            estimated_start = ?report.estimated_start,
+            "diagnosis completed"
+        );
+        Ok(report)
+    }
+
+    async fn run_queries(&self, planned: &[Planned]) -> Vec<(String, Result<QueryOutput, String>)> {
+        let budget = Duration::from_secs(self.settings.diagnosis.deadline_s.max(1));
+        let started = std::time::Instant::now();
+        let parallel = self.settings.diagnosis.max_parallel.max(1);
+        // futures from an async fn (not a closure) keep `handle` Send for the Lambda runtime
+        let futs: Vec<_> = planned.iter().map(|p| self.run_one(p, budget, started)).collect();
+        let mut results: Vec<(String, Result<QueryOutput, String>)> = futures::stream::iter(futs)
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let order: BTreeMap<&str, usize> = planned
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        results.sort_by_key(|(n, _)| order.get(n.as_str()).copied().unwrap_or(usize::MAX));
+        results
+    }
+
+    async fn run_one(
+        &self,
+        p: &Planned,
+        budget: Duration,
+        started: std::time::Instant,
+    ) -> (String, Result<QueryOutput, String>) {
+        let result = match &p.request {
+            Err(e) => Err(format!("not run: {e}")),
+            Ok(req) => {
+                let remaining = budget.saturating_sub(started.elapsed());
+                if remaining.is_zero() {
+                    Err(QueryError::Timeout(budget).to_string())
+                } else {
+                    let mut req = req.clone();
+                    req.deadline = remaining;
+                    match tokio::time::timeout(remaining + STOP_GRACE, self.logs.run(&req)).await {
+                        Ok(Ok(out)) => Ok(out),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err(QueryError::Timeout(remaining).to_string()),
+                    }
+                }
+            }
+        };
+        if let Err(e) = &result {
+            tracing::warn!(query = %p.name, error = %e, "query failed");
+        }
+        (p.name.clone(), result)
+    }
+
+    async fn describe(&self, service: Option<&EcsService>) -> Option<Result<ServiceState, String>> {
+        let s = service?;
+        Some(self.ecs.describe(s).await.map_err(|e| e.to_string()))
+    }
+
+    /// Updates the incident and records `completed` with it, re-reading on conflicts.
+    async fn save(
+        &self,
+        first: &Incident,
+        report: &DiagnosisReport,
+        now: DateTime<Utc>,
+        completed: TimelineEntry,
+    ) -> Result<(), Error> {
+        let mut current = first.clone();
+        for attempt in 0..SAVE_ATTEMPTS {
+            if attempt > 0 {
+                current = self
+                    .store
+                    .get(&first.id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(first.id.clone()))?;
+            }
+            let mut next = current.clone();
+            if report.runbook.is_some() {
+                next.runbook.clone_from(&report.runbook);
+            }
+            if report.cause.is_some() {
+                next.cause.clone_from(&report.cause);
+            }
+            next.diagnosed_at = next.diagnosed_at.or(Some(now));
+            next.estimated_start = match (next.estimated_start, report.estimated_start) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            next.version = current.version + 1;
+            match self
+                .store
+                .save(
+                    &next,
+                    current.version,
+                    PointerChange::Keep,
+                    std::slice::from_ref(&completed),
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict(_)) => {
+                    tracing::debug!(attempt, "incident changed underneath; re-reading");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(first.id.clone()).into())
+    }
+
+    async fn publish(&self, report: &DiagnosisReport, published_id: &str) -> Result<(), Error> {
+        self.bus.put(&report.event().to_pipeline()).await?;
+        self.store
+            .append(
+                &report.incident_id,
+                &[TimelineEntry::new(
+                    published_id,
+                    self.clock.now(),
+                    EntryKind::Note,
+                    format!(
+                        "Diagnosis Completed sent{}",
+                        if report.suggested.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (suggested: {})", report.suggested.join(", "))
+                        }
+                    ),
+                )],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn read_report(entry: &TimelineEntry) -> Result<DiagnosisReport, Error> {
+    serde_json::from_value(entry.detail.clone())
+        .map_err(|e| Error::invalid(format!("timeline entry {}", entry.event_id), e.to_string()))
+}
+
+/// The planned queries in the order of `outcomes` (both follow the runbook's order).
+fn sorted_like<'p>(planned: &'p [Planned], outcomes: &[QueryOutcome]) -> Vec<&'p Planned> {
+    outcomes
+        .iter()
+        .filter_map(|o| planned.iter().find(|p| p.name == o.name()))
+        .collect()
+}
+
+fn plan(
+    runbook: &Runbook,
+    step: &QueryStep,
+    vars: &TemplateVars,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<QueryRequest, Error> {
+    let log_groups = runbook
+        .log_groups_for(step)
+        .into_iter()
+        .map(|g| template::render_log_group(g, vars))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(QueryRequest {
+        name: step.name.clone(),
+        log_groups,
+        query: template::render_query(&step.query, vars)?,
+        start,
+        end,
+        deadline: Duration::ZERO,
+    })
+}
+
+fn recent_changes(
+    service: Option<&EcsService>,
+    state: Option<Result<ServiceState, String>>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> RecentChanges {
+    let svc = service.map(ToString::to_string);
+    match state {
+        None => RecentChanges {
+            note: Some("the incident has no ECS service".to_string()),
+            ..RecentChanges::default()
+        },
+        Some(Err(e)) => RecentChanges {
+            service: svc,
+            note: Some(format!("describing the ECS service failed: {e}")),
+            ..RecentChanges::default()
+        },
+        Some(Ok(st)) => {
+            let in_window = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= start && t <= end);
+            let mut deployments: Vec<Deployment> = st
+                .deployments
+                .iter()
+                .filter(|d| d.status == "PRIMARY" || in_window(d.created_at) || in_window(d.updated_at))
+                .cloned()
+                .collect();
+            deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+            let mut events: Vec<ServiceEvent> = st
+                .events
+                .iter()
+                .filter(|e| e.at >= start && e.at <= end)
+                .cloned()
+                .collect();
+            events.sort_by_key(|e| std::cmp::Reverse(e.at));
+            events.truncate(MAX_EVENTS);
+            RecentChanges {
+                service: svc,
+                deployments,
+                events,
+                task_definition: Some(st.task_definition),
+                desired: Some(st.desired),
+                running: Some(st.running),
+                pending: Some(st.pending),
+                note: None,
+            }
+        }
+    }
+}
+
+fn fmt_minutes(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{}m{}s", s / 60, s % 60)
+    }
+}
+
+fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
+    let mut s = match (&r.cause, &r.runbook) {
+        (Some(c), Some(rb)) => format!("Diagnosis completed: cause {c} (runbook {rb})"),
+        (None, Some(rb)) => format!("Diagnosis completed: no known cause of runbook {rb} matched"),
+        (_, None) => "Diagnosis completed without a runbook".to_string(),
+    };
+    if let Some(start) = r.estimated_start {
+        s.push_str(&format!(
+            ", started ~{} ({} before the alarm)",
+            start.format("%H:%M"),
+            fmt_minutes(raised.alarm_at - start)
+        ));
+    }
+    if !r.suggested.is_empty() {
+        s.push_str(&format!(", suggested {}", r.suggested.join(", ")));
+    }
+    let failed = r
+        .queries
+        .iter()
+        .filter(|q| matches!(q, QueryOutcome::Failed { .. }))
+        .count();
+    if failed > 0 {
+        s.push_str(&format!(", {failed} of {} queries failed", r.queries.len()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::local_logs::LocalLogQueries;
+    use crate::adapters::memory::{
+        InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock,
+    };
+    use crate::model::incident::IncidentId;
+    use crate::model::severity::Severity;
+    use crate::ports::detail_types;
+    use crate::runbook::RunbookSource;
+    use chrono::TimeZone;
+    use firebreak_insights::LogEvent;
+    use std::sync::Mutex;
+
+    const ID: &str = "INC-20260314-143500-0abc";
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).unwrap()
+    }
+
+    fn incident() -> Incident {
+        let mut i = Incident::open(
+            IncidentId(ID.into()),
+            "prod/api",
+            Severity::Sev2,
+            "api-5xx",
+            at(14, 35),
+            at(14, 35),
+        );
+        i.ecs = Some(EcsService::new("prod", "api"));
+        i
+    }
+
+    fn raised(alarm: &str) -> IncidentRaised {
+        IncidentRaised {
+            incident_id: IncidentId(ID.into()),
+            service: "prod/api".into(),
+            ecs: Some(EcsService::new("prod", "api")),
+            severity: Severity::Sev2,
+            alarm_name: alarm.into(),
+            alarm_at: at(14, 35),
+            runbook_hint: None,
+            namespace: None,
+            metric_name: None,
+            tags: BTreeMap::new(),
+            reopened: 0,
+        }
+    }
+
+    const RUNBOOK: &str = r#"
+id: api-errors
+title: API errors
+trigger: { alarms: ["api-5xx"] }
+impact: errors
+investigation:
+  - name: errors
+    query: "fields @timestamp, @message | filter @message like /ERROR/ | limit 20"
+  - name: slow
+    query: "fields @message | filter @message like /slow/"
+  - name: hostile
+    log_groups: ["/ecs/api"]
+    query: "fields @message | filter @message like /{tag.route}/"
+causes:
+  - id: boom
+    description: it went boom
+    signatures:
+      - pattern: { query: errors, matches: "boom" }
+    remediation:
+      - { action: ecs-restart }
+prevention: ["don't"]
+"#;
+
+    fn runbooks() -> RunbookSet {
+        RunbookSet::from_sources(&[RunbookSource {
+            file: "api-errors.yaml".into(),
+            text: RUNBOOK.into(),
+        }])
+        .unwrap()
+    }
+
+    /// Answers from a local engine, except the queries told to fail or hang; counts calls.
+    struct FakeLogs {
+        local: LocalLogQueries,
+        fail: Vec<String>,
+        hang: Vec<String>,
+        calls: Mutex<Vec<QueryRequest>>,
+    }
+
+    impl FakeLogs {
+        fn new(fail: &[&str], hang: &[&str]) -> FakeLogs {
+            let ev = |m: u32, msg: &str| LogEvent::new(at(14, m).timestamp_millis(), "/ecs/api", "s", msg);
+            FakeLogs {
+                local: LocalLogQueries::new(vec![
+                    ev(30, "ERROR boom"),
+                    ev(31, "ERROR boom again"),
+                    ev(32, "x/ | stats count() by @message"),
+                    ev(33, "INFO fine"),
+                ]),
+                fail: fail.iter().map(|s| s.to_string()).collect(),
+                hang: hang.iter().map(|s| s.to_string()).collect(),
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+        fn calls(&self) -> Vec<QueryRequest> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl LogQueries for FakeLogs {
+        async fn run(&self, request: &QueryRequest) -> Result<QueryOutput, QueryError> {
+            self.calls.lock().unwrap().push(request.clone());
+            if self.fail.contains(&request.name) {
+                return Err(QueryError::Failed("MalformedQueryException: nope".into()));
+            }
+            if self.hang.contains(&request.name) {
+                futures::future::pending::<()>().await;
+            }
+            self.local.run(request).await
+        }
+    }
+
+    struct World {
+        store: InMemoryIncidentStore,
+        logs: FakeLogs,
+        ecs: InMemoryServiceControl,
+        bus: InMemoryEventBus,
+        clock: SimClock,
+        runbooks: RunbookSet,
+        settings: Settings,
+    }
+
+    impl World {
+        async fn new(logs: FakeLogs) -> World {
+            let store = InMemoryIncidentStore::new();
+            store
+                .open(&incident(), &[], Duration::from_secs(60))
+                .await
+                .unwrap();
+            World {
+                store,
+                logs,
+                ecs: InMemoryServiceControl::new(),
+                bus: InMemoryEventBus::new(),
+                clock: SimClock::new(at(14, 36)),
+                runbooks: runbooks(),
+                settings: Settings::default(),
+            }
+        }
+        fn uc(
+            &self,
+        ) -> Diagnose<'_, InMemoryIncidentStore, FakeLogs, InMemoryServiceControl, InMemoryEventBus, SimClock>
+        {
+            Diagnose {
+                store: &self.store,
+                logs: &self.logs,
+                ecs: &self.ecs,
+                bus: &self.bus,
+                clock: &self.clock,
+                runbooks: &self.runbooks,
+                settings: &self.settings,
+            }
+        }
+        async fn timeline(&self) -> Vec<TimelineEntry> {
+            self.store.timeline(&IncidentId(ID.into())).await.unwrap()
+        }
+    }
+
+    fn with_route(mut r: IncidentRaised, route: &str) -> IncidentRaised {
+        r.tags.insert("route".into(), route.into());
+        r
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_is_a_timeline_entry_and_the_diagnosis_completes() {
+        let w = World::new(FakeLogs::new(&["slow"], &[])).await;
+        let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
+        assert_eq!(r.cause.as_deref(), Some("boom"));
+        let tl = w.timeline().await;
+        let failed = tl.iter().find(|e| e.kind == EntryKind::QueryFailed).unwrap();
+        assert_eq!(failed.event_id, format!("{ID}/diagnosis/SEV2/query/slow"));
+        assert!(
+            failed.summary.contains("MalformedQueryException"),
+            "{}",
+            failed.summary
+        );
+        assert!(tl.iter().any(|e| e.kind == EntryKind::DiagnosisCompleted));
+        assert!(tl
+            .iter()
+            .find(|e| e.kind == EntryKind::DiagnosisCompleted)
+            .unwrap()
+            .summary
+            .contains("1 of 3 queries failed"));
+        assert_eq!(w.bus.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_query_that_outlives_the_deadline_is_stopped_and_recorded() {
+        let mut w = World::new(FakeLogs::new(&[], &["slow"])).await;
+        w.settings.diagnosis.deadline_s = 1;
+        let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
+        assert_eq!(r.cause.as_deref(), Some("boom"));
+        let slow = r.queries.iter().find(|q| q.name() == "slow").unwrap();
+        match slow {
+            QueryOutcome::Failed { error, .. } => assert!(error.contains("did not finish"), "{error}"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // the adapter was told how long it had
+        let sent = w.logs.calls();
+        assert!(sent
+            .iter()
+            .all(|q| q.deadline > Duration::ZERO && q.deadline <= Duration::from_secs(1)));
+    }
+
+    #[tokio::test]
+    async fn redelivery_runs_no_query_and_sends_nothing_twice() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        let first = w.uc().handle(&ev).await.unwrap();
+        let timeline = w.timeline().await;
+        let second = w.uc().handle(&ev).await.unwrap();
+        assert!(!first.repeated && second.repeated);
+        assert_eq!(second.cause, first.cause);
+        assert_eq!(w.logs.calls().len(), 3, "queries ran once");
+        assert_eq!(w.bus.events().len(), 1);
+        assert_eq!(w.timeline().await, timeline);
+        let inc = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
+        assert_eq!(inc.version, 2);
+        // an escalation is a new trigger: diagnosed again, under its own ids
+        let mut esc = ev.clone();
+        esc.severity = Severity::Sev1;
+        w.uc().handle(&esc).await.unwrap();
+        assert_eq!(w.logs.calls().len(), 6);
+        assert_eq!(w.bus.events().len(), 2);
+        assert!(w
+            .timeline()
+            .await
+            .iter()
+            .any(|e| e.event_id == format!("{ID}/diagnosis/SEV1/completed")));
+    }
+
+    #[tokio::test]
+    async fn when_the_bus_failed_the_redelivery_sends_the_recorded_diagnosis() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        w.uc().handle(&ev).await.unwrap();
+        // forget the send, as if put had failed after the diagnosis was recorded
+        w.bus.drain();
+        let store2 = InMemoryIncidentStore::new();
+        store2
+            .open(&incident(), &[], Duration::from_secs(60))
+            .await
+            .unwrap();
+        let tl: Vec<TimelineEntry> = w
+            .timeline()
+            .await
+            .into_iter()
+            .filter(|e| !e.event_id.ends_with("/published"))
+            .collect();
+        store2.append(&IncidentId(ID.into()), &tl).await.unwrap();
+        let uc = Diagnose {
+            store: &store2,
+            ..w.uc()
+        };
+        let r = uc.handle(&ev).await.unwrap();
+        assert!(r.repeated);
+        assert_eq!(w.bus.events().len(), 1);
+        assert_eq!(w.logs.calls().len(), 3, "no query ran again");
+    }
+
+    #[tokio::test]
+    async fn without_a_matching_runbook_generic_diagnostics_run() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let r = w.uc().handle(&raised("disk-70-percent")).await.unwrap();
+        assert_eq!(r.runbook, None);
+        assert_eq!(r.cause, None);
+        let names: Vec<String> = w.logs.calls().iter().map(|q| q.name.clone()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"errors".to_string()) && names.contains(&"error-counts".to_string()));
+        assert!(w
+            .logs
+            .calls()
+            .iter()
+            .all(|q| q.log_groups == vec!["/ecs/api".to_string()]));
+        let tl = w.timeline().await;
+        let nr = tl.iter().find(|e| e.kind == EntryKind::NoRunbook).unwrap();
+        assert!(nr.summary.contains("disk-70-percent"), "{}", nr.summary);
+        let errors = r.queries.iter().find(|q| q.name() == "errors").unwrap();
+        match errors {
+            QueryOutcome::Completed(s) => assert_eq!(s.rows, 2),
+            other => panic!("{other:?}"),
+        }
+        match Event::from_pipeline(&w.bus.events()[0]).unwrap() {
+            Event::Diagnosed(d) => {
+                assert_eq!(d.runbook, None);
+                assert!(d.suggested.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.bus.events()[0].detail_type, detail_types::DIAGNOSIS_COMPLETED);
+    }
+
+    #[tokio::test]
+    async fn a_hostile_dimension_value_stays_a_literal() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let r = w
+            .uc()
+            .handle(&with_route(raised("api-5xx"), "x/ | stats count() by @message"))
+            .await
+            .unwrap();
+        let sent = w.logs.calls();
+        let q = sent.iter().find(|q| q.name == "hostile").unwrap();
+        assert_eq!(
+            q.query,
+            r"fields @message | filter @message like /x\/ \| stats count\(\) by \@message/"
+        );
+        // the query still has two commands, and finds the one line that holds the value
+        assert_eq!(firebreak_insights::parse(&q.query).unwrap().commands.len(), 2);
+        match r.queries.iter().find(|q| q.name() == "hostile").unwrap() {
+            QueryOutcome::Completed(s) => {
+                assert_eq!(s.rows, 1);
+                assert_eq!(s.top_messages[0].message, "x/ | stats count() by @message");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_a_log_group_fails_only_its_queries() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = with_route(raised("api-5xx"), "r");
+        ev.ecs = Some(EcsService::new("prod", "x/ | stats count() by @message"));
+        let r = w.uc().handle(&ev).await.unwrap();
+        // the two queries over /ecs/{service_name} are not run; the one with a fixed group is
+        assert_eq!(w.logs.calls().len(), 1);
+        let failed: Vec<&str> = r
+            .queries
+            .iter()
+            .filter(|q| matches!(q, QueryOutcome::Failed { .. }))
+            .map(QueryOutcome::name)
+            .collect();
+        assert_eq!(failed, vec!["errors", "slow"]);
+        // and the ECS service does not exist: a note, not a failure
+        assert!(r
+            .recent_changes
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not found"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_incident_is_an_error() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = raised("api-5xx");
+        ev.incident_id = IncidentId("INC-20260314-143500-ffff".into());
+        let e = w.uc().handle(&ev).await.unwrap_err();
+        assert!(matches!(e, Error::Store(StoreError::NotFound(_))), "{e}");
+        assert!(w.logs.calls().is_empty());
+    }
+
+    #[test]
+    fn handle_is_send_so_lambda_can_run_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let store = InMemoryIncidentStore::new();
+        let logs = FakeLogs::new(&[], &[]);
+        let ecs = InMemoryServiceControl::new();
+        let bus = InMemoryEventBus::new();
+        let clock = SimClock::new(at(14, 36));
+        let runbooks = runbooks();
+        let settings = Settings::default();
+        let uc = Diagnose {
+            store: &store,
+            logs: &logs,
+            ecs: &ecs,
+            bus: &bus,
+            clock: &clock,
+            runbooks: &runbooks,
+            settings: &settings,
+        };
+        let ev = raised("api-5xx");
+        assert_send(&uc.handle(&ev));
+    }
+}

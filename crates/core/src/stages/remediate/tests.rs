@@ -1,0 +1,894 @@
+//! The use-case on the in-memory ports with a simulated clock.
+
+use super::*;
+use crate::adapters::memory::*;
+use crate::model::incident::AttachedAlarm;
+use crate::model::settings::ModeRule;
+use crate::model::severity::Severity;
+use crate::ports::{Deployment, OpenOutcome};
+use chrono::TimeZone;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const RUNBOOK: &str = r#"
+id: api-5xx
+title: 5xx on the API
+trigger: { alarms: ["*-5xx*"] }
+impact: users see errors
+investigation:
+  - { name: errors, query: "fields @message" }
+verify_window: 10m
+causes:
+  - id: bad-deploy
+    description: a recent deployment
+    signatures: [ { deployment: { within: 1h } } ]
+    remediation:
+      - { action: ecs-rollback, window: 1h }
+      - { action: ecs-scale-out, step: 4, max: 20, max_factor: 2 }
+  - id: overload
+    description: too much traffic
+    signatures: [ { deployment: { within: 1h } } ]
+    remediation:
+      - { action: ecs-scale-out, step: 4, max: 20, max_factor: 2 }
+      - { action: ecs-restart }
+  - id: stuck
+    description: stuck tasks
+    signatures: [ { deployment: { within: 1h } } ]
+    remediation:
+      - { action: ecs-delete }
+      - { action: ecs-restart }
+  - id: restart-only
+    description: leak
+    signatures: [ { deployment: { within: 1h } } ]
+    remediation:
+      - { action: ecs-restart }
+"#;
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, h, m, 0).unwrap()
+}
+
+fn svc() -> EcsService {
+    EcsService::new("prod", "articles-api")
+}
+
+fn inc_id() -> IncidentId {
+    IncidentId("INC-20260314-143500-0001".into())
+}
+
+fn dep(td: &str, status: &str, rollout: &str, created: DateTime<Utc>) -> Deployment {
+    Deployment {
+        id: format!("ecs-svc/{td}"),
+        status: status.into(),
+        task_definition: td.into(),
+        desired: 4,
+        running: 4,
+        rollout_state: Some(rollout.into()),
+        created_at: Some(created),
+        updated_at: None,
+    }
+}
+
+fn service_state(deployments: Vec<Deployment>) -> ServiceState {
+    ServiceState {
+        service: svc(),
+        status: "ACTIVE".into(),
+        task_definition: "articles-api:42".into(),
+        desired: 4,
+        running: 4,
+        pending: 0,
+        deployments,
+        events: vec![],
+        tags: BTreeMap::new(),
+    }
+}
+
+/// ECS wrapper that counts update attempts and can yield before each call, so two invocations
+/// joined on one task interleave.
+#[derive(Default)]
+struct Probe {
+    inner: InMemoryServiceControl,
+    updates: AtomicUsize,
+    yield_first: bool,
+}
+
+impl ServiceControl for Probe {
+    async fn describe(&self, service: &EcsService) -> Result<ServiceState, PortError> {
+        if self.yield_first {
+            tokio::task::yield_now().await;
+        }
+        self.inner.describe(service).await
+    }
+    async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
+        self.inner.task_definitions(family).await
+    }
+    async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        if self.yield_first {
+            tokio::task::yield_now().await;
+        }
+        self.inner.update(service, change).await
+    }
+}
+
+/// Alarm states that change after the first read (the alarm recovers mid-invocation).
+struct Recovering {
+    calls: AtomicUsize,
+}
+
+impl AlarmStatus for Recovering {
+    async fn states(&self, names: &[String]) -> Result<BTreeMap<String, AlarmState>, PortError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let s = if n == 0 { AlarmState::Alarm } else { AlarmState::Ok };
+        Ok(names.iter().map(|a| (a.clone(), s)).collect())
+    }
+}
+
+struct World {
+    store: InMemoryIncidentStore,
+    ecs: Probe,
+    alarms: InMemoryAlarmStatus,
+    notifier: InMemoryNotifier,
+    bus: InMemoryEventBus,
+    clock: SimClock,
+    runbooks: Vec<Runbook>,
+    settings: Settings,
+}
+
+impl World {
+    /// prod/articles-api at articles-api:42 (deployed 14:05), revisions 9, 10, 41, 42; desired
+    /// 4; one alarm in ALARM; allowlisted; mode auto.
+    async fn new() -> World {
+        World::with(
+            Severity::Sev2,
+            service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5))]),
+        )
+        .await
+    }
+
+    async fn with(severity: Severity, state: ServiceState) -> World {
+        let ecs = Probe::default();
+        let revs: Vec<String> = ["articles-api:9", "articles-api:10", "articles-api:41"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        ecs.inner.add_service(state, &revs);
+        let store = InMemoryIncidentStore::new();
+        let incident = {
+            let mut i = Incident::open(
+                inc_id(),
+                "prod/articles-api",
+                severity,
+                "articles-api 5xx",
+                t(14, 35),
+                t(14, 35),
+            );
+            i.ecs = Some(svc());
+            i.estimated_start = Some(t(14, 30));
+            i.diagnosed_at = Some(t(14, 36));
+            i.runbook = Some("api-5xx".into());
+            i.alarms.insert(
+                "articles-api-5xx".to_string(),
+                AttachedAlarm {
+                    state: AlarmState::Alarm,
+                    changed_at: t(14, 35),
+                    reason: "threshold crossed".into(),
+                },
+            );
+            i
+        };
+        let opened = store
+            .open(&incident, &[], std::time::Duration::from_secs(1800))
+            .await
+            .unwrap();
+        assert_eq!(opened, OpenOutcome::Opened);
+        let alarms = InMemoryAlarmStatus::new();
+        alarms.set("articles-api-5xx", AlarmState::Alarm);
+        let mut settings = Settings::default();
+        settings.remediation.mode = RemediationMode::Auto;
+        settings.remediation.allow = vec![svc()];
+        World {
+            store,
+            ecs,
+            alarms,
+            notifier: InMemoryNotifier::new(),
+            bus: InMemoryEventBus::new(),
+            clock: SimClock::new(t(14, 36)),
+            runbooks: vec![serde_json::from_value(
+                serde_norway::from_str::<serde_json::Value>(RUNBOOK).unwrap(),
+            )
+            .unwrap()],
+            settings,
+        }
+    }
+
+    fn uc(
+        &self,
+    ) -> Remediate<
+        '_,
+        InMemoryIncidentStore,
+        Probe,
+        InMemoryAlarmStatus,
+        InMemoryNotifier,
+        InMemoryEventBus,
+        SimClock,
+    > {
+        Remediate {
+            store: &self.store,
+            ecs: &self.ecs,
+            alarms: &self.alarms,
+            notifier: &self.notifier,
+            bus: &self.bus,
+            clock: &self.clock,
+            runbooks: &self.runbooks,
+            settings: &self.settings,
+        }
+    }
+
+    async fn diagnose(&self, cause: &str) -> RemediationReport {
+        self.uc().on_diagnosis(&diag(cause)).await.unwrap()
+    }
+
+    async fn incident(&self) -> Incident {
+        self.store.get(&inc_id()).await.unwrap().unwrap()
+    }
+
+    /// (action, outcome) of every record on the incident.
+    async fn outcomes(&self) -> Vec<(String, String)> {
+        self.incident()
+            .await
+            .remediations
+            .into_iter()
+            .map(|r| (r.action, r.outcome))
+            .collect()
+    }
+
+    async fn entry(&self, kind: EntryKind) -> Vec<TimelineEntry> {
+        self.store
+            .timeline(&inc_id())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect()
+    }
+
+    fn attempts(&self) -> usize {
+        self.ecs.updates.load(Ordering::SeqCst)
+    }
+}
+
+fn diag(cause: &str) -> DiagnosisCompleted {
+    DiagnosisCompleted {
+        incident_id: inc_id(),
+        service: "prod/articles-api".into(),
+        runbook: Some("api-5xx".into()),
+        cause: Some(cause.into()),
+        evidence: vec![],
+        suggested: vec![],
+        estimated_start: Some(t(14, 30)),
+    }
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[tokio::test]
+async fn rollback_uses_the_previous_deployment_when_ecs_lists_one() {
+    let state = service_state(vec![
+        dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5)),
+        dep("articles-api:40", "ACTIVE", "COMPLETED", t(10, 0)),
+    ]);
+    let w = World::with(Severity::Sev2, state.clone()).await;
+    w.ecs.inner.add_service(state, &["articles-api:40".to_string()]);
+    let report = w.diagnose("bad-deploy").await;
+    assert_eq!(report.decisions.len(), 1, "{report:?}");
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+    assert_eq!(
+        w.ecs.inner.updates()[0].1.task_definition.as_deref(),
+        Some("articles-api:40")
+    );
+    assert_eq!(
+        w.ecs.inner.service(&svc()).unwrap().task_definition,
+        "articles-api:40"
+    );
+    let inc = w.incident().await;
+    assert_eq!(inc.status, IncidentStatus::Mitigated);
+    assert_eq!(inc.mitigated_at, Some(t(14, 36)));
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+    let r = &inc.remediations[0];
+    assert_eq!(
+        (r.mode.as_str(), r.target.as_deref()),
+        ("auto", Some("prod/articles-api"))
+    );
+    assert!(
+        r.detail.contains("articles-api:42 → articles-api:40"),
+        "{}",
+        r.detail
+    );
+    assert!(r.detail.contains("previous deployment"), "{}", r.detail);
+}
+
+#[tokio::test]
+async fn rollback_via_revision_listing_takes_41_of_9_10_41_42() {
+    let w = World::new().await;
+    w.diagnose("bad-deploy").await;
+    let updates = w.ecs.inner.updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].1.task_definition.as_deref(), Some("articles-api:41"));
+    // applied entry carries before/after and what the sweeper needs
+    let applied = w.entry(EntryKind::RemediationApplied).await;
+    assert_eq!(applied.len(), 1);
+    let d = &applied[0].detail;
+    assert_eq!(d["before"]["task_definition"], "articles-api:42");
+    assert_eq!(d["after"]["task_definition"], "articles-api:41");
+    assert_eq!(d["before"]["desired"], 4);
+    assert_eq!(d["after"]["desired"], 4);
+    assert_eq!(d["verify_window_s"], 600);
+    assert_eq!(d["verify_by"], "2026-03-14T14:46:00Z");
+    assert!(applied[0]
+        .event_id
+        .ends_with("/remediate/bad-deploy/ecs-rollback/applied"));
+    assert_eq!(w.entry(EntryKind::Mitigated).await.len(), 1);
+    // the bus and the incident's topic are told
+    let events = w.bus.events();
+    assert_eq!(events.len(), 1);
+    match Event::from_pipeline(&events[0]).unwrap() {
+        Event::Applied(a) => {
+            assert_eq!(
+                (a.action.as_str(), a.target.as_str()),
+                ("ecs-rollback", "prod/articles-api")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Route::Severity(Severity::Sev2));
+    assert_eq!(sent[0].1.attributes["kind"], "remediation-applied");
+}
+
+#[tokio::test]
+async fn rollback_outside_its_window_is_refused_and_the_next_step_is_tried() {
+    let w = World::with(
+        Severity::Sev2,
+        service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(12, 0))]),
+    )
+    .await;
+    w.diagnose("bad-deploy").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-rollback", "refused"), ("ecs-scale-out", "applied")])
+    );
+    let refused = w.entry(EntryKind::RemediationRefused).await;
+    assert!(
+        refused[0].summary.contains("rollback-window"),
+        "{}",
+        refused[0].summary
+    );
+    assert_eq!(w.ecs.inner.updates()[0].1.desired, Some(8));
+    let inc = w.incident().await;
+    assert_eq!(
+        inc.remediations[1].detail.split(';').next().unwrap(),
+        "desiredCount 4 → 8 (step +4, max 20, ≤2x)"
+    );
+}
+
+#[tokio::test]
+async fn nothing_to_roll_back_to_falls_through_to_scale_out() {
+    let w = World::new().await;
+    // a fresh family with a single revision
+    let mut s = service_state(vec![dep("fresh:1", "PRIMARY", "COMPLETED", t(14, 5))]);
+    s.task_definition = "fresh:1".into();
+    w.ecs.inner.add_service(s, &[]);
+    w.diagnose("bad-deploy").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-rollback", "refused"), ("ecs-scale-out", "applied")])
+    );
+    assert!(w.incident().await.remediations[0]
+        .detail
+        .contains("nothing to roll back to"));
+}
+
+#[tokio::test]
+async fn scale_out_at_its_limit_is_refused_and_restart_is_tried() {
+    let w = World::new().await;
+    let mut s = service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5))]);
+    s.desired = 20;
+    w.ecs.inner.add_service(s, &[]);
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "refused"), ("ecs-restart", "applied")])
+    );
+    assert!(w.ecs.inner.updates()[0].1.force_new_deployment);
+}
+
+#[tokio::test]
+async fn restart_forces_a_new_deployment() {
+    let w = World::new().await;
+    w.diagnose("restart-only").await;
+    let u = w.ecs.inner.updates();
+    assert_eq!(u.len(), 1);
+    assert_eq!(
+        u[0].1,
+        ServiceUpdate {
+            task_definition: None,
+            desired: None,
+            force_new_deployment: true
+        }
+    );
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "applied")]));
+}
+
+#[tokio::test]
+async fn an_invalid_step_is_a_refusal_not_a_panic() {
+    let w = World::new().await;
+    w.diagnose("stuck").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-delete", "refused"), ("ecs-restart", "applied")])
+    );
+    assert!(w.incident().await.remediations[0].detail.contains("ecs-delete"));
+}
+
+#[tokio::test]
+async fn dry_run_is_the_default_and_records_exactly_what_would_be_done() {
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::default();
+    let report = w.diagnose("bad-deploy").await;
+    assert_eq!(w.attempts(), 0);
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "dry-run")]));
+    assert_eq!(
+        report.decisions[0].detail,
+        "dry-run: would update prod/articles-api: task definition articles-api:42 → articles-api:41 \
+         (the previous ACTIVE revision; articles-api:42 deployed 2026-03-14T14:05:00Z, within 1h before the start at 2026-03-14T14:30:00Z)"
+    );
+    let inc = w.incident().await;
+    assert_eq!((inc.status, inc.mitigated_at), (IncidentStatus::Open, None));
+    assert!(w.bus.events().is_empty());
+    assert_eq!(w.entry(EntryKind::RemediationDryRun).await.len(), 1);
+}
+
+#[tokio::test]
+async fn mode_off_refuses_that_action_and_the_next_step_keeps_its_own_mode() {
+    let mut w = World::new().await;
+    w.settings.remediation.rules = vec![ModeRule {
+        action: Some("ecs-rollback".into()),
+        severity: None,
+        mode: RemediationMode::Off,
+    }];
+    w.diagnose("bad-deploy").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-rollback", "refused"), ("ecs-scale-out", "applied")])
+    );
+    let inc = w.incident().await;
+    assert_eq!(inc.remediations[0].mode, "off");
+    assert!(inc.remediations[0].detail.contains("mode off"));
+}
+
+#[tokio::test]
+async fn mode_off_everywhere_touches_nothing() {
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Off;
+    w.diagnose("bad-deploy").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-rollback", "refused"), ("ecs-scale-out", "refused")])
+    );
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn mode_follows_severity_rules() {
+    let mut w = World::with(
+        Severity::Sev1,
+        service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5))]),
+    )
+    .await;
+    w.settings.remediation.mode = RemediationMode::DryRun;
+    w.settings.remediation.rules = vec![
+        ModeRule {
+            action: None,
+            severity: Some(Severity::Sev1),
+            mode: RemediationMode::Approve,
+        },
+        ModeRule {
+            action: None,
+            severity: Some(Severity::Sev2),
+            mode: RemediationMode::Auto,
+        },
+    ];
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "awaiting-approval")]));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn a_service_not_allowlisted_is_refused_and_nothing_else_is_tried() {
+    let mut w = World::new().await;
+    w.settings.remediation.allow = vec![EcsService::new("prod", "other")];
+    w.diagnose("bad-deploy").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "refused")]));
+    assert_eq!(
+        w.incident().await.remediations[0].detail,
+        "refused: prod/articles-api is not allowlisted (not in remediation.allow and its ECS tag firebreak:remediate is not \"true\")"
+    );
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn the_ecs_allow_tag_allows_a_service() {
+    let mut w = World::new().await;
+    w.settings.remediation.allow = vec![];
+    let mut s = service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5))]);
+    s.tags.insert("firebreak:remediate".into(), "true".into());
+    w.ecs.inner.add_service(s, &[]);
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "applied")]));
+}
+
+#[tokio::test]
+async fn an_incident_without_an_ecs_service_is_refused() {
+    let w = World::new().await;
+    let mut inc = w.incident().await;
+    inc.ecs = None;
+    inc.version += 1;
+    w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    assert!(w.incident().await.remediations[0]
+        .detail
+        .contains("names no ECS service"));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn a_recovered_alarm_is_never_remediated() {
+    let w = World::new().await;
+    w.alarms.set("articles-api-5xx", AlarmState::Ok);
+    w.diagnose("bad-deploy").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "refused")]));
+    assert!(w.incident().await.remediations[0]
+        .detail
+        .contains("articles-api-5xx is OK"));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_alarm_cloudwatch_does_not_report_keeps_the_incidents_state() {
+    // Unknown to the port but ALARM on the incident: still firing.
+    let w = World::new().await;
+    w.alarms.set("articles-api-5xx", AlarmState::Alarm);
+    let w2 = World::new().await;
+    let fresh = InMemoryAlarmStatus::new();
+    let uc = Remediate {
+        alarms: &fresh,
+        ..w2.uc()
+    };
+    uc.on_diagnosis(&diag("restart-only")).await.unwrap();
+    assert_eq!(w2.outcomes().await, pairs(&[("ecs-restart", "applied")]));
+    // Unknown to the port and OK on the incident: recovered.
+    let mut inc = w.incident().await;
+    inc.alarms.get_mut("articles-api-5xx").unwrap().state = AlarmState::Ok;
+    inc.version += 1;
+    w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
+    let uc = Remediate {
+        alarms: &fresh,
+        ..w.uc()
+    };
+    uc.on_diagnosis(&diag("restart-only")).await.unwrap();
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+}
+
+#[tokio::test]
+async fn the_alarm_is_rechecked_just_before_acting() {
+    let w = World::new().await;
+    let recovering = Recovering {
+        calls: AtomicUsize::new(0),
+    };
+    let uc = Remediate {
+        store: &w.store,
+        ecs: &w.ecs,
+        alarms: &recovering,
+        notifier: &w.notifier,
+        bus: &w.bus,
+        clock: &w.clock,
+        runbooks: &w.runbooks,
+        settings: &w.settings,
+    };
+    uc.on_diagnosis(&diag("restart-only")).await.unwrap();
+    assert_eq!(recovering.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    assert!(w.incident().await.remediations[0]
+        .detail
+        .contains("never remediate a recovered alarm"));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn a_resolved_incident_is_refused() {
+    let w = World::new().await;
+    let mut inc = w.incident().await;
+    inc.status = IncidentStatus::Resolved;
+    inc.resolved_at = Some(t(14, 36));
+    inc.version += 1;
+    w.store.save(&inc, 1, PointerChange::Release, &[]).await.unwrap();
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    assert!(w.incident().await.remediations[0].detail.contains("resolved"));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn no_scale_or_restart_while_a_deployment_is_in_progress() {
+    let w = World::with(
+        Severity::Sev2,
+        service_state(vec![
+            dep("articles-api:42", "PRIMARY", "IN_PROGRESS", t(14, 5)),
+            dep("articles-api:41", "ACTIVE", "COMPLETED", t(10, 0)),
+        ]),
+    )
+    .await;
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "refused"), ("ecs-restart", "refused")])
+    );
+    for r in w.incident().await.remediations {
+        assert!(
+            r.detail
+                .contains("deployment of prod/articles-api is in progress"),
+            "{}",
+            r.detail
+        );
+    }
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn at_most_n_actions_per_incident() {
+    let mut w = World::new().await;
+    w.settings.remediation.max_actions_per_incident = 1;
+    w.diagnose("restart-only").await;
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-restart", "applied"), ("ecs-scale-out", "refused")])
+    );
+    assert!(w.incident().await.remediations[1]
+        .detail
+        .contains("1 of at most 1"));
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn cooldown_per_service_and_action_refuses_a_second_run() {
+    let w = World::new().await;
+    let taken = w
+        .store
+        .claim("cooldown#prod/articles-api#ecs-restart", t(14, 50), t(14, 30))
+        .await
+        .unwrap();
+    assert!(taken);
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    assert!(w.incident().await.remediations[0].detail.contains("cooldown"));
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_ecs_error_is_recorded_as_failed_and_never_retried() {
+    let w = World::new().await;
+    w.ecs.inner.fail_updates(
+        &svc(),
+        PortError::new("ECS UpdateService", "User is not authorized", false)
+            .with_code("AccessDeniedException"),
+    );
+    let report = w.diagnose("bad-deploy").await;
+    assert_eq!(report.decisions.len(), 1);
+    assert_eq!(
+        w.attempts(),
+        1,
+        "one attempt, and no fall-through to the next step"
+    );
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "failed")]));
+    let failed = w.entry(EntryKind::RemediationFailed).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].detail["error"]["code"], "AccessDeniedException");
+    assert!(failed[0].summary.contains("User is not authorized"));
+    let inc = w.incident().await;
+    assert_eq!((inc.status, inc.mitigated_at), (IncidentStatus::Open, None));
+    assert_eq!(w.notifier.sent()[0].1.attributes["kind"], "remediation-failed");
+    assert!(w.bus.events().is_empty());
+    // redelivery and a later diagnosis of the same cause do not call ECS again
+    let again = w.diagnose("bad-deploy").await;
+    assert_eq!(again.skipped.as_deref(), Some("already decided"));
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.diagnose("bad-deploy").await;
+    assert_eq!(w.attempts(), 1);
+    assert_eq!(w.outcomes().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_redelivered_diagnosis_acts_once() {
+    let w = World::new().await;
+    let first = w.diagnose("bad-deploy").await;
+    let timeline = w.store.timeline(&inc_id()).await.unwrap();
+    let second = w.diagnose("bad-deploy").await;
+    assert_eq!(w.attempts(), 1);
+    assert_eq!(second.skipped.as_deref(), Some("already decided"));
+    assert_eq!(second.decisions, first.decisions);
+    assert_eq!(w.store.timeline(&inc_id()).await.unwrap(), timeline);
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+    assert_eq!(w.bus.events().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redelivery_heals_records_missing_from_the_incident() {
+    let w = World::new().await;
+    w.diagnose("restart-only").await;
+    // as if the incident save had been lost after the timeline was written
+    let mut inc = w.incident().await;
+    inc.remediations.clear();
+    inc.status = IncidentStatus::Open;
+    inc.mitigated_at = None;
+    let v = inc.version;
+    inc.version += 1;
+    w.store.save(&inc, v, PointerChange::Keep, &[]).await.unwrap();
+    w.diagnose("restart-only").await;
+    let inc = w.incident().await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "applied")]));
+    assert_eq!(inc.status, IncidentStatus::Mitigated);
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_invocations_make_exactly_one_ecs_update() {
+    let mut w = World::new().await;
+    w.ecs.yield_first = true;
+    let uc = w.uc();
+    let d = diag("bad-deploy");
+    let (a, b) = futures::join!(uc.on_diagnosis(&d), uc.on_diagnosis(&d));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(w.attempts(), 1);
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+    assert_eq!(
+        [a.skipped.is_some(), b.skipped.is_some()]
+            .iter()
+            .filter(|s| **s)
+            .count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+}
+
+#[tokio::test]
+async fn approve_flow_from_request_to_applied() {
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Approve;
+    let report = w.diagnose("overload").await;
+    assert_eq!(report.decisions[0].outcome, "awaiting-approval");
+    assert_eq!(w.attempts(), 0);
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, Route::Severity(Severity::Sev2));
+    assert!(
+        sent[0]
+            .1
+            .body
+            .contains("firebreak approve INC-20260314-143500-0001 ecs-scale-out"),
+        "{}",
+        sent[0].1.body
+    );
+    assert!(report.decisions[0].detail.contains("desiredCount 4 → 8"));
+    let timeline = w.store.timeline(&inc_id()).await.unwrap();
+    let ApprovalState::Pending(p) = approval_state(&inc_id(), &timeline, "ecs-scale-out") else {
+        panic!("not pending");
+    };
+    assert_eq!(p.cause, "overload");
+    assert_eq!(
+        approval_state(&inc_id(), &timeline, "ecs-restart"),
+        ApprovalState::NotRequested
+    );
+
+    w.clock.advance(chrono::Duration::minutes(3));
+    let approval = RemediationApproved {
+        incident_id: inc_id(),
+        action: "ecs-scale-out".into(),
+        approved_by: "alice".into(),
+    };
+    let done = w.uc().on_approval(&approval).await.unwrap();
+    assert_eq!(done.decisions.len(), 1);
+    assert_eq!(done.decisions[0].outcome, "applied");
+    assert_eq!(done.decisions[0].mode, "approve");
+    assert_eq!(w.ecs.inner.updates()[0].1.desired, Some(8));
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[
+            ("ecs-scale-out", "awaiting-approval"),
+            ("ecs-scale-out", "applied")
+        ])
+    );
+    let inc = w.incident().await;
+    assert_eq!(
+        (inc.status, inc.mitigated_at),
+        (IncidentStatus::Mitigated, Some(t(14, 39)))
+    );
+    assert_eq!(w.bus.events().len(), 1);
+    let timeline = w.store.timeline(&inc_id()).await.unwrap();
+    assert!(matches!(
+        approval_state(&inc_id(), &timeline, "ecs-scale-out"),
+        ApprovalState::Approved(_)
+    ));
+    // the approval redelivered does nothing
+    let again = w.uc().on_approval(&approval).await.unwrap();
+    assert_eq!(again.skipped.as_deref(), Some("already decided"));
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn an_approval_reruns_the_guardrails() {
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Approve;
+    w.diagnose("restart-only").await;
+    w.alarms.set("articles-api-5xx", AlarmState::Ok);
+    let done = w
+        .uc()
+        .on_approval(&RemediationApproved {
+            incident_id: inc_id(),
+            action: "ecs-restart".into(),
+            approved_by: "bob".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.decisions[0].outcome, "refused");
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_approval_for_an_unknown_incident_or_action_is_invalid() {
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Approve;
+    w.diagnose("restart-only").await;
+    for (incident, action) in [
+        ("INC-20260101-000000-ffff", "ecs-restart"),
+        ("INC-20260314-143500-0001", "ecs-rollback"),
+    ] {
+        let e = w
+            .uc()
+            .on_approval(&RemediationApproved {
+                incident_id: IncidentId(incident.into()),
+                action: action.into(),
+                approved_by: "eve".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }), "{e}");
+        assert!(
+            e.to_string().contains(incident) || e.to_string().contains(action),
+            "{e}"
+        );
+    }
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_incident_is_invalid_and_an_unknown_runbook_is_recorded() {
+    let w = World::new().await;
+    let mut d = diag("bad-deploy");
+    d.incident_id = IncidentId("INC-20260101-000000-ffff".into());
+    assert!(matches!(
+        w.uc().on_diagnosis(&d).await,
+        Err(Error::Invalid { .. })
+    ));
+    let mut d = diag("bad-deploy");
+    d.runbook = Some("nope".into());
+    let r = w.uc().on_diagnosis(&d).await.unwrap();
+    assert!(r.skipped.unwrap().contains("runbook nope is not loaded"));
+    assert_eq!(w.entry(EntryKind::RemediationRefused).await.len(), 1);
+    assert_eq!(w.attempts(), 0);
+}

@@ -1,0 +1,967 @@
+//! The resolve use-case, run on "Alarm Recovered": when every alarm of the incident is OK the
+//! incident is resolved (stage times, EMF metrics, postmortem draft, a summary to the severity's
+//! topic, "Incident Resolved" on the bus); when a remediation was applied but some alarm still
+//! fires it is mitigated; otherwise it stays open with a note. Also the manual resolution behind
+//! `firebreak resolve ID`.
+//!
+//! Idempotent on redelivery: every entry has a deterministic event id
+//! `<incident>/resolve/<reopened>/<step>`, the resolution is one conditional save, and the
+//! notification is sent until the `notified` entry records it (at least once, guarded by a short
+//! lease against a concurrent delivery).
+
+use crate::model::incident::{Incident, IncidentId, IncidentStatus};
+use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
+use crate::model::settings::Settings;
+use crate::model::signal::AlarmState;
+use crate::model::timeline::{sort_entries, EntryKind, TimelineEntry};
+use crate::ports::{
+    Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route, StoreError,
+};
+use crate::report::metrics::{emf_lines, human_opt, StageTimes};
+use crate::report::postmortem;
+use crate::runbook::Runbook;
+use crate::stages::manage::{load, validate_person, MAX_ATTEMPTS};
+use crate::Error;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+/// How long a delivery holds the right to send the resolution summary before another may.
+const NOTIFY_LEASE_S: i64 = 60;
+
+/// The resolve stage, over its ports.
+pub struct Resolve<'a, S: IncidentStore, N: Notifier, B: EventBus, K: Clock> {
+    pub store: &'a S,
+    pub notifier: &'a N,
+    pub bus: &'a B,
+    pub clock: &'a K,
+    pub runbooks: &'a [Runbook],
+    pub settings: &'a Settings,
+    /// The CloudWatch namespace of the EMF metrics (`Firebreak`).
+    pub metrics_namespace: &'a str,
+    /// Write the EMF lines to stdout (true in the Lambda function, where CloudWatch Logs extracts
+    /// them; false in drills and the CLI, whose stdout is their own output). The lines are returned
+    /// in [`Resolution::emf`] either way.
+    pub emf_to_stdout: bool,
+}
+
+/// A resolution this call carried out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The incident as saved.
+    pub incident: Incident,
+    pub times: StageTimes,
+    /// The EMF documents (written to stdout when `emf_to_stdout`).
+    pub emf: Vec<String>,
+    pub postmortem: String,
+    /// Resolved by hand, not by the alarms.
+    pub manual: bool,
+    /// The resolution summary went out in this call.
+    pub notified: bool,
+}
+
+/// What `on_recovered` or `resolve_manually` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolveOutcome {
+    Resolved(Box<Resolution>),
+    /// It was resolved before (a redelivery). `notified` is true when this call sent the summary a
+    /// previous delivery had not managed to send.
+    AlreadyResolved {
+        notified: bool,
+    },
+    /// A remediation was applied and some alarms still fire.
+    Mitigated {
+        still_firing: Vec<String>,
+    },
+    /// No remediation was applied and some alarms still fire.
+    StillOpen {
+        still_firing: Vec<String>,
+    },
+}
+
+impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, K> {
+    /// Handles "Alarm Recovered".
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown incident; store, notifier and bus failures (retryable
+    /// ones should be retried by redelivery, which is safe); [`StoreError::Conflict`] when the
+    /// incident kept changing for every attempt.
+    #[tracing::instrument(skip(self), fields(incident = %r.incident_id, alarm = %r.alarm_name))]
+    pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut inc = load(self.store, &r.incident_id).await?;
+            if inc.status == IncidentStatus::Resolved {
+                let notified = self.complete_notification(&inc).await?;
+                return Ok(ResolveOutcome::AlreadyResolved { notified });
+            }
+            // the event is newer news than a stored ALARM older than it
+            if let Some(a) = inc.alarms.get_mut(&r.alarm_name) {
+                if a.state != AlarmState::Ok && a.changed_at <= r.recovered_at {
+                    a.state = AlarmState::Ok;
+                    a.changed_at = r.recovered_at;
+                }
+            }
+            if inc.all_alarms_ok() {
+                let last_ok = inc.alarms.values().map(|a| a.changed_at).max();
+                let at = last_ok.map_or(r.recovered_at, |t| t.max(r.recovered_at));
+                let summary = format!(
+                    "All {} alarm(s) OK (last: {} at {}); resolved",
+                    inc.alarms.len(),
+                    r.alarm_name,
+                    r.recovered_at.format("%H:%M:%S")
+                );
+                match self.resolve_at(inc, at, summary, None).await? {
+                    Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
+                    None => continue,
+                }
+            }
+            let still_firing: Vec<String> = inc
+                .alarms
+                .iter()
+                .filter(|(_, a)| a.state != AlarmState::Ok)
+                .map(|(n, _)| n.clone())
+                .collect();
+            let base = base_id(&inc);
+            let ok = inc.alarms.len() - still_firing.len();
+            let note = TimelineEntry::new(
+                format!(
+                    "{base}/partial/{}/{}",
+                    r.alarm_name,
+                    r.recovered_at.timestamp_millis()
+                ),
+                r.recovered_at,
+                EntryKind::Note,
+                format!(
+                    "{} recovered; {ok} of {} alarm(s) OK, still not OK: {}",
+                    r.alarm_name,
+                    inc.alarms.len(),
+                    if still_firing.is_empty() {
+                        "none".to_string()
+                    } else {
+                        still_firing.join(", ")
+                    }
+                ),
+            )
+            .with_detail(json!({ "still_firing": still_firing }));
+            if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
+            {
+                let expected = inc.version;
+                let applied = inc.remediations.iter().find(|x| x.outcome == "applied");
+                let mitigated_at = inc
+                    .mitigated_at
+                    .or(applied.map(|x| x.at))
+                    .unwrap_or(r.recovered_at);
+                let action = applied.map_or_else(String::new, |x| x.action.clone());
+                inc.status = IncidentStatus::Mitigated;
+                inc.mitigated_at = Some(mitigated_at);
+                inc.version += 1;
+                let entry = TimelineEntry::new(
+                    format!("{base}/mitigated"),
+                    mitigated_at,
+                    EntryKind::Mitigated,
+                    format!("Mitigated by {action}; not every alarm has recovered yet"),
+                );
+                match self
+                    .store
+                    .save(&inc, expected, PointerChange::Keep, &[entry, note.clone()])
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Duplicate(_)) => {}
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                self.store.append(&inc.id, &[note]).await?;
+            }
+            return Ok(if inc.status == IncidentStatus::Mitigated {
+                ResolveOutcome::Mitigated { still_firing }
+            } else {
+                ResolveOutcome::StillOpen { still_firing }
+            });
+        }
+        Err(Error::Store(StoreError::Conflict(r.incident_id.clone())))
+    }
+
+    /// Resolves the incident by hand (`firebreak resolve ID`) at `now`, even when alarms still fire;
+    /// the timeline entry and the postmortem say so. `by` is recorded in the entry's detail only.
+    ///
+    /// # Errors
+    /// As [`Resolve::on_recovered`], and [`Error::Invalid`] for a bad name.
+    pub async fn resolve_manually(
+        &self,
+        id: &IncidentId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ResolveOutcome, Error> {
+        let by = validate_person(by)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let inc = load(self.store, id).await?;
+            if inc.status == IncidentStatus::Resolved {
+                let notified = self.complete_notification(&inc).await?;
+                return Ok(ResolveOutcome::AlreadyResolved { notified });
+            }
+            let not_ok: Vec<&str> = inc
+                .alarms
+                .iter()
+                .filter(|(_, a)| a.state != AlarmState::Ok)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let summary = if not_ok.is_empty() {
+                "Resolved by hand (firebreak resolve)".to_string()
+            } else {
+                format!(
+                    "Resolved by hand (firebreak resolve) while not OK: {}",
+                    not_ok.join(", ")
+                )
+            };
+            if let Some(res) = self.resolve_at(inc, now, summary, Some(by)).await? {
+                return Ok(ResolveOutcome::Resolved(Box::new(res)));
+            }
+        }
+        Err(Error::Store(StoreError::Conflict(id.clone())))
+    }
+
+    /// Acknowledges the page (see [`crate::stages::manage::acknowledge`]) at the clock's time.
+    ///
+    /// # Errors
+    /// As [`crate::stages::manage::acknowledge`].
+    pub async fn acknowledge(
+        &self,
+        id: &IncidentId,
+        by: &str,
+    ) -> Result<crate::stages::manage::AckOutcome, Error> {
+        crate::stages::manage::acknowledge(self.store, id, by, self.clock.now()).await
+    }
+
+    /// Adds a note (see [`crate::stages::manage::add_note`]) at the clock's time.
+    ///
+    /// # Errors
+    /// As [`crate::stages::manage::add_note`].
+    pub async fn add_note(
+        &self,
+        id: &IncidentId,
+        by: &str,
+        text: &str,
+    ) -> Result<(TimelineEntry, bool), Error> {
+        crate::stages::manage::add_note(self.store, id, by, text, self.clock.now()).await
+    }
+
+    /// The runbook the diagnosis used, when it is one of ours.
+    pub fn runbook_for(&self, inc: &Incident) -> Option<&Runbook> {
+        let id = inc.runbook.as_deref()?;
+        self.runbooks.iter().find(|r| r.id == id)
+    }
+
+    /// Saves `inc` as resolved at `at` with its postmortem, then emits the metrics and the
+    /// summary. `None` when the save lost a race (re-read and try again).
+    async fn resolve_at(
+        &self,
+        mut inc: Incident,
+        at: DateTime<Utc>,
+        summary: String,
+        manual_by: Option<&str>,
+    ) -> Result<Option<Resolution>, Error> {
+        let expected = inc.version;
+        let base = base_id(&inc);
+        inc.status = IncidentStatus::Resolved;
+        inc.resolved_at = Some(at);
+        inc.version += 1;
+        let times = StageTimes::of(&inc);
+        let anomalies = StageTimes::anomalies(&inc);
+        let alarms: BTreeMap<&str, &str> = inc
+            .alarms
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.state.as_str()))
+            .collect();
+        let mut detail = json!({
+            "manual": manual_by.is_some(),
+            "stage_times": times,
+            "alarms": alarms,
+            "anomalies": anomalies,
+        });
+        if let (Some(by), Some(o)) = (manual_by, detail.as_object_mut()) {
+            o.insert("by".into(), json!(by));
+        }
+        let resolved = TimelineEntry::new(format!("{base}/resolved"), at, EntryKind::Resolved, summary)
+            .with_detail(detail);
+        let mut timeline = self.store.timeline(&inc.id).await?;
+        timeline.push(resolved.clone());
+        sort_entries(&mut timeline);
+        let md = postmortem::draft(&inc, &timeline, self.runbook_for(&inc));
+        inc.postmortem = Some(md.clone());
+        let drafted = TimelineEntry::new(
+            format!("{base}/postmortem-drafted"),
+            self.clock.now().max(at),
+            EntryKind::PostmortemDrafted,
+            format!(
+                "Postmortem draft stored with the incident (firebreak postmortem {})",
+                inc.id
+            ),
+        );
+        match self
+            .store
+            .save(&inc, expected, PointerChange::Release, &[resolved, drafted])
+            .await
+        {
+            Ok(()) => {}
+            // another delivery resolved it meanwhile: the next read sees that
+            Err(StoreError::Conflict(_) | StoreError::Duplicate(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let emf = emf_lines(&inc, &times, self.metrics_namespace);
+        if self.emf_to_stdout {
+            write_emf(&emf);
+        }
+        tracing::info!(
+            incident = %inc.id,
+            severity = %inc.severity,
+            service = %inc.service,
+            time_to_resolve_s = ?times.time_to_resolve_s,
+            manual = manual_by.is_some(),
+            "resolved"
+        );
+        for a in &anomalies {
+            tracing::warn!(incident = %inc.id, stage = a.stage, reason = %a.reason, "stage time left out");
+        }
+        let notified = self.complete_notification(&inc).await?;
+        Ok(Some(Resolution {
+            incident: inc,
+            times,
+            emf,
+            postmortem: md,
+            manual: manual_by.is_some(),
+            notified,
+        }))
+    }
+
+    /// Sends the resolution summary and puts "Incident Resolved" unless the `notified` entry
+    /// shows a delivery did so already, then records that entry. Returns whether it sent.
+    async fn complete_notification(&self, inc: &Incident) -> Result<bool, Error> {
+        let base = base_id(inc);
+        let marker = format!("{base}/notified");
+        let timeline = self.store.timeline(&inc.id).await?;
+        if timeline.iter().any(|e| e.event_id == marker) {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::seconds(NOTIFY_LEASE_S);
+        if !self
+            .store
+            .claim(&format!("{base}/notify"), lease_until, now)
+            .await?
+        {
+            // Another delivery holds the lease and has not recorded the summary: it is sending it
+            // now, or it failed. Retrying after the lease lapses settles which, so the summary
+            // cannot be lost to a failed send.
+            return Err(Error::Port(crate::ports::PortError::new(
+                "resolution summary",
+                format!(
+                    "another delivery is sending the summary of {}; retry after {NOTIFY_LEASE_S}s",
+                    inc.id
+                ),
+                true,
+            )));
+        }
+        let times = StageTimes::of(inc);
+        let manual = postmortem::resolved_manually(&timeline);
+        let message = summary_notification(inc, &times, manual);
+        let message_id = self
+            .notifier
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
+        let event = Event::Resolved(IncidentResolved {
+            incident_id: inc.id.clone(),
+            service: inc.service.clone(),
+            severity: inc.severity,
+            time_to_resolve_s: times.time_to_resolve_s,
+        });
+        self.bus.put(&event.to_pipeline()).await?;
+        let entry = TimelineEntry::new(
+            marker,
+            now.max(inc.resolved_at.unwrap_or(now)),
+            EntryKind::Note,
+            format!("Resolution summary sent to the {} topic", inc.severity),
+        )
+        .with_detail(json!({ "message_id": message_id }));
+        self.store.append(&inc.id, &[entry]).await?;
+        Ok(true)
+    }
+}
+
+/// `<incident>/resolve/<reopened>`: one resolution per open→resolved cycle.
+fn base_id(inc: &Incident) -> String {
+    format!("{}/resolve/{}", inc.id, inc.reopened)
+}
+
+/// Writes EMF documents to stdout, one per line: in Lambda each becomes one log event that
+/// CloudWatch Logs turns into metrics. A failed write is logged, not fatal.
+fn write_emf(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if let Err(e) = writeln!(out, "{l}") {
+            tracing::warn!(error = %e, "could not write EMF metrics to stdout");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The resolution summary a person reads.
+pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Notification {
+    let subject = format!(
+        "[{}] RESOLVED {}: {}",
+        inc.severity,
+        inc.service,
+        inc.title.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    let how = if manual {
+        let firing: Vec<&str> = inc.alarms_firing().collect();
+        if firing.is_empty() {
+            "by hand".to_string()
+        } else {
+            format!("by hand; still in ALARM: {}", firing.join(", "))
+        }
+    } else {
+        "all alarms OK".to_string()
+    };
+    let remediation = inc
+        .remediations
+        .iter()
+        .find(|r| r.outcome == "applied")
+        .map_or_else(
+            || match inc.remediations.last() {
+                Some(r) => format!("none applied (last: {} {}: {})", r.action, r.outcome, r.detail),
+                None => "none".to_string(),
+            },
+            |r| format!("{} applied ({})", r.action, r.detail),
+        );
+    let body = format!(
+        "Incident {id} on {svc} ({sev}) is resolved at {at} ({how}).\n\n\
+         Time to detect: {d}\nTime to diagnose: {g}\nTime to mitigate: {m}\nTime to resolve (MTTR): {r}\n\n\
+         Cause: {cause}\nRemediation: {remediation}\n\n\
+         Postmortem draft: firebreak postmortem {id}\n",
+        id = inc.id,
+        svc = inc.service,
+        sev = inc.severity,
+        at = inc.resolved_at.map_or_else(
+            || "-".to_string(),
+            |r| r.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        ),
+        d = human_opt(t.time_to_detect_s),
+        g = human_opt(t.time_to_diagnose_s),
+        m = human_opt(t.time_to_mitigate_s),
+        r = human_opt(t.time_to_resolve_s),
+        cause = inc.cause.as_deref().unwrap_or("not identified"),
+    );
+    let attributes = BTreeMap::from([
+        ("severity".to_string(), inc.severity.as_str().to_string()),
+        ("service".to_string(), inc.service.clone()),
+        ("kind".to_string(), "resolved".to_string()),
+    ]);
+    Notification {
+        subject,
+        body,
+        attributes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
+    use crate::model::incident::{AttachedAlarm, RemediationRecord};
+    use crate::ports::detail_types;
+    use crate::report::metrics::tests::{at, incident};
+    use crate::report::postmortem::tests::runbook;
+    use std::time::Duration;
+
+    struct World {
+        store: InMemoryIncidentStore,
+        notifier: InMemoryNotifier,
+        bus: InMemoryEventBus,
+        clock: SimClock,
+        runbooks: Vec<Runbook>,
+        settings: Settings,
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                store: InMemoryIncidentStore::new(),
+                notifier: InMemoryNotifier::new(),
+                bus: InMemoryEventBus::new(),
+                clock: SimClock::new(at(15, 0, 5)),
+                runbooks: vec![runbook()],
+                settings: Settings::default(),
+            }
+        }
+        fn resolve(
+            &self,
+        ) -> Resolve<'_, InMemoryIncidentStore, InMemoryNotifier, InMemoryEventBus, SimClock> {
+            Resolve {
+                store: &self.store,
+                notifier: &self.notifier,
+                bus: &self.bus,
+                clock: &self.clock,
+                runbooks: &self.runbooks,
+                settings: &self.settings,
+                metrics_namespace: "Firebreak",
+                emf_to_stdout: false,
+            }
+        }
+    }
+
+    /// The seed incident after triage, diagnosis and remediation, with `alarms` in the given states.
+    fn diagnosed(alarms: &[(&str, AlarmState)], applied: bool) -> Incident {
+        let mut i = incident();
+        i.alarms = alarms
+            .iter()
+            .map(|(n, s)| {
+                let changed_at = if *s == AlarmState::Ok {
+                    at(15, 0, 0)
+                } else {
+                    at(14, 35, 0)
+                };
+                (
+                    n.to_string(),
+                    AttachedAlarm {
+                        state: *s,
+                        changed_at,
+                        reason: String::new(),
+                    },
+                )
+            })
+            .collect();
+        i.runbook = Some("http-5xx".into());
+        i.cause = Some("db-connection-pool-exhausted".into());
+        i.estimated_start = Some(at(14, 30, 0));
+        i.diagnosed_at = Some(at(14, 35, 40));
+        if applied {
+            i.remediations.push(RemediationRecord {
+                action: "ecs-scale-out".into(),
+                mode: "auto".into(),
+                outcome: "applied".into(),
+                detail: "desired 4 -> 6".into(),
+                target: Some("prod/articles-api".into()),
+                at: at(14, 36, 0),
+            });
+        }
+        i
+    }
+
+    fn recovered(alarm: &str) -> AlarmRecovered {
+        AlarmRecovered {
+            incident_id: incident().id,
+            service: "prod/articles-api".into(),
+            alarm_name: alarm.into(),
+            recovered_at: at(15, 0, 0),
+        }
+    }
+
+    async fn open(w: &World, i: &Incident) {
+        let e = TimelineEntry::new(
+            format!("{}/opened", i.id),
+            i.detected_at,
+            EntryKind::Opened,
+            "Opened SEV2 incident",
+        );
+        w.store.open(i, &[e], Duration::from_secs(1800)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn all_alarms_ok_resolves_with_stage_times_postmortem_metrics_and_summary() {
+        let w = World::new();
+        let mut i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], true);
+        i.mitigated_at = Some(at(14, 36, 0));
+        i.status = IncidentStatus::Mitigated;
+        open(&w, &i).await;
+
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        let ResolveOutcome::Resolved(res) = out else {
+            panic!("expected resolved, got {out:?}")
+        };
+        assert_eq!(
+            res.times,
+            StageTimes {
+                time_to_detect_s: Some(300),
+                time_to_diagnose_s: Some(40),
+                time_to_mitigate_s: Some(60),
+                time_to_resolve_s: Some(1500),
+            }
+        );
+        assert!(res.notified && !res.manual);
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, IncidentStatus::Resolved);
+        assert_eq!(stored.resolved_at, Some(at(15, 0, 0)));
+        assert_eq!(stored.version, i.version + 1);
+        let pm = stored.postmortem.unwrap();
+        assert_eq!(pm, res.postmortem);
+        assert!(pm.contains("| Time to resolve, MTTR (alarm → recovery) | 25m |"));
+        assert!(pm.contains("Prevention (runbook `http-5xx`)"));
+
+        let kinds: Vec<EntryKind> = w
+            .store
+            .timeline(&i.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                EntryKind::Opened,
+                EntryKind::Resolved,
+                EntryKind::PostmortemDrafted,
+                EntryKind::Note
+            ]
+        );
+
+        let v: serde_json::Value = serde_json::from_str(&res.emf[0]).unwrap();
+        assert_eq!(v["TimeToResolve"], 1500);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Firebreak");
+
+        let sent = w.notifier.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, Route::Severity(crate::model::severity::Severity::Sev2));
+        assert!(sent[0].1.subject.starts_with("[SEV2] RESOLVED prod/articles-api"));
+        let body = &sent[0].1.body;
+        assert!(body.contains("Time to resolve (MTTR): 25m"), "{body}");
+        assert!(body.contains("Cause: db-connection-pool-exhausted"), "{body}");
+        assert!(
+            body.contains("Remediation: ecs-scale-out applied (desired 4 -> 6)"),
+            "{body}"
+        );
+
+        let events = w.bus.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, detail_types::INCIDENT_RESOLVED);
+        assert_eq!(events[0].detail["time_to_resolve_s"], 1500);
+
+        // the service's pointer is released: a new alarm after the reopen window opens a new incident
+        let later = at(15, 0, 0) + chrono::Duration::hours(1);
+        let found = w
+            .store
+            .find_for_service("prod/articles-api", Duration::from_secs(1800), later)
+            .await
+            .unwrap();
+        assert!(found.is_none());
+    }
+
+    #[tokio::test]
+    async fn redelivery_records_one_resolution_and_sends_one_summary() {
+        let w = World::new();
+        open(&w, &diagnosed(&[("articles-api-5xx", AlarmState::Ok)], false)).await;
+        let r = recovered("articles-api-5xx");
+        assert!(matches!(
+            w.resolve().on_recovered(&r).await.unwrap(),
+            ResolveOutcome::Resolved(_)
+        ));
+        let again = w.resolve().on_recovered(&r).await.unwrap();
+        assert_eq!(again, ResolveOutcome::AlreadyResolved { notified: false });
+        let t = w.store.timeline(&incident().id).await.unwrap();
+        assert_eq!(t.iter().filter(|e| e.kind == EntryKind::Resolved).count(), 1);
+        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.bus.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_summary_lost_to_a_crash_is_sent_on_redelivery() {
+        let w = World::new();
+        let mut i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], false);
+        open(&w, &i).await;
+        // a first delivery saved the resolution and died before notifying
+        let expected = i.version;
+        i.status = IncidentStatus::Resolved;
+        i.resolved_at = Some(at(15, 0, 0));
+        i.version += 1;
+        w.store
+            .save(&i, expected, PointerChange::Release, &[])
+            .await
+            .unwrap();
+        w.clock.set(at(15, 3, 0));
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(out, ResolveOutcome::AlreadyResolved { notified: true });
+        assert_eq!(w.notifier.sent().len(), 1);
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(out, ResolveOutcome::AlreadyResolved { notified: false });
+        assert_eq!(w.notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_summary_whose_send_failed_is_sent_by_a_later_retry_not_dropped() {
+        let w = World::new();
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], true);
+        open(&w, &i).await;
+        w.notifier.fail_next(1);
+        let resolve = w.resolve();
+        let first = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap_err();
+        assert!(first.is_retryable(), "{first}");
+        // Retried while the first attempt's lease still holds: still retryable, not "done".
+        let second = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap_err();
+        assert!(second.is_retryable(), "{second}");
+        assert!(w.notifier.sent().is_empty());
+        // Lambda's next retry comes after the lease: the summary goes out, once.
+        w.clock.advance(chrono::Duration::seconds(NOTIFY_LEASE_S + 1));
+        let third = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(third, ResolveOutcome::AlreadyResolved { notified: true });
+        assert_eq!(w.notifier.sent().len(), 1);
+        resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(w.notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_of_two_alarms_ok_with_an_applied_remediation_is_mitigated() {
+        let w = World::new();
+        let i = diagnosed(
+            &[
+                ("articles-api-5xx", AlarmState::Ok),
+                ("articles-api-latency", AlarmState::Alarm),
+            ],
+            true,
+        );
+        open(&w, &i).await;
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ResolveOutcome::Mitigated {
+                still_firing: vec!["articles-api-latency".into()]
+            }
+        );
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, IncidentStatus::Mitigated);
+        assert_eq!(stored.mitigated_at, Some(at(14, 36, 0)));
+        assert_eq!(stored.resolved_at, None);
+        let t = w.store.timeline(&i.id).await.unwrap();
+        assert_eq!(t.iter().filter(|e| e.kind == EntryKind::Mitigated).count(), 1);
+        assert!(w.notifier.sent().is_empty());
+        // redelivery: still mitigated, no second entry
+        let again = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert!(matches!(again, ResolveOutcome::Mitigated { .. }));
+        assert_eq!(w.store.timeline(&i.id).await.unwrap().len(), t.len());
+    }
+
+    #[tokio::test]
+    async fn without_a_remediation_a_partial_recovery_stays_open_with_a_note() {
+        let w = World::new();
+        let i = diagnosed(
+            &[
+                ("articles-api-5xx", AlarmState::Ok),
+                ("articles-api-latency", AlarmState::Alarm),
+            ],
+            false,
+        );
+        open(&w, &i).await;
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ResolveOutcome::StillOpen {
+                still_firing: vec!["articles-api-latency".into()]
+            }
+        );
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, IncidentStatus::Open);
+        assert_eq!(stored.version, i.version);
+        let t = w.store.timeline(&i.id).await.unwrap();
+        let notes: Vec<&TimelineEntry> = t.iter().filter(|e| e.kind == EntryKind::Note).collect();
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0]
+            .summary
+            .contains("1 of 2 alarm(s) OK, still not OK: articles-api-latency"));
+        w.resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(w.store.timeline(&i.id).await.unwrap().len(), t.len());
+    }
+
+    #[tokio::test]
+    async fn unknown_incident_is_not_found() {
+        let w = World::new();
+        let e = w.resolve().on_recovered(&recovered("x")).await.unwrap_err();
+        assert!(matches!(e, Error::Store(StoreError::NotFound(_))), "{e}");
+        assert!(!e.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn manual_resolution_while_alarms_fire_says_so() {
+        let w = World::new();
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Alarm)], false);
+        open(&w, &i).await;
+        let out = w
+            .resolve()
+            .resolve_manually(&i.id, "alice", at(15, 10, 0))
+            .await
+            .unwrap();
+        let ResolveOutcome::Resolved(res) = out else {
+            panic!("expected resolved, got {out:?}")
+        };
+        assert!(res.manual);
+        assert_eq!(res.times.time_to_resolve_s, Some(35 * 60));
+        assert!(res
+            .postmortem
+            .contains("resolved by hand while alarms were still in ALARM: articles-api-5xx"));
+        assert!(!res.postmortem.contains("alice"));
+        let t = w.store.timeline(&i.id).await.unwrap();
+        let r = t.iter().find(|e| e.kind == EntryKind::Resolved).unwrap();
+        assert!(
+            r.summary.contains("while not OK: articles-api-5xx"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(r.detail["by"], "alice");
+        assert_eq!(r.detail["manual"], true);
+        assert!(w.notifier.sent()[0]
+            .1
+            .body
+            .contains("by hand; still in ALARM: articles-api-5xx"));
+        let again = w
+            .resolve()
+            .resolve_manually(&i.id, "alice", at(15, 11, 0))
+            .await
+            .unwrap();
+        assert_eq!(again, ResolveOutcome::AlreadyResolved { notified: false });
+    }
+
+    /// A store whose first saves fail with a conflict, as when triage writes concurrently.
+    struct Contended {
+        inner: InMemoryIncidentStore,
+        conflicts: std::sync::Mutex<usize>,
+    }
+
+    impl IncidentStore for Contended {
+        async fn open(
+            &self,
+            i: &Incident,
+            e: &[TimelineEntry],
+            w: Duration,
+        ) -> Result<crate::ports::OpenOutcome, StoreError> {
+            self.inner.open(i, e, w).await
+        }
+        async fn save(
+            &self,
+            i: &Incident,
+            v: u64,
+            p: PointerChange,
+            e: &[TimelineEntry],
+        ) -> Result<(), StoreError> {
+            {
+                let mut n = self.conflicts.lock().unwrap();
+                if *n > 0 {
+                    *n -= 1;
+                    return Err(StoreError::Conflict(i.id.clone()));
+                }
+            }
+            self.inner.save(i, v, p, e).await
+        }
+        async fn append(&self, id: &IncidentId, e: &[TimelineEntry]) -> Result<usize, StoreError> {
+            self.inner.append(id, e).await
+        }
+        async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+            self.inner.get(id).await
+        }
+        async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+            self.inner.timeline(id).await
+        }
+        async fn find_for_service(
+            &self,
+            s: &str,
+            w: Duration,
+            n: DateTime<Utc>,
+        ) -> Result<Option<Incident>, StoreError> {
+            self.inner.find_for_service(s, w, n).await
+        }
+        async fn list(&self, q: &crate::ports::ListQuery) -> Result<Vec<Incident>, StoreError> {
+            self.inner.list(q).await
+        }
+        async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
+            self.inner.claim(k, u, n).await
+        }
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_then_reported() {
+        let w = World::new();
+        let store = Contended {
+            inner: InMemoryIncidentStore::new(),
+            conflicts: std::sync::Mutex::new(2),
+        };
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], false);
+        store
+            .inner
+            .open(&i, &[], Duration::from_secs(1800))
+            .await
+            .unwrap();
+        let resolve = Resolve {
+            store: &store,
+            notifier: &w.notifier,
+            bus: &w.bus,
+            clock: &w.clock,
+            runbooks: &w.runbooks,
+            settings: &w.settings,
+            metrics_namespace: "Firebreak",
+            emf_to_stdout: false,
+        };
+        let out = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert!(matches!(out, ResolveOutcome::Resolved(_)));
+
+        let store = Contended {
+            inner: InMemoryIncidentStore::new(),
+            conflicts: std::sync::Mutex::new(MAX_ATTEMPTS),
+        };
+        store
+            .inner
+            .open(&i, &[], Duration::from_secs(1800))
+            .await
+            .unwrap();
+        let resolve = Resolve {
+            store: &store,
+            ..resolve
+        };
+        let e = resolve
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Store(StoreError::Conflict(_))), "{e}");
+        assert!(e.is_retryable());
+    }
+}

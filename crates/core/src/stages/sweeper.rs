@@ -1,0 +1,710 @@
+//! The sweeper, run on a schedule (every 5 minutes): escalates what nobody is handling.
+//!
+//! Rules, for every active (open or mitigated) incident:
+//!
+//! 1. **Unacknowledged.** A SEV1 or SEV2 incident nobody acknowledged within the severity's
+//!    response target (SEV1 15 min, SEV2 1 h), counted from when it opened or was last escalated
+//!    (a new page asks for a new response). SEV2 is raised to SEV1 and paged; SEV1 cannot go
+//!    higher and is re-paged at SEV1. Event id `<incident>/sweeper/unacked/<severity>`: each level
+//!    is escalated for this at most once.
+//! 2. **Remediation did not recover.** An applied remediation older than the runbook's
+//!    `verify_window` (or `settings.sweeper.default_verify_window_s` without a runbook) while
+//!    CloudWatch still reports an alarm of the incident in ALARM: the severity is raised one level
+//!    and paged. Event id `<incident>/sweeper/not-recovered/<remediation time in ms>`.
+//! 3. **Open too long.** Active for longer than `settings.sweeper.open_too_long_s` since it
+//!    opened: paged once at the current severity. Event id
+//!    `<incident>/sweeper/open-too-long/<reopened>`.
+//!
+//! An escalation is one conditional save (new severity, `last_escalated_at`, an `escalated`
+//! entry); the page follows and is recorded by a `<event id>/paged` entry, so a sweep that died
+//! between the two pages on the next run, and a sweep in an unchanged state does nothing. When the
+//! severity rises, "Incident Escalated" goes on the bus so diagnose runs again.
+
+use crate::model::incident::{Incident, IncidentId};
+use crate::model::pipeline::{Event, IncidentRaised};
+use crate::model::settings::Settings;
+use crate::model::severity::Severity;
+use crate::model::signal::AlarmState;
+use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::{
+    AlarmStatus, Clock, EventBus, IncidentStore, ListQuery, Notification, Notifier, PointerChange, Route,
+    StoreError,
+};
+use crate::report::metrics::human;
+use crate::runbook::Runbook;
+use crate::stages::manage::MAX_ATTEMPTS;
+use crate::Error;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The sweeper, over its ports.
+pub struct Sweeper<'a, S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> {
+    pub store: &'a S,
+    pub alarms: &'a A,
+    pub notifier: &'a N,
+    pub bus: &'a B,
+    pub clock: &'a K,
+    pub runbooks: &'a [Runbook],
+    pub settings: &'a Settings,
+}
+
+/// Which rule escalated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepRule {
+    Unacknowledged,
+    RemediationNotRecovered,
+    OpenTooLong,
+}
+
+/// One escalation a sweep carried out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Escalation {
+    pub incident: IncidentId,
+    pub rule: SweepRule,
+    pub from: Severity,
+    pub to: Severity,
+    pub event_id: String,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepReport {
+    /// Active incidents looked at.
+    pub examined: usize,
+    pub escalations: Vec<Escalation>,
+    /// Pages re-sent for escalations an earlier sweep saved but did not page.
+    pub repaged: usize,
+    /// Incidents that could not be swept this time, with the reason; the next sweep tries again.
+    pub failures: Vec<(IncidentId, String)>,
+}
+
+/// An escalation a rule asks for.
+struct Due {
+    rule: SweepRule,
+    event_id: String,
+    to: Severity,
+    summary: String,
+}
+
+impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweeper<'_, S, A, N, B, K> {
+    /// Sweeps every active incident once.
+    ///
+    /// # Errors
+    /// Only when the active incidents cannot be listed; a failure on one incident is reported in
+    /// [`SweepReport::failures`] and the sweep goes on.
+    #[tracing::instrument(skip(self))]
+    pub async fn sweep(&self) -> Result<SweepReport, Error> {
+        let now = self.clock.now();
+        let active = self
+            .store
+            .list(&ListQuery {
+                active_only: true,
+                since: None,
+            })
+            .await?;
+        let mut report = SweepReport {
+            examined: active.len(),
+            ..SweepReport::default()
+        };
+        for inc in active {
+            let id = inc.id.clone();
+            if let Err(e) = self.sweep_one(inc, now, &mut report).await {
+                tracing::warn!(incident = %id, error = %e, "sweep of incident failed");
+                report.failures.push((id, e.to_string()));
+            }
+        }
+        tracing::info!(
+            examined = report.examined,
+            escalated = report.escalations.len(),
+            failures = report.failures.len(),
+            "sweep done"
+        );
+        Ok(report)
+    }
+
+    async fn sweep_one(
+        &self,
+        mut inc: Incident,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Result<(), Error> {
+        if self.finish_unpaged(&inc, now).await? {
+            report.repaged += 1;
+        }
+        for rule in [
+            SweepRule::Unacknowledged,
+            SweepRule::RemediationNotRecovered,
+            SweepRule::OpenTooLong,
+        ] {
+            let mut attempts = 0;
+            loop {
+                let Some(due) = self.due(&inc, rule, now).await? else {
+                    break;
+                };
+                let from = inc.severity;
+                match self.escalate(&inc, &due, now).await? {
+                    Saved::Yes(updated) => {
+                        self.page(&updated, &due, from, now).await?;
+                        report.escalations.push(Escalation {
+                            incident: updated.id.clone(),
+                            rule,
+                            from,
+                            to: due.to,
+                            event_id: due.event_id.clone(),
+                        });
+                        inc = *updated;
+                        break;
+                    }
+                    Saved::Already => {
+                        if self.page_if_missing(&inc, &due, now).await? {
+                            report.repaged += 1;
+                        }
+                        break;
+                    }
+                    Saved::Conflict => {
+                        attempts += 1;
+                        if attempts >= MAX_ATTEMPTS {
+                            return Err(Error::Store(StoreError::Conflict(inc.id.clone())));
+                        }
+                        inc = crate::stages::manage::load(self.store, &inc.id).await?;
+                        if !inc.status.is_active() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `rule` asks for an escalation of `inc` now.
+    async fn due(&self, inc: &Incident, rule: SweepRule, now: DateTime<Utc>) -> Result<Option<Due>, Error> {
+        let id = &inc.id;
+        Ok(match rule {
+            SweepRule::Unacknowledged => {
+                let Some(target) = inc.severity.response_target_s() else {
+                    return Ok(None);
+                };
+                let since = inc
+                    .last_escalated_at
+                    .map_or(inc.opened_at, |e| e.max(inc.opened_at));
+                let waited = (now - since).num_seconds();
+                let applies = matches!(inc.severity, Severity::Sev1 | Severity::Sev2)
+                    && inc.acknowledged_at.is_none()
+                    && waited >= target;
+                applies.then(|| Due {
+                    rule,
+                    event_id: format!("{id}/sweeper/unacked/{}", inc.severity),
+                    to: inc.severity.raised(),
+                    summary: format!(
+                        "Unacknowledged for {} (target {} for {}); {}",
+                        human(waited),
+                        human(target),
+                        inc.severity,
+                        if inc.severity == Severity::Sev1 {
+                            "paging SEV1 again".to_string()
+                        } else {
+                            format!("raised to {}", inc.severity.raised())
+                        }
+                    ),
+                })
+            }
+            SweepRule::RemediationNotRecovered => {
+                let Some(applied) = inc.remediations.iter().rfind(|r| r.outcome == "applied") else {
+                    return Ok(None);
+                };
+                let window_s = self.verify_window_s(inc);
+                if (now - applied.at).num_seconds() < window_s {
+                    return Ok(None);
+                }
+                let names: Vec<String> = inc.alarms.keys().cloned().collect();
+                if names.is_empty() {
+                    return Ok(None);
+                }
+                let states = self.alarms.states(&names).await?;
+                let firing: Vec<&str> = states
+                    .iter()
+                    .filter(|(_, s)| **s == AlarmState::Alarm)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                (!firing.is_empty()).then(|| Due {
+                    rule,
+                    event_id: format!("{id}/sweeper/not-recovered/{}", applied.at.timestamp_millis()),
+                    to: inc.severity.raised(),
+                    summary: format!(
+                        "{} was applied {} ago but {} still in ALARM after the {} verification window; \
+                         raised to {}",
+                        applied.action,
+                        human((now - applied.at).num_seconds()),
+                        firing.join(", "),
+                        human(window_s),
+                        inc.severity.raised()
+                    ),
+                })
+            }
+            SweepRule::OpenTooLong => {
+                let open_s = (now - inc.opened_at).num_seconds();
+                let limit = self.settings.sweeper.open_too_long_s;
+                (limit > 0 && open_s >= limit).then(|| Due {
+                    rule,
+                    event_id: format!("{id}/sweeper/open-too-long/{}", inc.reopened),
+                    to: inc.severity,
+                    summary: format!(
+                        "Still {} after {} (limit {}); paging {}",
+                        inc.status,
+                        human(open_s),
+                        human(limit),
+                        inc.severity
+                    ),
+                })
+            }
+        })
+    }
+
+    /// The runbook's verification window, else the settings' default, in seconds.
+    pub fn verify_window_s(&self, inc: &Incident) -> i64 {
+        inc.runbook
+            .as_deref()
+            .and_then(|id| self.runbooks.iter().find(|r| r.id == id))
+            .map_or(self.settings.sweeper.default_verify_window_s, |r| {
+                r.verify_window.as_secs()
+            })
+    }
+
+    async fn escalate(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<Saved, Error> {
+        let mut next = inc.clone();
+        next.severity = due.to;
+        next.last_escalated_at = Some(now);
+        next.version += 1;
+        let entry = TimelineEntry::new(
+            due.event_id.clone(),
+            now,
+            EntryKind::Escalated,
+            due.summary.clone(),
+        )
+        .with_detail(json!({
+            "rule": due.rule,
+            "from": inc.severity,
+            "to": due.to,
+        }));
+        match self
+            .store
+            .save(&next, inc.version, PointerChange::Keep, &[entry])
+            .await
+        {
+            Ok(()) => Ok(Saved::Yes(Box::new(next))),
+            Err(StoreError::Duplicate(_)) => Ok(Saved::Already),
+            Err(StoreError::Conflict(_)) => Ok(Saved::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pages for a saved escalation, puts "Incident Escalated" when the severity rose, and records
+    /// the page.
+    async fn page(&self, inc: &Incident, due: &Due, from: Severity, now: DateTime<Utc>) -> Result<(), Error> {
+        let subject = format!(
+            "[{}] ESCALATED {}: {}",
+            inc.severity,
+            inc.service,
+            inc.title.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        let body = format!(
+            "Incident {} on {} ({}, {}).\n{}\n\n{}\nAcknowledge: firebreak ack {}\n",
+            inc.id,
+            inc.service,
+            inc.severity,
+            inc.status,
+            due.summary,
+            inc.severity.response(),
+            inc.id
+        );
+        let kind = match due.rule {
+            SweepRule::Unacknowledged => "unacknowledged",
+            SweepRule::RemediationNotRecovered => "not-recovered",
+            SweepRule::OpenTooLong => "open-too-long",
+        };
+        let message = Notification {
+            subject,
+            body,
+            attributes: BTreeMap::from([
+                ("severity".to_string(), inc.severity.as_str().to_string()),
+                ("service".to_string(), inc.service.clone()),
+                ("kind".to_string(), format!("escalated-{kind}")),
+            ]),
+        };
+        let message_id = self
+            .notifier
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
+        if inc.severity.is_more_severe_than(from) {
+            let alarm = inc
+                .alarms
+                .iter()
+                .find(|(_, a)| a.state == AlarmState::Alarm)
+                .or_else(|| inc.alarms.iter().next());
+            let event = Event::Escalated(IncidentRaised {
+                incident_id: inc.id.clone(),
+                service: inc.service.clone(),
+                ecs: inc.ecs.clone(),
+                severity: inc.severity,
+                alarm_name: alarm.map_or_else(String::new, |(n, _)| n.clone()),
+                alarm_at: alarm.map_or(inc.detected_at, |(_, a)| a.changed_at),
+                runbook_hint: inc.runbook.clone(),
+                namespace: None,
+                metric_name: None,
+                tags: BTreeMap::new(),
+                reopened: inc.reopened,
+            });
+            self.bus.put(&event.to_pipeline()).await?;
+        }
+        let paged = TimelineEntry::new(
+            format!("{}/paged", due.event_id),
+            now,
+            EntryKind::Paged,
+            format!("Paged {} ({kind})", inc.severity),
+        )
+        .with_detail(json!({ "message_id": message_id }));
+        self.store.append(&inc.id, &[paged]).await?;
+        tracing::info!(incident = %inc.id, rule = kind, severity = %inc.severity, "escalated");
+        Ok(())
+    }
+
+    /// An earlier sweep saved an escalation but could not page (SNS failed, or the function
+    /// stopped): page it now. The rules cannot find such an entry themselves, because the
+    /// unacknowledged rule's id moves with the severity it raised. True when it paged.
+    async fn finish_unpaged(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
+        let prefix = format!("{}/sweeper/", inc.id);
+        let timeline = self.store.timeline(&inc.id).await?;
+        let unpaged = timeline.iter().find(|e| {
+            e.event_id.starts_with(&prefix)
+                && !e.event_id.ends_with("/paged")
+                && !timeline
+                    .iter()
+                    .any(|p| p.event_id == format!("{}/paged", e.event_id))
+        });
+        let Some(entry) = unpaged else {
+            return Ok(false);
+        };
+        let rest = &entry.event_id[prefix.len()..];
+        let rule = if rest.starts_with("unacked/") {
+            SweepRule::Unacknowledged
+        } else if rest.starts_with("not-recovered/") {
+            SweepRule::RemediationNotRecovered
+        } else {
+            SweepRule::OpenTooLong
+        };
+        let due = Due {
+            rule,
+            event_id: entry.event_id.clone(),
+            to: inc.severity,
+            summary: entry.summary.clone(),
+        };
+        self.page_if_missing(inc, &due, now).await
+    }
+
+    /// After a sweep that saved an escalation but died before paging: page now. True when it paged.
+    async fn page_if_missing(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<bool, Error> {
+        let marker = format!("{}/paged", due.event_id);
+        let timeline = self.store.timeline(&inc.id).await?;
+        if timeline.iter().any(|e| e.event_id == marker) {
+            return Ok(false);
+        }
+        let Some(saved) = timeline.iter().find(|e| e.event_id == due.event_id) else {
+            return Ok(false);
+        };
+        let from = saved
+            .detail
+            .get("from")
+            .and_then(|v| serde_json::from_value::<Severity>(v.clone()).ok())
+            .unwrap_or(inc.severity);
+        let summary = saved.summary.clone();
+        let due = Due {
+            rule: due.rule,
+            event_id: due.event_id.clone(),
+            to: inc.severity,
+            summary,
+        };
+        self.page(inc, &due, from, now).await?;
+        Ok(true)
+    }
+}
+
+enum Saved {
+    Yes(Box<Incident>),
+    Already,
+    Conflict,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{
+        InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
+    };
+    use crate::model::incident::{IncidentStatus, RemediationRecord};
+    use crate::ports::detail_types;
+    use crate::report::metrics::tests::{at, incident};
+    use crate::report::postmortem::tests::runbook;
+    use std::time::Duration;
+
+    struct World {
+        store: InMemoryIncidentStore,
+        alarms: InMemoryAlarmStatus,
+        notifier: InMemoryNotifier,
+        bus: InMemoryEventBus,
+        clock: SimClock,
+        runbooks: Vec<Runbook>,
+        settings: Settings,
+    }
+
+    impl World {
+        async fn with(i: &Incident) -> World {
+            let w = World {
+                store: InMemoryIncidentStore::new(),
+                alarms: InMemoryAlarmStatus::new(),
+                notifier: InMemoryNotifier::new(),
+                bus: InMemoryEventBus::new(),
+                clock: SimClock::new(i.opened_at),
+                runbooks: vec![runbook()],
+                settings: Settings::default(),
+            };
+            w.store.open(i, &[], Duration::from_secs(1800)).await.unwrap();
+            w
+        }
+        async fn sweep(&self) -> SweepReport {
+            Sweeper {
+                store: &self.store,
+                alarms: &self.alarms,
+                notifier: &self.notifier,
+                bus: &self.bus,
+                clock: &self.clock,
+                runbooks: &self.runbooks,
+                settings: &self.settings,
+            }
+            .sweep()
+            .await
+            .unwrap()
+        }
+        async fn get(&self) -> Incident {
+            self.store.get(&incident().id).await.unwrap().unwrap()
+        }
+    }
+
+    fn mins(m: i64) -> chrono::Duration {
+        chrono::Duration::minutes(m)
+    }
+
+    #[tokio::test]
+    async fn unacknowledged_sev2_is_raised_to_sev1_once_then_sev1_is_repaged_once() {
+        let i = incident(); // SEV2, opened 14:35:01
+        let w = World::with(&i).await;
+        w.clock.set(i.opened_at + mins(59));
+        assert!(w.sweep().await.escalations.is_empty());
+
+        w.clock.set(i.opened_at + mins(60));
+        let r = w.sweep().await;
+        assert_eq!(r.escalations.len(), 1);
+        assert_eq!(r.escalations[0].rule, SweepRule::Unacknowledged);
+        assert_eq!(
+            (r.escalations[0].from, r.escalations[0].to),
+            (Severity::Sev2, Severity::Sev1)
+        );
+        assert_eq!(w.get().await.severity, Severity::Sev1);
+        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.notifier.sent()[0].0, Route::Severity(Severity::Sev1));
+        let events = w.bus.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, detail_types::INCIDENT_ESCALATED);
+        assert_eq!(events[0].detail["severity"], "SEV1");
+
+        // same state, next sweep: nothing new
+        w.clock.set(i.opened_at + mins(65));
+        assert!(w.sweep().await.escalations.is_empty());
+        assert_eq!(w.notifier.sent().len(), 1);
+
+        // SEV1's 15 minutes, counted from the escalation: re-paged at SEV1, no bus event
+        w.clock.set(i.opened_at + mins(75));
+        let r = w.sweep().await;
+        assert_eq!(r.escalations.len(), 1);
+        assert_eq!(
+            (r.escalations[0].from, r.escalations[0].to),
+            (Severity::Sev1, Severity::Sev1)
+        );
+        assert_eq!(w.notifier.sent().len(), 2);
+        assert_eq!(w.bus.events().len(), 1);
+        w.clock.set(i.opened_at + mins(100));
+        assert!(w.sweep().await.escalations.is_empty());
+        assert_eq!(w.notifier.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_escalation_whose_page_failed_is_paged_by_the_next_sweep() {
+        let i = incident(); // SEV2, unacknowledged
+        let w = World::with(&i).await;
+        w.notifier.fail_next(1);
+        w.clock.set(i.opened_at + mins(65));
+        let first = w.sweep().await;
+        assert_eq!(first.failures.len(), 1, "the page failed: {first:?}");
+        assert_eq!(
+            w.get().await.severity,
+            Severity::Sev1,
+            "the escalation itself was saved"
+        );
+        assert!(w.notifier.sent().is_empty());
+
+        // Five minutes later SNS is fine: the SEV1 page goes out, once.
+        w.clock.set(i.opened_at + mins(70));
+        let second = w.sweep().await;
+        assert_eq!(second.repaged, 1, "{second:?}");
+        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.notifier.sent()[0].0, Route::Severity(Severity::Sev1));
+        w.clock.set(i.opened_at + mins(72));
+        w.sweep().await;
+        assert_eq!(w.notifier.sent().len(), 1, "paged once");
+    }
+
+    #[tokio::test]
+    async fn acknowledged_or_minor_incidents_are_not_escalated_for_acknowledgement() {
+        let mut i = incident();
+        i.acknowledged_at = Some(i.opened_at + mins(5));
+        let w = World::with(&i).await;
+        w.clock.set(i.opened_at + mins(120));
+        assert!(w.sweep().await.escalations.is_empty());
+
+        let mut i = incident();
+        i.severity = Severity::Sev3;
+        let w = World::with(&i).await;
+        w.clock.set(i.opened_at + mins(5 * 60));
+        assert!(w
+            .sweep()
+            .await
+            .escalations
+            .iter()
+            .all(|e| e.rule != SweepRule::Unacknowledged));
+    }
+
+    fn remediated() -> Incident {
+        let mut i = incident();
+        i.acknowledged_at = Some(at(14, 36, 0));
+        i.runbook = Some("http-5xx".into()); // verify window 5m
+        i.status = IncidentStatus::Mitigated;
+        i.mitigated_at = Some(at(14, 37, 0));
+        i.remediations.push(RemediationRecord {
+            action: "ecs-rollback".into(),
+            mode: "auto".into(),
+            outcome: "applied".into(),
+            detail: "articles-api:42 -> articles-api:41".into(),
+            target: Some("prod/articles-api".into()),
+            at: at(14, 37, 0),
+        });
+        i
+    }
+
+    #[tokio::test]
+    async fn remediation_without_recovery_after_the_verify_window_raises_and_pages_once() {
+        let i = remediated();
+        let w = World::with(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Alarm);
+        w.clock.set(at(14, 41, 59));
+        assert!(w.sweep().await.escalations.is_empty());
+
+        w.clock.set(at(14, 42, 0));
+        let r = w.sweep().await;
+        assert_eq!(r.escalations.len(), 1);
+        assert_eq!(r.escalations[0].rule, SweepRule::RemediationNotRecovered);
+        assert_eq!(r.escalations[0].to, Severity::Sev1);
+        let t = w.store.timeline(&i.id).await.unwrap();
+        let e = t.iter().find(|e| e.kind == EntryKind::Escalated).unwrap();
+        assert!(
+            e.summary.contains("ecs-rollback was applied 5m ago"),
+            "{}",
+            e.summary
+        );
+        assert!(t.iter().any(|e| e.kind == EntryKind::Paged));
+        assert_eq!(w.bus.events().len(), 1);
+
+        w.clock.set(at(14, 47, 0));
+        assert!(w.sweep().await.escalations.is_empty());
+        assert_eq!(w.notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recovered_alarm_or_no_runbook_uses_the_right_window() {
+        let i = remediated();
+        let w = World::with(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Ok);
+        w.clock.set(at(15, 0, 0));
+        assert!(w.sweep().await.escalations.is_empty());
+
+        let mut i = remediated();
+        i.runbook = None; // default verify window: 600 s
+        let w = World::with(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Alarm);
+        w.clock.set(at(14, 46, 59));
+        assert!(w.sweep().await.escalations.is_empty());
+        w.clock.set(at(14, 47, 0));
+        assert_eq!(w.sweep().await.escalations.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn open_too_long_pages_once_at_the_same_severity() {
+        let mut i = incident();
+        i.acknowledged_at = Some(i.opened_at);
+        let w = World::with(&i).await;
+        w.clock.set(i.opened_at + chrono::Duration::hours(4));
+        let r = w.sweep().await;
+        assert_eq!(r.escalations.len(), 1);
+        assert_eq!(r.escalations[0].rule, SweepRule::OpenTooLong);
+        assert_eq!(r.escalations[0].to, Severity::Sev2);
+        assert_eq!(w.get().await.severity, Severity::Sev2);
+        assert!(w.bus.events().is_empty());
+        w.clock.set(i.opened_at + chrono::Duration::hours(8));
+        assert!(w.sweep().await.escalations.is_empty());
+        assert_eq!(w.notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn resolved_incidents_are_left_alone() {
+        let mut i = incident();
+        i.status = IncidentStatus::Resolved;
+        i.resolved_at = Some(at(15, 0, 0));
+        let w = World::with(&i).await;
+        w.clock.set(at(23, 0, 0));
+        let r = w.sweep().await;
+        assert_eq!(r.examined, 0);
+        assert!(w.notifier.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_escalation_saved_without_its_page_is_paged_by_the_next_sweep() {
+        let i = incident();
+        let w = World::with(&i).await;
+        let now = i.opened_at + mins(60);
+        // a sweep saved the escalation, then died before paging
+        let mut next = i.clone();
+        next.severity = Severity::Sev1;
+        next.version += 1;
+        let entry = TimelineEntry::new(
+            format!("{}/sweeper/unacked/SEV1", i.id),
+            now,
+            EntryKind::Escalated,
+            "Unacknowledged; paging SEV1 again",
+        )
+        .with_detail(json!({"from": "SEV1", "to": "SEV1"}));
+        w.store
+            .save(&next, i.version, PointerChange::Keep, &[entry])
+            .await
+            .unwrap();
+        w.clock.set(now + mins(15));
+        let r = w.sweep().await;
+        assert!(r.escalations.is_empty());
+        assert_eq!(r.repaged, 1);
+        assert_eq!(w.notifier.sent().len(), 1);
+        let r = w.sweep().await;
+        assert_eq!(r.repaged, 0);
+        assert_eq!(w.notifier.sent().len(), 1);
+    }
+}

@@ -1,0 +1,621 @@
+//! Triage: an alarm signal becomes a classified incident. On ALARM it opens, attaches to, reopens
+//! or escalates the service's incident and pages; on OK it records the recovery and tells
+//! resolve; INSUFFICIENT_DATA is recorded, never paged.
+//!
+//! Every path is safe to run twice on the same delivery: the store writes are conditional on
+//! event ids derived from the delivery id, and each side effect (page, pipeline event) is
+//! followed by a marker entry, so a redelivery finishes what a crashed attempt left undone and
+//! otherwise changes nothing.
+
+use crate::model::incident::{AttachedAlarm, Incident, IncidentId, IncidentStatus};
+use crate::model::pipeline::{AlarmRecovered, Event, IncidentRaised};
+use crate::model::settings::Settings;
+use crate::model::signal::{AlarmSignal, AlarmState};
+use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::policy::{Classification, SeverityPolicy};
+use crate::ports::{
+    Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, Route, StoreError,
+};
+use crate::Error;
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+use crate::ports::retry::{pause, CONFLICT_ATTEMPTS as MAX_ATTEMPTS};
+
+/// What triage did with one signal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TriageOutcome {
+    /// A new incident, paged.
+    Opened { id: IncidentId },
+    /// The alarm joined the service's active incident; `escalated` when it raised the severity
+    /// (and paged again).
+    Attached { id: IncidentId, escalated: bool },
+    /// A resolved incident came back within the reopen window.
+    Reopened { id: IncidentId },
+    /// The alarm recovered; resolve was told.
+    Recovered { id: IncidentId },
+    /// INSUFFICIENT_DATA, recorded on the incident when there is one.
+    Recorded { id: Option<IncidentId> },
+    /// OK for a service with no incident: nothing to do.
+    NoIncident,
+    /// This delivery was already handled in full.
+    Duplicate { id: IncidentId },
+    /// The signal is older than the state already recorded for its alarm (SNS and EventBridge
+    /// do not keep order): noted on the timeline, state unchanged.
+    Stale { id: IncidentId },
+}
+
+impl TriageOutcome {
+    pub fn incident(&self) -> Option<&IncidentId> {
+        match self {
+            TriageOutcome::Opened { id }
+            | TriageOutcome::Attached { id, .. }
+            | TriageOutcome::Reopened { id }
+            | TriageOutcome::Recovered { id }
+            | TriageOutcome::Duplicate { id }
+            | TriageOutcome::Stale { id } => Some(id),
+            TriageOutcome::Recorded { id } => id.as_ref(),
+            TriageOutcome::NoIncident => None,
+        }
+    }
+}
+
+/// The triage use-case over its ports.
+pub struct Triage<'a, S, N, B, K> {
+    pub store: &'a S,
+    pub notifier: &'a N,
+    pub bus: &'a B,
+    pub clock: &'a K,
+    pub policy: &'a SeverityPolicy,
+    pub settings: &'a Settings,
+}
+
+fn eid(signal: &AlarmSignal, step: &str) -> String {
+    format!("{}/{}", signal.delivery_id, step)
+}
+
+impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K> {
+    /// Handles one signal.
+    ///
+    /// # Errors
+    /// Store, notifier and bus failures; [`Error::is_retryable`] tells whether a redelivery may
+    /// succeed.
+    #[tracing::instrument(skip(self, signal), fields(alarm = %signal.alarm_name, state = %signal.state, delivery = %signal.delivery_id))]
+    pub async fn handle(&self, signal: &AlarmSignal) -> Result<TriageOutcome, Error> {
+        let class = self.policy.classify(signal);
+        match signal.state {
+            AlarmState::Alarm => self.on_alarm(signal, &class).await,
+            AlarmState::Ok => self.on_ok(signal, &class).await,
+            AlarmState::InsufficientData => self.on_insufficient(signal, &class).await,
+        }
+    }
+
+    /// The incident this signal would open, under the `n`th candidate id of its delivery.
+    fn new_incident(&self, signal: &AlarmSignal, class: &Classification, n: u32) -> Incident {
+        let now = self.clock.now();
+        let mut alarms = BTreeMap::new();
+        alarms.insert(
+            signal.alarm_name.clone(),
+            AttachedAlarm {
+                state: AlarmState::Alarm,
+                changed_at: signal.changed_at,
+                reason: signal.reason.clone(),
+            },
+        );
+        let mut inc = Incident::open(
+            IncidentId::derive_nth(signal.changed_at, &signal.delivery_id, &class.service, n),
+            &class.service,
+            class.severity,
+            format!("{} on {}", signal.alarm_name, class.service),
+            signal.changed_at,
+            now,
+        );
+        inc.ecs = class.ecs.clone();
+        inc.rule = class.rule.clone();
+        inc.alarms = alarms;
+        inc
+    }
+
+    fn fired_entry(&self, signal: &AlarmSignal) -> TimelineEntry {
+        TimelineEntry::new(
+            eid(signal, "alarm-fired"),
+            signal.changed_at,
+            EntryKind::AlarmFired,
+            format!("{} is ALARM: {}", signal.alarm_name, signal.reason),
+        )
+        .with_detail(serde_json::json!({
+            "alarm": signal.alarm_name,
+            "arn": signal.alarm_arn,
+            "previous_state": signal.previous_state.map(AlarmState::as_str),
+            "channel": signal.channel,
+            "trigger": signal.trigger,
+        }))
+    }
+
+    fn classified_entry(&self, signal: &AlarmSignal, class: &Classification) -> TimelineEntry {
+        let rule = class.rule.as_deref().unwrap_or("default");
+        let mut summary = format!(
+            "classified {} ({}) by rule {rule}",
+            class.severity,
+            class.severity.label()
+        );
+        for n in &class.notes {
+            summary.push_str("; ");
+            summary.push_str(n);
+        }
+        TimelineEntry::new(eid(signal, "classified"), self.clock.now(), EntryKind::Classified, summary).with_detail(
+            serde_json::json!({ "severity": class.severity, "rule": rule, "service": class.service, "notes": class.notes }),
+        )
+    }
+
+    /// The incident this signal would open and the entries that open it.
+    fn opening(
+        &self,
+        signal: &AlarmSignal,
+        class: &Classification,
+        n: u32,
+    ) -> (Incident, [TimelineEntry; 3]) {
+        let candidate = self.new_incident(signal, class, n);
+        let opened = TimelineEntry::new(
+            eid(signal, "opened"),
+            self.clock.now(),
+            EntryKind::Opened,
+            format!("incident {} opened for {}", candidate.id, candidate.service),
+        );
+        let entries = [
+            self.fired_entry(signal),
+            opened,
+            self.classified_entry(signal, class),
+        ];
+        (candidate, entries)
+    }
+
+    async fn on_alarm(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+        let mut n = 0;
+        let (mut candidate, mut entries) = self.opening(signal, class, n);
+        for attempt in 0..MAX_ATTEMPTS {
+            let outcome = match self
+                .store
+                .open(&candidate, &entries, self.settings.reopen_window())
+                .await
+            {
+                Ok(outcome) => outcome,
+                // Other invocations kept the same items busy: contention, not failure.
+                Err(StoreError::Conflict(_)) => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match outcome {
+                OpenOutcome::Opened => {
+                    info!(incident = %candidate.id, severity = %candidate.severity, service = %candidate.service, "opened");
+                    self.page_and_announce(&candidate, signal, class, Announce::Opened)
+                        .await?;
+                    return Ok(TriageOutcome::Opened { id: candidate.id });
+                }
+                OpenOutcome::IdTaken(existing) => {
+                    if self.delivered_before(&existing, signal).await? {
+                        // This delivery opened it before: finish what may have been left undone.
+                        return self.resume(&existing, signal, class, Announce::Opened).await;
+                    }
+                    // Another incident holds this name: the delivery's next candidate id.
+                    warn!(incident = %existing.id, service = %existing.service, "incident id taken by another incident; deriving another");
+                    n += 1;
+                    (candidate, entries) = self.opening(signal, class, n);
+                }
+                OpenOutcome::Existing(existing) => match self.join(*existing, signal, class).await {
+                    Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
+                    other => return other,
+                },
+            }
+        }
+        Err(Error::Store(StoreError::Conflict(candidate.id)))
+    }
+
+    /// Whether this very delivery was recorded on `inc` before: a redelivery is known by the
+    /// delivery's own identity (its message or event id, and the alarm's state-change time it
+    /// carries), never by an incident id that another delivery may share.
+    async fn delivered_before(&self, inc: &Incident, signal: &AlarmSignal) -> Result<bool, Error> {
+        let fired = eid(signal, "alarm-fired");
+        Ok(self
+            .store
+            .timeline(&inc.id)
+            .await?
+            .iter()
+            .any(|e| e.event_id == fired && e.at == signal.changed_at))
+    }
+
+    /// Attaches the alarm to an existing incident, reopening or escalating it as needed.
+    async fn join(
+        &self,
+        mut inc: Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+    ) -> Result<TriageOutcome, Error> {
+        if is_stale(&inc, signal) {
+            return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
+        }
+        let now = self.clock.now();
+        let expected = inc.version;
+        let reopening = inc.status == IncidentStatus::Resolved;
+        let mut entries = vec![self.fired_entry(signal)];
+        let escalate_to = crate::policy::escalate(inc.severity, class.severity);
+
+        inc.alarms.insert(
+            signal.alarm_name.clone(),
+            AttachedAlarm {
+                state: AlarmState::Alarm,
+                changed_at: signal.changed_at,
+                reason: signal.reason.clone(),
+            },
+        );
+        if reopening {
+            inc.status = IncidentStatus::Open;
+            inc.resolved_at = None;
+            inc.mitigated_at = None;
+            inc.acknowledged_at = None;
+            inc.acknowledged_by = None;
+            inc.reopened_at = Some(now);
+            inc.reopened += 1;
+            entries.push(TimelineEntry::new(
+                eid(signal, "reopened"),
+                now,
+                EntryKind::Reopened,
+                format!(
+                    "{} fired again within the {}s reopen window: incident reopened (time {})",
+                    signal.alarm_name, self.settings.reopen_window_s, inc.reopened
+                ),
+            ));
+        } else {
+            entries.push(TimelineEntry::new(
+                eid(signal, "attached"),
+                now,
+                EntryKind::Attached,
+                format!(
+                    "{} attached to the open incident ({} alarms)",
+                    signal.alarm_name,
+                    inc.alarms.len()
+                ),
+            ));
+        }
+        if let Some(sev) = escalate_to {
+            entries.push(
+                TimelineEntry::new(
+                    eid(signal, "escalated"),
+                    now,
+                    EntryKind::Escalated,
+                    format!(
+                        "escalated {} → {} by {} (rule {})",
+                        inc.severity,
+                        sev,
+                        signal.alarm_name,
+                        class.rule.as_deref().unwrap_or("default")
+                    ),
+                )
+                .with_detail(serde_json::json!({ "from": inc.severity, "to": sev })),
+            );
+            inc.severity = sev;
+            inc.last_escalated_at = Some(now);
+        }
+        inc.version = expected + 1;
+        let pointer = if reopening {
+            PointerChange::Reclaim
+        } else {
+            PointerChange::Keep
+        };
+        match self.store.save(&inc, expected, pointer, &entries).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => {
+                return self.resume(&inc, signal, class, Announce::Escalated).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if reopening {
+            info!(incident = %inc.id, "reopened");
+            self.page_and_announce(&inc, signal, class, Announce::Reopened)
+                .await?;
+            Ok(TriageOutcome::Reopened { id: inc.id })
+        } else if escalate_to.is_some() {
+            info!(incident = %inc.id, severity = %inc.severity, "escalated");
+            self.page_and_announce(&inc, signal, class, Announce::Escalated)
+                .await?;
+            Ok(TriageOutcome::Attached {
+                id: inc.id,
+                escalated: true,
+            })
+        } else {
+            info!(incident = %inc.id, "attached");
+            Ok(TriageOutcome::Attached {
+                id: inc.id,
+                escalated: false,
+            })
+        }
+    }
+
+    /// A redelivery: page and announce only if the first attempt did not get that far. What
+    /// the first attempt set out to announce is read back from the entries it wrote.
+    async fn resume(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+        first: Announce,
+    ) -> Result<TriageOutcome, Error> {
+        let timeline = self.store.timeline(&inc.id).await?;
+        let has = |step: &str| timeline.iter().any(|e| e.event_id == eid(signal, step));
+        let announce = if has("reopened") {
+            Some(Announce::Reopened)
+        } else if has("escalated") {
+            Some(Announce::Escalated)
+        } else if first == Announce::Opened {
+            Some(Announce::Opened)
+        } else {
+            None
+        };
+        if let Some(announce) = announce.filter(|_| !has("paged")) {
+            warn!(incident = %inc.id, "redelivery found an unfinished page; finishing it");
+            self.page_and_announce(inc, signal, class, announce).await?;
+        }
+        Ok(TriageOutcome::Duplicate { id: inc.id.clone() })
+    }
+
+    async fn page_and_announce(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+        announce: Announce,
+    ) -> Result<(), Error> {
+        let message = page_message(inc, signal, announce, self.settings);
+        let message_id = self
+            .notifier
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
+        let raised = IncidentRaised {
+            incident_id: inc.id.clone(),
+            service: inc.service.clone(),
+            ecs: inc.ecs.clone(),
+            severity: inc.severity,
+            alarm_name: signal.alarm_name.clone(),
+            alarm_at: signal.changed_at,
+            runbook_hint: class.runbook_hint.clone(),
+            namespace: signal.trigger.primary_metric().and_then(|m| m.namespace.clone()),
+            metric_name: signal
+                .trigger
+                .primary_metric()
+                .and_then(|m| m.metric_name.clone()),
+            tags: signal.tags.clone(),
+            reopened: inc.reopened,
+        };
+        let event = match announce {
+            Announce::Escalated => Event::Escalated(raised),
+            Announce::Opened | Announce::Reopened => Event::Opened(raised),
+        };
+        self.bus.put(&event.to_pipeline()).await?;
+        let paged = TimelineEntry::new(
+            eid(signal, "paged"),
+            self.clock.now(),
+            EntryKind::Paged,
+            format!("paged the {} topic ({}); told diagnose ({})", inc.severity, inc.severity.response(), event.detail_type()),
+        )
+        .with_detail(serde_json::json!({ "message_id": message_id, "subject": message.subject, "event": event.detail_type() }));
+        self.store.append(&inc.id, &[paged]).await?;
+        Ok(())
+    }
+
+    async fn on_ok(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let Some(mut inc) = self
+                .store
+                .find_for_service(&class.service, self.settings.reopen_window(), now)
+                .await?
+            else {
+                info!(service = %class.service, "recovery for a service with no incident");
+                return Ok(TriageOutcome::NoIncident);
+            };
+            if !inc.alarms.contains_key(&signal.alarm_name) {
+                info!(incident = %inc.id, "recovery of an alarm that is not part of the incident");
+                return Ok(TriageOutcome::NoIncident);
+            }
+            if is_stale(&inc, signal) {
+                return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
+            }
+            let expected = inc.version;
+            inc.alarms.insert(
+                signal.alarm_name.clone(),
+                AttachedAlarm {
+                    state: AlarmState::Ok,
+                    changed_at: signal.changed_at,
+                    reason: signal.reason.clone(),
+                },
+            );
+            inc.version = expected + 1;
+            let still = inc.alarms_firing().count();
+            let entry = TimelineEntry::new(
+                eid(signal, "alarm-recovered"),
+                signal.changed_at,
+                EntryKind::AlarmRecovered,
+                format!(
+                    "{} is OK ({still} alarm(s) still firing): {}",
+                    signal.alarm_name, signal.reason
+                ),
+            );
+            match self
+                .store
+                .save(&inc, expected, PointerChange::Keep, &[entry])
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(StoreError::Duplicate(_)) => {
+                    let timeline = self.store.timeline(&inc.id).await?;
+                    if !timeline.iter().any(|e| e.event_id == eid(signal, "handoff")) {
+                        self.announce_recovery(&inc, signal).await?;
+                    }
+                    return Ok(TriageOutcome::Duplicate { id: inc.id });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.announce_recovery(&inc, signal).await?;
+            return Ok(TriageOutcome::Recovered { id: inc.id });
+        }
+        Err(Error::Store(StoreError::Conflict(IncidentId(
+            class.service.clone(),
+        ))))
+    }
+
+    /// Records a late signal on the timeline without letting it change any state.
+    async fn record_stale(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        kind: EntryKind,
+    ) -> Result<TriageOutcome, Error> {
+        let newer = inc
+            .alarms
+            .get(&signal.alarm_name)
+            .map(|a| (a.state, a.changed_at));
+        warn!(incident = %inc.id, "signal older than the recorded state; ignored");
+        let summary = match newer {
+            Some((state, at)) => format!(
+                "{} {} from {} arrived after its {} from {}: recorded, state unchanged",
+                signal.alarm_name,
+                signal.state,
+                signal.changed_at.format("%H:%M:%S"),
+                state,
+                at.format("%H:%M:%S")
+            ),
+            None => format!(
+                "{} {} from {} arrived after the incident was resolved: recorded, not reopened",
+                signal.alarm_name,
+                signal.state,
+                signal.changed_at.format("%H:%M:%S")
+            ),
+        };
+        let entry = TimelineEntry::new(eid(signal, "stale"), self.clock.now(), kind, summary);
+        self.store.append(&inc.id, &[entry]).await?;
+        Ok(TriageOutcome::Stale { id: inc.id.clone() })
+    }
+
+    async fn announce_recovery(&self, inc: &Incident, signal: &AlarmSignal) -> Result<(), Error> {
+        let event = Event::Recovered(AlarmRecovered {
+            incident_id: inc.id.clone(),
+            service: inc.service.clone(),
+            alarm_name: signal.alarm_name.clone(),
+            recovered_at: signal.changed_at,
+        });
+        self.bus.put(&event.to_pipeline()).await?;
+        let entry = TimelineEntry::new(
+            eid(signal, "handoff"),
+            self.clock.now(),
+            EntryKind::Handoff,
+            "told resolve (Alarm Recovered)",
+        );
+        self.store.append(&inc.id, &[entry]).await?;
+        Ok(())
+    }
+
+    async fn on_insufficient(
+        &self,
+        signal: &AlarmSignal,
+        class: &Classification,
+    ) -> Result<TriageOutcome, Error> {
+        let now = self.clock.now();
+        let Some(inc) = self
+            .store
+            .find_for_service(&class.service, self.settings.reopen_window(), now)
+            .await?
+        else {
+            info!(service = %class.service, "INSUFFICIENT_DATA with no incident: logged only");
+            return Ok(TriageOutcome::Recorded { id: None });
+        };
+        let entry = TimelineEntry::new(
+            eid(signal, "insufficient-data"),
+            signal.changed_at,
+            EntryKind::AlarmInsufficientData,
+            format!(
+                "{} has INSUFFICIENT_DATA (not paged): {}",
+                signal.alarm_name, signal.reason
+            ),
+        );
+        // Only the timeline changes: an alarm with missing data neither pages nor counts as
+        // recovered, so the incident's alarm states stay as they were.
+        self.store.append(&inc.id, &[entry]).await?;
+        Ok(TriageOutcome::Recorded { id: Some(inc.id) })
+    }
+}
+
+/// True when the signal is older than what the incident already knows of its alarm, or (for an
+/// ALARM on a resolved incident) older than the resolution.
+fn is_stale(inc: &Incident, signal: &AlarmSignal) -> bool {
+    inc.alarms
+        .get(&signal.alarm_name)
+        .is_some_and(|a| a.changed_at > signal.changed_at)
+        || (signal.state == AlarmState::Alarm
+            && inc.status == IncidentStatus::Resolved
+            && inc.resolved_at.is_some_and(|r| signal.changed_at < r))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announce {
+    Opened,
+    Reopened,
+    Escalated,
+}
+
+/// The page: short enough for a phone lock screen, complete enough to act on.
+fn page_message(
+    inc: &Incident,
+    signal: &AlarmSignal,
+    announce: Announce,
+    settings: &Settings,
+) -> Notification {
+    let verb = match announce {
+        Announce::Opened => "opened",
+        Announce::Reopened => "REOPENED",
+        Announce::Escalated => "ESCALATED",
+    };
+    let subject = format!(
+        "[{}] {} {}: {}",
+        inc.severity, inc.service, verb, signal.alarm_name
+    );
+    let mode = match &inc.ecs {
+        Some(_) => format!(
+            "remediation mode {} unless configured otherwise per action",
+            settings.remediation.mode
+        ),
+        None => "no ECS service is known, so nothing will be changed automatically".to_string(),
+    };
+    let body = format!(
+        "{sev} {label} incident {verb} for {service}\n\
+         Alarm: {alarm} is ALARM since {at} UTC\n\
+         Reason: {reason}\n\
+         Incident: {id}\n\
+         Response: {response}\n\
+         Next: Firebreak runs the runbook's diagnostic queries and posts the findings to this incident's timeline; {mode}.\n\
+         Acknowledge: firebreak ack {id}",
+        sev = inc.severity,
+        label = inc.severity.label(),
+        service = inc.service,
+        alarm = signal.alarm_name,
+        at = signal.changed_at.format("%Y-%m-%d %H:%M:%S"),
+        reason = signal.reason,
+        id = inc.id,
+        response = inc.severity.response(),
+    );
+    let mut attributes = BTreeMap::new();
+    attributes.insert("severity".to_string(), inc.severity.to_string());
+    attributes.insert("service".to_string(), inc.service.clone());
+    attributes.insert("kind".to_string(), verb.to_ascii_lowercase());
+    attributes.insert("incident".to_string(), inc.id.to_string());
+    Notification {
+        subject,
+        body,
+        attributes,
+    }
+}

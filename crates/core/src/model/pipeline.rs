@@ -3,8 +3,8 @@
 
 use crate::model::incident::{EcsService, IncidentId};
 use crate::model::severity::Severity;
-use crate::ports::{detail_types as dt, PipelineEvent};
 use chrono::{DateTime, Utc};
+use detail_types as dt;
 use serde::{Deserialize, Serialize};
 
 /// "Incident Opened" and "Incident Escalated": diagnose starts on both.
@@ -162,4 +162,24 @@ impl Event {
             detail,
         })
     }
+}
+
+/// The pipeline's own events on the custom bus (source `firebreak`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineEvent {
+    /// `Incident Opened`, `Incident Escalated`, `Alarm Recovered`, `Diagnosis Completed`,
+    /// `Remediation Applied`, `Remediation Approved`, `Incident Resolved`.
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+pub mod detail_types {
+    pub const INCIDENT_OPENED: &str = "Incident Opened";
+    pub const INCIDENT_ESCALATED: &str = "Incident Escalated";
+    pub const ALARM_RECOVERED: &str = "Alarm Recovered";
+    pub const DIAGNOSIS_COMPLETED: &str = "Diagnosis Completed";
+    pub const REMEDIATION_APPLIED: &str = "Remediation Applied";
+    pub const REMEDIATION_APPROVED: &str = "Remediation Approved";
+    pub const INCIDENT_RESOLVED: &str = "Incident Resolved";
+    pub const SOURCE: &str = "firebreak";
 }

@@ -247,6 +247,82 @@ impl Incident {
         }
     }
 
+    /// Records the alarm's state as of `changed_at` (attaching it when it is new).
+    pub fn set_alarm(&mut self, name: &str, state: AlarmState, changed_at: DateTime<Utc>, reason: &str) {
+        self.alarms.insert(
+            name.to_string(),
+            AttachedAlarm {
+                state,
+                changed_at,
+                reason: reason.to_string(),
+            },
+        );
+    }
+
+    /// A resolved incident comes back: open again as a new cycle (`reopened` counts them);
+    /// what was resolved, mitigated and acknowledged belongs to the earlier cycle.
+    pub fn reopen(&mut self, now: DateTime<Utc>) {
+        self.status = IncidentStatus::Open;
+        self.resolved_at = None;
+        self.mitigated_at = None;
+        self.acknowledged_at = None;
+        self.acknowledged_by = None;
+        self.reopened_at = Some(now);
+        self.reopened += 1;
+    }
+
+    /// Raises the severity to `to` (never lowers it).
+    pub fn escalate(&mut self, to: Severity, now: DateTime<Utc>) {
+        if to.is_more_severe_than(self.severity) {
+            self.severity = to;
+            self.last_escalated_at = Some(now);
+        }
+    }
+
+    /// An action took effect at `at`: an open incident becomes mitigated (the first time counts).
+    pub fn mitigate(&mut self, at: DateTime<Utc>) {
+        self.mitigated_at.get_or_insert(at);
+        if self.status == IncidentStatus::Open {
+            self.status = IncidentStatus::Mitigated;
+        }
+    }
+
+    /// Closes the incident at `at`.
+    pub fn resolve(&mut self, at: DateTime<Utc>) {
+        self.status = IncidentStatus::Resolved;
+        self.resolved_at = Some(at);
+    }
+
+    /// Someone took the page; the first acknowledgement of a cycle stands.
+    pub fn acknowledge(&mut self, by: &str, at: DateTime<Utc>) {
+        if self.acknowledged_at.is_none() {
+            self.acknowledged_at = Some(at);
+            self.acknowledged_by = Some(by.to_string());
+        }
+    }
+
+    /// What a diagnosis found: the runbook and cause when it names them (a later diagnosis
+    /// without one keeps the earlier), the first diagnosis time, and the earliest estimated start.
+    pub fn record_diagnosis(
+        &mut self,
+        runbook: Option<&str>,
+        cause: Option<&str>,
+        estimated_start: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(r) = runbook {
+            self.runbook = Some(r.to_string());
+        }
+        if let Some(c) = cause {
+            self.cause = Some(c.to_string());
+        }
+        self.diagnosed_at = self.diagnosed_at.or(Some(at));
+        self.estimated_start = match (self.estimated_start, estimated_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// True when every attached alarm is OK.
     pub fn all_alarms_ok(&self) -> bool {
         !self.alarms.is_empty() && self.alarms.values().all(|a| a.state == AlarmState::Ok)

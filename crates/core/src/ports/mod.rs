@@ -6,6 +6,7 @@
 //! Lambda runtime can hold their futures across awaits.
 
 pub mod retry;
+pub mod update;
 
 use crate::model::incident::{EcsService, Incident, IncidentId};
 use crate::model::severity::Severity;

@@ -13,6 +13,7 @@ use crate::model::incident::{EcsService, Incident};
 use crate::model::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::update::{Saved, Update};
 use crate::ports::{
     Clock, Deployment, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput,
     QueryRequest, ServiceControl, ServiceEvent, ServiceState, StoreError,
@@ -31,8 +32,6 @@ use std::time::Duration;
 pub const WINDOW_MARGIN: Span = Span::minutes(2);
 /// Extra time a query gets beyond its own deadline before the use-case stops waiting.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-/// Save attempts when the incident keeps changing underneath.
-const SAVE_ATTEMPTS: usize = 5;
 /// Service events kept in the recent changes.
 const MAX_EVENTS: usize = 20;
 
@@ -546,46 +545,32 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         now: DateTime<Utc>,
         completed: TimelineEntry,
     ) -> Result<(), Error> {
-        let mut current = first.clone();
-        for attempt in 0..SAVE_ATTEMPTS {
-            if attempt > 0 {
-                current = self
-                    .store
-                    .get(&first.id)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(first.id.clone()))?;
-            }
-            let mut next = current.clone();
-            if report.runbook.is_some() {
-                next.runbook.clone_from(&report.runbook);
-            }
-            if report.cause.is_some() {
-                next.cause.clone_from(&report.cause);
-            }
-            next.diagnosed_at = next.diagnosed_at.or(Some(now));
-            next.estimated_start = match (next.estimated_start, report.estimated_start) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            next.version = current.version + 1;
-            match self
-                .store
+        let mut up = Update::from_read(self.store, first.clone());
+        loop {
+            let read = up.read().await?;
+            let mut next = read.clone();
+            next.record_diagnosis(
+                report.runbook.as_deref(),
+                report.cause.as_deref(),
+                report.estimated_start,
+                now,
+            );
+            match up
                 .save(
-                    &next,
-                    current.version,
+                    &read,
+                    &mut next,
                     PointerChange::Keep,
                     std::slice::from_ref(&completed),
                 )
-                .await
+                .await?
             {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict(_)) => {
-                    tracing::debug!(attempt, "incident changed underneath; re-reading");
+                Saved::Saved => return Ok(()),
+                Saved::Conflict => tracing::debug!("incident changed underneath; re-reading"),
+                Saved::AlreadyRecorded(id) => {
+                    return Err(StoreError::Duplicate(id).into());
                 }
-                Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict(first.id.clone()).into())
     }
 
     async fn publish(&self, report: &DiagnosisReport, published_id: &str) -> Result<(), Error> {

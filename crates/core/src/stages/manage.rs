@@ -4,13 +4,11 @@
 
 use crate::model::incident::{fnv1a, IncidentId};
 use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::update::{Saved, Update};
 use crate::ports::{IncidentStore, PointerChange, StoreError};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-
-/// How often a use-case re-reads and retries after an optimistic-lock conflict.
-pub const MAX_ATTEMPTS: usize = 5;
 
 /// The longest note accepted, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -62,32 +60,30 @@ pub async fn acknowledge<S: IncidentStore>(
     now: DateTime<Utc>,
 ) -> Result<AckOutcome, Error> {
     let by = validate_person(by)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let mut inc = load(store, id).await?;
-        if let Some(at) = inc.acknowledged_at {
+    let mut up = Update::new(store, id);
+    loop {
+        let read = up.read().await?;
+        if let Some(at) = read.acknowledged_at {
             return Ok(AckOutcome::AlreadyAcknowledged {
-                by: inc.acknowledged_by.clone(),
+                by: read.acknowledged_by.clone(),
                 at,
             });
         }
-        let expected = inc.version;
-        inc.acknowledged_at = Some(now);
-        inc.acknowledged_by = Some(by.to_string());
-        inc.version += 1;
+        let mut next = read.clone();
+        next.acknowledge(by, now);
         let entry = TimelineEntry::new(
-            format!("{id}/ack/{}", inc.reopened),
+            format!("{id}/ack/{}", read.reopened),
             now,
             EntryKind::Acknowledged,
             "Acknowledged",
         )
         .with_detail(json!({ "by": by }));
-        match store.save(&inc, expected, PointerChange::Keep, &[entry]).await {
-            Ok(()) => return Ok(AckOutcome::Acknowledged),
-            Err(StoreError::Conflict(_) | StoreError::Duplicate(_)) => continue,
-            Err(e) => return Err(e.into()),
+        match up.save(&read, &mut next, PointerChange::Keep, &[entry]).await? {
+            Saved::Saved => return Ok(AckOutcome::Acknowledged),
+            // the next read shows who acknowledged it
+            Saved::Conflict | Saved::AlreadyRecorded(_) => continue,
         }
     }
-    Err(Error::Store(StoreError::Conflict(id.clone())))
 }
 
 /// Adds a note by `by` at `now`. The summary is the text; the author goes into the detail. The

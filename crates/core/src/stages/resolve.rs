@@ -14,13 +14,12 @@ use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{sort_entries, EntryKind, TimelineEntry};
-use crate::ports::{
-    Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route, StoreError,
-};
+use crate::ports::update::{Saved, Update};
+use crate::ports::{Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route};
 use crate::report::metrics::{emf_lines, human_opt, StageTimes};
 use crate::report::postmortem;
 use crate::runbook::Runbook;
-use crate::stages::manage::{load, validate_person, MAX_ATTEMPTS};
+use crate::stages::manage::validate_person;
 use crate::Error;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -89,8 +88,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     /// incident kept changing for every attempt.
     #[tracing::instrument(skip(self), fields(incident = %r.incident_id, alarm = %r.alarm_name))]
     pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut inc = load(self.store, &r.incident_id).await?;
+        let mut up = Update::new(self.store, &r.incident_id);
+        loop {
+            let read = up.read().await?;
+            let mut inc = read.clone();
             if inc.status == IncidentStatus::Resolved {
                 let notified = self.complete_notification(&inc).await?;
                 return Ok(ResolveOutcome::AlreadyResolved { notified });
@@ -111,7 +112,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                     r.alarm_name,
                     r.recovered_at.format("%H:%M:%S")
                 );
-                match self.resolve_at(inc, at, summary, None).await? {
+                match self.resolve_at(&mut up, &read, inc, at, summary, None).await? {
                     Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
                     None => continue,
                 }
@@ -146,30 +147,25 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             .with_detail(json!({ "still_firing": still_firing }));
             if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
             {
-                let expected = inc.version;
                 let applied = inc.remediations.iter().find(|x| x.outcome == "applied");
                 let mitigated_at = inc
                     .mitigated_at
                     .or(applied.map(|x| x.at))
                     .unwrap_or(r.recovered_at);
                 let action = applied.map_or_else(String::new, |x| x.action.clone());
-                inc.status = IncidentStatus::Mitigated;
-                inc.mitigated_at = Some(mitigated_at);
-                inc.version += 1;
+                inc.mitigate(mitigated_at);
                 let entry = TimelineEntry::new(
                     format!("{base}/mitigated"),
                     mitigated_at,
                     EntryKind::Mitigated,
                     format!("Mitigated by {action}; not every alarm has recovered yet"),
                 );
-                match self
-                    .store
-                    .save(&inc, expected, PointerChange::Keep, &[entry, note.clone()])
-                    .await
+                match up
+                    .save(&read, &mut inc, PointerChange::Keep, &[entry, note.clone()])
+                    .await?
                 {
-                    Ok(()) | Err(StoreError::Duplicate(_)) => {}
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(e) => return Err(e.into()),
+                    Saved::Saved | Saved::AlreadyRecorded(_) => {}
+                    Saved::Conflict => continue,
                 }
             } else {
                 self.store.append(&inc.id, &[note]).await?;
@@ -180,7 +176,6 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                 ResolveOutcome::StillOpen { still_firing }
             });
         }
-        Err(Error::Store(StoreError::Conflict(r.incident_id.clone())))
     }
 
     /// Resolves the incident by hand (`firebreak resolve ID`) at `now`, even when alarms still fire;
@@ -195,8 +190,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         now: DateTime<Utc>,
     ) -> Result<ResolveOutcome, Error> {
         let by = validate_person(by)?;
-        for _ in 0..MAX_ATTEMPTS {
-            let inc = load(self.store, id).await?;
+        let mut up = Update::new(self.store, id);
+        loop {
+            let read = up.read().await?;
+            let inc = read.clone();
             if inc.status == IncidentStatus::Resolved {
                 let notified = self.complete_notification(&inc).await?;
                 return Ok(ResolveOutcome::AlreadyResolved { notified });
@@ -215,11 +212,13 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                     not_ok.join(", ")
                 )
             };
-            if let Some(res) = self.resolve_at(inc, now, summary, Some(by)).await? {
+            if let Some(res) = self
+                .resolve_at(&mut up, &read, inc, now, summary, Some(by))
+                .await?
+            {
                 return Ok(ResolveOutcome::Resolved(Box::new(res)));
             }
         }
-        Err(Error::Store(StoreError::Conflict(id.clone())))
     }
 
     /// Acknowledges the page (see [`crate::stages::manage::acknowledge`]) at the clock's time.
@@ -257,16 +256,15 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     /// summary. `None` when the save lost a race (re-read and try again).
     async fn resolve_at(
         &self,
+        up: &mut Update<'_, S>,
+        read: &Incident,
         mut inc: Incident,
         at: DateTime<Utc>,
         summary: String,
         manual_by: Option<&str>,
     ) -> Result<Option<Resolution>, Error> {
-        let expected = inc.version;
         let base = base_id(&inc);
-        inc.status = IncidentStatus::Resolved;
-        inc.resolved_at = Some(at);
-        inc.version += 1;
+        inc.resolve(at);
         let times = StageTimes::of(&inc);
         let anomalies = StageTimes::anomalies(&inc);
         let alarms: BTreeMap<&str, &str> = inc
@@ -299,15 +297,13 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                 inc.id
             ),
         );
-        match self
-            .store
-            .save(&inc, expected, PointerChange::Release, &[resolved, drafted])
-            .await
+        match up
+            .save(read, &mut inc, PointerChange::Release, &[resolved, drafted])
+            .await?
         {
-            Ok(()) => {}
+            Saved::Saved => {}
             // another delivery resolved it meanwhile: the next read sees that
-            Err(StoreError::Conflict(_) | StoreError::Duplicate(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Saved::Conflict | Saved::AlreadyRecorded(_) => return Ok(None),
         }
         let emf = emf_lines(&inc, &times, self.metrics_namespace);
         if self.emf_to_stdout {
@@ -470,7 +466,8 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
     use crate::model::incident::{AttachedAlarm, RemediationRecord};
-    use crate::ports::detail_types;
+    use crate::ports::retry::CONFLICT_ATTEMPTS;
+    use crate::ports::{detail_types, StoreError};
     use crate::report::metrics::tests::{at, incident};
     use crate::report::postmortem::tests::runbook;
     use std::time::Duration;
@@ -915,7 +912,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    // Paused time: the jittered pauses between attempts pass instantly.
+    #[tokio::test(start_paused = true)]
     async fn conflicts_are_retried_then_reported() {
         let w = World::new();
         let store = Contended {
@@ -946,7 +944,7 @@ mod tests {
 
         let store = Contended {
             inner: InMemoryIncidentStore::new(),
-            conflicts: std::sync::Mutex::new(MAX_ATTEMPTS),
+            conflicts: std::sync::Mutex::new(CONFLICT_ATTEMPTS),
         };
         store
             .inner

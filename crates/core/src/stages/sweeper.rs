@@ -26,13 +26,12 @@ use crate::model::settings::Settings;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, ListQuery, Notification, Notifier, PointerChange, Route,
-    StoreError,
 };
 use crate::report::metrics::human;
 use crate::runbook::Runbook;
-use crate::stages::manage::MAX_ATTEMPTS;
 use crate::Error;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -139,14 +138,18 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             SweepRule::RemediationNotRecovered,
             SweepRule::OpenTooLong,
         ] {
-            let mut attempts = 0;
+            let mut up = Update::from_read(self.store, inc.clone());
             loop {
+                inc = up.read().await?;
+                if !inc.status.is_active() {
+                    return Ok(());
+                }
                 let Some(due) = self.due(&inc, rule, now).await? else {
                     break;
                 };
                 let from = inc.severity;
-                match self.escalate(&inc, &due, now).await? {
-                    Saved::Yes(updated) => {
+                match self.escalate(&mut up, &inc, &due, now).await? {
+                    Escalated::Saved(updated) => {
                         self.page(&updated, &due, from, now).await?;
                         report.escalations.push(Escalation {
                             incident: updated.id.clone(),
@@ -158,22 +161,13 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                         inc = *updated;
                         break;
                     }
-                    Saved::Already => {
+                    Escalated::Already => {
                         if self.page_if_missing(&inc, &due, now).await? {
                             report.repaged += 1;
                         }
                         break;
                     }
-                    Saved::Conflict => {
-                        attempts += 1;
-                        if attempts >= MAX_ATTEMPTS {
-                            return Err(Error::Store(StoreError::Conflict(inc.id.clone())));
-                        }
-                        inc = crate::stages::manage::load(self.store, &inc.id).await?;
-                        if !inc.status.is_active() {
-                            return Ok(());
-                        }
-                    }
+                    Escalated::Conflict => continue,
                 }
             }
         }
@@ -274,11 +268,17 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             })
     }
 
-    async fn escalate(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<Saved, Error> {
+    async fn escalate(
+        &self,
+        up: &mut Update<'_, S>,
+        inc: &Incident,
+        due: &Due,
+        now: DateTime<Utc>,
+    ) -> Result<Escalated, Error> {
         let mut next = inc.clone();
+        // A re-page at the same severity (SEV1 unacknowledged again) is an escalation too.
         next.severity = due.to;
         next.last_escalated_at = Some(now);
-        next.version += 1;
         let entry = TimelineEntry::new(
             due.event_id.clone(),
             now,
@@ -290,16 +290,13 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             "from": inc.severity,
             "to": due.to,
         }));
-        match self
-            .store
-            .save(&next, inc.version, PointerChange::Keep, &[entry])
-            .await
-        {
-            Ok(()) => Ok(Saved::Yes(Box::new(next))),
-            Err(StoreError::Duplicate(_)) => Ok(Saved::Already),
-            Err(StoreError::Conflict(_)) => Ok(Saved::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        Ok(
+            match up.save(inc, &mut next, PointerChange::Keep, &[entry]).await? {
+                Saved::Saved => Escalated::Saved(Box::new(next)),
+                Saved::AlreadyRecorded(_) => Escalated::Already,
+                Saved::Conflict => Escalated::Conflict,
+            },
+        )
     }
 
     /// Pages for a saved escalation, puts "Incident Escalated" when the severity rose, and records
@@ -432,8 +429,8 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
     }
 }
 
-enum Saved {
-    Yes(Box<Incident>),
+enum Escalated {
+    Saved(Box<Incident>),
     Already,
     Conflict,
 }

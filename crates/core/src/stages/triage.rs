@@ -13,6 +13,7 @@ use crate::model::settings::Settings;
 use crate::model::signal::{AlarmSignal, AlarmState};
 use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::policy::{Classification, SeverityPolicy};
+use crate::ports::update::{Saved, Update};
 use crate::ports::{
     Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, Route, StoreError,
 };
@@ -237,27 +238,19 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
         }
         let now = self.clock.now();
-        let expected = inc.version;
+        let read = inc.clone();
         let reopening = inc.status == IncidentStatus::Resolved;
         let mut entries = vec![self.fired_entry(signal)];
         let escalate_to = crate::policy::escalate(inc.severity, class.severity);
 
-        inc.alarms.insert(
-            signal.alarm_name.clone(),
-            AttachedAlarm {
-                state: AlarmState::Alarm,
-                changed_at: signal.changed_at,
-                reason: signal.reason.clone(),
-            },
+        inc.set_alarm(
+            &signal.alarm_name,
+            AlarmState::Alarm,
+            signal.changed_at,
+            &signal.reason,
         );
         if reopening {
-            inc.status = IncidentStatus::Open;
-            inc.resolved_at = None;
-            inc.mitigated_at = None;
-            inc.acknowledged_at = None;
-            inc.acknowledged_by = None;
-            inc.reopened_at = Some(now);
-            inc.reopened += 1;
+            inc.reopen(now);
             entries.push(TimelineEntry::new(
                 eid(signal, "reopened"),
                 now,
@@ -295,21 +288,22 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 )
                 .with_detail(serde_json::json!({ "from": inc.severity, "to": sev })),
             );
-            inc.severity = sev;
-            inc.last_escalated_at = Some(now);
+            inc.escalate(sev, now);
         }
-        inc.version = expected + 1;
         let pointer = if reopening {
             PointerChange::Reclaim
         } else {
             PointerChange::Keep
         };
-        match self.store.save(&inc, expected, pointer, &entries).await {
-            Ok(()) => {}
-            Err(StoreError::Duplicate(_)) => {
+        let mut up = Update::from_read(self.store, read);
+        let read = up.read().await?;
+        match up.save(&read, &mut inc, pointer, &entries).await? {
+            Saved::Saved => {}
+            Saved::AlreadyRecorded(_) => {
                 return self.resume(&inc, signal, class, Announce::Escalated).await;
             }
-            Err(e) => return Err(e.into()),
+            // the caller reads the service's incident again
+            Saved::Conflict => return Err(StoreError::Conflict(inc.id).into()),
         }
         if reopening {
             info!(incident = %inc.id, "reopened");
@@ -422,16 +416,13 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             if is_stale(&inc, signal) {
                 return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
             }
-            let expected = inc.version;
-            inc.alarms.insert(
-                signal.alarm_name.clone(),
-                AttachedAlarm {
-                    state: AlarmState::Ok,
-                    changed_at: signal.changed_at,
-                    reason: signal.reason.clone(),
-                },
+            let read = inc.clone();
+            inc.set_alarm(
+                &signal.alarm_name,
+                AlarmState::Ok,
+                signal.changed_at,
+                &signal.reason,
             );
-            inc.version = expected + 1;
             let still = inc.alarms_firing().count();
             let entry = TimelineEntry::new(
                 eid(signal, "alarm-recovered"),
@@ -442,24 +433,22 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                     signal.alarm_name, signal.reason
                 ),
             );
-            match self
-                .store
-                .save(&inc, expected, PointerChange::Keep, &[entry])
-                .await
+            match Update::from_read(self.store, read.clone())
+                .save(&read, &mut inc, PointerChange::Keep, &[entry])
+                .await?
             {
-                Ok(()) => {}
-                Err(StoreError::Conflict(_)) => {
+                Saved::Saved => {}
+                Saved::Conflict => {
                     pause(attempt).await;
                     continue;
                 }
-                Err(StoreError::Duplicate(_)) => {
+                Saved::AlreadyRecorded(_) => {
                     let timeline = self.store.timeline(&inc.id).await?;
                     if !timeline.iter().any(|e| e.event_id == eid(signal, "handoff")) {
                         self.announce_recovery(&inc, signal).await?;
                     }
                     return Ok(TriageOutcome::Duplicate { id: inc.id });
                 }
-                Err(e) => return Err(e.into()),
             }
             self.announce_recovery(&inc, signal).await?;
             return Ok(TriageOutcome::Recovered { id: inc.id });

@@ -20,9 +20,10 @@ use crate::model::remedy::{Action, RemediationStep};
 use crate::model::settings::{RemediationMode, Settings};
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, PortError, Route,
-    ServiceControl, ServiceState, ServiceUpdate, StoreError,
+    ServiceControl, ServiceState, ServiceUpdate,
 };
 use crate::runbook::Runbook;
 use crate::stages::guardrails::{self as g, Refusal};
@@ -30,9 +31,6 @@ use crate::Error;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
-
-/// Optimistic-lock retries when saving the incident.
-const MAX_SAVE_ATTEMPTS: usize = 5;
 
 /// What one invocation decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -908,19 +906,17 @@ where
     /// one was applied, and saves with optimistic locking (re-read and retry on conflict).
     async fn reconcile(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<Incident, Error> {
         let records: Vec<RemediationRecord> = entries.iter().filter_map(record_of).collect();
-        for _ in 0..MAX_SAVE_ATTEMPTS {
-            let mut inc = self.load(id).await?;
-            let expected = inc.version;
+        let mut up = Update::new(self.store, id);
+        loop {
+            let read = up.read().await?;
+            let mut inc = read.clone();
             let mut changed = false;
             for rec in &records {
                 if inc.remediations.contains(rec) {
                     continue;
                 }
                 if rec.outcome == "applied" {
-                    inc.mitigated_at.get_or_insert(rec.at);
-                    if inc.status == IncidentStatus::Open {
-                        inc.status = IncidentStatus::Mitigated;
-                    }
+                    inc.mitigate(rec.at);
                 }
                 inc.remediations.push(rec.clone());
                 changed = true;
@@ -928,16 +924,13 @@ where
             if !changed {
                 return Ok(inc);
             }
-            inc.version = expected + 1;
-            match self.store.save(&inc, expected, PointerChange::Keep, &[]).await {
-                Ok(()) => return Ok(inc),
-                Err(StoreError::Conflict(_)) => continue,
+            match up.save(&read, &mut inc, PointerChange::Keep, &[]).await? {
+                Saved::Saved => return Ok(inc),
+                Saved::Conflict => continue,
                 // Another invocation recorded the same step: done.
-                Err(StoreError::Duplicate(_)) => return Ok(inc),
-                Err(e) => return Err(e.into()),
+                Saved::AlreadyRecorded(_) => return Ok(inc),
             }
         }
-        Err(StoreError::Conflict(id.clone()).into())
     }
 
     /// A redelivery: the decision is already on the timeline. Heal the incident's records from

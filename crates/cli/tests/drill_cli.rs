@@ -147,3 +147,77 @@ fn a_failed_check_exits_1_naming_the_difference_and_a_bad_scenario_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
 }
+
+/// The sum of the last column of `firebreak query --json` rows.
+fn query_total(query: &str, logs: &str, start: &str, end: &str) -> f64 {
+    let out = firebreak(&[
+        "query", query, "--logs", logs, "--start", start, "--end", end, "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let cells = row.as_array().unwrap();
+            cells.last().unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn the_seed_postmortem_states_the_failed_requests_that_firebreak_query_counts() {
+    let out = firebreak(&["drill", "events/scenarios/seed-connection-pool", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let md = v["incidents"][0]["postmortem_markdown"].as_str().unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("- **Failed requests:**"))
+        .unwrap_or_else(|| panic!("{md}"));
+    // "- **Failed requests:** 46 between 14:30 and 14:40 (query `failed-requests`, over the
+    // diagnosis window 13:35 to 14:37)."
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let failed: f64 = words[3]
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"));
+    let window_at = words.iter().position(|w| *w == "window").unwrap();
+    let (from, to) = (
+        words[window_at + 1],
+        words[window_at + 3].trim_end_matches(").").trim_end_matches(')'),
+    );
+    let t = |hm: &str| format!("2026-03-14T{hm}:00Z");
+
+    let runbook: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("runbooks/high-error-rate.yaml")).unwrap(),
+    )
+    .unwrap();
+    let step = |name: &str| {
+        runbook["investigation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["query"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let logs = "events/scenarios/seed-connection-pool/logs.jsonl";
+    let counted = query_total(&step("failed-requests"), logs, &t(from), &t(to));
+    assert!(failed > 0.0, "{line}");
+    assert_eq!(failed, counted, "{line}");
+
+    let rate = md.lines().find(|l| l.starts_with("- **Error rate:**")).unwrap();
+    // "- **Error rate:** 17.5% of the 263 requests in that time (query `requests`)."
+    let of = rate.split_whitespace().nth(6).unwrap().replace(',', "");
+    let requests: f64 = of.parse().unwrap_or_else(|_| panic!("{rate}"));
+    // the failed requests' span, 14:30 to 14:40, clipped to the window's end
+    let in_span = query_total(&step("requests"), logs, &t("14:30"), &t(to));
+    assert_eq!(requests, in_span, "{rate}");
+}

@@ -197,7 +197,7 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     assert_eq!(kinds.first(), Some(&EntryKind::DiagnosisStarted));
     assert_eq!(
         kinds.iter().filter(|k| **k == EntryKind::QueryCompleted).count(),
-        5,
+        6,
         "{kinds:?}"
     );
     assert!(!kinds.contains(&EntryKind::QueryFailed), "{tl:#?}");

@@ -11,10 +11,10 @@ use crate::model::incident::Incident;
 use crate::model::severity::Severity;
 use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::report::metrics::{human, StageTimes};
-use crate::runbook::Runbook;
+use crate::runbook::findings::QuerySummary;
+use crate::runbook::{Measure, Runbook};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The alarm should fire within this long of the problem's start for detection to count as good.
@@ -314,144 +314,120 @@ fn impact(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
     }
     let m = measure(timeline);
     match &m.failed {
-        Some((n, q)) => {
-            let _ = writeln!(out, "- **Failed requests:** {} (query `{q}`).", number(*n));
-        }
-        None => out.push_str("- **Failed requests:** not measured.\n"),
-    }
-    match (&m.failed, m.total, &m.peak_rate) {
-        (Some((n, q)), Some(total), _) if total > 0.0 => {
+        Some(f) => {
             let _ = writeln!(
                 out,
-                "- **Error rate:** {}% of {} requests (query `{q}`).",
-                number(n / total * 100.0),
-                number(total)
+                "- **Failed requests:** {} between {} and {} (query `{}`, over the diagnosis \
+                 window {} to {}).",
+                number(f.count),
+                f.from.format("%H:%M"),
+                f.to.format("%H:%M"),
+                f.query,
+                f.window.0.format("%H:%M"),
+                f.window.1.format("%H:%M"),
             );
         }
-        (_, _, Some((pct, q))) => {
-            let _ = writeln!(out, "- **Error rate:** peak {}% (query `{q}`).", number(*pct));
+        None if m.measured_none => {
+            out.push_str("- **Failed requests:** none counted in the diagnosis window.\n")
+        }
+        None => out.push_str(
+            "- **Failed requests:** not measured (no investigation step `measures: failed-requests`).\n",
+        ),
+    }
+    match (&m.failed, &m.requests) {
+        (Some(f), Some((all, q))) if *all > 0.0 => {
+            let _ = writeln!(
+                out,
+                "- **Error rate:** {}% of the {} requests in that time (query `{q}`).",
+                number(f.count / all * 100.0),
+                number(*all)
+            );
         }
         _ => out.push_str("- **Error rate:** not measured.\n"),
     }
     out.push_str("- **Users affected:** not measured; fill in.\n\n");
 }
 
-#[derive(Debug, Default, PartialEq)]
-struct Measured {
-    /// Failed requests, and the query that counted them.
-    failed: Option<(f64, String)>,
-    /// Requests in all, from the same query, when it counts them.
-    total: Option<f64>,
-    /// The highest error rate any query reported, in percent.
-    peak_rate: Option<(f64, String)>,
+/// Failed requests as a measuring query counted them.
+#[derive(Debug, PartialEq)]
+struct Failed {
+    count: f64,
+    /// From the first to the end of the last bin that counted any.
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    query: String,
+    /// The window the query ran over.
+    window: (DateTime<Utc>, DateTime<Utc>),
 }
 
-/// Reads failed requests and error rates from query-completed entries' detail, defensively: a
-/// detail may hold `rows` (or `results`), each an object or a list of `{field, value}`, and
-/// numeric members at its top level. A column counts failures when its name says `5xx`, `error`,
-/// `fail` or `fault` (or it is a plain `count` of a query whose name says so), requests when its
-/// name says `request` or is `total`, and a rate when its name also says `rate`, `pct`, `percent`
-/// or `ratio` (values up to 1 read as fractions unless the name says percent). Anything else is
-/// ignored; nothing found is "not measured".
+#[derive(Debug, Default, PartialEq)]
+struct Measured {
+    failed: Option<Failed>,
+    /// All requests in the failed requests' span, and the query that counted them.
+    requests: Option<(f64, String)>,
+    /// A failed-requests query ran and counted none.
+    measured_none: bool,
+}
+
+/// Reads the counts of the steps that `measure` something from the diagnosis's query-completed
+/// entries (`detail.summary`, a [`QuerySummary`]); the latest diagnosis wins.
 fn measure(timeline: &[TimelineEntry]) -> Measured {
     let mut m = Measured::default();
-    for e in timeline.iter().filter(|e| e.kind == EntryKind::QueryCompleted) {
-        let name = e
-            .detail
-            .get("name")
-            .or_else(|| e.detail.get("query"))
-            .and_then(Value::as_str)
-            .map_or_else(|| one_line(&e.summary), str::to_string);
-        let lname = name.to_ascii_lowercase();
-        let errors_query = ["5xx", "error", "fail", "fault"]
-            .iter()
-            .any(|w| lname.contains(w));
-        let (mut failed, mut total, mut any_failed, mut any_total) = (0.0, 0.0, false, false);
-        for row in rows_of(&e.detail) {
-            let mut row_failed = None;
-            for (k, v) in &row {
-                let k = k.to_ascii_lowercase();
-                if k.starts_with('@') || k.starts_with("bin") {
-                    continue;
+    let completed: Vec<(QuerySummary, Option<Window>)> = timeline
+        .iter()
+        .filter(|e| e.kind == EntryKind::QueryCompleted)
+        .filter_map(|e| {
+            let s: QuerySummary = serde_json::from_value(e.detail.get("summary")?.clone()).ok()?;
+            Some((s, window_of(timeline, e)))
+        })
+        .collect();
+    let mut requests = None;
+    for (s, window) in &completed {
+        let Some(c) = &s.count else { continue };
+        match c.measures {
+            Measure::FailedRequests => match (c.span(), window) {
+                (Some((from, to)), Some(w)) => {
+                    m.failed = Some(Failed {
+                        count: c.total,
+                        from,
+                        to,
+                        query: s.query.clone(),
+                        window: *w,
+                    });
+                    m.measured_none = false;
                 }
-                let is_rate = ["rate", "pct", "percent", "ratio"].iter().any(|w| k.contains(w));
-                let is_failure = ["5xx", "error", "fail", "fault"].iter().any(|w| k.contains(w));
-                if is_rate && is_failure {
-                    let pct = if k.contains("pct") || k.contains("percent") || *v > 1.0 {
-                        *v
-                    } else {
-                        v * 100.0
-                    };
-                    if m.peak_rate.as_ref().is_none_or(|(p, _)| pct > *p) {
-                        m.peak_rate = Some((pct, name.clone()));
-                    }
-                } else if is_failure || (errors_query && (k == "count()" || k == "count")) {
-                    row_failed = row_failed.or(Some(*v));
-                } else if k.contains("request") || k == "total" {
-                    total += v;
-                    any_total = true;
+                (None, _) => {
+                    m.failed = None;
+                    m.measured_none = true;
                 }
-            }
-            if let Some(f) = row_failed {
-                failed += f;
-                any_failed = true;
-            }
+                (Some(_), None) => {}
+            },
+            Measure::Requests => requests = Some((c, s.query.clone())),
         }
-        if any_failed && m.failed.as_ref().is_none_or(|(f, _)| failed > *f) {
-            m.failed = Some((failed, name.clone()));
-            m.total = any_total.then_some(total);
-        }
+    }
+    if let (Some(f), Some((c, q))) = (&m.failed, requests) {
+        m.requests = Some((c.within(f.from, f.to), q));
     }
     m
 }
 
-fn rows_of(detail: &Value) -> Vec<BTreeMap<String, f64>> {
-    let mut rows = Vec::new();
-    let top: BTreeMap<String, f64> = detail
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| num(v).map(|n| (k.clone(), n)))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !top.is_empty() {
-        rows.push(top);
-    }
-    for key in ["rows", "results"] {
-        let Some(list) = detail.get(key).and_then(Value::as_array) else {
-            continue;
-        };
-        for row in list {
-            let r: BTreeMap<String, f64> = match row {
-                Value::Object(o) => o
-                    .iter()
-                    .filter_map(|(k, v)| num(v).map(|n| (k.clone(), n)))
-                    .collect(),
-                Value::Array(cells) => cells
-                    .iter()
-                    .filter_map(|c| {
-                        let f = c.get("field")?.as_str()?;
-                        Some((f.to_string(), num(c.get("value")?)?))
-                    })
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
-            if !r.is_empty() {
-                rows.push(r);
-            }
-        }
-    }
-    rows
-}
+/// A diagnosis window, start and end.
+type Window = (DateTime<Utc>, DateTime<Utc>);
 
-fn num(v: &Value) -> Option<f64> {
-    let n = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }?;
-    (n.is_finite() && n >= 0.0).then_some(n)
+/// The window of the diagnosis an entry belongs to: its `diagnosis-started` entry's detail.
+fn window_of(timeline: &[TimelineEntry], e: &TimelineEntry) -> Option<Window> {
+    let prefix = e.event_id.split("/query/").next()?;
+    let started = timeline
+        .iter()
+        .find(|s| s.kind == EntryKind::DiagnosisStarted && s.event_id == format!("{prefix}/started"))?;
+    let w = started.detail.get("window")?;
+    let t = |k: &str| {
+        w.get(k)
+            .and_then(Value::as_str)
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some((t("start")?, t("end")?))
 }
 
 /// `1234` → `1,234`; fractions keep one decimal.
@@ -871,11 +847,12 @@ pub(crate) mod tests {
         let rc = section(&md, "## Root cause");
         assert!(rc.contains("`db-connection-pool-exhausted`: The database connection pool is too small"));
         assert!(rc.contains("- DatabaseError: connection pool exhausted, max_connections=10"));
-        // impact from the errors query
+        // impact: this fixture's queries measure nothing (the measured case has its own test,
+        // and the seed drill's postmortem is checked against `firebreak query` in the CLI tests)
         let imp = section(&md, "## Impact");
         assert!(imp.contains("**Duration:** 30m from the estimated start (14:30:00) to recovery (15:00:00); 25m from the alarm."), "{imp}");
         assert!(
-            imp.contains("**Failed requests:** 2,000 (query `errors`)"),
+            imp.contains("**Failed requests:** not measured (no investigation step"),
             "{imp}"
         );
         assert!(imp.contains("**Error rate:** not measured."), "{imp}");
@@ -963,7 +940,7 @@ pub(crate) mod tests {
         assert!(section(&md, "## What went poorly").contains("No runbook matched the alarm"));
         assert!(section(&md, "## Action items").contains("Write a runbook for this alarm"));
         let imp = section(&md, "## Impact");
-        assert!(imp.contains("**Failed requests:** not measured."));
+        assert!(imp.contains("**Failed requests:** not measured ("), "{imp}");
         assert!(imp.contains("**Error rate:** not measured."));
         assert!(
             imp.contains("25m from the alarm (14:35:00) to recovery (15:00:00)"),
@@ -1011,28 +988,81 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn impact_reads_rates_and_request_totals() {
+    fn impact_counts_failed_requests_and_their_share_from_the_measuring_queries() {
+        use crate::runbook::findings::{Count, QuerySummary};
+        let bins = |v: &[f64]| -> Vec<(DateTime<Utc>, f64)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, c)| (at(14, 20 + 5 * i as u32, 0), *c))
+                .collect()
+        };
+        let summary = |query: &str, measures, v: &[f64]| {
+            let series = bins(v);
+            serde_json::to_value(QuerySummary {
+                query: query.into(),
+                rows: v.len(),
+                records_matched: 0.0,
+                records_scanned: 0.0,
+                top_messages: vec![],
+                bins: v.len(),
+                spike: None,
+                count: Some(Count {
+                    measures,
+                    field: "n".into(),
+                    total: v.iter().sum(),
+                    bin_s: 300,
+                    series,
+                }),
+            })
+            .unwrap()
+        };
+        let d = "INC-1/diagnosis/SEV2";
         let t = vec![
-            e(at(14, 36, 0), EntryKind::QueryCompleted, "rate").with_detail(json!({
-                "name": "error-rate", "rows": [{"error_rate": 0.15}, {"error_rate": "0.05"}]
-            })),
-            e(at(14, 36, 0), EntryKind::QueryCompleted, "status").with_detail(json!({
-                "query": "status", "rows": [{"status_5xx": 150, "requests": 1000}, {"status_5xx": 50, "requests": 1000}]
-            })),
+            TimelineEntry::new(
+                format!("{d}/started"),
+                at(14, 35, 1),
+                EntryKind::DiagnosisStarted,
+                "s",
+            )
+            .with_detail(json!({"window": {"start": "2026-03-14T13:35:00Z", "end": "2026-03-14T14:35:00Z"}})),
+            TimelineEntry::new(
+                format!("{d}/query/errors"),
+                at(14, 35, 2),
+                EntryKind::QueryCompleted,
+                "errors",
+            )
+            .with_detail(
+                json!({"summary": summary("errors", Measure::FailedRequests, &[0.0, 0.0, 12.0, 11.0])}),
+            ),
+            TimelineEntry::new(
+                format!("{d}/query/requests"),
+                at(14, 35, 2),
+                EntryKind::QueryCompleted,
+                "requests",
+            )
+            .with_detail(
+                json!({"summary": summary("requests", Measure::Requests, &[100.0, 100.0, 80.0, 35.0])}),
+            ),
         ];
-        let m = measure(&t);
-        assert_eq!(m.failed, Some((200.0, "status".to_string())));
-        assert_eq!(m.total, Some(2000.0));
-        assert_eq!(m.peak_rate, Some((15.0, "error-rate".to_string())));
         let md = draft(&seed().0, &t, None);
         assert!(
-            md.contains("**Error rate:** 10% of 2,000 requests (query `status`)."),
+            md.contains("**Failed requests:** 23 between 14:30 and 14:40 (query `errors`, over the diagnosis window 13:35 to 14:35)."),
             "{md}"
         );
-        // garbage never panics and is "not measured"
-        let junk = vec![e(at(14, 36, 0), EntryKind::QueryCompleted, "x")
-            .with_detail(json!({"rows": ["a", 1, null, [{"field": 3}]], "count": "NaN", "errors": -5}))];
-        assert_eq!(measure(&junk), Measured::default());
+        assert!(
+            md.contains("**Error rate:** 20% of the 115 requests in that time (query `requests`)."),
+            "{md}"
+        );
+        // without a measuring step, or with details from before counts were kept: not measured
+        let old = vec![TimelineEntry::new(
+            format!("{d}/query/x"),
+            at(14, 36, 0),
+            EntryKind::QueryCompleted,
+            "x",
+        )
+        .with_detail(json!({"rows": ["a", 1, null], "summary": {"query": "x"}}))];
+        assert_eq!(measure(&old), Measured::default());
+        assert!(draft(&seed().0, &old, None).contains("**Failed requests:** not measured"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! counts, the first bin whose count spiked against the baseline), whether a cause's signatures
 //! match (with the evidence a person reads), and the estimated start of the incident.
 
-use super::model::{Cause, Signature};
+use super::model::{Cause, Measure, Signature};
 use crate::model::duration::Span;
 use crate::ports::{Deployment, QueryOutput, ResultField};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
@@ -69,6 +69,42 @@ pub struct QuerySummary {
     /// How many time bins the result has (0 when it is not binned).
     pub bins: usize,
     pub spike: Option<SpikeBin>,
+    /// For a step that `measures` something: what it counted, bin by bin (absent in entries
+    /// written before 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Count>,
+}
+
+/// What a measuring query counted over the diagnosis window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    pub measures: Measure,
+    /// The column counted (`errors`, `count()`).
+    pub field: String,
+    /// The sum over every bin.
+    pub total: f64,
+    /// The bin width in seconds (0 when the result has one bin).
+    pub bin_s: i64,
+    /// `(bin start, count)`, oldest first, empty bins included.
+    pub series: Series,
+}
+
+impl Count {
+    /// From the first non-empty bin's start to the last non-empty bin's end, when any bin counted.
+    pub fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let first = self.series.iter().find(|(_, c)| *c > 0.0)?.0;
+        let last = self.series.iter().rev().find(|(_, c)| *c > 0.0)?.0;
+        Some((first, last + chrono::Duration::seconds(self.bin_s)))
+    }
+
+    /// The sum over the bins that start inside `[from, to)`.
+    pub fn within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        self.series
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|(_, c)| c)
+            .sum()
+    }
 }
 
 impl QuerySummary {
@@ -297,7 +333,37 @@ pub fn summarize(
     output: &QueryOutput,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> QuerySummary {
+    summarize_step(name, None, output, window)
+}
+
+/// [`summarize`] for a step that may `measure` something: its counts are kept as well.
+pub fn summarize_step(
+    name: &str,
+    measures: Option<Measure>,
+    output: &QueryOutput,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> QuerySummary {
     let series = binned_counts(&output.rows, None, window);
+    let count = measures.zip(series.as_ref()).map(|(m, (s, f))| {
+        let bin_s = s
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).num_seconds())
+            .filter(|d| *d > 0)
+            .min()
+            .or_else(|| {
+                f.trim()
+                    .strip_prefix("bin(")
+                    .and(bin_width(f).map(|w| w.num_seconds()))
+            })
+            .unwrap_or(0);
+        Count {
+            measures: m,
+            field: f.clone(),
+            total: s.iter().map(|(_, c)| c).sum(),
+            bin_s,
+            series: s.clone(),
+        }
+    });
     QuerySummary {
         query: name.to_string(),
         rows: output.rows.len(),
@@ -306,6 +372,7 @@ pub fn summarize(
         top_messages: top_messages(&output.rows, TOP_MESSAGES),
         bins: series.as_ref().map_or(0, |(s, _)| s.len()),
         spike: series.and_then(|(s, f)| first_spike(&s, DEFAULT_SPIKE_FACTOR, &f)),
+        count,
     }
 }
 

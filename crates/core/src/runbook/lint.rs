@@ -3,12 +3,19 @@
 //! exists, every remediation is a known action with valid parameters, and no two runbooks claim
 //! the same alarm at the same priority.
 
-use super::model::{glob_matches, globs_intersect, Runbook, Signature, STATUS_CHECKS};
+use super::model::{glob_matches, globs_intersect, Measure, Runbook, Signature, STATUS_CHECKS};
 pub use super::source::{has_errors, Finding, Level};
 use super::source::{parse_source, read_dir, RunbookSource};
 use super::template::{self, Position, TemplateVars};
 use crate::model::remedy::Action;
 use std::collections::{BTreeMap, BTreeSet};
+
+fn serde_measure(m: Measure) -> &'static str {
+    match m {
+        Measure::FailedRequests => "failed-requests",
+        Measure::Requests => "requests",
+    }
+}
 
 /// Lints every runbook in `dir` (all `*.yaml` but `policy.yaml`).
 ///
@@ -205,12 +212,33 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
         err(&mut out, "investigation".into(), "has no queries".into());
     }
     let mut names = BTreeSet::new();
+    let mut measured = BTreeMap::new();
     for (i, q) in rb.investigation.iter().enumerate() {
         let at = if q.name.is_empty() {
             format!("investigation[{i}]")
         } else {
             format!("investigation[{}]", q.name)
         };
+        if let Some(m) = q.measures {
+            if let Some(other) = measured.insert(m, q.name.as_str()) {
+                err(
+                    &mut out,
+                    format!("{at}.measures"),
+                    format!(
+                        "{other:?} already measures {}: one step per measure",
+                        serde_measure(m)
+                    ),
+                );
+            }
+            let lower = q.query.to_ascii_lowercase();
+            if !(lower.contains("stats") && lower.contains("bin(")) {
+                err(
+                    &mut out,
+                    format!("{at}.measures"),
+                    "a measuring query counts per time bin: `... | stats count() as n by bin(5m)`".into(),
+                );
+            }
+        }
         if !is_id(&q.name) {
             err(
                 &mut out,

@@ -78,9 +78,22 @@ pub struct QueryStep {
     #[serde(default)]
     pub description: String,
     pub query: String,
+    /// What the query counts, when the postmortem's impact should use it: `failed-requests`
+    /// (a `stats count() ... by bin(...)` of the requests that failed) or `requests` (the same
+    /// of all requests, for the failed share).
+    #[serde(default)]
+    pub measures: Option<Measure>,
     /// Overrides the runbook's log groups.
     #[serde(default)]
     pub log_groups: Vec<String>,
+}
+
+/// What a query step counts, for the postmortem's impact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    FailedRequests,
+    Requests,
 }
 
 /// A common cause with how to recognise it and what to do.

@@ -153,6 +153,7 @@ pub fn generic_runbook(lookback: Span) -> Runbook {
         description: description.to_string(),
         query: query.to_string(),
         log_groups: Vec::new(),
+        measures: None,
     };
     Runbook {
         id: "generic".to_string(),
@@ -184,6 +185,7 @@ pub fn generic_runbook(lookback: Span) -> Runbook {
 /// One query ready to run, or why it cannot.
 struct Planned {
     name: String,
+    measures: Option<crate::runbook::Measure>,
     request: Result<QueryRequest, String>,
 }
 
@@ -257,6 +259,7 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             .iter()
             .map(|step| Planned {
                 name: step.name.clone(),
+                measures: step.measures,
                 request: plan(runbook, step, &vars, window_start, window_end).map_err(|e| e.to_string()),
             })
             .collect();
@@ -317,7 +320,10 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         for (name, result) in results {
             match result {
                 Ok(out) => {
-                    outcomes.push(QueryOutcome::Completed(findings::summarize(&name, &out, window)));
+                    let measures = planned.iter().find(|p| p.name == name).and_then(|p| p.measures);
+                    outcomes.push(QueryOutcome::Completed(findings::summarize_step(
+                        &name, measures, &out, window,
+                    )));
                     outputs.insert(name, out);
                 }
                 Err(error) => outcomes.push(QueryOutcome::Failed { query: name, error }),

@@ -116,8 +116,74 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Vec<RunbookSource>, crate::Erro
     Ok(out)
 }
 
+/// How deep flow collections (`[...]`, `{...}`) may nest in a runbook file. Real runbooks nest
+/// three or four levels; the YAML parser takes time quadratic in the depth before its own
+/// recursion limit stops it (2 s at 20,000 levels), so deeper text is refused before parsing.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line and column (1-based) where flow nesting first passes [`MAX_FLOW_DEPTH`], outside
+/// quotes and comments.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+            prev = c;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        match quote {
+            Some('\'') if c == '\'' => {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    col += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+                col += 1;
+            }
+            Some('"') if c == '"' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some((line, col));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
+}
+
 /// Parses one runbook file. Errors name the file and, where serde can tell, the field.
 pub fn parse_source(src: &RunbookSource) -> Result<Runbook, Finding> {
+    if let Some((line, column)) = too_deep(&src.text) {
+        return Err(Finding::error(
+            &src.file,
+            None,
+            "yaml",
+            format!("collections nest more than {MAX_FLOW_DEPTH} levels deep at line {line} column {column}"),
+        ));
+    }
     serde_norway::from_str::<Runbook>(&src.text).map_err(|e| {
         let msg = e.to_string();
         // serde_norway prefixes the path (`trigger.alarms[0]: ...`) when the error is inside a field

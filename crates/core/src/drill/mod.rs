@@ -604,12 +604,7 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
 }
 
 fn fmt_secs(s: Option<i64>) -> String {
-    match s {
-        None => "—".to_string(),
-        Some(s) if s < 60 => format!("{s}s"),
-        Some(s) if s % 60 == 0 => format!("{}m", s / 60),
-        Some(s) => format!("{}m {}s", s / 60, s % 60),
-    }
+    s.map_or_else(|| "—".to_string(), crate::model::duration::human)
 }
 
 /// The account a person reads: severity, findings, remediation, timeline, MTTR, postmortem.

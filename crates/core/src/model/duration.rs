@@ -89,6 +89,30 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A duration for people: `40s`, `5m`, `5m 30s`, `1h 5m`, `2d 3h`. Negative durations print
+/// with a leading `-`.
+pub fn human(secs: i64) -> String {
+    if secs < 0 {
+        return format!("-{}", human(secs.saturating_neg()));
+    }
+    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    match parts.len() {
+        0 => "0s".to_string(),
+        // the two most significant units are enough for a person
+        _ => parts.into_iter().take(2).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// `human` for an optional duration, `-` when absent.
+pub fn human_opt(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_string(), human)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

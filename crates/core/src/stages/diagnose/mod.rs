@@ -10,21 +10,19 @@
 
 use crate::model::duration::Span;
 use crate::model::incident::{EcsService, Incident};
-use crate::model::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
+use crate::model::pipeline::IncidentRaised;
 use crate::model::settings::Settings;
 use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
-    Clock, Deployment, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput,
-    QueryRequest, ServiceControl, ServiceEvent, ServiceState, StoreError,
+    Clock, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput, ServiceControl,
+    ServiceState, StoreError,
 };
-use crate::runbook::findings::{self, CauseMatch, Evidence, QuerySummary};
-use crate::runbook::template::{self, TemplateVars};
-use crate::runbook::{QueryStep, Runbook, RunbookSet, RunbookTrigger, TriggerMatch};
+use crate::runbook::template::TemplateVars;
+use crate::runbook::{Runbook, RunbookSet, TriggerMatch};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -35,159 +33,11 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Service events kept in the recent changes.
 const MAX_EVENTS: usize = 20;
 
-/// How one query went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum QueryOutcome {
-    Completed(QuerySummary),
-    Failed { query: String, error: String },
-}
+mod decide;
+mod record;
 
-impl QueryOutcome {
-    pub fn name(&self) -> &str {
-        match self {
-            QueryOutcome::Completed(s) => &s.query,
-            QueryOutcome::Failed { query, .. } => query,
-        }
-    }
-}
-
-/// What changed on the ECS service shortly before the alarm.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RecentChanges {
-    /// The service described (`cluster/service`), when the incident has one.
-    pub service: Option<String>,
-    /// Deployments created or updated in the window, newest first, and the primary one.
-    pub deployments: Vec<Deployment>,
-    /// Service events in the window, newest first (at most 20).
-    pub events: Vec<ServiceEvent>,
-    pub task_definition: Option<String>,
-    pub desired: Option<i32>,
-    pub running: Option<i32>,
-    pub pending: Option<i32>,
-    /// Why nothing could be read (no ECS service, describe failed).
-    pub note: Option<String>,
-}
-
-impl RecentChanges {
-    /// One line for the timeline.
-    pub fn line(&self) -> String {
-        if let Some(n) = &self.note {
-            return format!("Recent changes unavailable: {n}");
-        }
-        let svc = self.service.as_deref().unwrap_or("the service");
-        let mut s = format!(
-            "{svc}: {} running of {} desired ({} pending) on {}",
-            self.running.unwrap_or_default(),
-            self.desired.unwrap_or_default(),
-            self.pending.unwrap_or_default(),
-            self.task_definition.as_deref().unwrap_or("?")
-        );
-        let recent: Vec<String> = self
-            .deployments
-            .iter()
-            .filter_map(|d| {
-                d.created_at
-                    .map(|at| format!("{} at {} ({})", d.task_definition, at.format("%H:%M"), d.status))
-            })
-            .collect();
-        if recent.is_empty() {
-            s.push_str("; no deployment in the window");
-        } else {
-            s.push_str(&format!("; deployments: {}", recent.join(", ")));
-        }
-        s.push_str(&format!("; {} service events", self.events.len()));
-        s
-    }
-}
-
-/// The diagnosis: what the timeline's `diagnosis-completed` entry holds and `handle` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiagnosisReport {
-    pub incident_id: crate::model::incident::IncidentId,
-    pub service: String,
-    /// The runbook used; `None` when none matched and generic diagnostics ran.
-    pub runbook: Option<String>,
-    /// Why the runbook was selected.
-    pub selected_because: Option<String>,
-    /// The first matched cause in runbook order.
-    pub cause: Option<String>,
-    pub evidence: Vec<String>,
-    /// The cause's remediation actions, in order.
-    pub suggested: Vec<String>,
-    /// The first anomalous bin.
-    pub estimated_start: Option<DateTime<Utc>>,
-    /// From the estimated start to the alarm.
-    pub time_to_detect_s: Option<i64>,
-    /// Every cause whose signatures matched, in runbook order.
-    pub matched: Vec<CauseMatch>,
-    pub queries: Vec<QueryOutcome>,
-    pub recent_changes: RecentChanges,
-    pub window_start: DateTime<Utc>,
-    pub window_end: DateTime<Utc>,
-    /// True when this delivery found the diagnosis already recorded and did nothing new.
-    #[serde(default)]
-    pub repeated: bool,
-}
-
-impl DiagnosisReport {
-    /// The "Diagnosis Completed" event for it.
-    pub fn event(&self) -> Event {
-        Event::Diagnosed(DiagnosisCompleted {
-            incident_id: self.incident_id.clone(),
-            service: self.service.clone(),
-            runbook: self.runbook.clone(),
-            cause: self.cause.clone(),
-            evidence: self.evidence.clone(),
-            suggested: self.suggested.clone(),
-            estimated_start: self.estimated_start,
-        })
-    }
-}
-
-/// The queries run when no runbook matches: errors and exceptions in the service's log group,
-/// and their counts per 5 minutes.
-pub fn generic_runbook(lookback: Span) -> Runbook {
-    let step = |name: &str, description: &str, query: &str| QueryStep {
-        name: name.to_string(),
-        description: description.to_string(),
-        query: query.to_string(),
-        log_groups: Vec::new(),
-        measures: None,
-    };
-    Runbook {
-        id: "generic".to_string(),
-        title: "Generic diagnostics".to_string(),
-        trigger: RunbookTrigger::default(),
-        impact: String::new(),
-        log_groups: vec![crate::runbook::DEFAULT_LOG_GROUP.to_string()],
-        lookback,
-        investigation: vec![
-            step(
-                "errors",
-                "Errors and exceptions, newest first",
-                "fields @timestamp, @message\n| filter @message like /ERROR/ or @message like /Exception/\n| sort @timestamp desc\n| limit 50",
-            ),
-            step(
-                "error-counts",
-                "Errors and exceptions per 5 minutes",
-                "filter @message like /ERROR/ or @message like /Exception/\n| stats count() as errors by bin(5m)",
-            ),
-        ],
-        status_checks: vec!["ecs-service".to_string(), "ecs-deployments".to_string()],
-        causes: Vec::new(),
-        resolution: Vec::new(),
-        prevention: Vec::new(),
-        verify_window: Span::minutes(10),
-    }
-}
-
-/// One query ready to run, or why it cannot.
-struct Planned {
-    name: String,
-    measures: Option<crate::runbook::Measure>,
-    request: Result<QueryRequest, String>,
-}
+pub use decide::{generic_runbook, DiagnosisReport, QueryOutcome, RecentChanges};
+use decide::{plan, recent_changes, DecideInput, Planned};
 
 /// The diagnose use-case over its ports.
 pub struct Diagnose<'a, S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> {
@@ -210,17 +60,12 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
     #[tracing::instrument(skip(self), fields(incident = %raised.incident_id))]
     pub async fn handle(&self, raised: &IncidentRaised) -> Result<DiagnosisReport, Error> {
         let id = &raised.incident_id;
-        // One diagnosis per severity (an escalation re-diagnoses) and per reopened cycle.
-        let prefix = match raised.reopened {
-            0 => format!("{id}/diagnosis/{}", raised.severity.as_str()),
-            n => format!("{id}/diagnosis/r{n}/{}", raised.severity.as_str()),
-        };
-        let completed_id = format!("{prefix}/completed");
-        let published_id = format!("{prefix}/published");
+        let ids = record::DiagnosisIds::of(raised);
+        let (completed_id, published_id) = (ids.completed(), ids.published());
 
         let timeline = self.store.timeline(id).await?;
         if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
-            let mut report = read_report(done)?;
+            let mut report = record::read_report(done)?;
             report.repeated = true;
             if !timeline.iter().any(|e| e.event_id == published_id) {
                 self.publish(&report, &published_id).await?;
@@ -265,45 +110,19 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             .collect();
 
         let now = self.clock.now();
-        let groups: Vec<String> = planned
-            .iter()
-            .filter_map(|p| p.request.as_ref().ok())
-            .flat_map(|r| r.log_groups.iter().cloned())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let started_summary = match &because {
-            Some(why) => format!(
-                "Diagnosis started with runbook {} ({why}): {} queries over {}, {}–{}",
-                runbook.id,
-                planned.len(),
-                groups.join(", "),
-                window_start.format("%H:%M"),
-                window_end.format("%H:%M")
-            ),
-            None => format!(
-                "Diagnosis started without a runbook: generic queries over {}, {}–{}",
-                groups.join(", "),
-                window_start.format("%H:%M"),
-                window_end.format("%H:%M")
-            ),
-        };
         self.store
             .append(
                 id,
-                &[TimelineEntry::new(
-                    format!("{prefix}/started"),
+                &[record::started_entry(
+                    &ids,
+                    runbook,
+                    &selected,
+                    &because,
+                    raised,
+                    &planned,
+                    (window_start, window_end),
                     now,
-                    EntryKind::DiagnosisStarted,
-                    started_summary,
-                )
-                .with_detail(serde_json::json!({
-                    "runbook": selected.as_ref().map(|(r, _)| r.id.clone()),
-                    "selected_because": because.as_ref().map(ToString::to_string),
-                    "alarm": raised.alarm_name,
-                    "window": {"start": window_start, "end": window_end},
-                    "log_groups": groups,
-                }))],
+                )],
             )
             .await?;
 
@@ -313,166 +132,31 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             futures::join!(self.run_queries(&planned), self.describe(ecs_target.as_ref()));
         let recent = recent_changes(ecs_target.as_ref(), ecs_state, window_start, window_end);
 
-        // findings
-        let window = Some((window_start, window_end));
-        let mut outputs: BTreeMap<String, QueryOutput> = BTreeMap::new();
-        let mut outcomes = Vec::new();
-        for (name, result) in results {
-            match result {
-                Ok(out) => {
-                    let measures = planned.iter().find(|p| p.name == name).and_then(|p| p.measures);
-                    outcomes.push(QueryOutcome::Completed(findings::summarize_step(
-                        &name, measures, &out, window,
-                    )));
-                    outputs.insert(name, out);
-                }
-                Err(error) => outcomes.push(QueryOutcome::Failed { query: name, error }),
-            }
-        }
-        let summaries: Vec<QuerySummary> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                QueryOutcome::Completed(s) => Some(s.clone()),
-                QueryOutcome::Failed { .. } => None,
-            })
-            .collect();
-        let estimated_start = findings::estimated_start(&summaries).filter(|s| *s <= raised.alarm_at);
-        let all_deployments: Vec<Deployment> = recent.deployments.clone();
-        let evidence_in = Evidence {
-            outputs: &outputs,
-            window,
-            deployments: &all_deployments,
-            start: estimated_start.unwrap_or(raised.alarm_at),
-            alarm_at: raised.alarm_at,
-        };
-        let matched: Vec<CauseMatch> = runbook
-            .causes
-            .iter()
-            .filter_map(|c| findings::match_cause(c, &evidence_in))
-            .collect();
-        let chosen = matched.first();
-        let mut evidence: Vec<String> = match chosen {
-            Some(m) => m.evidence.clone(),
-            None => summaries.iter().map(QuerySummary::line).collect(),
-        };
-        if let Some(s) = estimated_start {
-            evidence.push(format!(
-                "estimated start {} ({} before the alarm)",
-                s.format("%H:%M"),
-                fmt_minutes(raised.alarm_at - s)
-            ));
-        }
-        let report = DiagnosisReport {
-            incident_id: id.clone(),
-            service: raised.service.clone(),
-            runbook: selected.as_ref().map(|(r, _)| r.id.clone()),
-            selected_because: because.as_ref().map(ToString::to_string),
-            cause: chosen.map(|m| m.cause.clone()),
-            evidence,
-            suggested: chosen.map(|m| m.remediation.clone()).unwrap_or_default(),
-            estimated_start,
-            time_to_detect_s: estimated_start.map(|s| (raised.alarm_at - s).num_seconds()),
-            matched: matched.clone(),
-            queries: outcomes,
-            recent_changes: recent,
-            window_start,
-            window_end,
-            repeated: false,
-        };
+        let (report, matched) = decide::decide(DecideInput {
+            raised,
+            runbook,
+            selected: selected.as_ref().map(|(r, _)| r.id.clone()),
+            because: because.as_ref().map(ToString::to_string),
+            planned: &planned,
+            results,
+            recent,
+            window: (window_start, window_end),
+        });
 
         // the timeline
         let now = self.clock.now();
-        let mut entries = Vec::new();
-        for (o, p) in report.queries.iter().zip(sorted_like(&planned, &report.queries)) {
-            let eid = format!("{prefix}/query/{}", o.name());
-            let (log_groups, text) = match &p.request {
-                Ok(r) => (serde_json::json!(r.log_groups), serde_json::json!(r.query)),
-                Err(_) => (serde_json::Value::Null, serde_json::Value::Null),
-            };
-            entries.push(match o {
-                QueryOutcome::Completed(s) => TimelineEntry::new(eid, now, EntryKind::QueryCompleted, s.line())
-                    .with_detail(serde_json::json!({"summary": s, "log_groups": log_groups, "query": text})),
-                QueryOutcome::Failed { query, error } => TimelineEntry::new(
-                    eid,
-                    now,
-                    EntryKind::QueryFailed,
-                    format!("Query {query} failed: {error}"),
-                )
-                .with_detail(serde_json::json!({"query_name": query, "error": error, "log_groups": log_groups, "query": text})),
-            });
-        }
-        entries.push(
-            TimelineEntry::new(
-                format!("{prefix}/recent-changes"),
-                now,
-                EntryKind::RecentChanges,
-                report.recent_changes.line(),
-            )
-            .with_detail(serde_json::to_value(&report.recent_changes).unwrap_or_default()),
-        );
-        if selected.is_none() {
-            let why = match &hint_unknown {
-                Some(h) => format!(
-                    "the alarm's runbook tag names {h:?}, which does not exist, and no trigger matches"
-                ),
-                None => format!(
-                    "no runbook's trigger matches alarm {} ({})",
-                    raised.alarm_name,
-                    [raised.namespace.as_deref(), raised.metric_name.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            };
-            entries.push(
-                TimelineEntry::new(
-                    format!("{prefix}/no-runbook"),
-                    now,
-                    EntryKind::NoRunbook,
-                    format!("No runbook: {why}; ran generic diagnostics (errors and exceptions, counts per 5 minutes)"),
-                )
-                .with_detail(serde_json::json!({"alarm": raised.alarm_name, "runbook_tag": hint_unknown})),
-            );
-        }
-        for m in &matched {
-            let first = chosen.is_some_and(|c| c.cause == m.cause);
-            entries.push(
-                TimelineEntry::new(
-                    format!("{prefix}/cause/{}", m.cause),
-                    now,
-                    EntryKind::CauseMatched,
-                    format!(
-                        "Cause {}{}: {} (suggested: {})",
-                        m.cause,
-                        if first { "" } else { " (also matched)" },
-                        m.description.trim(),
-                        if m.remediation.is_empty() {
-                            "none".to_string()
-                        } else {
-                            m.remediation.join(", ")
-                        }
-                    ),
-                )
-                .with_detail(serde_json::to_value(m).unwrap_or_default()),
-            );
-        }
+        let unknown_hint = selected.is_none().then_some(hint_unknown.as_deref());
+        let entries = record::finding_entries(&ids, &report, &matched, &planned, raised, unknown_hint, now);
         self.store.append(id, &entries).await?;
 
-        let completed = TimelineEntry::new(
-            completed_id.clone(),
-            now,
-            EntryKind::DiagnosisCompleted,
-            completed_summary(&report, raised),
-        )
-        .with_detail(serde_json::to_value(&report).unwrap_or_default());
+        let completed = record::completed_entry(&ids, &report, raised, now);
         match self.save(&incident, &report, now, completed).await {
             Ok(()) => {}
             Err(Error::Store(StoreError::Duplicate(e))) if e == completed_id => {
                 // a concurrent delivery recorded it first; it also sends the event
                 let timeline = self.store.timeline(id).await?;
                 if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
-                    let mut r = read_report(done)?;
+                    let mut r = record::read_report(done)?;
                     r.repeated = true;
                     return Ok(r);
                 }
@@ -603,125 +287,6 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
     }
 }
 
-fn read_report(entry: &TimelineEntry) -> Result<DiagnosisReport, Error> {
-    serde_json::from_value(entry.detail.clone())
-        .map_err(|e| Error::invalid(format!("timeline entry {}", entry.event_id), e.to_string()))
-}
-
-/// The planned queries in the order of `outcomes` (both follow the runbook's order).
-fn sorted_like<'p>(planned: &'p [Planned], outcomes: &[QueryOutcome]) -> Vec<&'p Planned> {
-    outcomes
-        .iter()
-        .filter_map(|o| planned.iter().find(|p| p.name == o.name()))
-        .collect()
-}
-
-fn plan(
-    runbook: &Runbook,
-    step: &QueryStep,
-    vars: &TemplateVars,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<QueryRequest, Error> {
-    let log_groups = runbook
-        .log_groups_for(step)
-        .into_iter()
-        .map(|g| template::render_log_group(g, vars))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(QueryRequest {
-        name: step.name.clone(),
-        log_groups,
-        query: template::render_query(&step.query, vars)?,
-        start,
-        end,
-        deadline: Duration::ZERO,
-    })
-}
-
-fn recent_changes(
-    service: Option<&EcsService>,
-    state: Option<Result<ServiceState, String>>,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> RecentChanges {
-    let svc = service.map(ToString::to_string);
-    match state {
-        None => RecentChanges {
-            note: Some("the incident has no ECS service".to_string()),
-            ..RecentChanges::default()
-        },
-        Some(Err(e)) => RecentChanges {
-            service: svc,
-            note: Some(format!("describing the ECS service failed: {e}")),
-            ..RecentChanges::default()
-        },
-        Some(Ok(st)) => {
-            let in_window = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= start && t <= end);
-            let mut deployments: Vec<Deployment> = st
-                .deployments
-                .iter()
-                .filter(|d| d.status == "PRIMARY" || in_window(d.created_at) || in_window(d.updated_at))
-                .cloned()
-                .collect();
-            deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
-            let mut events: Vec<ServiceEvent> = st
-                .events
-                .iter()
-                .filter(|e| e.at >= start && e.at <= end)
-                .cloned()
-                .collect();
-            events.sort_by_key(|e| std::cmp::Reverse(e.at));
-            events.truncate(MAX_EVENTS);
-            RecentChanges {
-                service: svc,
-                deployments,
-                events,
-                task_definition: Some(st.task_definition),
-                desired: Some(st.desired),
-                running: Some(st.running),
-                pending: Some(st.pending),
-                note: None,
-            }
-        }
-    }
-}
-
-fn fmt_minutes(d: chrono::Duration) -> String {
-    let s = d.num_seconds();
-    if s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{}m{}s", s / 60, s % 60)
-    }
-}
-
-fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
-    let mut s = match (&r.cause, &r.runbook) {
-        (Some(c), Some(rb)) => format!("Diagnosis completed: cause {c} (runbook {rb})"),
-        (None, Some(rb)) => format!("Diagnosis completed: no known cause of runbook {rb} matched"),
-        (_, None) => "Diagnosis completed without a runbook".to_string(),
-    };
-    if let Some(start) = r.estimated_start {
-        s.push_str(&format!(
-            ", started ~{} ({} before the alarm)",
-            start.format("%H:%M"),
-            fmt_minutes(raised.alarm_at - start)
-        ));
-    }
-    if !r.suggested.is_empty() {
-        s.push_str(&format!(", suggested {}", r.suggested.join(", ")));
-    }
-    let failed = r
-        .queries
-        .iter()
-        .filter(|q| matches!(q, QueryOutcome::Failed { .. }))
-        .count();
-    if failed > 0 {
-        s.push_str(&format!(", {failed} of {} queries failed", r.queries.len()));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,8 +295,9 @@ mod tests {
         InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock,
     };
     use crate::model::incident::IncidentId;
+    use crate::model::pipeline::Event;
     use crate::model::severity::Severity;
-    use crate::ports::detail_types;
+    use crate::ports::{detail_types, QueryRequest};
     use crate::runbook::RunbookSource;
     use chrono::TimeZone;
     use firebreak_insights::LogEvent;

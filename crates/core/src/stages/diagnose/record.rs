@@ -1,0 +1,235 @@
+//! Recording a diagnosis: the timeline entries it writes, with their deterministic ids
+//! (`<incident>/diagnosis[/r<cycle>]/<severity>/<step>`), and reading a recorded one back.
+
+use super::decide::{DiagnosisReport, Planned, QueryOutcome};
+use crate::model::duration::human;
+use crate::model::pipeline::IncidentRaised;
+use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::runbook::findings::CauseMatch;
+use crate::runbook::{Runbook, TriggerMatch};
+use crate::Error;
+use chrono::{DateTime, Utc};
+
+/// The ids of one diagnosis's entries: one diagnosis per severity (an escalation re-diagnoses)
+/// and per reopened cycle.
+pub(super) struct DiagnosisIds {
+    prefix: String,
+}
+
+impl DiagnosisIds {
+    pub fn of(raised: &IncidentRaised) -> DiagnosisIds {
+        let id = &raised.incident_id;
+        let prefix = match raised.reopened {
+            0 => format!("{id}/diagnosis/{}", raised.severity.as_str()),
+            n => format!("{id}/diagnosis/r{n}/{}", raised.severity.as_str()),
+        };
+        DiagnosisIds { prefix }
+    }
+
+    fn step(&self, step: &str) -> String {
+        format!("{}/{step}", self.prefix)
+    }
+
+    pub fn completed(&self) -> String {
+        self.step("completed")
+    }
+
+    pub fn published(&self) -> String {
+        self.step("published")
+    }
+}
+
+/// `diagnosis-started`: the runbook and why, the queries' log groups and window.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn started_entry(
+    ids: &DiagnosisIds,
+    runbook: &Runbook,
+    selected: &Option<(&Runbook, TriggerMatch)>,
+    because: &Option<TriggerMatch>,
+    raised: &IncidentRaised,
+    planned: &[Planned],
+    (window_start, window_end): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> TimelineEntry {
+    let groups: Vec<String> = planned
+        .iter()
+        .filter_map(|p| p.request.as_ref().ok())
+        .flat_map(|r| r.log_groups.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let started_summary = match &because {
+        Some(why) => format!(
+            "Diagnosis started with runbook {} ({why}): {} queries over {}, {}–{}",
+            runbook.id,
+            planned.len(),
+            groups.join(", "),
+            window_start.format("%H:%M"),
+            window_end.format("%H:%M")
+        ),
+        None => format!(
+            "Diagnosis started without a runbook: generic queries over {}, {}–{}",
+            groups.join(", "),
+            window_start.format("%H:%M"),
+            window_end.format("%H:%M")
+        ),
+    };
+    TimelineEntry::new(
+        ids.step("started"),
+        now,
+        EntryKind::DiagnosisStarted,
+        started_summary,
+    )
+    .with_detail(serde_json::json!({
+    "runbook": selected.as_ref().map(|(r, _)| r.id.clone()),
+    "selected_because": because.as_ref().map(ToString::to_string),
+    "alarm": raised.alarm_name,
+    "window": {"start": window_start, "end": window_end},
+    "log_groups": groups,
+        }))
+}
+
+/// The entries of the findings: each query, the recent changes, no runbook, each matched cause.
+pub(super) fn finding_entries(
+    ids: &DiagnosisIds,
+    report: &DiagnosisReport,
+    matched: &[CauseMatch],
+    planned: &[Planned],
+    raised: &IncidentRaised,
+    unknown_hint: Option<Option<&str>>,
+    now: DateTime<Utc>,
+) -> Vec<TimelineEntry> {
+    let chosen = matched.first();
+    let mut entries = Vec::new();
+    for (o, p) in report.queries.iter().zip(sorted_like(planned, &report.queries)) {
+        let eid = ids.step(&format!("query/{}", o.name()));
+        let (log_groups, text) = match &p.request {
+            Ok(r) => (serde_json::json!(r.log_groups), serde_json::json!(r.query)),
+            Err(_) => (serde_json::Value::Null, serde_json::Value::Null),
+        };
+        entries.push(match o {
+            QueryOutcome::Completed(s) => TimelineEntry::new(eid, now, EntryKind::QueryCompleted, s.line())
+                .with_detail(serde_json::json!({"summary": s, "log_groups": log_groups, "query": text})),
+            QueryOutcome::Failed { query, error } => TimelineEntry::new(
+                eid,
+                now,
+                EntryKind::QueryFailed,
+                format!("Query {query} failed: {error}"),
+            )
+            .with_detail(serde_json::json!({"query_name": query, "error": error, "log_groups": log_groups, "query": text})),
+        });
+    }
+    entries.push(
+        TimelineEntry::new(
+            ids.step("recent-changes"),
+            now,
+            EntryKind::RecentChanges,
+            report.recent_changes.line(),
+        )
+        .with_detail(serde_json::to_value(&report.recent_changes).unwrap_or_default()),
+    );
+    if let Some(hint_unknown) = unknown_hint {
+        let why = match hint_unknown {
+            Some(h) => {
+                format!("the alarm's runbook tag names {h:?}, which does not exist, and no trigger matches")
+            }
+            None => format!(
+                "no runbook's trigger matches alarm {} ({})",
+                raised.alarm_name,
+                [raised.namespace.as_deref(), raised.metric_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        };
+        entries.push(
+            TimelineEntry::new(
+                ids.step("no-runbook"),
+                now,
+                EntryKind::NoRunbook,
+                format!("No runbook: {why}; ran generic diagnostics (errors and exceptions, counts per 5 minutes)"),
+            )
+            .with_detail(serde_json::json!({"alarm": raised.alarm_name, "runbook_tag": hint_unknown})),
+        );
+    }
+    for m in matched {
+        let first = chosen.is_some_and(|c| c.cause == m.cause);
+        entries.push(
+            TimelineEntry::new(
+                ids.step(&format!("cause/{}", m.cause)),
+                now,
+                EntryKind::CauseMatched,
+                format!(
+                    "Cause {}{}: {} (suggested: {})",
+                    m.cause,
+                    if first { "" } else { " (also matched)" },
+                    m.description.trim(),
+                    if m.remediation.is_empty() {
+                        "none".to_string()
+                    } else {
+                        m.remediation.join(", ")
+                    }
+                ),
+            )
+            .with_detail(serde_json::to_value(m).unwrap_or_default()),
+        );
+    }
+    entries
+}
+
+/// `diagnosis-completed`, carrying the whole report.
+pub(super) fn completed_entry(
+    ids: &DiagnosisIds,
+    report: &DiagnosisReport,
+    raised: &IncidentRaised,
+    now: DateTime<Utc>,
+) -> TimelineEntry {
+    TimelineEntry::new(
+        ids.completed(),
+        now,
+        EntryKind::DiagnosisCompleted,
+        completed_summary(report, raised),
+    )
+    .with_detail(serde_json::to_value(report).unwrap_or_default())
+}
+
+pub(super) fn read_report(entry: &TimelineEntry) -> Result<DiagnosisReport, Error> {
+    serde_json::from_value(entry.detail.clone())
+        .map_err(|e| Error::invalid(format!("timeline entry {}", entry.event_id), e.to_string()))
+}
+
+/// The planned queries in the order of `outcomes` (both follow the runbook's order).
+fn sorted_like<'p>(planned: &'p [Planned], outcomes: &[QueryOutcome]) -> Vec<&'p Planned> {
+    outcomes
+        .iter()
+        .filter_map(|o| planned.iter().find(|p| p.name == o.name()))
+        .collect()
+}
+
+fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
+    let mut s = match (&r.cause, &r.runbook) {
+        (Some(c), Some(rb)) => format!("Diagnosis completed: cause {c} (runbook {rb})"),
+        (None, Some(rb)) => format!("Diagnosis completed: no known cause of runbook {rb} matched"),
+        (_, None) => "Diagnosis completed without a runbook".to_string(),
+    };
+    if let Some(start) = r.estimated_start {
+        s.push_str(&format!(
+            ", started ~{} ({} before the alarm)",
+            start.format("%H:%M"),
+            human((raised.alarm_at - start).num_seconds())
+        ));
+    }
+    if !r.suggested.is_empty() {
+        s.push_str(&format!(", suggested {}", r.suggested.join(", ")));
+    }
+    let failed = r
+        .queries
+        .iter()
+        .filter(|q| matches!(q, QueryOutcome::Failed { .. }))
+        .count();
+    if failed > 0 {
+        s.push_str(&format!(", {failed} of {} queries failed", r.queries.len()));
+    }
+    s
+}

@@ -1,0 +1,235 @@
+//! Deciding an action: what is read before deciding (the service, the live alarm states), every
+//! guardrail in order and the plan they allow, and the ECS call itself behind the cooldown lease
+//! and the last re-check.
+
+use super::*;
+
+/// What was read before deciding.
+pub(super) struct Reads {
+    /// `None` when the incident names no ECS service or no step needs it.
+    pub(super) state: Option<Result<ServiceState, PortError>>,
+    pub(super) live: Result<BTreeMap<String, AlarmState>, PortError>,
+}
+
+/// A planned change, guardrails passed.
+pub(super) struct Plan {
+    pub(super) service: EcsService,
+    pub(super) update: ServiceUpdate,
+    /// `desiredCount 4 → 8 (step +4, max 20, ≤2x)`.
+    pub(super) detail: String,
+    pub(super) before: ServiceState,
+}
+
+/// One decision's context, for recording.
+pub(super) struct Decision<'x> {
+    pub(super) incident: &'x Incident,
+    pub(super) cause: &'x str,
+    pub(super) runbook: Option<&'x str>,
+    pub(super) key: String,
+    pub(super) action: String,
+    pub(super) mode: &'static str,
+}
+
+pub(super) enum Executed {
+    Applied(ServiceState),
+    Failed(PortError),
+    Refused(Refusal),
+}
+
+impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
+where
+    S: IncidentStore,
+    E: ServiceControl,
+    A: AlarmStatus,
+    N: Notifier,
+    B: EventBus,
+    K: Clock,
+{
+    /// Reads ECS and CloudWatch. A retryable failure is returned (nothing is recorded yet, the
+    /// delivery can be retried); any other is kept and becomes a refusal.
+    pub(super) async fn read(&self, incident: &Incident) -> Result<Reads, Error> {
+        let state = match &incident.ecs {
+            Some(svc) => match self.ecs.describe(svc).await {
+                Err(e) if e.retryable => return Err(e.into()),
+                r => Some(r),
+            },
+            None => None,
+        };
+        let names: Vec<String> = incident.alarms.keys().cloned().collect();
+        let live = match self.alarms.states(&names).await {
+            Err(e) if e.retryable => return Err(e.into()),
+            r => r,
+        };
+        Ok(Reads { state, live })
+    }
+
+    /// Every guardrail but the mode and the cooldown, in order, then the plan.
+    pub(super) async fn guard_and_plan(
+        &self,
+        incident: &Incident,
+        action: &Action,
+        reads: &Reads,
+        start: DateTime<Utc>,
+    ) -> Result<Plan, Refusal> {
+        let svc = g::target(incident)?;
+        let state = match &reads.state {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                return Err(Refusal::incident(
+                    "ecs-read",
+                    format!("could not read {svc} from ECS: {}", port_error_text(e)),
+                ))
+            }
+            None => {
+                return Err(Refusal::incident(
+                    "ecs-read",
+                    format!("{svc} was not read from ECS"),
+                ))
+            }
+        };
+        g::check_allowlist(svc, &self.settings.remediation, &state.tags)?;
+        g::check_incident_active(incident)?;
+        let live = reads.live.as_ref().map_err(|e| {
+            Refusal::incident(
+                "alarm-recovered",
+                format!("could not read the alarms' state: {}", port_error_text(e)),
+            )
+        })?;
+        g::check_alarms_firing(incident, live)?;
+        g::check_no_deployment(action, state)?;
+        g::check_max_actions(incident, self.settings.remediation.max_actions_per_incident)?;
+        let (update, detail) = match action {
+            Action::EcsRollback { window } => {
+                let deployed = g::check_rollback_window(state, start, incident.detected_at, *window)?;
+                let (to, source) = match g::previous_from_deployments(state) {
+                    Some(td) => (td, g::TargetSource::Deployments),
+                    None => {
+                        let family = g::parse_revision(&state.task_definition)
+                            .map(|r| r.family)
+                            .ok_or_else(|| {
+                                Refusal::action(
+                                    "rollback-target",
+                                    format!(
+                                        "task definition {:?} is not family:revision",
+                                        state.task_definition
+                                    ),
+                                )
+                            })?;
+                        let listed = self.ecs.task_definitions(&family).await.map_err(|e| {
+                            Refusal::action(
+                                "rollback-target",
+                                format!("could not list revisions of {family}: {}", port_error_text(&e)),
+                            )
+                        })?;
+                        (
+                            g::previous_revision(&state.task_definition, &listed)?,
+                            g::TargetSource::Revisions,
+                        )
+                    }
+                };
+                (
+                    ServiceUpdate {
+                        task_definition: Some(to.clone()),
+                        ..ServiceUpdate::default()
+                    },
+                    format!(
+                        "task definition {} → {to} ({source}; {} deployed {}, within {window} before the start at {})",
+                        state.task_definition,
+                        state.task_definition,
+                        ts(deployed),
+                        ts(start)
+                    ),
+                )
+            }
+            Action::EcsScaleOut {
+                step,
+                factor,
+                max,
+                max_factor,
+            } => {
+                let p = g::plan_scale_out(state.desired, *step, *factor, *max, *max_factor)?;
+                (
+                    ServiceUpdate {
+                        desired: Some(p.to),
+                        ..ServiceUpdate::default()
+                    },
+                    p.detail,
+                )
+            }
+            Action::EcsRestart => (
+                ServiceUpdate {
+                    force_new_deployment: true,
+                    ..ServiceUpdate::default()
+                },
+                format!(
+                    "force a new deployment ({}, desiredCount {})",
+                    state.task_definition, state.desired
+                ),
+            ),
+        };
+        Ok(Plan {
+            service: svc.clone(),
+            update,
+            detail,
+            before: state.clone(),
+        })
+    }
+
+    pub(super) async fn act(&self, dec: &Decision<'_>, plan: &Plan) -> Executed {
+        let svc = &plan.service;
+        let cooldown_s = self.settings.remediation.cooldown_s;
+        let now = self.clock.now();
+        let key = g::cooldown_key(svc, &dec.action);
+        match self
+            .store
+            .claim(&key, g::cooldown_until(now, cooldown_s), now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Executed::Refused(g::cooldown_refusal(svc, &dec.action, cooldown_s)),
+            Err(e) => {
+                return Executed::Refused(Refusal::incident(
+                    "cooldown",
+                    format!("could not take the cooldown lease {key}: {e}"),
+                ))
+            }
+        }
+        // Just before acting: the incident still open, its alarm still in ALARM.
+        let fresh = match self.store.get(&dec.incident.id).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return Executed::Refused(Refusal::incident(
+                    "incident-closed",
+                    format!("incident {} is gone", dec.incident.id),
+                ))
+            }
+            Err(e) => {
+                return Executed::Refused(Refusal::incident(
+                    "incident-closed",
+                    format!("could not re-read incident {}: {e}", dec.incident.id),
+                ))
+            }
+        };
+        if let Err(r) = g::check_incident_active(&fresh) {
+            return Executed::Refused(r);
+        }
+        let names: Vec<String> = fresh.alarms.keys().cloned().collect();
+        match self.alarms.states(&names).await {
+            Ok(live) => {
+                if let Err(r) = g::check_alarms_firing(&fresh, &live) {
+                    return Executed::Refused(r);
+                }
+            }
+            Err(e) => {
+                return Executed::Refused(Refusal::incident(
+                    "alarm-recovered",
+                    format!("could not re-read the alarms' state: {}", port_error_text(&e)),
+                ))
+            }
+        }
+        match self.ecs.update(svc, &plan.update).await {
+            Ok(after) => Executed::Applied(after),
+            Err(e) => Executed::Failed(e),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Recording decisions: the deterministic entry ids, the entries and records each outcome
+//! writes, reconciling the incident's records from the timeline (a crash between the two writes
+//! heals on redelivery), and announcing what was applied.
+
+use super::*;
+
+/// The deterministic event id of a remediation entry.
+pub fn event_id(incident: &IncidentId, cause: &str, action: &str, phase: &str) -> String {
+    format!("{incident}/remediate/{cause}/{action}/{phase}")
+}
+
+pub(super) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(super) fn snapshot(s: &ServiceState) -> serde_json::Value {
+    json!({
+        "task_definition": s.task_definition,
+        "desired": s.desired,
+        "running": s.running,
+        "deployments": s.deployments.len(),
+    })
+}
+
+pub(super) fn port_error_json(e: &PortError) -> serde_json::Value {
+    json!({"operation": e.operation, "code": e.code, "message": e.message, "retryable": e.retryable})
+}
+
+pub(super) fn port_error_text(e: &PortError) -> String {
+    match &e.code {
+        Some(c) => format!("{}: {c}: {}", e.operation, e.message),
+        None => e.to_string(),
+    }
+}
+
+/// The record carried in an entry's detail, if any.
+pub(super) fn record_of(e: &TimelineEntry) -> Option<RemediationRecord> {
+    e.detail
+        .get("record")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+}
+
+impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
+where
+    S: IncidentStore,
+    E: ServiceControl,
+    A: AlarmStatus,
+    N: Notifier,
+    B: EventBus,
+    K: Clock,
+{
+    pub(super) fn record(
+        &self,
+        dec: &Decision<'_>,
+        outcome: &str,
+        detail: String,
+        target: Option<&EcsService>,
+    ) -> RemediationRecord {
+        RemediationRecord {
+            action: dec.action.clone(),
+            mode: dec.mode.to_string(),
+            outcome: outcome.to_string(),
+            detail,
+            target: target.map(ToString::to_string),
+            at: self.clock.now(),
+        }
+    }
+
+    pub(super) fn refused(
+        &self,
+        dec: &Decision<'_>,
+        target: Option<&EcsService>,
+        r: &Refusal,
+        report: &mut RemediationReport,
+    ) -> TimelineEntry {
+        tracing::info!(action = %dec.action, guardrail = r.guardrail, reason = %r.reason, "remediation refused");
+        let rec = self.record(dec, "refused", format!("refused: {}", r.reason), target);
+        report.decisions.push(rec.clone());
+        TimelineEntry::new(
+            event_id(&dec.incident.id, dec.cause, &dec.key, "refused"),
+            rec.at,
+            EntryKind::RemediationRefused,
+            format!("{} refused ({}): {}", dec.action, r.guardrail, r.reason),
+        )
+        .with_detail(json!({
+            "record": rec, "guardrail": r.guardrail, "reason": r.reason,
+            "cause": dec.cause, "runbook": dec.runbook,
+        }))
+    }
+
+    pub(super) fn dry_run(
+        &self,
+        dec: &Decision<'_>,
+        plan: &Plan,
+        report: &mut RemediationReport,
+    ) -> TimelineEntry {
+        let rec = self.record(
+            dec,
+            "dry-run",
+            format!("dry-run: would update {}: {}", plan.service, plan.detail),
+            Some(&plan.service),
+        );
+        report.decisions.push(rec.clone());
+        TimelineEntry::new(
+            event_id(&dec.incident.id, dec.cause, &dec.key, "dry-run"),
+            rec.at,
+            EntryKind::RemediationDryRun,
+            format!(
+                "dry-run {} on {}: would set {}",
+                dec.action, plan.service, plan.detail
+            ),
+        )
+        .with_detail(json!({
+            "record": rec, "update": plan.update, "before": snapshot(&plan.before),
+            "cause": dec.cause, "runbook": dec.runbook,
+        }))
+    }
+
+    pub(super) fn notify_failed(&self, dec: &Decision<'_>, what: &str, e: &PortError) -> TimelineEntry {
+        tracing::warn!(error = %e, what, "notification failed");
+        TimelineEntry::new(
+            event_id(
+                &dec.incident.id,
+                dec.cause,
+                &dec.key,
+                &format!("{}-failed", what.replace(' ', "-")),
+            ),
+            self.clock.now(),
+            EntryKind::Note,
+            format!(
+                "could not send the {what} for {}: {}",
+                dec.action,
+                port_error_text(e)
+            ),
+        )
+        .with_detail(json!({"error": port_error_json(e)}))
+    }
+
+    /// Cooldown lease, re-check, then the ECS call. Returns the entries and whether the cause is
+    /// done (applied, failed, or refused for the whole incident).
+    pub(super) async fn execute(
+        &self,
+        dec: &Decision<'_>,
+        plan: &Plan,
+        verify: chrono::Duration,
+        report: &mut RemediationReport,
+    ) -> (Vec<TimelineEntry>, bool) {
+        let inc = dec.incident;
+        let svc = &plan.service;
+        let outcome = self.act(dec, plan).await;
+        let now = self.clock.now();
+        let before = snapshot(&plan.before);
+        match outcome {
+            Executed::Refused(r) => {
+                let stops = r.stops();
+                (vec![self.refused(dec, Some(svc), &r, report)], stops)
+            }
+            Executed::Failed(e) => {
+                tracing::warn!(action = %dec.action, service = %svc, error = %e, "remediation failed");
+                let rec = self.record(
+                    dec,
+                    "failed",
+                    format!("failed: {}: {} (not retried)", plan.detail, port_error_text(&e)),
+                    Some(svc),
+                );
+                report.decisions.push(rec.clone());
+                let entry = TimelineEntry::new(
+                    event_id(&inc.id, dec.cause, &dec.key, "failed"),
+                    now,
+                    EntryKind::RemediationFailed,
+                    format!("{} on {svc} failed: {}", dec.action, port_error_text(&e)),
+                )
+                .with_detail(json!({
+                    "record": rec, "error": port_error_json(&e), "before": before,
+                    "update": plan.update, "cause": dec.cause, "runbook": dec.runbook,
+                }));
+                (vec![entry], true)
+            }
+            Executed::Applied(after) => {
+                let verify_by = now + verify;
+                tracing::info!(action = %dec.action, service = %svc, detail = %plan.detail, "remediation applied");
+                let rec = self.record(
+                    dec,
+                    "applied",
+                    format!(
+                        "{}; now {}, desiredCount {}; verify by {}",
+                        plan.detail,
+                        after.task_definition,
+                        after.desired,
+                        ts(verify_by)
+                    ),
+                    Some(svc),
+                );
+                report.decisions.push(rec.clone());
+                let mut entries = vec![TimelineEntry::new(
+                    event_id(&inc.id, dec.cause, &dec.key, "applied"),
+                    now,
+                    EntryKind::RemediationApplied,
+                    format!("{} applied on {svc}: {}", dec.action, plan.detail),
+                )
+                .with_detail(json!({
+                    "record": rec, "before": before, "after": snapshot(&after),
+                    "update": plan.update, "applied_at": now, "verify_window_s": verify.num_seconds(),
+                    "verify_by": verify_by, "cause": dec.cause, "runbook": dec.runbook,
+                }))];
+                if inc.status == IncidentStatus::Open {
+                    entries.push(TimelineEntry::new(
+                        event_id(&inc.id, dec.cause, &dec.key, "mitigated"),
+                        now,
+                        EntryKind::Mitigated,
+                        format!(
+                            "mitigated by {} on {svc}; alarms should recover by {}",
+                            dec.action,
+                            ts(verify_by)
+                        ),
+                    ));
+                }
+                (entries, true)
+            }
+        }
+    }
+
+    /// Appends the entries (idempotent), then reconciles the incident from them.
+    pub(super) async fn commit(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<Incident, Error> {
+        if !entries.is_empty() {
+            self.store.append(id, entries).await?;
+        }
+        self.reconcile(id, entries).await
+    }
+
+    /// Adds the records the entries carry to the incident (each once), marks it mitigated when
+    /// one was applied, and saves with optimistic locking (re-read and retry on conflict).
+    pub(super) async fn reconcile(
+        &self,
+        id: &IncidentId,
+        entries: &[TimelineEntry],
+    ) -> Result<Incident, Error> {
+        let records: Vec<RemediationRecord> = entries.iter().filter_map(record_of).collect();
+        let mut up = Update::new(self.store, id);
+        loop {
+            let read = up.read().await?;
+            let mut inc = read.clone();
+            let mut changed = false;
+            for rec in &records {
+                if inc.remediations.contains(rec) {
+                    continue;
+                }
+                if rec.outcome == "applied" {
+                    inc.mitigate(rec.at);
+                }
+                inc.remediations.push(rec.clone());
+                changed = true;
+            }
+            if !changed {
+                return Ok(inc);
+            }
+            match up.save(&read, &mut inc, PointerChange::Keep, &[]).await? {
+                Saved::Saved => return Ok(inc),
+                Saved::Conflict => continue,
+                // Another invocation recorded the same step: done.
+                Saved::AlreadyRecorded(_) => return Ok(inc),
+            }
+        }
+    }
+
+    /// A redelivery: the decision is already on the timeline. Heal the incident's records from
+    /// it and report what was decided; change nothing else.
+    pub(super) async fn redelivered(
+        &self,
+        id: &IncidentId,
+        cause: &str,
+        mut report: RemediationReport,
+    ) -> Result<RemediationReport, Error> {
+        tracing::info!(incident = %id, cause, "remediation already decided; redelivery does nothing");
+        let prefix = format!("{id}/remediate/{cause}/");
+        let entries: Vec<TimelineEntry> = self
+            .store
+            .timeline(id)
+            .await?
+            .into_iter()
+            .filter(|e| e.event_id.starts_with(&prefix))
+            .collect();
+        self.reconcile(id, &entries).await?;
+        report.decisions = entries.iter().filter_map(record_of).collect();
+        report.skipped = Some("already decided".into());
+        Ok(report)
+    }
+
+    /// After an applied or failed action: the incident's topic, and "Remediation Applied" on the
+    /// bus. Failures to tell are recorded on the timeline (a retry would not resend: the
+    /// decision is taken).
+    pub(super) async fn announce(
+        &self,
+        incident: &Incident,
+        cause: &str,
+        report: &RemediationReport,
+    ) -> Result<(), Error> {
+        let Some(rec) = report
+            .decisions
+            .iter()
+            .find(|r| r.outcome == "applied" || r.outcome == "failed")
+        else {
+            return Ok(());
+        };
+        let target = rec.target.clone().unwrap_or_default();
+        let dec = Decision {
+            incident,
+            cause,
+            runbook: None,
+            key: rec.action.clone(),
+            action: rec.action.clone(),
+            mode: "auto",
+        };
+        let mut notes = Vec::new();
+        let applied = rec.outcome == "applied";
+        let message = Notification {
+            subject: format!(
+                "[{}] Remediation {}: {} on {target}",
+                incident.severity,
+                if applied { "applied" } else { "FAILED" },
+                rec.action
+            ),
+            body: format!(
+                "Incident {} ({}), cause {cause}.\n{} ({} mode): {}",
+                incident.id, incident.title, rec.action, rec.mode, rec.detail
+            ),
+            attributes: BTreeMap::from([
+                (
+                    "kind".to_string(),
+                    if applied {
+                        "remediation-applied"
+                    } else {
+                        "remediation-failed"
+                    }
+                    .to_string(),
+                ),
+                ("severity".to_string(), incident.severity.to_string()),
+                ("service".to_string(), incident.service.clone()),
+                ("incident".to_string(), incident.id.to_string()),
+            ]),
+        };
+        if let Err(e) = self
+            .notifier
+            .notify(Route::Severity(incident.severity), &message)
+            .await
+        {
+            notes.push(self.notify_failed(&dec, "notification", &e));
+        }
+        if applied {
+            let event = Event::Applied(RemediationApplied {
+                incident_id: incident.id.clone(),
+                service: incident.service.clone(),
+                action: rec.action.clone(),
+                target,
+                detail: rec.detail.clone(),
+            });
+            if let Err(e) = self.bus.put(&event.to_pipeline()).await {
+                notes.push(self.notify_failed(&dec, "bus event", &e));
+            }
+        }
+        if !notes.is_empty() {
+            self.store.append(&incident.id, &notes).await?;
+        }
+        Ok(())
+    }
+}

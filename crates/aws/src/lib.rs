@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod bus;
 pub mod config;
 pub mod ecs;
+pub mod environment;
 pub mod error;
 pub mod logs;
 pub mod notify;
@@ -18,6 +19,7 @@ pub use alarms::CloudWatchAlarmStatus;
 pub use bus::EventBridgeBus;
 pub use config::{Clients, Settings};
 pub use ecs::EcsServiceControl;
+pub use environment::Environment;
 pub use error::ConfigError;
 pub use logs::{
     FetchError, FetchedEvent, FetchingLogQueries, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule,

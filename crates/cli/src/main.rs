@@ -12,7 +12,6 @@ mod runbook_cmd;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use firebreak_core::ports::SystemClock;
-use firebreak_core::runbook::RunbookSet;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,16 +46,17 @@ async fn store_command(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Approve(args) => approve::run(&args, &ctx.store, &ctx.bus).await,
         Command::Incidents(cmd) => {
-            let runbooks = RunbookSet::from_embedded(firebreak_core::runbook::embedded::FILES)?;
-            let settings = firebreak_core::model::settings::Settings::from_lookup(|n| std::env::var(n).ok())?;
+            // the same variables, read the same way, as the functions
+            let env = firebreak_aws::Environment::from_env()?;
+            let runbooks = env.runbooks()?;
             let ictx = incidents_cmd::IncidentsCtx {
                 store: &ctx.store,
                 notifier: &ctx.notifier,
                 bus: &ctx.bus,
                 clock: &SystemClock,
                 runbooks: runbooks.runbooks(),
-                settings: &settings,
-                metrics_namespace: "Firebreak",
+                settings: &env.settings,
+                metrics_namespace: &env.metrics_namespace,
             };
             incidents_cmd::run(
                 &cmd,

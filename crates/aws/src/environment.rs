@@ -1,0 +1,180 @@
+//! The one place Firebreak's configuration is read from the environment, for the functions and
+//! the CLI alike: the AWS resources, the behaviour settings (`firebreak_core` `Settings`), the
+//! policy file and runbook directory (else the embedded copies), the metrics namespace and the
+//! diagnosis backend. Read once at start; every value is checked there, and an error names the
+//! variable.
+
+use crate::config::Settings as Resources;
+use crate::error::ConfigError;
+use firebreak_core::model::settings::Settings;
+use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::runbook::{embedded, RunbookSet};
+
+/// The variables read here, beside those of [`crate::config::env`] (resources) and
+/// `firebreak_core::model::settings::env` (behaviour).
+pub mod vars {
+    /// A severity policy file to use instead of the embedded `runbooks/policy.yaml`.
+    pub const POLICY_FILE: &str = "FIREBREAK_POLICY_FILE";
+    /// A runbook directory to use instead of the embedded `runbooks/`.
+    pub const RUNBOOKS_DIR: &str = "FIREBREAK_RUNBOOKS_DIR";
+    /// EMF namespace for the stage-time metrics (default `Firebreak`).
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    /// `insights` (Logs Insights, the default) or `local` (FilterLogEvents + the local engine).
+    pub const DIAGNOSIS_BACKEND: &str = "DIAGNOSIS_BACKEND";
+    /// Upper bound of events the local backend pulls per query.
+    pub const DIAGNOSIS_LOCAL_MAX_EVENTS: &str = "DIAGNOSIS_LOCAL_MAX_EVENTS";
+}
+
+/// The default EMF namespace.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "Firebreak";
+
+/// Where diagnose runs its queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiagnosisBackend {
+    /// CloudWatch Logs Insights.
+    Insights,
+    /// FilterLogEvents and the local engine, pulling at most this many events per query.
+    Local { max_events: Option<usize> },
+}
+
+/// Everything Firebreak reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// The table, bus and topics, or the first variable that is missing (commands that need no
+    /// resources still run).
+    pub resources: Result<Resources, ConfigError>,
+    pub settings: Settings,
+    pub policy_file: Option<String>,
+    pub runbooks_dir: Option<String>,
+    pub metrics_namespace: String,
+    pub diagnosis_backend: DiagnosisBackend,
+}
+
+impl Environment {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the variable whose value is wrong.
+    pub fn from_env() -> Result<Environment, ConfigError> {
+        Environment::from_lookup(|n| std::env::var(n).ok())
+    }
+
+    /// Reads through `lookup`; unset and blank variables count as unset.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the variable whose value is wrong.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Environment, ConfigError> {
+        let get = |n: &str| lookup(n).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let settings = Settings::from_lookup(&get).map_err(|e| ConfigError::Invalid {
+            name: "behaviour settings".into(),
+            reason: e.to_string(),
+        })?;
+        let diagnosis_backend = match get(vars::DIAGNOSIS_BACKEND).as_deref() {
+            None | Some("insights") => DiagnosisBackend::Insights,
+            Some("local") => DiagnosisBackend::Local {
+                max_events: match get(vars::DIAGNOSIS_LOCAL_MAX_EVENTS) {
+                    None => None,
+                    Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        ConfigError::Invalid {
+                            name: vars::DIAGNOSIS_LOCAL_MAX_EVENTS.into(),
+                            reason: format!("{v:?} is not a positive whole number"),
+                        }
+                    })?),
+                },
+            },
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: vars::DIAGNOSIS_BACKEND.into(),
+                    reason: format!("{other:?} is neither \"insights\" nor \"local\""),
+                })
+            }
+        };
+        Ok(Environment {
+            resources: Resources::from_lookup(&get),
+            settings,
+            policy_file: get(vars::POLICY_FILE),
+            runbooks_dir: get(vars::RUNBOOKS_DIR),
+            metrics_namespace: get(vars::METRICS_NAMESPACE)
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string()),
+            diagnosis_backend,
+        })
+    }
+
+    /// The severity policy: `FIREBREAK_POLICY_FILE`, else the embedded one.
+    ///
+    /// # Errors
+    /// Names the file, rule and field that are wrong.
+    pub fn policy(&self) -> Result<SeverityPolicy, firebreak_core::Error> {
+        match &self.policy_file {
+            Some(path) => SeverityPolicy::load(path),
+            None => SeverityPolicy::shipped(),
+        }
+    }
+
+    /// The runbooks: `FIREBREAK_RUNBOOKS_DIR`, else the embedded ones; loaded and linted.
+    ///
+    /// # Errors
+    /// Names the directory, file, runbook and field that fail to load or lint.
+    pub fn runbooks(&self) -> Result<RunbookSet, firebreak_core::Error> {
+        match &self.runbooks_dir {
+            Some(dir) => RunbookSet::load_dir(dir),
+            None => RunbookSet::from_embedded(embedded::FILES),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Environment, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::from_lookup(|n| m.get(n).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let e = env(&[]).unwrap();
+        assert_eq!(e.metrics_namespace, "Firebreak");
+        assert_eq!(e.diagnosis_backend, DiagnosisBackend::Insights);
+        assert_eq!(e.runbooks_dir, None);
+        assert!(matches!(e.resources, Err(ConfigError::Missing { ref name }) if name == "TABLE_NAME"));
+        assert_eq!(e.settings, Settings::default());
+        assert!(e.runbooks().unwrap().runbooks().len() >= 5);
+    }
+
+    #[test]
+    fn every_variable_is_read_and_bad_values_name_their_variable() {
+        let e = env(&[
+            (vars::METRICS_NAMESPACE, "Ops"),
+            (vars::RUNBOOKS_DIR, "/nowhere"),
+            (vars::DIAGNOSIS_BACKEND, "local"),
+            (vars::DIAGNOSIS_LOCAL_MAX_EVENTS, "500"),
+            ("REOPEN_WINDOW_S", "60"),
+        ])
+        .unwrap();
+        assert_eq!(e.metrics_namespace, "Ops");
+        assert_eq!(
+            e.diagnosis_backend,
+            DiagnosisBackend::Local {
+                max_events: Some(500)
+            }
+        );
+        assert_eq!(e.settings.reopen_window_s, 60);
+        assert!(e.runbooks().unwrap_err().to_string().contains("/nowhere"));
+        for (k, v) in [
+            (vars::DIAGNOSIS_BACKEND, "athena"),
+            (vars::DIAGNOSIS_LOCAL_MAX_EVENTS, "0"),
+            ("REOPEN_WINDOW_S", "soon"),
+        ] {
+            let mut pairs = vec![(k, v), (vars::DIAGNOSIS_BACKEND, "local")];
+            pairs.dedup_by_key(|p| p.0);
+            let err = env(&pairs).unwrap_err().to_string();
+            assert!(err.contains(k), "{k}={v}: {err}");
+        }
+    }
+}

@@ -65,7 +65,7 @@ impl Environment {
     /// [`ConfigError::Invalid`] naming the variable whose value is wrong.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Environment, ConfigError> {
         let get = |n: &str| lookup(n).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let settings = Settings::from_lookup(&get).map_err(|e| ConfigError::Invalid {
+        let settings = Settings::from_lookup(get).map_err(|e| ConfigError::Invalid {
             name: "behaviour settings".into(),
             reason: e.to_string(),
         })?;
@@ -90,7 +90,7 @@ impl Environment {
             }
         };
         Ok(Environment {
-            resources: Resources::from_lookup(&get),
+            resources: Resources::from_lookup(get),
             settings,
             policy_file: get(vars::POLICY_FILE),
             runbooks_dir: get(vars::RUNBOOKS_DIR),

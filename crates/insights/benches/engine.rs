@@ -86,7 +86,7 @@ fn run(path: &Path, query: &str) -> QueryResults {
     let mut exec = q.start(&EvalOptions::default()).unwrap();
     let reader = BufReader::with_capacity(1 << 20, File::open(path).unwrap());
     for_each_event(reader, "bench", |e| exec.push(e)).unwrap();
-    exec.finish()
+    exec.finish().unwrap()
 }
 
 fn engine(c: &mut Criterion) {

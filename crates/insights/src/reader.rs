@@ -11,8 +11,9 @@ use std::fmt;
 use std::io::BufRead;
 
 /// A line that could not be read, named by source and 1-based line number.
+/// Displays as `source:line: reason`, or `source: reason` when `line` is 0.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}:{line}: {reason}")]
+#[error("{source_name}{}: {reason}", if *.line == 0 { String::new() } else { format!(":{}", .line) })]
 pub struct ReadError {
     pub source_name: String,
     /// 1-based; 0 when the failure is not about one line.
@@ -154,6 +155,19 @@ impl LineDecoder {
         }
     }
 
+    /// A decoder of a source whose format is known.
+    pub(crate) fn with_format(source: impl Into<String>, format: LogFormat) -> LineDecoder {
+        LineDecoder {
+            source: source.into(),
+            format: Some(format),
+            last_timestamp: 0,
+        }
+    }
+
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
     pub fn format(&self) -> Option<LogFormat> {
         self.format
     }
@@ -197,9 +211,14 @@ impl LineDecoder {
         match format {
             LogFormat::JsonLines => {
                 if let Some(fast) = fast_line(line) {
+                    let Some(message) = fast.message() else {
+                        return Err(
+                            self.error(line_no, "not a log event: the message is not a valid JSON string")
+                        );
+                    };
                     return Ok(Some(DecodedEvent {
                         timestamp_ms: fast.timestamp,
-                        message: Cow::Borrowed(fast.message),
+                        message,
                         log_group: fast
                             .group
                             .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
@@ -207,6 +226,29 @@ impl LineDecoder {
                             .stream
                             .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
                         ingestion_time_ms: fast.ingestion_time,
+                    }));
+                }
+                if std::str::from_utf8(line).is_err() {
+                    // Invalid UTF-8 (a truncated multi-byte character, binary junk): read the
+                    // line with U+FFFD in place of the bad bytes rather than reject it.
+                    let text = String::from_utf8_lossy(line).into_owned();
+                    let raw: RawLine<'_> = serde_json::from_str(&text).map_err(|e| {
+                        self.error(
+                            line_no,
+                            format!(
+                                "not a log event {{\"group\",\"stream\",\"timestamp\",\"message\"}}: {}",
+                                json_reason(&e)
+                            ),
+                        )
+                    })?;
+                    return Ok(Some(DecodedEvent {
+                        timestamp_ms: raw.timestamp.0,
+                        message: Cow::Owned(raw.message.into_owned()),
+                        log_group: Cow::Owned(raw.group.map_or_else(|| self.source.clone(), Cow::into_owned)),
+                        log_stream: Cow::Owned(
+                            raw.stream.map_or_else(|| self.source.clone(), Cow::into_owned),
+                        ),
+                        ingestion_time_ms: raw.ingestion_time.map(|m| m.0),
                     }));
                 }
                 let raw: RawLine<'a> = serde_json::from_slice(line).map_err(|e| {
@@ -243,18 +285,79 @@ impl LineDecoder {
     }
 }
 
-struct FastLine<'a> {
-    group: Option<&'a str>,
-    stream: Option<&'a str>,
-    timestamp: i64,
-    message: &'a str,
-    ingestion_time: Option<i64>,
+pub(crate) struct FastLine<'a> {
+    pub group: Option<&'a str>,
+    pub stream: Option<&'a str>,
+    pub timestamp: i64,
+    /// The message as written between its quotes: JSON-escaped when `escaped`, and not
+    /// checked to be UTF-8.
+    pub message_raw: &'a [u8],
+    pub escaped: bool,
+    pub ingestion_time: Option<i64>,
 }
 
-/// The common case of the drill format without serde: a flat object of the known keys whose
-/// strings have no escapes. `None` sends the line to serde_json, which handles everything else
-/// (and reports errors).
-fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
+impl<'a> FastLine<'a> {
+    /// The message text: borrowed when it has no escapes; invalid UTF-8 replaced by U+FFFD.
+    /// `None` for an escape JSON does not allow.
+    pub(crate) fn message(&self) -> Option<Cow<'a, str>> {
+        if !self.escaped {
+            return Some(String::from_utf8_lossy(self.message_raw));
+        }
+        let text = String::from_utf8_lossy(self.message_raw);
+        let mut quoted = String::with_capacity(text.len() + 2);
+        quoted.push('"');
+        quoted.push_str(&text);
+        quoted.push('"');
+        serde_json::from_str::<String>(&quoted).ok().map(Cow::Owned)
+    }
+
+    /// The length in bytes of the decoded message, without decoding it.
+    pub(crate) fn message_len(&self) -> usize {
+        if !self.escaped {
+            return self.message_raw.len();
+        }
+        let b = self.message_raw;
+        let mut len = 0;
+        let mut i = 0;
+        while let Some(k) = memchr::memchr(b'\\', &b[i..]) {
+            len += k;
+            let at = i + k;
+            match b.get(at + 1) {
+                Some(b'u') => {
+                    let hex = |j: usize| {
+                        b.get(j..j + 4)
+                            .and_then(|h| std::str::from_utf8(h).ok())
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    };
+                    let cp = hex(at + 2).unwrap_or(0xFFFD);
+                    if (0xD800..0xDC00).contains(&cp)
+                        && b.get(at + 6) == Some(&b'\\')
+                        && b.get(at + 7) == Some(&b'u')
+                    {
+                        len += 4;
+                        i = at + 12;
+                    } else {
+                        len += char::from_u32(cp).map_or(3, char::len_utf8);
+                        i = at + 6;
+                    }
+                }
+                _ => {
+                    len += 1;
+                    i = at + 2;
+                }
+            }
+            if i >= b.len() {
+                return len;
+            }
+        }
+        len + b.len() - i
+    }
+}
+
+/// The common case of the drill format without serde: a flat object of the known keys; the
+/// message may have escapes (the group and stream may not). `None` sends the line to
+/// serde_json, which handles everything else (and reports errors).
+pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     fn ws(b: &[u8], mut i: usize) -> usize {
         while b.get(i).is_some_and(u8::is_ascii_whitespace) {
             i += 1;
@@ -272,6 +375,24 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         }
         let s = std::str::from_utf8(&rest[..end]).ok()?;
         Some((s, i + 1 + end + 1))
+    }
+    /// A string's raw bytes, whether it has escapes, and the index after its closing quote.
+    fn raw_string(b: &[u8], i: usize) -> Option<(&[u8], bool, usize)> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            let k = memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+            let at = j + k;
+            if b[at] == b'"' {
+                return Some((&b[start..at], escaped, at + 1));
+            }
+            escaped = true;
+            j = at + 2;
+        }
     }
     fn millis(b: &[u8], i: usize) -> Option<(i64, usize)> {
         if b.get(i) == Some(&b'"') {
@@ -307,7 +428,7 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         match key {
             "group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
             "stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "message" => (message, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            "message" => (message, i) = raw_string(b, i).map(|(s, e, j)| (Some((s, e)), j))?,
             "timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
             "ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
             _ => return None,
@@ -322,11 +443,13 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     if ws(b, i + 1) != b.len() {
         return None;
     }
+    let (message_raw, escaped) = message?;
     Some(FastLine {
         group,
         stream,
         timestamp: timestamp?,
-        message: message?,
+        message_raw,
+        escaped,
         ingestion_time,
     })
 }

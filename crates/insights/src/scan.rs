@@ -1,0 +1,375 @@
+//! Scanning log files fast: JSON-lines files are read in chunks of whole lines, each chunk
+//! evaluated by its own partial [`Execution`] (on as many threads as asked) and the partials
+//! merged in file order, so that any number of threads gives the results of one. Lines that
+//! cannot pass the query's first filter (a literal `@message` must contain) are rejected on
+//! their raw bytes, before the message is decoded. Plain-text files, whose timestamps carry
+//! from line to line, and queries with subqueries or `logcompare` are read in one pass.
+
+use crate::budget::default_memory_budget;
+use crate::eval::{EvalError, EvalOptions, Execution, QueryResults};
+use crate::event::EventRef;
+use crate::reader::{fast_line, for_each_event, LineDecoder, LogFormat, ReadError};
+use crate::Query;
+use memchr::memmem::Finder;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Bytes of one chunk (whole lines; a longer line makes a longer chunk).
+const CHUNK: usize = 4 << 20;
+
+/// How to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Bytes the query may keep (groups, rows, sets), chunk buffers included.
+    pub memory_budget: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> ScanOptions {
+        ScanOptions {
+            threads: 0,
+            memory_budget: default_memory_budget(),
+        }
+    }
+}
+
+/// Why a scan failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScanError {
+    /// A file could not be opened or read, or a line is not a log event.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The query cannot run locally, or it needs more than its memory budget.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+fn threads(n: usize) -> usize {
+    if n == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        n
+    }
+}
+
+/// Runs `query` over log files (drill JSON lines or plain text, as [`crate::read_events`]
+/// reads them) and returns its results.
+///
+/// # Errors
+/// [`ScanError::Read`] for the first bad line or unreadable file (named `file:line`);
+/// [`ScanError::Eval`] when the query cannot run locally or passes its memory budget.
+pub fn scan_files(
+    query: &Query,
+    files: &[PathBuf],
+    options: &EvalOptions,
+    scan: &ScanOptions,
+) -> Result<QueryResults, ScanError> {
+    let threads = threads(scan.threads);
+    let mut exec = query.start_with_budget(options, scan.memory_budget)?;
+    let mut chunk_index: u64 = 0;
+    for path in files {
+        let name = path.display().to_string();
+        let open_error = |e: std::io::Error| ReadError {
+            source_name: name.clone(),
+            line: 0,
+            reason: format!("cannot open: {e}"),
+        };
+        let mut file = File::open(path).map_err(open_error)?;
+        let mut head = Vec::with_capacity(64 << 10);
+        (&mut file)
+            .take(64 << 10)
+            .read_to_end(&mut head)
+            .map_err(open_error)?;
+        let format = detect(&head, &name);
+        if format == LogFormat::JsonLines && exec.mergeable() {
+            chunk_index = scan_chunked(&mut exec, file, head, &name, threads, chunk_index)?;
+        } else {
+            // One pass: text timestamps carry over lines; subqueries buffer anyway.
+            exec.set_ordinal(chunk_index << 32);
+            chunk_index += 1;
+            let reader = BufReader::with_capacity(1 << 20, std::io::Cursor::new(head).chain(file));
+            for_each_event(reader, &name, |ev| exec.push(ev))?;
+        }
+    }
+    Ok(exec.finish()?)
+}
+
+/// The format of a source from its first non-blank line, as [`LineDecoder`] decides it.
+fn detect(head: &[u8], name: &str) -> LogFormat {
+    let mut d = LineDecoder::new(name);
+    for line in head.split(|b| *b == b'\n') {
+        if let Ok(Some(_)) = d.decode(line, 1) {
+            break;
+        }
+        if d.format().is_some() {
+            break;
+        }
+    }
+    d.format().unwrap_or(LogFormat::Text)
+}
+
+struct Chunk {
+    index: u64,
+    first_line: u64,
+    bytes: Vec<u8>,
+}
+
+/// Reads `file` (after `head`, already read) in chunks of whole lines and evaluates them into
+/// `exec`; returns the next chunk index.
+fn scan_chunked(
+    exec: &mut Execution,
+    file: File,
+    head: Vec<u8>,
+    name: &str,
+    threads: usize,
+    index: u64,
+) -> Result<u64, ScanError> {
+    // The chunks in flight (read, queued, being evaluated) count against the budget too.
+    let buffers = (2 * threads + 2) * CHUNK;
+    if !exec.charge(buffers) {
+        return Err(EvalError::Invalid(exec.over_budget(&format!("{threads} threads' read buffers"))).into());
+    }
+    let r = scan_chunks(exec, file, head, name, threads, index);
+    exec.release(buffers);
+    r
+}
+
+fn scan_chunks(
+    exec: &mut Execution,
+    file: File,
+    head: Vec<u8>,
+    name: &str,
+    threads: usize,
+    mut index: u64,
+) -> Result<u64, ScanError> {
+    let needles: Arc<Vec<Finder<'static>>> = Arc::new(
+        exec.needles()
+            .iter()
+            .map(|n| Finder::new(n).into_owned())
+            .collect(),
+    );
+    let mut chunks = Chunks {
+        reader: file,
+        carry: head,
+        line: 1,
+        done: false,
+    };
+    if threads <= 1 {
+        while let Some(bytes) = chunks.next_chunk(name)? {
+            let first_line = chunks.line;
+            chunks.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            let mut part = exec.fork();
+            part.set_ordinal(index << 32);
+            index += 1;
+            evaluate_chunk(&mut part, &bytes, first_line, name, &needles)?;
+            exec.merge(part);
+        }
+        return Ok(index);
+    }
+    std::thread::scope(|scope| -> Result<u64, ScanError> {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Chunk>(threads);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel::<(u64, Result<Execution, ReadError>)>();
+        for _ in 0..threads {
+            let (job_rx, done_tx, needles) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&needles));
+            let template = exec.fork();
+            scope.spawn(move || loop {
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(job) = job else { return };
+                let mut part = template.fork();
+                part.set_ordinal(job.index << 32);
+                let r = evaluate_chunk(&mut part, &job.bytes, job.first_line, name, &needles).map(|()| part);
+                if done_tx.send((job.index, r)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let first = index;
+        let mut pending: BTreeMap<u64, Result<Execution, ReadError>> = BTreeMap::new();
+        let mut next_merge = first;
+        let mut failure: Option<ReadError> = None;
+        let mut merge_ready = |pending: &mut BTreeMap<u64, Result<Execution, ReadError>>,
+                               next_merge: &mut u64,
+                               failure: &mut Option<ReadError>| {
+            while let Some(r) = pending.remove(next_merge) {
+                *next_merge += 1;
+                match r {
+                    Ok(part) if failure.is_none() => exec.merge(part),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        };
+        let mut read_error = None;
+        loop {
+            match chunks.next_chunk(name) {
+                Ok(Some(bytes)) => {
+                    let first_line = chunks.line;
+                    chunks.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                    if job_tx
+                        .send(Chunk {
+                            index,
+                            first_line,
+                            bytes,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                    index += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+            while let Ok((i, r)) = done_rx.try_recv() {
+                pending.insert(i, r);
+            }
+            merge_ready(&mut pending, &mut next_merge, &mut failure);
+            if failure.is_some() {
+                break;
+            }
+        }
+        drop(job_tx);
+        for (i, r) in done_rx.iter() {
+            pending.insert(i, r);
+            merge_ready(&mut pending, &mut next_merge, &mut failure);
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        Ok(index)
+    })
+}
+
+struct Chunks {
+    reader: File,
+    carry: Vec<u8>,
+    /// The line number of the next chunk's first line.
+    line: u64,
+    done: bool,
+}
+
+impl Chunks {
+    /// The next run of whole lines (the last line of the file may lack its newline).
+    fn next_chunk(&mut self, name: &str) -> Result<Option<Vec<u8>>, ScanError> {
+        if self.done && self.carry.is_empty() {
+            return Ok(None);
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        loop {
+            if !self.done && buf.len() < CHUNK {
+                let want = CHUNK - buf.len();
+                let got = (&mut self.reader)
+                    .take(want as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| ReadError {
+                        source_name: name.to_string(),
+                        line: self.line,
+                        reason: format!("read failed: {e}"),
+                    })?;
+                if got == 0 {
+                    self.done = true;
+                }
+            }
+            if self.done {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+                self.carry = buf.split_off(nl + 1);
+                return Ok(Some(buf));
+            }
+            if buf.len() >= CHUNK {
+                // A line longer than a chunk: read on until its end.
+                let mut more = Vec::with_capacity(CHUNK);
+                let got = (&mut self.reader)
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut more)
+                    .map_err(|e| ReadError {
+                        source_name: name.to_string(),
+                        line: self.line,
+                        reason: format!("read failed: {e}"),
+                    })?;
+                if got == 0 {
+                    self.done = true;
+                }
+                buf.extend_from_slice(&more);
+            }
+        }
+    }
+}
+
+/// Whether a raw (JSON-escaped) message can contain every needle: false only when some needle
+/// is absent and no `\u` escape could be hiding it.
+fn may_match(raw: &[u8], escaped: bool, needles: &[Finder<'static>]) -> bool {
+    if needles.iter().all(|n| n.find(raw).is_some()) {
+        return true;
+    }
+    escaped && memchr::memmem::find(raw, b"\\u").is_some()
+}
+
+/// Evaluates the JSON lines of one chunk into `exec`.
+fn evaluate_chunk(
+    exec: &mut Execution,
+    bytes: &[u8],
+    first_line: u64,
+    name: &str,
+    needles: &[Finder<'static>],
+) -> Result<(), ReadError> {
+    let mut decoder = LineDecoder::with_format(name, LogFormat::JsonLines);
+    let mut line_no = first_line;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |k| start + k);
+        let line = &bytes[start..end];
+        start = end + 1;
+        let this_line = line_no;
+        line_no += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(fast) = fast_line(line) {
+            let group = fast.group.unwrap_or(decoder.source());
+            if !exec.in_scope(fast.timestamp, group) {
+                continue;
+            }
+            if !needles.is_empty() && !may_match(fast.message_raw, fast.escaped, needles) {
+                exec.skip(fast.message_len());
+                continue;
+            }
+            let Some(message) = fast.message() else {
+                return Err(ReadError {
+                    source_name: name.to_string(),
+                    line: this_line,
+                    reason: "not a log event: the message is not a valid JSON string".into(),
+                });
+            };
+            exec.push(EventRef {
+                timestamp_ms: fast.timestamp,
+                message: &message,
+                log_group: group,
+                log_stream: fast.stream.unwrap_or(decoder.source()),
+                ingestion_time_ms: fast.ingestion_time,
+            });
+            continue;
+        }
+        if let Some(ev) = decoder.decode(line, this_line)? {
+            exec.push(ev.as_event_ref());
+        }
+    }
+    Ok(())
+}

@@ -101,6 +101,21 @@ const PIECES: &[&str] = &[
     "\"",
     "`",
     "é",
+    "unnest",
+    "into",
+    "jsonParse(@message)",
+    "SOURCE",
+    "'lg'",
+    "start=-1d",
+    "end=now",
+    "logcompare",
+    "timeshift",
+    "7d",
+    "sortsFirst(",
+    "sortsLast(",
+    "in (",
+    "x - y as z",
+    "max(a) as x",
 ];
 
 proptest! {
@@ -217,4 +232,40 @@ fn invalid_utf8_lines_are_read_lossily() {
         events[2].is_err(),
         "a text line in a JSON-lines file is still an error"
     );
+}
+
+/// The stable stand-in for `cargo fuzz` (nightly only): many cases of query-shaped input
+/// through the fuzz body. `FIREBREAK_FUZZ_CASES=200000 cargo test -p firebreak-insights
+/// --release --test never_panics -- --ignored long_fuzz` runs it for real; a failing input is
+/// written to tests/corpus/found-<hash>.txt, which every `cargo test` then replays.
+#[test]
+#[ignore]
+fn long_fuzz() {
+    use proptest::test_runner::{Config, TestRunner};
+    let cases: u32 = std::env::var("FIREBREAK_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let pieces = proptest::collection::vec(0..PIECES.len(), 0..40);
+    let result = runner.run(&pieces, |parts| {
+        let src: Vec<&str> = parts.iter().map(|i| PIECES[*i]).collect();
+        let src = src.join(" ");
+        if std::panic::catch_unwind(|| fuzz_body(&src)).is_err() {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            src.hash(&mut h);
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+            let _ = std::fs::write(dir.join(format!("found-{:016x}.txt", h.finish())), &src);
+            return Err(proptest::test_runner::TestCaseError::fail(format!(
+                "panicked on {src:?}"
+            )));
+        }
+        Ok(())
+    });
+    result.unwrap();
 }

@@ -406,6 +406,8 @@ impl Groups {
         for (key, accs) in other.map {
             match self.map.get_mut(&key) {
                 Some(mine) => {
+                    // The worker charged this group too; one copy remains.
+                    budget.release(group_size(&key, accs.len()));
                     let mut grown = 0;
                     for (a, b) in mine.iter_mut().zip(accs.into_vec()) {
                         grown += a.merge(b);

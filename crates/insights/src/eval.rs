@@ -7,14 +7,16 @@
 use crate::aggregate::Groups;
 use crate::ast::*;
 use crate::budget::{default_memory_budget, heap, Budget};
+use crate::compare::compare_results;
 use crate::event::{EventRef, LogEvent};
 use crate::expr::{ptr, Evaluator};
 use crate::plan::{Plan, SortKey, Stage};
 use crate::row::{Rec, Row};
-use crate::value::{KeyValue, Value};
+use crate::stages::{apply, apply_rows, unnest_items};
+use crate::value::Value;
 use crate::Unsupported;
 use serde::{Deserialize, Serialize};
-use std::borrow::{Borrow, Cow};
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -56,7 +58,7 @@ pub struct Statistics {
 }
 
 impl Statistics {
-    fn add(&mut self, o: &Statistics) {
+    pub(crate) fn add(&mut self, o: &Statistics) {
         self.records_matched += o.records_matched;
         self.records_scanned += o.records_scanned;
         self.bytes_scanned += o.bytes_scanned;
@@ -615,113 +617,13 @@ impl Execution {
     }
 }
 
-/// The elements `unnest` makes of a value: a list's items, or the value itself.
-fn unnest_items(v: Value<'_>) -> Vec<Value<'static>> {
-    match v {
-        Value::Missing => Vec::new(),
-        Value::Json(j) => match j.as_ref() {
-            serde_json::Value::Array(items) => items.iter().map(Value::from_json).collect(),
-            _ => vec![Value::Json(j)],
-        },
-        other => vec![other.into_owned()],
-    }
-}
-
-/// `logcompare`: each row of the window next to the row of the same `stats` key in the shifted
-/// window, with `<column>_baseline` and `<column>_change` (the difference, for numbers).
-fn compare_results(plan: &Plan, current: QueryResults, previous: QueryResults) -> QueryResults {
-    let keys: Vec<String> = match plan.stages.get(plan.barrier) {
-        Some(Stage::Stats(sp)) => plan
-            .columns
-            .iter()
-            .take(sp.by.len())
-            .map(|(n, _)| n.clone())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let key_of = |row: &[ResultField]| -> Vec<Option<String>> {
-        keys.iter()
-            .map(|k| row.iter().find(|f| &f.field == k).map(|f| f.value.clone()))
-            .collect()
-    };
-    let mut baseline: Vec<(Vec<Option<String>>, Vec<ResultField>, bool)> = previous
-        .rows
-        .into_iter()
-        .map(|r| (key_of(&r), r, false))
-        .collect();
-    let mut out = Vec::new();
-    let columns: Vec<&String> = plan
-        .columns
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| !keys.contains(n))
-        .collect();
-    let mut emit = |key_row: &[ResultField], cur: Option<&[ResultField]>, prev: Option<&[ResultField]>| {
-        let mut row: Vec<ResultField> = key_row
-            .iter()
-            .filter(|f| keys.contains(&f.field))
-            .cloned()
-            .collect();
-        for c in &columns {
-            let a = cur
-                .and_then(|r| r.iter().find(|f| &&f.field == c))
-                .map(|f| f.value.clone());
-            let b = prev
-                .and_then(|r| r.iter().find(|f| &&f.field == c))
-                .map(|f| f.value.clone());
-            let num = |v: &Option<String>| v.as_deref().and_then(crate::value::parse_number);
-            let change = match (num(&a), num(&b)) {
-                (Some(x), Some(y)) => Some(x - y),
-                (Some(x), None) if b.is_none() => Some(x),
-                (None, Some(y)) if a.is_none() => Some(-y),
-                _ => None,
-            };
-            if let Some(a) = a {
-                row.push(ResultField {
-                    field: (*c).clone(),
-                    value: a,
-                });
-            }
-            if let Some(b) = b {
-                row.push(ResultField {
-                    field: format!("{c}_baseline"),
-                    value: b,
-                });
-            }
-            if let Some(d) = change {
-                row.push(ResultField {
-                    field: format!("{c}_change"),
-                    value: crate::value::format_number(d),
-                });
-            }
-        }
-        out.push(row);
-    };
-    for row in &current.rows {
-        let k = key_of(row);
-        let prev = baseline.iter_mut().find(|(bk, _, used)| !*used && *bk == k);
-        match prev {
-            Some(p) => {
-                p.2 = true;
-                emit(row, Some(row), Some(&p.1));
-            }
-            None => emit(row, Some(row), None),
-        }
-    }
-    for (_, row, used) in &baseline {
-        if !used {
-            emit(row, None, Some(row));
-        }
-    }
-    let mut statistics = current.statistics;
-    statistics.add(&previous.statistics);
-    QueryResults {
-        rows: out,
-        statistics,
-    }
-}
-
-fn compare_keys(keys: &[SortKey], a: &[Value<'_>], a_ord: u64, b: &[Value<'_>], b_ord: u64) -> Ordering {
+pub(crate) fn compare_keys(
+    keys: &[SortKey],
+    a: &[Value<'_>],
+    a_ord: u64,
+    b: &[Value<'_>],
+    b_ord: u64,
+) -> Ordering {
     for (i, k) in keys.iter().enumerate() {
         let (x, y) = (
             a.get(i).unwrap_or(&Value::Missing),
@@ -747,7 +649,7 @@ fn compare_keys(keys: &[SortKey], a: &[Value<'_>], a_ord: u64, b: &[Value<'_>], 
     a_ord.cmp(&b_ord)
 }
 
-fn sort_rows(keys: &[SortKey], rows: &mut [Row]) {
+pub(crate) fn sort_rows(keys: &[SortKey], rows: &mut [Row]) {
     rows.sort_by(|a, b| compare_keys(keys, &a.key, a.ordinal, &b.key, b.ordinal));
 }
 
@@ -757,155 +659,4 @@ fn truncate_top_k(keys: &[SortKey], rows: &mut Vec<Row>, bytes: &mut usize, k: u
     rows.truncate(k);
     *bytes = bytes.saturating_sub(freed);
     budget.release(freed);
-}
-
-/// Applies a one-row stage; false when the row is filtered out.
-fn apply(ev: &Evaluator<'_>, stage: &Stage, rec: &mut Rec<'_>) -> bool {
-    match stage {
-        Stage::Assign(list) => {
-            let values: Vec<(usize, Value<'static>)> = list
-                .iter()
-                .map(|(e, slot)| (*slot, ev.eval(e, rec).into_owned()))
-                .collect();
-            for (slot, v) in values {
-                if let Some(s) = rec.slots.get_mut(slot) {
-                    *s = v;
-                }
-            }
-            true
-        }
-        Stage::Filter(e) => ev.eval(e, rec).truthy(),
-        Stage::Parse {
-            source,
-            regex,
-            outputs,
-        } => {
-            let captured: Vec<(usize, Value<'static>)> = {
-                let v = ev.eval(source, rec);
-                match v.as_text() {
-                    Some(text) => match regex.captures(&text) {
-                        Some(caps) => outputs
-                            .iter()
-                            .filter_map(|(g, slot)| {
-                                caps.get(*g)
-                                    .map(|m| (*slot, Value::Str(Cow::Owned(m.as_str().to_string()))))
-                            })
-                            .collect(),
-                        None => Vec::new(),
-                    },
-                    None => Vec::new(),
-                }
-            };
-            for (slot, v) in captured {
-                if let Some(s) = rec.slots.get_mut(slot) {
-                    *s = v;
-                }
-            }
-            true
-        }
-        Stage::Unnest { .. } | Stage::Sort(_) | Stage::Limit(_) | Stage::Dedup(_) | Stage::Stats(_) => true,
-    }
-}
-
-/// Applies any stage to materialized rows.
-fn apply_rows(
-    ev: &Evaluator<'_>,
-    stage: &Stage,
-    rows: Vec<Row>,
-    n_slots: usize,
-    budget: &Budget,
-) -> Result<Vec<Row>, String> {
-    Ok(match stage {
-        Stage::Sort(keys) => {
-            let mut rows: Vec<Row> = rows
-                .into_iter()
-                .map(|mut r| {
-                    let key: Vec<Value<'static>> = {
-                        let rec = r.rec();
-                        keys.iter().map(|k| ev.eval(&k.expr, &rec).into_owned()).collect()
-                    };
-                    r.key = key;
-                    r
-                })
-                .collect();
-            sort_rows(keys, &mut rows);
-            rows
-        }
-        Stage::Limit(n) => {
-            let mut rows = rows;
-            rows.truncate(*n);
-            rows
-        }
-        Stage::Dedup(keys) => {
-            let mut seen = HashSet::new();
-            let mut charged = 0;
-            let mut out = Vec::new();
-            for r in rows {
-                let values: Vec<KeyValue> = {
-                    let rec = r.rec();
-                    let values: Vec<Value<'_>> = keys.iter().map(|k| ev.eval(k, &rec)).collect();
-                    // Rows missing a dedup field are never duplicates.
-                    if values.iter().any(Value::is_missing) {
-                        Vec::new()
-                    } else {
-                        values.iter().map(KeyValue::from_value).collect()
-                    }
-                };
-                if values.is_empty() {
-                    out.push(r);
-                    continue;
-                }
-                let size = 64 + values.iter().map(KeyValue::heap_size).sum::<usize>();
-                if seen.contains(&values) {
-                    continue;
-                }
-                if !budget.charge(size) {
-                    budget.release(charged);
-                    return Err(budget.exceeded(&format!("the {} distinct values dedup keeps", seen.len())));
-                }
-                charged += size;
-                seen.insert(values);
-                out.push(r);
-            }
-            budget.release(charged);
-            out
-        }
-        Stage::Stats(plan) => {
-            let mut groups = Groups::default();
-            for r in &rows {
-                ev.accumulate(plan, &mut groups, &r.rec(), budget)?;
-            }
-            ev.group_rows(plan, groups, n_slots)
-        }
-        Stage::Unnest { source, slot } => {
-            let mut out = Vec::new();
-            for r in rows {
-                let items = {
-                    let rec = r.rec();
-                    unnest_items(ev.eval(source, &rec))
-                };
-                for item in items {
-                    let mut row = r.clone();
-                    if let Some(s) = row.slots.get_mut(*slot) {
-                        *s = item;
-                    }
-                    out.push(row);
-                }
-            }
-            out
-        }
-        one_row => rows
-            .into_iter()
-            .filter_map(|r| {
-                let slots = {
-                    let mut rec = r.rec();
-                    if !apply(ev, one_row, &mut rec) {
-                        return None;
-                    }
-                    rec.slots.iter().map(|v| v.clone().into_owned()).collect()
-                };
-                Some(Row { slots, ..r })
-            })
-            .collect(),
-    })
 }

@@ -15,6 +15,7 @@ mod aggregate;
 pub mod ast;
 mod budget;
 mod catalogue;
+mod compare;
 mod eval;
 mod event;
 mod expr;
@@ -26,6 +27,7 @@ mod quote;
 mod reader;
 mod row;
 mod scan;
+mod stages;
 mod value;
 
 pub use ast::{Command, Query, UnsupportedCommand};

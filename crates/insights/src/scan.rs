@@ -27,6 +27,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Bytes the query may keep (groups, rows, sets), chunk buffers included.
     pub memory_budget: usize,
+    /// Bytes of a chunk; 0 means 4 MiB. The thread count never changes results; the chunk
+    /// size can change the last digits of floating-point sums (`avg`, `stddev`).
+    pub chunk_bytes: usize,
 }
 
 impl Default for ScanOptions {
@@ -34,6 +37,7 @@ impl Default for ScanOptions {
         ScanOptions {
             threads: 0,
             memory_budget: default_memory_budget(),
+            chunk_bytes: 0,
         }
     }
 }
@@ -87,7 +91,15 @@ pub fn scan_files(
             .map_err(open_error)?;
         let format = detect(&head, &name);
         if format == LogFormat::JsonLines && exec.mergeable() {
-            chunk_index = scan_chunked(&mut exec, file, head, &name, threads, chunk_index)?;
+            let chunk = if scan.chunk_bytes == 0 {
+                CHUNK
+            } else {
+                scan.chunk_bytes.max(1024)
+            };
+            // A small file needs no full-size buffers.
+            let len = file.metadata().map_or(u64::MAX, |m| m.len());
+            let chunk = chunk.min(usize::try_from(len).unwrap_or(usize::MAX).max(1024));
+            chunk_index = scan_chunked(&mut exec, file, head, &name, threads, chunk, chunk_index)?;
         } else {
             // One pass: text timestamps carry over lines; subqueries buffer anyway.
             exec.set_ordinal(chunk_index << 32);
@@ -127,14 +139,15 @@ fn scan_chunked(
     head: Vec<u8>,
     name: &str,
     threads: usize,
+    chunk: usize,
     index: u64,
 ) -> Result<u64, ScanError> {
     // The chunks in flight (read, queued, being evaluated) count against the budget too.
-    let buffers = (2 * threads + 2) * CHUNK;
+    let buffers = (2 * threads + 2) * chunk;
     if !exec.charge(buffers) {
         return Err(EvalError::Invalid(exec.over_budget(&format!("{threads} threads' read buffers"))).into());
     }
-    let r = scan_chunks(exec, file, head, name, threads, index);
+    let r = scan_chunks(exec, file, head, name, threads, chunk, index);
     exec.release(buffers);
     r
 }
@@ -145,6 +158,7 @@ fn scan_chunks(
     head: Vec<u8>,
     name: &str,
     threads: usize,
+    chunk: usize,
     mut index: u64,
 ) -> Result<u64, ScanError> {
     let needles: Arc<Vec<Finder<'static>>> = Arc::new(
@@ -158,6 +172,7 @@ fn scan_chunks(
         carry: head,
         line: 1,
         done: false,
+        chunk,
     };
     if threads <= 1 {
         while let Some(bytes) = chunks.next_chunk(name)? {
@@ -264,6 +279,7 @@ struct Chunks {
     /// The line number of the next chunk's first line.
     line: u64,
     done: bool,
+    chunk: usize,
 }
 
 impl Chunks {
@@ -274,8 +290,8 @@ impl Chunks {
         }
         let mut buf = std::mem::take(&mut self.carry);
         loop {
-            if !self.done && buf.len() < CHUNK {
-                let want = CHUNK - buf.len();
+            if !self.done && buf.len() < self.chunk {
+                let want = self.chunk - buf.len();
                 let got = (&mut self.reader)
                     .take(want as u64)
                     .read_to_end(&mut buf)
@@ -295,11 +311,11 @@ impl Chunks {
                 self.carry = buf.split_off(nl + 1);
                 return Ok(Some(buf));
             }
-            if buf.len() >= CHUNK {
+            if buf.len() >= self.chunk {
                 // A line longer than a chunk: read on until its end.
-                let mut more = Vec::with_capacity(CHUNK);
+                let mut more = Vec::with_capacity(self.chunk);
                 let got = (&mut self.reader)
-                    .take(CHUNK as u64)
+                    .take(self.chunk as u64)
                     .read_to_end(&mut more)
                     .map_err(|e| ReadError {
                         source_name: name.to_string(),

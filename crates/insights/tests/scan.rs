@@ -50,6 +50,10 @@ fn mixed_file(lines: usize) -> tempfile::NamedTempFile {
 }
 
 fn scan(q: &str, path: &PathBuf, threads: usize) -> QueryResults {
+    scan_chunked(q, path, threads, 256 << 10)
+}
+
+fn scan_chunked(q: &str, path: &PathBuf, threads: usize, chunk_bytes: usize) -> QueryResults {
     let query = parse(q).unwrap();
     scan_files(
         &query,
@@ -58,6 +62,7 @@ fn scan(q: &str, path: &PathBuf, threads: usize) -> QueryResults {
         &ScanOptions {
             threads,
             memory_budget: 256 << 20,
+            chunk_bytes,
         },
     )
     .unwrap_or_else(|e| panic!("{q}: {e}"))
@@ -76,7 +81,7 @@ const QUERIES: &[&str] = &[
 
 #[test]
 fn n_threads_give_the_results_of_one() {
-    let f = mixed_file(100_000); // ~11 MB: 3 chunks
+    let f = mixed_file(20_000); // ~2.2 MB: 9 chunks of 256 KiB
     let path = f.path().to_path_buf();
     for q in QUERIES {
         let one = scan(q, &path, 1);
@@ -89,14 +94,15 @@ fn n_threads_give_the_results_of_one() {
 
 #[test]
 fn the_prefilter_changes_nothing_but_speed() {
-    let f = mixed_file(30_000);
+    let f = mixed_file(10_000);
     let path = f.path().to_path_buf();
     let events: Vec<LogEvent> =
         read_events(std::io::BufReader::new(std::fs::File::open(&path).unwrap()), "f")
             .map(Result::unwrap)
             .collect();
     for q in QUERIES {
-        let scanned = scan(q, &path, 2);
+        // One chunk: a single pass sums floats in the same order as evaluate.
+        let scanned = scan_chunked(q, &path, 2, 64 << 20);
         let evaluated = parse(q)
             .unwrap()
             .evaluate(&events, &EvalOptions::default())
@@ -125,7 +131,7 @@ fn a_query_over_its_budget_stops_with_an_error_naming_it() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     {
         let mut w = std::io::BufWriter::new(f.as_file_mut());
-        for i in 0..150_000 {
+        for i in 0..60_000 {
             writeln!(w, r#"{{"group":"g","stream":"s","timestamp":{i},"message":"request {i:08} finished with a unique id"}}"#).unwrap();
         }
     }
@@ -136,13 +142,14 @@ fn a_query_over_its_budget_stops_with_an_error_naming_it() {
         &EvalOptions::default(),
         &ScanOptions {
             threads: 2,
-            memory_budget: 48 << 20,
+            memory_budget: 16 << 20,
+            chunk_bytes: 256 << 10,
         },
     );
     let Err(e) = r else {
-        panic!("{} groups fit in 48 MB", r.map(|r| r.rows.len()).unwrap_or(0))
+        panic!("{} groups fit in 16 MB", r.map(|r| r.rows.len()).unwrap_or(0))
     };
-    assert!(e.to_string().contains("memory budget of 48 MB"), "{e}");
+    assert!(e.to_string().contains("memory budget of 16 MB"), "{e}");
     // The same through evaluate, with a small budget.
     let events: Vec<LogEvent> = (0..20_000)
         .map(|i| LogEvent::new(i, "g", "s", format!("unique {i}")))

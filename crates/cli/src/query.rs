@@ -118,6 +118,7 @@ pub fn run_with(args: &QueryArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
     let scan = ScanOptions {
         threads: args.threads.unwrap_or(0),
         memory_budget: args.max_memory.saturating_mul(1 << 20),
+        ..ScanOptions::default()
     };
     let results = match scan_files(&query, &args.logs, &options, &scan) {
         Ok(r) => r,
@@ -313,6 +314,55 @@ mod tests {
         let (code, _, err) = run_capture(&args("stats count()", vec!["/nonexistent/x.jsonl".into()]));
         assert_eq!(code, 2);
         assert!(err.contains("/nonexistent/x.jsonl: cannot open"), "{err}");
+    }
+
+    #[test]
+    fn threads_do_not_change_the_results() {
+        let mut content = String::new();
+        for i in 0..5000u64 {
+            let level = if i % 7 == 0 { "ERROR" } else { "INFO" };
+            content.push_str(&format!(
+                "{{\"group\":\"/ecs/a\",\"stream\":\"s{}\",\"timestamp\":{},\"message\":\"{level} request {i}\"}}\n",
+                i % 3,
+                1_773_498_600_000 + i * 997
+            ));
+        }
+        let f = logs_file(&content);
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 4] {
+            let mut a = args(
+                "filter @message like /ERROR/ | stats count() by bin(5m), @logStream",
+                vec![f.path().into()],
+            );
+            a.threads = Some(threads);
+            a.json = true;
+            let (code, out, err) = run_capture(&a);
+            assert_eq!(code, 0, "{err}");
+            outputs.push(out);
+        }
+        assert!(outputs[0].contains("\"recordsMatched\":715"), "{}", outputs[0]);
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[0], outputs[2]);
+    }
+
+    #[test]
+    fn max_memory_bounds_the_query_and_names_the_budget() {
+        let mut content = String::new();
+        for i in 0..40_000u64 {
+            content.push_str(&format!(
+                "{{\"group\":\"g\",\"stream\":\"s\",\"timestamp\":{i},\"message\":\"unique message number {i:08}\"}}\n"
+            ));
+        }
+        let f = logs_file(&content);
+        let mut a = args("stats count() by @message", vec![f.path().into()]);
+        a.max_memory = 4;
+        let (code, _, err) = run_capture(&a);
+        assert_eq!(code, 2);
+        assert!(err.contains("memory budget of 4 MB"), "{err}");
+        a.max_memory = 256;
+        let (code, out, _) = run_capture(&a);
+        assert_eq!(code, 0);
+        assert!(out.contains("10000 rows; 40000 records matched"), "{out}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::budget::{heap, Budget};
 use crate::expr::Evaluator;
 use crate::plan::{AggKind, StatsPlan};
 use crate::row::{value_size, Rec, Row};
-use crate::value::{KeyValue, Value};
+use crate::value::{decode_key, encode_key, FastMap, KeyValue, Value};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
@@ -382,22 +382,21 @@ impl Acc {
     }
 }
 /// One group: its key and accumulators.
-type Group = (Box<[KeyValue]>, Box<[Acc]>);
+type Group = (Box<[u8]>, Box<[Acc]>);
 
 /// The groups of a `stats`: compact keys (boxed slices of boxed strings) to accumulators.
 #[derive(Default)]
 pub(crate) struct Groups {
-    pub map: HashMap<Box<[KeyValue]>, Box<[Acc]>>,
+    pub map: FastMap<Box<[u8]>, Box<[Acc]>>,
+    /// The key of the record being added, reused.
+    scratch: Vec<u8>,
 }
 
 /// Budget estimate of a new group: its key and accumulators, and its share of the hash table
 /// (which may be twice the entries while it grows).
-fn group_size(key: &[KeyValue], n_aggs: usize) -> usize {
-    let entry = std::mem::size_of::<(Box<[KeyValue]>, Box<[Acc]>)>() + 8;
-    2 * entry
-        + heap(std::mem::size_of_val(key))
-        + key.iter().map(KeyValue::heap_size).sum::<usize>()
-        + heap(n_aggs * std::mem::size_of::<Acc>())
+fn group_size(key: &[u8], n_aggs: usize) -> usize {
+    let entry = std::mem::size_of::<Group>() + 8;
+    2 * entry + heap(key.len()) + heap(n_aggs * std::mem::size_of::<Acc>())
 }
 
 impl Groups {
@@ -435,23 +434,23 @@ impl Evaluator<'_> {
         rec: &Rec<'_>,
         budget: &Budget,
     ) -> Result<(), String> {
-        let key: Vec<KeyValue> = plan
-            .by
-            .iter()
-            .map(|(e, _)| KeyValue::from_value(&self.eval(e, rec)))
-            .collect();
-        let accs = match groups.map.get_mut(key.as_slice()) {
-            Some(a) => a,
-            None => {
-                if !budget.charge(group_size(&key, plan.aggs.len())) {
-                    return Err(budget.exceeded(&format!("{} stats groups", groups.map.len())));
-                }
-                groups
-                    .map
-                    .entry(key.into_boxed_slice())
-                    .or_insert_with(|| plan.aggs.iter().map(|a| Acc::new(a.kind)).collect())
+        let mut key = std::mem::take(&mut groups.scratch);
+        key.clear();
+        for (e, _) in &plan.by {
+            encode_key(&self.eval(e, rec), &mut key);
+        }
+        if !groups.map.contains_key(key.as_slice()) {
+            if !budget.charge(group_size(&key, plan.aggs.len())) {
+                return Err(budget.exceeded("the stats groups"));
             }
-        };
+            groups.map.insert(
+                key.as_slice().into(),
+                plan.aggs.iter().map(|a| Acc::new(a.kind)).collect(),
+            );
+        }
+        let found = groups.map.get_mut(key.as_slice());
+        groups.scratch = key;
+        let Some(accs) = found else { return Ok(()) };
         let time = rec.event.map(|e| e.timestamp_ms);
         let mut grown = 0;
         for (spec, acc) in plan.aggs.iter().zip(accs.iter_mut()) {
@@ -482,7 +481,7 @@ impl Evaluator<'_> {
             .into_iter()
             .map(|(key, accs)| {
                 let mut slots = vec![Value::Missing; n_slots];
-                let key_values: Vec<Value<'static>> = key.iter().map(KeyValue::to_value).collect();
+                let key_values: Vec<Value<'static>> = decode_key(&key);
                 for ((_, slot), v) in plan.by.iter().zip(key_values.iter()) {
                     if let Some(s) = slots.get_mut(*slot) {
                         *s = v.clone();

@@ -318,6 +318,12 @@ impl Execution {
             && (o.log_groups.is_empty() || o.log_groups.iter().any(|g| g == log_group))
     }
 
+    /// Whether every event is in scope (no time range, no log groups).
+    pub(crate) fn scope_is_everything(&self) -> bool {
+        let o = &self.options;
+        o.start_ms.is_none() && o.end_ms.is_none() && o.log_groups.is_empty()
+    }
+
     /// Counts an in-scope event that cannot pass the first filter, without evaluating it.
     pub(crate) fn skip(&mut self, message_len: usize) {
         self.stats.records_scanned += 1;
@@ -379,26 +385,54 @@ impl Execution {
         self.push_direct(event);
     }
 
+    /// Whether the plan reads `@message` or a field of a JSON message.
+    pub(crate) fn reads_message(&self) -> bool {
+        self.plan.reads_message || !matches!(self.mode, Mode::Direct)
+    }
+
+    /// [`Execution::push`] of an event whose message (of `message_len` bytes) was left out
+    /// because the plan never reads it.
+    pub(crate) fn push_sized(&mut self, event: EventRef<'_>, message_len: usize) {
+        if self.error.is_none() {
+            self.push_direct_sized(event, message_len);
+        }
+    }
+
     fn push_direct(&mut self, event: EventRef<'_>) {
+        self.push_direct_sized(event, event.message.len());
+    }
+
+    fn push_direct_sized(&mut self, event: EventRef<'_>, message_len: usize) {
         if !self.in_scope(event.timestamp_ms, event.log_group) {
             return;
         }
         self.stats.records_scanned += 1;
-        self.stats.bytes_scanned += event.message.len() as u64;
+        self.stats.bytes_scanned += message_len as u64;
         self.ordinal += 1;
-        let mut rec = Rec::new(Some(event), self.ordinal, self.plan.n_slots);
-        let plan = Arc::clone(&self.plan);
-        let sets = Arc::clone(&self.sets);
-        let options = Arc::clone(&self.options);
+        let mut rec = Rec::new(Some(event), self.ordinal, self.plan.row_slots);
         let ev = Evaluator {
-            options: &options,
-            sets: &sets,
+            options: &self.options,
+            sets: &self.sets,
         };
-        if let Err(m) = self.run(&ev, &plan, 0, &mut rec) {
+        let mut sink = Sink {
+            barrier: &mut self.barrier,
+            stats: &mut self.stats,
+            budget: &self.budget,
+        };
+        if let Err(m) = sink.run(&ev, &self.plan, 0, &mut rec) {
             self.fail(m);
         }
     }
+}
 
+/// Where records go: the barrier's state.
+struct Sink<'e> {
+    barrier: &'e mut Barrier,
+    stats: &'e mut Statistics,
+    budget: &'e Budget,
+}
+
+impl Sink<'_> {
     /// Runs the one-row stages from `i` on, fanning out at `unnest`, then hands each record
     /// to the barrier.
     fn run(
@@ -427,8 +461,8 @@ impl Execution {
             i += 1;
         }
         self.stats.records_matched += 1;
-        match (&mut self.barrier, plan.stages.get(plan.barrier)) {
-            (Barrier::Stats(groups), Some(Stage::Stats(sp))) => ev.accumulate(sp, groups, rec, &self.budget),
+        match (&mut *self.barrier, plan.stages.get(plan.barrier)) {
+            (Barrier::Stats(groups), Some(Stage::Stats(sp))) => ev.accumulate(sp, groups, rec, self.budget),
             (Barrier::Rows { rows, bytes, worst }, Some(Stage::Sort(keys))) => {
                 let key: Vec<Value<'_>> = keys.iter().map(|k| ev.eval(&k.expr, rec)).collect();
                 if let Some(w) = worst {
@@ -437,7 +471,7 @@ impl Execution {
                     }
                 }
                 let key = key.into_iter().map(Value::into_owned).collect();
-                let row = rec.to_row(key);
+                let row = rec.to_row(key, plan.n_slots);
                 let size = row.size();
                 if !self.budget.charge(size) {
                     return Err(self
@@ -448,14 +482,14 @@ impl Execution {
                 rows.push(row);
                 if let Some(k) = plan.top_k {
                     if rows.len() >= k.saturating_mul(2).max(1024) {
-                        truncate_top_k(keys, rows, bytes, k, &self.budget);
+                        truncate_top_k(keys, rows, bytes, k, self.budget);
                         *worst = rows.last().filter(|_| rows.len() == k).map(|r| r.key.clone());
                     }
                 }
                 Ok(())
             }
             (Barrier::Rows { rows, bytes, .. }, _) => {
-                let row = rec.to_row(Vec::new());
+                let row = rec.to_row(Vec::new(), plan.n_slots);
                 let size = row.size();
                 if !self.budget.charge(size) {
                     return Err(self.budget.exceeded(&format!("{} rows", rows.len())));
@@ -467,7 +501,9 @@ impl Execution {
             (Barrier::Stats(_), _) => Ok(()),
         }
     }
+}
 
+impl Execution {
     /// Folds `other`, an execution of the same plan over later events, into this one.
     pub(crate) fn merge(&mut self, other: Execution) {
         if self.error.is_some() {

@@ -188,6 +188,11 @@ pub(crate) struct Plan {
     /// sets' members... in practice: each inner list is alternatives, all lists must match.
     /// Empty when nothing is known.
     pub needles: Vec<Vec<u8>>,
+    /// Whether any expression reads `@message` or a field of a JSON message (when not, a scan
+    /// need not decode messages).
+    pub reads_message: bool,
+    /// Slots a record needs before the barrier: none when no stage there assigns any.
+    pub row_slots: usize,
 }
 
 fn normalize(text: &str) -> String {
@@ -201,6 +206,7 @@ struct Compiler {
     /// column `count(*)`.
     stats_columns: Option<HashMap<String, usize>>,
     subqueries: Vec<Arc<Plan>>,
+    reads_message: std::cell::Cell<bool>,
 }
 
 fn slot_ref(slot: usize) -> CExpr {
@@ -246,8 +252,16 @@ impl Compiler {
             };
         }
         let base = Some(match system_field(name) {
-            Some(sys) => Base::System(sys),
-            None => Base::Json(name.into()),
+            Some(sys) => {
+                if sys == Sys::Message {
+                    self.reads_message.set(true);
+                }
+                Base::System(sys)
+            }
+            None => {
+                self.reads_message.set(true);
+                Base::Json(name.into())
+            }
         });
         FieldRef { slot, path, base }
     }
@@ -446,6 +460,7 @@ impl Query {
             slot_of: HashMap::new(),
             stats_columns: None,
             subqueries: Vec::new(),
+            reads_message: std::cell::Cell::new(false),
         };
         let mut source = None;
         let mut logcompare = None;
@@ -739,6 +754,14 @@ impl Query {
             }
             _ => Vec::new(),
         };
+        let row_slots = if stages[..barrier.min(stages.len())]
+            .iter()
+            .any(|s| matches!(s, Stage::Assign(_) | Stage::Parse { .. } | Stage::Unnest { .. }))
+        {
+            c.slots.len()
+        } else {
+            0
+        };
         Ok(Plan {
             n_slots: c.slots.len(),
             stages,
@@ -750,6 +773,8 @@ impl Query {
             source,
             logcompare,
             needles,
+            reads_message: c.reads_message.get(),
+            row_slots,
         })
     }
 

@@ -303,55 +303,110 @@ impl<'a> FastLine<'a> {
         if !self.escaped {
             return Some(String::from_utf8_lossy(self.message_raw));
         }
-        let text = String::from_utf8_lossy(self.message_raw);
-        let mut quoted = String::with_capacity(text.len() + 2);
-        quoted.push('"');
-        quoted.push_str(&text);
-        quoted.push('"');
-        serde_json::from_str::<String>(&quoted).ok().map(Cow::Owned)
+        let mut out = String::with_capacity(self.message_raw.len());
+        unescape_into(self.message_raw, &mut out).then_some(Cow::Owned(out))
+    }
+
+    /// The message text, decoded into `scratch` when it has escapes or bad UTF-8.
+    pub(crate) fn message_in<'s>(&self, scratch: &'s mut String) -> Option<&'s str>
+    where
+        'a: 's,
+    {
+        if !self.escaped {
+            if let Ok(s) = std::str::from_utf8(self.message_raw) {
+                return Some(s);
+            }
+        }
+        unescape_into(self.message_raw, scratch).then_some(scratch.as_str())
     }
 
     /// The length in bytes of the decoded message, without decoding it.
     pub(crate) fn message_len(&self) -> usize {
-        if !self.escaped {
-            return self.message_raw.len();
+        unescaped_len(self.message_raw, self.escaped)
+    }
+}
+
+/// The length in bytes of a JSON string's text once decoded, from its raw bytes.
+pub(crate) fn unescaped_len(b: &[u8], escaped: bool) -> usize {
+    if !escaped {
+        return b.len();
+    }
+    let (mut len, mut i) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            len += 1;
+            i += 1;
+            continue;
         }
-        let b = self.message_raw;
-        let mut len = 0;
-        let mut i = 0;
-        while let Some(k) = memchr::memchr(b'\\', &b[i..]) {
-            len += k;
-            let at = i + k;
-            match b.get(at + 1) {
-                Some(b'u') => {
-                    let hex = |j: usize| {
-                        b.get(j..j + 4)
-                            .and_then(|h| std::str::from_utf8(h).ok())
-                            .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    };
-                    let cp = hex(at + 2).unwrap_or(0xFFFD);
-                    if (0xD800..0xDC00).contains(&cp)
-                        && b.get(at + 6) == Some(&b'\\')
-                        && b.get(at + 7) == Some(&b'u')
-                    {
-                        len += 4;
-                        i = at + 12;
-                    } else {
-                        len += char::from_u32(cp).map_or(3, char::len_utf8);
-                        i = at + 6;
+        if b.get(i + 1) == Some(&b'u') {
+            let cp = hex4(b, i + 2).unwrap_or(0xFFFD);
+            if (0xD800..0xDC00).contains(&cp) && b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u') {
+                len += 4;
+                i += 12;
+            } else {
+                len += char::from_u32(cp).map_or(3, char::len_utf8);
+                i += 6;
+            }
+        } else {
+            len += 1;
+            i += 2;
+        }
+    }
+    len
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let h = b.get(at..at + 4)?;
+    let mut n = 0;
+    for c in h {
+        n = n * 16 + char::from(*c).to_digit(16)?;
+    }
+    Some(n)
+}
+
+/// Decodes a JSON string's raw bytes (between the quotes) into `out`; false for an escape JSON
+/// does not allow. Invalid UTF-8 becomes U+FFFD.
+pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
+    out.clear();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(k) = memchr::memchr(b'\\', &b[i..]) else {
+            out.push_str(&String::from_utf8_lossy(&b[i..]));
+            return true;
+        };
+        out.push_str(&String::from_utf8_lossy(&b[i..i + k]));
+        i += k;
+        let c = match b.get(i + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let Some(hi) = hex4(b, i + 2) else { return false };
+                i += 6;
+                if (0xD800..0xDC00).contains(&hi) && b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                    if let Some(lo) = hex4(b, i + 2).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                        i += 6;
+                        out.push(
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                .unwrap_or('\u{fffd}'),
+                        );
+                        continue;
                     }
                 }
-                _ => {
-                    len += 1;
-                    i = at + 2;
-                }
+                out.push(char::from_u32(hi).unwrap_or('\u{fffd}'));
+                continue;
             }
-            if i >= b.len() {
-                return len;
-            }
-        }
-        len + b.len() - i
+            _ => return false,
+        };
+        out.push(c);
+        i += 2;
     }
+    true
 }
 
 /// The common case of the drill format without serde: a flat object of the known keys; the
@@ -400,14 +455,20 @@ pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
             return Some((parse_timestamp(s)?, j));
         }
         let mut j = i;
-        if b.get(j) == Some(&b'-') {
+        let negative = b.get(j) == Some(&b'-');
+        if negative {
             j += 1;
         }
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
+        let digits = j;
+        let mut n: i64 = 0;
+        while let Some(d) = b.get(j).filter(|d| d.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
             j += 1;
         }
-        let n = std::str::from_utf8(b.get(i..j)?).ok()?.parse().ok()?;
-        Some((n, j))
+        if j == digits || matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some((if negative { -n } else { n }, j))
     }
     let b = line;
     let mut i = ws(b, 0);
@@ -419,18 +480,21 @@ pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         (None, None, None, None, None);
     loop {
         i = ws(b, i);
-        let (key, j) = string(b, i)?;
+        let (key, escaped, j) = raw_string(b, i)?;
+        if escaped {
+            return None;
+        }
         i = ws(b, j);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = ws(b, i + 1);
         match key {
-            "group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "message" => (message, i) = raw_string(b, i).map(|(s, e, j)| (Some((s, e)), j))?,
-            "timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
-            "ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            b"group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            b"stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            b"message" => (message, i) = raw_string(b, i).map(|(s, e, j)| (Some((s, e)), j))?,
+            b"timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            b"ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
             _ => return None,
         }
         i = ws(b, i);
@@ -545,5 +609,41 @@ pub fn for_each_event<R: BufRead>(
         if let Some(ev) = decoder.decode(line, line_no)? {
             f(ev.as_event_ref());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The scanner's own unescaping and length agree with serde_json on any string.
+        #[test]
+        fn unescaping_agrees_with_serde_json(s in "\\PC{0,40}|[\"\\\\/\u{8}\u{c}\n\r\t\u{1F600}é a]{0,20}") {
+            let encoded = serde_json::to_string(&s).unwrap();
+            let raw = &encoded.as_bytes()[1..encoded.len() - 1];
+            let escaped = raw.contains(&b'\\');
+            let mut out = String::new();
+            prop_assert!(unescape_into(raw, &mut out));
+            prop_assert_eq!(&out, &s);
+            prop_assert_eq!(unescaped_len(raw, escaped), s.len());
+            // And with \u escapes for everything outside ASCII (as some writers do).
+            let ascii: String = s.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' && c >= ' ' { c.to_string() } else {
+                let mut b = [0u16; 2];
+                c.encode_utf16(&mut b).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }).collect();
+            prop_assert!(unescape_into(ascii.as_bytes(), &mut out));
+            prop_assert_eq!(&out, &s);
+            prop_assert_eq!(unescaped_len(ascii.as_bytes(), true), s.len());
+        }
+    }
+
+    #[test]
+    fn bad_escapes_are_refused() {
+        let mut out = String::new();
+        assert!(!unescape_into(br"a\qb", &mut out));
+        assert!(!unescape_into(br"\u12", &mut out));
     }
 }

@@ -99,11 +99,14 @@ impl<'a> Rec<'a> {
             .map_or(Value::Missing, leaf)
     }
 
-    pub(crate) fn to_row(&self, key: Vec<Value<'static>>) -> Row {
+    /// A row of `n_slots` slots (the later stages may assign ones this record lacks).
+    pub(crate) fn to_row(&self, key: Vec<Value<'static>>, n_slots: usize) -> Row {
+        let mut slots: Vec<Value<'static>> = self.slots.iter().map(|v| v.clone().into_owned()).collect();
+        slots.resize(n_slots.max(slots.len()), Value::Missing);
         Row {
             event: self.event.map(|e| e.to_owned_event()),
             ordinal: self.ordinal,
-            slots: self.slots.iter().map(|v| v.clone().into_owned()).collect(),
+            slots,
             key,
         }
     }

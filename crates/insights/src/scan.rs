@@ -161,12 +161,7 @@ fn scan_chunks(
     chunk: usize,
     mut index: u64,
 ) -> Result<u64, ScanError> {
-    let needles: Arc<Vec<Finder<'static>>> = Arc::new(
-        exec.needles()
-            .iter()
-            .map(|n| Finder::new(n).into_owned())
-            .collect(),
-    );
+    let needles = Arc::new(Prefilter::new(exec.needles()));
     let mut chunks = Chunks {
         reader: file,
         carry: head,
@@ -331,13 +326,65 @@ impl Chunks {
     }
 }
 
-/// Whether a raw (JSON-escaped) message can contain every needle: false only when some needle
-/// is absent and no `\u` escape could be hiding it.
-fn may_match(raw: &[u8], escaped: bool, needles: &[Finder<'static>]) -> bool {
-    if needles.iter().all(|n| n.find(raw).is_some()) {
-        return true;
+/// What rejects lines before they are decoded: the literals the first filter needs.
+pub(crate) struct Prefilter {
+    needles: Vec<Finder<'static>>,
+    escape_u: Finder<'static>,
+    message_key: Finder<'static>,
+}
+
+const MESSAGE_KEY: &[u8] = b"\"message\":";
+
+impl Prefilter {
+    fn new(needles: &[Vec<u8>]) -> Prefilter {
+        Prefilter {
+            needles: needles.iter().map(|n| Finder::new(n).into_owned()).collect(),
+            escape_u: Finder::new(b"\\u").into_owned(),
+            message_key: Finder::new(MESSAGE_KEY).into_owned(),
+        }
     }
-    escaped && memchr::memmem::find(raw, b"\\u").is_some()
+
+    fn active(&self) -> bool {
+        !self.needles.is_empty()
+    }
+
+    /// Whether a raw (JSON-escaped) text can contain every needle: false only when some
+    /// needle is absent and no `\u` escape could be hiding it.
+    fn may_match(&self, raw: &[u8]) -> bool {
+        self.needles.iter().all(|n| n.find(raw).is_some()) || self.escape_u.find(raw).is_some()
+    }
+
+    /// For a line that cannot match at all (no needle anywhere in it): the decoded length of
+    /// its message, found without parsing the rest. `None` when the line is not that simple.
+    fn rejected_message_len(&self, line: &[u8]) -> Option<usize> {
+        if self.may_match(line) {
+            return None;
+        }
+        let at = self.message_key.find(line)?;
+        // Only one "message": key, so that this is the message and not text inside a value.
+        if self.message_key.find(&line[at + 1..]).is_some() {
+            return None;
+        }
+        let mut i = at + MESSAGE_KEY.len();
+        while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if line.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            let k = memchr::memchr2(b'"', b'\\', line.get(j..)?)?;
+            let end = j + k;
+            if line[end] == b'"' {
+                return Some(crate::reader::unescaped_len(&line[start..end], escaped));
+            }
+            escaped = true;
+            j = end + 2;
+        }
+    }
 }
 
 /// Evaluates the JSON lines of one chunk into `exec`.
@@ -346,8 +393,13 @@ fn evaluate_chunk(
     bytes: &[u8],
     first_line: u64,
     name: &str,
-    needles: &[Finder<'static>],
+    prefilter: &Prefilter,
 ) -> Result<(), ReadError> {
+    // Without a time range or log groups every line is in scope, so a line with no needle
+    // anywhere is counted and dropped without parsing.
+    let reject_raw = prefilter.active() && exec.scope_is_everything();
+    let reads_message = exec.reads_message();
+    let mut scratch = String::new();
     let mut decoder = LineDecoder::with_format(name, LogFormat::JsonLines);
     let mut line_no = first_line;
     let mut start = 0;
@@ -358,16 +410,38 @@ fn evaluate_chunk(
         let this_line = line_no;
         line_no += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if reject_raw {
+            if let Some(len) = prefilter.rejected_message_len(line) {
+                exec.skip(len);
+                continue;
+            }
+        }
         if let Some(fast) = fast_line(line) {
             let group = fast.group.unwrap_or(decoder.source());
             if !exec.in_scope(fast.timestamp, group) {
                 continue;
             }
-            if !needles.is_empty() && !may_match(fast.message_raw, fast.escaped, needles) {
+            if prefilter.active() && !prefilter.may_match(fast.message_raw) {
                 exec.skip(fast.message_len());
                 continue;
             }
-            let Some(message) = fast.message() else {
+            let stream = fast.stream.unwrap_or(decoder.source());
+            if !reads_message {
+                // Only the fields a query uses are extracted: this one never reads the message.
+                let len = fast.message_len();
+                exec.push_sized(
+                    EventRef {
+                        timestamp_ms: fast.timestamp,
+                        message: "",
+                        log_group: group,
+                        log_stream: stream,
+                        ingestion_time_ms: fast.ingestion_time,
+                    },
+                    len,
+                );
+                continue;
+            }
+            let Some(message) = fast.message_in(&mut scratch) else {
                 return Err(ReadError {
                     source_name: name.to_string(),
                     line: this_line,
@@ -376,9 +450,9 @@ fn evaluate_chunk(
             };
             exec.push(EventRef {
                 timestamp_ms: fast.timestamp,
-                message: &message,
+                message,
                 log_group: group,
-                log_stream: fast.stream.unwrap_or(decoder.source()),
+                log_stream: stream,
                 ingestion_time_ms: fast.ingestion_time,
             });
             continue;

@@ -269,13 +269,99 @@ impl KeyValue {
             _ => 0,
         }
     }
+}
 
-    pub(crate) fn to_value(&self) -> Value<'static> {
-        match self {
-            KeyValue::Missing => Value::Missing,
-            KeyValue::Num(bits) => Value::Num(f64::from_bits(*bits)),
-            KeyValue::Time(t) => Value::Time(*t),
-            KeyValue::Str(s) => Value::Str(Cow::Owned(s.to_string())),
+/// Group keys as compact bytes: one allocation per group, and a lookup of an existing group
+/// without any. Each value is a tag (0 missing, 1 number, 2 time, 3 text) and its bytes.
+pub(crate) fn encode_key(v: &Value<'_>, out: &mut Vec<u8>) {
+    match v {
+        Value::Missing => out.push(0),
+        Value::Num(n) => {
+            out.push(1);
+            out.extend_from_slice(&(if *n == 0.0 { 0.0f64 } else { *n }).to_bits().to_le_bytes());
         }
+        Value::Time(t) => {
+            out.push(2);
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        Value::Str(s) => encode_text(s, out),
+        Value::Bool(b) => encode_text(if *b { "1" } else { "0" }, out),
+        Value::Json(j) => encode_text(&j.to_string(), out),
     }
 }
+
+fn encode_text(s: &str, out: &mut Vec<u8>) {
+    out.push(3);
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The values of an encoded key.
+pub(crate) fn decode_key(mut b: &[u8]) -> Vec<Value<'static>> {
+    let mut out = Vec::new();
+    while let Some((&tag, rest)) = b.split_first() {
+        let word = |r: &[u8]| r.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+        match tag {
+            1 | 2 => {
+                let Some(w) = word(rest) else { break };
+                out.push(if tag == 1 {
+                    Value::Num(f64::from_bits(u64::from_le_bytes(w)))
+                } else {
+                    Value::Time(i64::from_le_bytes(w))
+                });
+                b = &rest[8..];
+            }
+            3 => {
+                let Some(len) = rest.get(..4).and_then(|w| <[u8; 4]>::try_from(w).ok()) else {
+                    break;
+                };
+                let len = u32::from_le_bytes(len) as usize;
+                let Some(text) = rest.get(4..4 + len) else { break };
+                out.push(Value::Str(Cow::Owned(String::from_utf8_lossy(text).into_owned())));
+                b = &rest[4 + len..];
+            }
+            _ => {
+                out.push(Value::Missing);
+                b = rest;
+            }
+        }
+    }
+    out
+}
+
+/// A fast hash for group keys and distinct values (FxHash's multiply-rotate; the keys come
+/// from local log files, not from an adversary across a network).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        // A final mix so that the low bits hashbrown uses depend on every input bit.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^ (x >> 33)
+    }
+}
+
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;

@@ -182,7 +182,7 @@ fn sort_stats_and_dedup_by_mixed_numbers_and_text_never_panic() {
     );
     assert_eq!(
         &order[text_end..],
-        ["-1", "-0", "0", "01", "2.5", "9", "10", "1e3"],
+        ["-1", "0", "-0", "01", "2.5", "9", "10", "1e3"],
         "{order:?}"
     );
     assert!(

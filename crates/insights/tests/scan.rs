@@ -142,14 +142,14 @@ fn a_query_over_its_budget_stops_with_an_error_naming_it() {
         &EvalOptions::default(),
         &ScanOptions {
             threads: 2,
-            memory_budget: 16 << 20,
+            memory_budget: 8 << 20,
             chunk_bytes: 256 << 10,
         },
     );
     let Err(e) = r else {
-        panic!("{} groups fit in 16 MB", r.map(|r| r.rows.len()).unwrap_or(0))
+        panic!("{} groups fit in 8 MB", r.map(|r| r.rows.len()).unwrap_or(0))
     };
-    assert!(e.to_string().contains("memory budget of 16 MB"), "{e}");
+    assert!(e.to_string().contains("memory budget of 8 MB"), "{e}");
     // The same through evaluate, with a small budget.
     let events: Vec<LogEvent> = (0..20_000)
         .map(|i| LogEvent::new(i, "g", "s", format!("unique {i}")))

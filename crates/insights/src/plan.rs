@@ -784,13 +784,34 @@ impl Query {
     }
 }
 
+/// Whether a literal can be looked for in the JSON-escaped text of a message: no quote,
+/// backslash, slash or control character (which an encoder could escape).
+fn plain_literal(l: &[u8]) -> bool {
+    !l.is_empty() && l.iter().all(|b| *b >= 0x20 && !matches!(b, b'"' | b'\\' | b'/'))
+}
+
 /// The literals an event's `@message` must contain to pass `e` (a conjunction), when they can
-/// be checked on the JSON-escaped text: no quote, backslash, slash or control character.
+/// be checked on the JSON-escaped text.
 fn message_needles(e: &CExpr, out: &mut Vec<Vec<u8>>) {
     match e {
         CExpr::Binary(BinaryOp::And, a, b) => {
             message_needles(a, out);
             message_needles(b, out);
+        }
+        // `level = "error"` on a field of a JSON message (or on `@message`): the text is in the
+        // message. Not for numbers, which compare by value (`500` = `5e2`).
+        CExpr::Binary(BinaryOp::Eq, a, b) => {
+            let (field, lit) = match (a.as_ref(), b.as_ref()) {
+                (CExpr::Field(f), CExpr::Lit(Value::Str(s)))
+                | (CExpr::Lit(Value::Str(s)), CExpr::Field(f)) => (f, s),
+                _ => return,
+            };
+            let on_message = field.slot.is_none()
+                && field.path.is_none()
+                && matches!(field.base, Some(Base::Json(_)) | Some(Base::System(Sys::Message)));
+            if on_message && crate::value::parse_number(lit).is_none() && plain_literal(lit.as_bytes()) {
+                out.push(lit.as_bytes().to_vec());
+            }
         }
         CExpr::Like {
             negated: false,
@@ -834,10 +855,8 @@ fn message_needles(e: &CExpr, out: &mut Vec<Vec<u8>>) {
                         .then(|| p.as_bytes().to_vec())
                 }
             };
-            if let Some(l) = literal {
-                if !l.is_empty() && l.iter().all(|b| *b >= 0x20 && !matches!(b, b'"' | b'\\' | b'/')) {
-                    out.push(l);
-                }
+            if let Some(l) = literal.filter(|l| plain_literal(l)) {
+                out.push(l);
             }
         }
         _ => {}

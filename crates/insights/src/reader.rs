@@ -437,17 +437,21 @@ pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
             return None;
         }
         let start = i + 1;
+        // A plain loop: JSON messages inside strings have many `\"`, and a memchr call per
+        // hit costs more than looking at each byte.
         let mut j = start;
         let mut escaped = false;
-        loop {
-            let k = memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-            let at = j + k;
-            if b[at] == b'"' {
-                return Some((&b[start..at], escaped, at + 1));
+        while j < b.len() {
+            match b[j] {
+                b'"' => return Some((&b[start..j], escaped, j + 1)),
+                b'\\' => {
+                    escaped = true;
+                    j += 2;
+                }
+                _ => j += 1,
             }
-            escaped = true;
-            j = at + 2;
         }
+        None
     }
     fn millis(b: &[u8], i: usize) -> Option<(i64, usize)> {
         if b.get(i) == Some(&b'"') {

@@ -354,12 +354,25 @@ impl Prefilter {
         self.needles.iter().all(|n| n.find(raw).is_some()) || self.escape_u.find(raw).is_some()
     }
 
-    /// For a line that cannot match at all (no needle anywhere in it): the decoded length of
-    /// its message, found without parsing the rest. `None` when the line is not that simple.
-    fn rejected_message_len(&self, line: &[u8]) -> Option<usize> {
-        if self.may_match(line) {
-            return None;
+    /// Where in `bytes` a line may match: the first needle's occurrences and the `\u`
+    /// escapes, in order. A line holding none of them cannot match.
+    fn candidates(&self, bytes: &[u8]) -> Vec<usize> {
+        let mut hits: Vec<usize> = self
+            .needles
+            .first()
+            .map_or_else(Vec::new, |n| n.find_iter(bytes).collect());
+        let before = hits.len();
+        hits.extend(self.escape_u.find_iter(bytes));
+        if hits.len() > before {
+            hits.sort_unstable();
         }
+        hits
+    }
+
+    /// For a line that cannot match at all (no needle anywhere in it, no `\u`): the decoded
+    /// length of its message, found without parsing the rest. `None` when the line is not
+    /// that simple.
+    fn rejected_message_len(&self, line: &[u8]) -> Option<usize> {
         let at = self.message_key.find(line)?;
         // Only one "message": key, so that this is the message and not text inside a value.
         if self.message_key.find(&line[at + 1..]).is_some() {
@@ -372,18 +385,24 @@ impl Prefilter {
         if line.get(i) != Some(&b'"') {
             return None;
         }
+        // One pass over the quotes and backslashes: no `\u` here (the line is no candidate),
+        // so each escape is two bytes for one.
         let start = i + 1;
-        let mut j = start;
-        let mut escaped = false;
-        loop {
-            let k = memchr::memchr2(b'"', b'\\', line.get(j..)?)?;
-            let end = j + k;
-            if line[end] == b'"' {
-                return Some(crate::reader::unescaped_len(&line[start..end], escaped));
+        let rest = line.get(start..)?;
+        // A plain loop: escaped JSON messages have many `\"`, and a call per hit costs more.
+        let mut escapes = 0;
+        let mut k = 0;
+        while k < rest.len() {
+            match rest[k] {
+                b'"' => return Some(k - escapes),
+                b'\\' => {
+                    escapes += 1;
+                    k += 2;
+                }
+                _ => k += 1,
             }
-            escaped = true;
-            j = end + 2;
         }
+        None
     }
 }
 
@@ -400,20 +419,35 @@ fn evaluate_chunk(
     let reject_raw = prefilter.active() && exec.scope_is_everything();
     let reads_message = exec.reads_message();
     let mut scratch = String::new();
+    let candidates = if reject_raw {
+        prefilter.candidates(bytes)
+    } else {
+        Vec::new()
+    };
+    let mut next_candidate = 0;
     let mut decoder = LineDecoder::with_format(name, LogFormat::JsonLines);
     let mut line_no = first_line;
     let mut start = 0;
     while start < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |k| start + k);
         let line = &bytes[start..end];
+        let line_start = start;
         start = end + 1;
         let this_line = line_no;
         line_no += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if reject_raw {
-            if let Some(len) = prefilter.rejected_message_len(line) {
-                exec.skip(len);
-                continue;
+            while candidates.get(next_candidate).is_some_and(|c| *c < line_start) {
+                next_candidate += 1;
+            }
+            let is_candidate = candidates
+                .get(next_candidate)
+                .is_some_and(|c| *c < line_start + line.len());
+            if !is_candidate || !prefilter.may_match(line) {
+                if let Some(len) = prefilter.rejected_message_len(line) {
+                    exec.skip(len);
+                    continue;
+                }
             }
         }
         if let Some(fast) = fast_line(line) {

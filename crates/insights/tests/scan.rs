@@ -77,6 +77,8 @@ const QUERIES: &[&str] = &[
     "stats count() by @logStream, status | sort status",
     "filter @message like /ERROR/ and @message like \"pool\" | stats count()",
     "sort @timestamp asc | dedup level | limit 5",
+    "filter level = \"error\" | stats count() by bin(1h)",
+    "filter @message like \"timeout\" and level = \"error\" | fields ctx.user | limit 10000",
 ];
 
 #[test]

@@ -170,7 +170,8 @@ fn scan_chunks(
         chunk,
     };
     if threads <= 1 {
-        while let Some(bytes) = chunks.next_chunk(name)? {
+        let mut spare = Vec::new();
+        while let Some(bytes) = chunks.next_chunk(name, spare)? {
             let first_line = chunks.line;
             chunks.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
             let mut part = exec.fork();
@@ -178,6 +179,7 @@ fn scan_chunks(
             index += 1;
             evaluate_chunk(&mut part, &bytes, first_line, name, &needles)?;
             exec.merge(part);
+            spare = bytes;
         }
         return Ok(index);
     }
@@ -185,8 +187,11 @@ fn scan_chunks(
         let (job_tx, job_rx) = mpsc::sync_channel::<Chunk>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<(u64, Result<Execution, ReadError>)>();
+        // Buffers go back to the reader, so that chunks reuse their pages.
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
         for _ in 0..threads {
             let (job_rx, done_tx, needles) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&needles));
+            let spare_tx = spare_tx.clone();
             let template = exec.fork();
             scope.spawn(move || loop {
                 let job = match job_rx.lock() {
@@ -197,12 +202,14 @@ fn scan_chunks(
                 let mut part = template.fork();
                 part.set_ordinal(job.index << 32);
                 let r = evaluate_chunk(&mut part, &job.bytes, job.first_line, name, &needles).map(|()| part);
+                let _ = spare_tx.send(job.bytes);
                 if done_tx.send((job.index, r)).is_err() {
                     return;
                 }
             });
         }
         drop(done_tx);
+        drop(spare_tx);
         let first = index;
         let mut pending: BTreeMap<u64, Result<Execution, ReadError>> = BTreeMap::new();
         let mut next_merge = first;
@@ -223,7 +230,7 @@ fn scan_chunks(
         };
         let mut read_error = None;
         loop {
-            match chunks.next_chunk(name) {
+            match chunks.next_chunk(name, spare_rx.try_recv().unwrap_or_default()) {
                 Ok(Some(bytes)) => {
                     let first_line = chunks.line;
                     chunks.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
@@ -278,15 +285,20 @@ struct Chunks {
 }
 
 impl Chunks {
-    /// The next run of whole lines (the last line of the file may lack its newline).
-    fn next_chunk(&mut self, name: &str) -> Result<Option<Vec<u8>>, ScanError> {
+    /// The next run of whole lines (the last line of the file may lack its newline), read
+    /// into `buf` (a recycled buffer: no fresh pages, no regrowth).
+    fn next_chunk(&mut self, name: &str, mut buf: Vec<u8>) -> Result<Option<Vec<u8>>, ScanError> {
+        buf.clear();
         if self.done && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = std::mem::take(&mut self.carry);
+        buf.reserve(self.chunk + self.carry.len());
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        let mut limit = self.chunk;
         loop {
-            if !self.done && buf.len() < self.chunk {
-                let want = self.chunk - buf.len();
+            if !self.done && buf.len() < limit {
+                let want = limit - buf.len();
                 let got = (&mut self.reader)
                     .take(want as u64)
                     .read_to_end(&mut buf)
@@ -303,25 +315,12 @@ impl Chunks {
                 return Ok((!buf.is_empty()).then_some(buf));
             }
             if let Some(nl) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf.split_off(nl + 1);
+                self.carry.extend_from_slice(&buf[nl + 1..]);
+                buf.truncate(nl + 1);
                 return Ok(Some(buf));
             }
-            if buf.len() >= self.chunk {
-                // A line longer than a chunk: read on until its end.
-                let mut more = Vec::with_capacity(self.chunk);
-                let got = (&mut self.reader)
-                    .take(self.chunk as u64)
-                    .read_to_end(&mut more)
-                    .map_err(|e| ReadError {
-                        source_name: name.to_string(),
-                        line: self.line,
-                        reason: format!("read failed: {e}"),
-                    })?;
-                if got == 0 {
-                    self.done = true;
-                }
-                buf.extend_from_slice(&more);
-            }
+            // A line longer than a chunk: read on until its end.
+            limit = limit.saturating_add(self.chunk);
         }
     }
 }

@@ -210,3 +210,36 @@ fn text_files_and_bad_lines() {
     .unwrap_err();
     assert!(e.to_string().contains(":2: "), "{e}");
 }
+
+#[test]
+fn lines_longer_than_a_chunk_and_a_last_line_without_newline() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    let long = "x".repeat(5000);
+    for i in 0..50 {
+        writeln!(
+            f,
+            r#"{{"group":"g","stream":"s","timestamp":{i},"message":"ERROR {long} {i}"}}"#
+        )
+        .unwrap();
+        writeln!(
+            f,
+            r#"{{"group":"g","stream":"s","timestamp":{i},"message":"ok {i}"}}"#
+        )
+        .unwrap();
+    }
+    write!(
+        f,
+        r#"{{"group":"g","stream":"s","timestamp":99,"message":"ERROR last"}}"#
+    )
+    .unwrap();
+    for threads in [1, 3] {
+        let r = scan_chunked(
+            "filter @message like /ERROR/ | stats count() as n",
+            &f.path().to_path_buf(),
+            threads,
+            1024,
+        );
+        assert_eq!(r.value(0, "n"), Some("51"));
+        assert_eq!(r.statistics.records_scanned, 101);
+    }
+}

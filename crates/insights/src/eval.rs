@@ -13,7 +13,7 @@ use crate::expr::{ptr, Evaluator};
 use crate::plan::{Plan, SortKey, Stage};
 use crate::row::{Rec, Row};
 use crate::stages::{apply, apply_rows, unnest_items};
-use crate::value::Value;
+use crate::value::{encode_key, FastMap, Value};
 use crate::Unsupported;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
@@ -198,6 +198,8 @@ enum Barrier {
         /// Bytes the rows hold against the budget.
         bytes: usize,
         worst: Option<Vec<Value<'static>>>,
+        /// `sort | dedup`: the least row of each dedup key so far.
+        best: FastMap<Box<[u8]>, Row>,
     },
     Stats(Groups),
 }
@@ -265,6 +267,7 @@ impl Execution {
                 rows: Vec::new(),
                 bytes: 0,
                 worst: None,
+                best: FastMap::default(),
             },
         };
         Execution {
@@ -463,8 +466,46 @@ impl Sink<'_> {
         self.stats.records_matched += 1;
         match (&mut *self.barrier, plan.stages.get(plan.barrier)) {
             (Barrier::Stats(groups), Some(Stage::Stats(sp))) => ev.accumulate(sp, groups, rec, self.budget),
-            (Barrier::Rows { rows, bytes, worst }, Some(Stage::Sort(keys))) => {
+            (
+                Barrier::Rows {
+                    rows,
+                    bytes,
+                    worst,
+                    best,
+                },
+                Some(Stage::Sort(keys)),
+            ) => {
                 let key: Vec<Value<'_>> = keys.iter().map(|k| ev.eval(&k.expr, rec)).collect();
+                if let Some(dedup) = &plan.dedup_keys {
+                    let mut id = Vec::new();
+                    let mut missing = false;
+                    for e in dedup {
+                        let v = ev.eval(e, rec);
+                        missing |= v.is_missing();
+                        encode_key(&v, &mut id);
+                    }
+                    // Rows missing a dedup field are never duplicates: they go to the top-k.
+                    if !missing {
+                        if let Some(old) = best.get(id.as_slice()) {
+                            if compare_keys(keys, &key, rec.ordinal, &old.key, old.ordinal) != Ordering::Less
+                            {
+                                return Ok(());
+                            }
+                        }
+                        let key = key.into_iter().map(Value::into_owned).collect();
+                        let row = rec.to_row(key, plan.n_slots);
+                        let size = row.size() + heap(id.len()) + 64;
+                        if !self.budget.charge(size) {
+                            return Err(self
+                                .budget
+                                .exceeded(&format!("the {} distinct values dedup keeps", best.len())));
+                        }
+                        if let Some(old) = best.insert(id.into_boxed_slice(), row) {
+                            self.budget.release(old.size() + 64);
+                        }
+                        return Ok(());
+                    }
+                }
                 if let Some(w) = worst {
                     if compare_keys(keys, &key, rec.ordinal, w, u64::MAX) != Ordering::Less {
                         return Ok(());
@@ -517,13 +558,31 @@ impl Execution {
         let result = match (&mut self.barrier, other.barrier) {
             (Barrier::Stats(a), Barrier::Stats(b)) => a.merge(b, &self.budget),
             (
-                Barrier::Rows { rows, bytes, worst },
+                Barrier::Rows {
+                    rows,
+                    bytes,
+                    worst,
+                    best,
+                },
                 Barrier::Rows {
                     rows: more,
                     bytes: b2,
+                    best: more_best,
                     ..
                 },
             ) => {
+                if let Some(Stage::Sort(keys)) = self.plan.stages.get(self.plan.barrier) {
+                    for (id, row) in more_best {
+                        let keep_old = best.get(&id).is_some_and(|old| {
+                            compare_keys(keys, &old.key, old.ordinal, &row.key, row.ordinal) == Ordering::Less
+                        });
+                        if keep_old {
+                            self.budget.release(row.size() + heap(id.len()) + 64);
+                        } else if let Some(old) = best.insert(id, row) {
+                            self.budget.release(old.size() + 64);
+                        }
+                    }
+                }
                 rows.extend(more);
                 *bytes += b2;
                 if let (Some(k), Some(Stage::Sort(keys))) =
@@ -608,7 +667,8 @@ impl Execution {
         let stages = &plan.stages;
         let mut rows = match (self.barrier, stages.get(plan.barrier)) {
             (Barrier::Stats(groups), Some(Stage::Stats(sp))) => ev.group_rows(sp, groups, plan.n_slots),
-            (Barrier::Rows { mut rows, .. }, Some(Stage::Sort(keys))) => {
+            (Barrier::Rows { mut rows, best, .. }, Some(Stage::Sort(keys))) => {
+                rows.extend(best.into_values());
                 sort_rows(keys, &mut rows);
                 if let Some(k) = plan.top_k {
                     rows.truncate(k);

@@ -193,6 +193,8 @@ pub(crate) struct Plan {
     pub reads_message: bool,
     /// Slots a record needs before the barrier: none when no stage there assigns any.
     pub row_slots: usize,
+    /// The keys of a `dedup` right after the barrier's sort (see `compile_inner`).
+    pub dedup_keys: Option<Vec<CExpr>>,
 }
 
 fn normalize(text: &str) -> String {
@@ -735,7 +737,34 @@ impl Query {
                 )
             })
             .unwrap_or(stages.len());
+        // `sort | dedup f [| limit n]`: the first row of each key in sort order is the least one,
+        // so the barrier keeps one row per key (and a top-k of the rows missing `f`).
+        let dedup_keys = match (stages.get(barrier), stages.get(barrier + 1)) {
+            (Some(Stage::Sort(_)), Some(Stage::Dedup(keys)))
+                if stages
+                    .get(barrier + 2..)
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|s| matches!(s, Stage::Limit(_))) =>
+            {
+                Some(keys.clone())
+            }
+            _ => None,
+        };
         let top_k = match stages.get(barrier) {
+            Some(Stage::Sort(_)) if dedup_keys.is_some() => Some(
+                stages
+                    .get(barrier + 2..)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|s| match s {
+                        Stage::Limit(n) => Some(*n),
+                        _ => None,
+                    })
+                    .min()
+                    .unwrap_or(DEFAULT_LIMIT)
+                    .min(DEFAULT_LIMIT),
+            ),
             Some(Stage::Sort(_)) => {
                 let after = stages.get(barrier + 1..).unwrap_or_default();
                 match after.iter().find(|s| !s.is_one_to_one()) {
@@ -775,6 +804,7 @@ impl Query {
             needles,
             reads_message: c.reads_message.get(),
             row_slots,
+            dedup_keys,
         })
     }
 

@@ -77,6 +77,8 @@ const QUERIES: &[&str] = &[
     "stats count() by @logStream, status | sort status",
     "filter @message like /ERROR/ and @message like \"pool\" | stats count()",
     "sort @timestamp asc | dedup level | limit 5",
+    "dedup @logStream",
+    "fields level, latency | sort latency desc | dedup level, ctx.user | limit 50",
     "filter level = \"error\" | stats count() by bin(1h)",
     "filter @message like \"timeout\" and level = \"error\" | fields ctx.user | limit 10000",
 ];
@@ -172,6 +174,20 @@ fn a_query_over_its_budget_stops_with_an_error_naming_it() {
             "{q}: {e}"
         );
     }
+    // `dedup` keeps one row per value, not every row: few values fit a small budget.
+    let streams: Vec<LogEvent> = (0..20_000)
+        .map(|i| LogEvent::new(i, "g", format!("s{}", i % 7), format!("unique {i}")))
+        .collect();
+    let r = parse("dedup @logStream")
+        .unwrap()
+        .evaluate_with_budget(&streams, &EvalOptions::default(), 1 << 20)
+        .unwrap();
+    assert_eq!(r.rows.len(), 7);
+    assert_eq!(
+        r.value(0, "@message"),
+        Some("unique 19999"),
+        "newest first, as CloudWatch"
+    );
     // Top-k keeps `sort ... | limit` within a small budget.
     let r = parse("sort @message desc | limit 3")
         .unwrap()

@@ -251,10 +251,44 @@ fn long_fuzz() {
         failure_persistence: None,
         ..Config::default()
     });
-    let pieces = proptest::collection::vec(0..PIECES.len(), 0..40);
-    let result = runner.run(&pieces, |parts| {
-        let src: Vec<&str> = parts.iter().map(|i| PIECES[*i]).collect();
-        let src = src.join(" ");
+    // Pipelines of commands with query-shaped arguments, so that many inputs parse and reach
+    // the evaluator, not only the parser's first error.
+    const COMMANDS: &[&str] = &[
+        "fields",
+        "filter",
+        "stats",
+        "sort",
+        "limit",
+        "parse @message",
+        "dedup",
+        "display",
+        "unnest",
+        "SOURCE",
+        "logcompare",
+        "fields jsonParse(@message) as j |",
+        "filter x in (",
+        "stats count() by",
+    ];
+    let commands = proptest::collection::vec(
+        (
+            0..COMMANDS.len(),
+            proptest::collection::vec(0..PIECES.len(), 0..8),
+        ),
+        1..6,
+    );
+    let parsed = std::sync::atomic::AtomicUsize::new(0);
+    let result = runner.run(&commands, |cmds| {
+        let src = cmds
+            .iter()
+            .map(|(c, parts)| {
+                let args: Vec<&str> = parts.iter().map(|i| PIECES[*i]).collect();
+                format!("{} {}", COMMANDS[*c], args.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        if parse(&src).is_ok() {
+            parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if std::panic::catch_unwind(|| fuzz_body(&src)).is_err() {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -267,5 +301,9 @@ fn long_fuzz() {
         }
         Ok(())
     });
+    eprintln!(
+        "long_fuzz: {cases} cases, {} parsed and were evaluated",
+        parsed.load(std::sync::atomic::Ordering::Relaxed)
+    );
     result.unwrap();
 }

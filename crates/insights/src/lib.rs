@@ -10,6 +10,13 @@
 //! let out = q.evaluate(&events, &EvalOptions::default()).unwrap();
 //! assert_eq!(out.rows[0][0].value, "1");
 //! ```
+//!
+//! The pieces, in the order a query meets them: `lexer` (tokens, [`ParseError`]), `parser`
+//! (the syntax tree of [`ast`], nesting limited), `catalogue` (functions and their arity, shared
+//! by parser and planner), `plan` (names resolved to slots, stages, the scan's needles), `expr`
+//! (expressions over one record), `row` (records and JSON fields), `stages` and `aggregate` (one
+//! row at a time, then the barrier's rows and groups), `budget` (memory), `eval` (executions,
+//! mergeable), `compare` (`logcompare`), `reader` and `scan` (files, chunked and parallel).
 
 mod aggregate;
 pub mod ast;

@@ -184,8 +184,8 @@ pub(crate) struct Plan {
     pub source: Option<Source>,
     /// `logcompare timeshift P`.
     pub logcompare: Option<Period>,
-    /// Literals of which every event that can pass the first filter has at least one of the
-    /// sets' members... in practice: each inner list is alternatives, all lists must match.
+    /// Literals the `@message` of every event that passes the first filter contains (all of
+    /// them: the filter's conjuncts), so that a scan may drop lines lacking one unparsed.
     /// Empty when nothing is known.
     pub needles: Vec<Vec<u8>>,
     /// Whether any expression reads `@message` or a field of a JSON message (when not, a scan

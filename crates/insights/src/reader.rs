@@ -437,9 +437,13 @@ pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
             return None;
         }
         let start = i + 1;
-        // A plain loop: JSON messages inside strings have many `\"`, and a memchr call per
-        // hit costs more than looking at each byte.
-        let mut j = start;
+        // SIMD up to the first quote or backslash; past a backslash a plain loop, since JSON
+        // messages inside strings have many `\"` and a memchr call per hit costs more.
+        let first = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
+        if b[first] == b'"' {
+            return Some((&b[start..first], false, first + 1));
+        }
+        let mut j = first;
         let mut escaped = false;
         while j < b.len() {
             match b[j] {

@@ -390,7 +390,7 @@ impl Prefilter {
         let rest = line.get(start..)?;
         // A plain loop: escaped JSON messages have many `\"`, and a call per hit costs more.
         let mut escapes = 0;
-        let mut k = 0;
+        let mut k = memchr::memchr2(b'"', b'\\', rest)?;
         while k < rest.len() {
             match rest[k] {
                 b'"' => return Some(k - escapes),

@@ -366,6 +366,21 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_a_parse_error_not_a_crash() {
+        let mut a = args(
+            &format!("filter {}x{}", "(".repeat(5000), ")".repeat(5000)),
+            vec![],
+        );
+        a.check = true;
+        let (code, _, err) = run_capture(&a);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("line 1, column") && err.contains("levels of nesting"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn cloudwatch_only_commands_exit_2_when_run() {
         let f = logs_file(DRILL);
         let (code, _, err) = run_capture(&args("pattern @message", vec![f.path().into()]));

@@ -50,5 +50,6 @@ bench: bench-insights bench-functions
 
 bench-insights:
 	crates/insights/bench.sh
+	crates/insights/bench-duckdb.sh
 
 -include mk/infra.mk

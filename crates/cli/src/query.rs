@@ -2,9 +2,10 @@
 //! with the local engine, or only validates it (`--check`).
 
 use anyhow::Context;
-use firebreak_insights::{for_each_event, parse, parse_timestamp, EvalError, EvalOptions, QueryResults};
-use std::fs::File;
-use std::io::{BufReader, Write};
+use firebreak_insights::{
+    parse, parse_timestamp, scan_files, EvalError, EvalOptions, QueryResults, ScanError, ScanOptions,
+};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Exit code for a bad query or bad input.
@@ -30,6 +31,13 @@ pub struct QueryArgs {
     /// Only validate the query; read no logs.
     #[arg(long)]
     pub check: bool,
+    /// Worker threads for JSON-lines files (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Memory budget in MB for what the query keeps (groups, sorted rows, dedup values,
+    /// read buffers); a query that needs more stops with an error naming the budget.
+    #[arg(long = "max-memory", value_name = "MB", default_value_t = 256)]
+    pub max_memory: usize,
 }
 
 /// Runs the command; returns the process exit code (0 ok, 2 bad query or bad input).
@@ -99,29 +107,30 @@ pub fn run_with(args: &QueryArgs, out: &mut dyn Write, err: &mut dyn Write) -> a
         end_ms,
         ..EvalOptions::default()
     };
-    let mut exec = match query.start(&options) {
-        Ok(x) => x,
-        Err(e) => {
+    if let Err(e) = query.check_local() {
+        writeln!(err, "cannot run locally: {e}")?;
+        return Ok(EXIT_BAD_INPUT);
+    }
+    if args.max_memory == 0 {
+        writeln!(err, "--max-memory must be at least 1 (MB)")?;
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let scan = ScanOptions {
+        threads: args.threads.unwrap_or(0),
+        memory_budget: args.max_memory.saturating_mul(1 << 20),
+        ..ScanOptions::default()
+    };
+    let results = match scan_files(&query, &args.logs, &options, &scan) {
+        Ok(r) => r,
+        Err(ScanError::Read(e)) => {
+            writeln!(err, "{e}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+        Err(ScanError::Eval(e)) => {
             writeln!(err, "cannot run locally: {e}")?;
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    for path in &args.logs {
-        let name = path.display().to_string();
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                writeln!(err, "{name}: cannot open: {e}")?;
-                return Ok(EXIT_BAD_INPUT);
-            }
-        };
-        let reader = BufReader::with_capacity(1 << 20, file);
-        if let Err(e) = for_each_event(reader, &name, |ev| exec.push(ev)) {
-            writeln!(err, "{e}")?;
-            return Ok(EXIT_BAD_INPUT);
-        }
-    }
-    let results = exec.finish();
     if args.json {
         let doc = serde_json::json!({ "results": results.rows, "statistics": results.statistics });
         serde_json::to_writer(&mut *out, &doc).context("writing JSON")?;
@@ -196,6 +205,8 @@ mod tests {
             end: None,
             json: false,
             check: false,
+            threads: None,
+            max_memory: 256,
         }
     }
 
@@ -303,6 +314,70 @@ mod tests {
         let (code, _, err) = run_capture(&args("stats count()", vec!["/nonexistent/x.jsonl".into()]));
         assert_eq!(code, 2);
         assert!(err.contains("/nonexistent/x.jsonl: cannot open"), "{err}");
+    }
+
+    #[test]
+    fn threads_do_not_change_the_results() {
+        let mut content = String::new();
+        for i in 0..5000u64 {
+            let level = if i % 7 == 0 { "ERROR" } else { "INFO" };
+            content.push_str(&format!(
+                "{{\"group\":\"/ecs/a\",\"stream\":\"s{}\",\"timestamp\":{},\"message\":\"{level} request {i}\"}}\n",
+                i % 3,
+                1_773_498_600_000 + i * 997
+            ));
+        }
+        let f = logs_file(&content);
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 4] {
+            let mut a = args(
+                "filter @message like /ERROR/ | stats count() by bin(5m), @logStream",
+                vec![f.path().into()],
+            );
+            a.threads = Some(threads);
+            a.json = true;
+            let (code, out, err) = run_capture(&a);
+            assert_eq!(code, 0, "{err}");
+            outputs.push(out);
+        }
+        assert!(outputs[0].contains("\"recordsMatched\":715"), "{}", outputs[0]);
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[0], outputs[2]);
+    }
+
+    #[test]
+    fn max_memory_bounds_the_query_and_names_the_budget() {
+        let mut content = String::new();
+        for i in 0..40_000u64 {
+            content.push_str(&format!(
+                "{{\"group\":\"g\",\"stream\":\"s\",\"timestamp\":{i},\"message\":\"unique message number {i:08}\"}}\n"
+            ));
+        }
+        let f = logs_file(&content);
+        let mut a = args("stats count() by @message", vec![f.path().into()]);
+        a.max_memory = 4;
+        let (code, _, err) = run_capture(&a);
+        assert_eq!(code, 2);
+        assert!(err.contains("memory budget of 4 MB"), "{err}");
+        a.max_memory = 256;
+        let (code, out, _) = run_capture(&a);
+        assert_eq!(code, 0);
+        assert!(out.contains("10000 rows; 40000 records matched"), "{out}");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_parse_error_not_a_crash() {
+        let mut a = args(
+            &format!("filter {}x{}", "(".repeat(5000), ")".repeat(5000)),
+            vec![],
+        );
+        a.check = true;
+        let (code, _, err) = run_capture(&a);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("line 1, column") && err.contains("levels of nesting"),
+            "{err}"
+        );
     }
 
     #[test]

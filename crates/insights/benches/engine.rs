@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench harness
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use firebreak_insights::{for_each_event, parse, EvalOptions, QueryResults};
+use firebreak_insights::{parse, scan_files, EvalOptions, QueryResults, ScanOptions};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -81,12 +81,14 @@ fn generate(path: &Path, bytes: u64) {
     out.flush().unwrap();
 }
 
+/// One thread, through `scan_files` (what `firebreak query --threads 1` runs).
 fn run(path: &Path, query: &str) -> QueryResults {
     let q = parse(query).unwrap();
-    let mut exec = q.start(&EvalOptions::default()).unwrap();
-    let reader = BufReader::with_capacity(1 << 20, File::open(path).unwrap());
-    for_each_event(reader, "bench", |e| exec.push(e)).unwrap();
-    exec.finish()
+    let scan = ScanOptions {
+        threads: 1,
+        ..ScanOptions::default()
+    };
+    scan_files(&q, &[path.to_path_buf()], &EvalOptions::default(), &scan).unwrap()
 }
 
 fn engine(c: &mut Criterion) {

@@ -27,6 +27,14 @@ pub enum Command {
     Parse(ParseCommand),
     /// `dedup a, b`
     Dedup(Vec<Expr>),
+    /// `unnest field into name`: one row per element of the list in `field` (from
+    /// `jsonParse`); any other value is a list of one.
+    Unnest(Unnest),
+    /// `SOURCE 'group' [, 'group'...] [start=-1d] [end=now]`: the log groups and window.
+    Source(Source),
+    /// `logcompare timeshift 7d`: the results over the window next to those over the window
+    /// shifted back by the period.
+    LogCompare(Period),
     /// A command Logs Insights knows but the local engine cannot evaluate (`pattern`, `diff`,
     /// `anomaly`, `unmask`, `SOURCE`, `filterIndex`, ...). Kept verbatim.
     Unsupported(UnsupportedCommand),
@@ -45,6 +53,9 @@ impl Command {
             Command::Limit(_) => "limit",
             Command::Parse(_) => "parse",
             Command::Dedup(_) => "dedup",
+            Command::Unnest(_) => "unnest",
+            Command::Source(_) => "SOURCE",
+            Command::LogCompare(_) => "logcompare",
             Command::Unsupported(u) => &u.name,
         }
     }
@@ -64,6 +75,30 @@ impl Projection {
     pub fn output_name(&self) -> &str {
         self.alias.as_deref().unwrap_or(&self.text)
     }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnest {
+    pub source: Expr,
+    pub into: String,
+}
+
+/// A time of `SOURCE ... start=... end=...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSpec {
+    /// `now`: the end of the query's window (the current time when it has none).
+    Now,
+    /// `-1d`, `-30m`: milliseconds before `now` (negative offsets).
+    Relative(i64),
+    /// Epoch milliseconds (a number or an RFC 3339 string).
+    Absolute(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub log_groups: Vec<String>,
+    pub start: Option<TimeSpec>,
+    pub end: Option<TimeSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +234,12 @@ pub enum Expr {
         negated: bool,
         expr: Box<Expr>,
         list: Vec<Expr>,
+    },
+    /// `e in (subquery)`, `e not in (subquery)`: the values of the subquery's first column.
+    InQuery {
+        negated: bool,
+        expr: Box<Expr>,
+        query: Box<Query>,
     },
     /// A function call; `name` is the canonical spelling (`fromMillis`, `count_distinct`).
     Call {

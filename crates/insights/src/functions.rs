@@ -188,6 +188,32 @@ pub(crate) fn call<'r>(name: &str, args: &[Value<'r>], period: Option<Period>) -
             r.map_or(Value::Missing, Value::Time)
         }
         "fromMillis" => num(arg(0)).map_or(Value::Missing, |n| Value::Time(n as i64)),
+        "jsonParse" => match arg(0) {
+            Value::Json(j) => Value::Json(j.clone()),
+            v => match text(v).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+                Some(j) => Value::from_json(&j),
+                None => Value::Missing,
+            },
+        },
+        // In a sort key these place missing values; elsewhere they are their argument.
+        "sortsFirst" | "sortsLast" => arg(0).clone(),
+        // logcompare's patterns: runs of digits become `<*>`.
+        "mask_digits" => text(arg(0)).map_or(Value::Missing, |s| {
+            let mut out = String::with_capacity(s.len());
+            let mut in_digits = false;
+            for c in s.chars() {
+                if c.is_ascii_digit() {
+                    if !in_digits {
+                        out.push_str("<*>");
+                    }
+                    in_digits = true;
+                } else {
+                    in_digits = false;
+                    out.push(c);
+                }
+            }
+            owned(out)
+        }),
         "toMillis" => arg(0).as_time().map_or(Value::Missing, |t| Value::Num(t as f64)),
         "isValidIp" => Value::Bool(ip(arg(0)).is_some()),
         "isValidIpV4" => Value::Bool(ip(arg(0)).is_some_and(|a| a.is_ipv4())),

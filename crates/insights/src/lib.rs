@@ -10,24 +10,43 @@
 //! let out = q.evaluate(&events, &EvalOptions::default()).unwrap();
 //! assert_eq!(out.rows[0][0].value, "1");
 //! ```
+//!
+//! The pieces, in the order a query meets them: `lexer` (tokens, [`ParseError`]), `parser`
+//! (the syntax tree of [`ast`], nesting limited), `catalogue` (functions and their arity, shared
+//! by parser and planner), `plan` (names resolved to slots, stages, the scan's needles), `expr`
+//! (expressions over one record), `row` (records and JSON fields), `stages` and `aggregate` (one
+//! row at a time, then the barrier's rows and groups), `budget` (memory), `eval` (executions,
+//! mergeable), `compare` (`logcompare`), `reader` and `scan` (files, chunked and parallel).
 
+mod aggregate;
 pub mod ast;
+mod budget;
+mod catalogue;
+mod compare;
 mod eval;
 mod event;
+mod expr;
 mod functions;
+mod lexer;
 mod parser;
+mod plan;
 mod quote;
 mod reader;
+mod row;
+mod scan;
+mod stages;
 mod value;
 
 pub use ast::{Command, Query, UnsupportedCommand};
+pub use budget::{default_memory_budget, set_default_memory_budget, DEFAULT_MEMORY_BUDGET};
 pub use eval::{EvalError, EvalOptions, Execution, QueryResults, ResultField, Statistics, DEFAULT_LIMIT};
 pub use event::{EventRef, LogEvent};
-pub use parser::{parse, ParseError};
+pub use parser::{parse, ParseError, MAX_NESTING};
 pub use quote::{escape_regex_literal, escape_regex_pattern, escape_string_literal};
 pub use reader::{
     for_each_event, parse_timestamp, read_events, DecodedEvent, Events, LineDecoder, LogFormat, ReadError,
 };
+pub use scan::{scan_files, ScanError, ScanOptions};
 pub use value::format_timestamp;
 
 /// The commands of a query that the local engine cannot evaluate.
@@ -81,7 +100,7 @@ pub fn fuzz_body(src: &str) {
         ),
         LogEvent::new(-1, "", "", ""),
     ];
-    if let Ok(results) = query.evaluate(&events, &EvalOptions::default()) {
+    if let Ok(results) = query.evaluate_with_budget(&events, &EvalOptions::default(), 8 << 20) {
         let _ = results.rows.len();
     }
 }

@@ -1,20 +1,11 @@
-//! Lexer and recursive-descent parser for the Logs Insights query language. Every error names
-//! the line, the column, what was expected and what was found.
+//! The recursive-descent parser of the Logs Insights query language, over the lexer's tokens.
+//! Every error names the line, the column, what was expected and what was found; nesting is
+//! limited so that no input can exhaust the stack.
 
 use crate::ast::*;
-use std::fmt;
-
-/// Why a query does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}, column {column}: expected {expected}, found {found}")]
-pub struct ParseError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    pub expected: String,
-    pub found: String,
-}
+use crate::catalogue::{contains_aggregate, function, FnKind, MANY, UNSUPPORTED_COMMANDS};
+pub use crate::lexer::ParseError;
+use crate::lexer::{error_at, is_operator_keyword, line_col, Lexer, Tok, Token};
 
 /// Parses a query.
 ///
@@ -27,699 +18,29 @@ pub fn parse(src: &str) -> Result<Query, ParseError> {
         tokens,
         pos: 0,
         stats_seen: 0,
+        nest: 0,
+        in_subquery: false,
     };
     p.query()
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Backtick(String),
-    Str(String),
-    Regex(String),
-    Num(f64),
-    Period(Period),
-    Pipe,
-    Comma,
-    LParen,
-    RParen,
-    LBracket,
-    RBracket,
-    Op(&'static str),
-    Other(char),
-    Eof,
-}
+/// How deep expressions may nest (parentheses, operators, function calls). Real queries stay
+/// far below; the limit keeps a hostile query from exhausting the stack here or in the
+/// evaluator, which walks the same tree.
+pub const MAX_NESTING: usize = 100;
 
-impl fmt::Display for Tok {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Tok::Ident(s) => write!(f, "`{s}`"),
-            Tok::Backtick(s) => write!(f, "field `{s}`"),
-            Tok::Str(s) => write!(f, "string {s:?}"),
-            Tok::Regex(s) => write!(f, "regex /{s}/"),
-            Tok::Num(n) => write!(f, "number {n}"),
-            Tok::Period(p) => write!(f, "period {}{:?}", p.count, p.unit),
-            Tok::Pipe => f.write_str("`|`"),
-            Tok::Comma => f.write_str("`,`"),
-            Tok::LParen => f.write_str("`(`"),
-            Tok::RParen => f.write_str("`)`"),
-            Tok::LBracket => f.write_str("`[`"),
-            Tok::RBracket => f.write_str("`]`"),
-            Tok::Op(o) => write!(f, "`{o}`"),
-            Tok::Other(c) => write!(f, "`{c}`"),
-            Tok::Eof => f.write_str("end of query"),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    start: usize,
-    end: usize,
-}
-
-/// 1-based line and column (in chars) of a byte offset.
-fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let mut line = 1;
-    let mut col = 1;
-    for (i, c) in src.char_indices() {
-        if i >= offset {
-            break;
-        }
-        if c == '\n' {
-            line += 1;
-            col = 1;
-        } else {
-            col += 1;
-        }
-    }
-    (line, col)
-}
-
-fn error_at(src: &str, offset: usize, expected: impl Into<String>, found: impl Into<String>) -> ParseError {
-    let (line, column) = line_col(src, offset);
-    ParseError {
-        line,
-        column,
-        expected: expected.into(),
-        found: found.into(),
-    }
-}
-
-struct Lexer<'s> {
-    src: &'s str,
-    chars: Vec<(usize, char)>,
-    i: usize,
-    out: Vec<Token>,
-}
-
-fn is_ident_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || c == '@' || c == '$'
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '@' || c == '.' || c == '$'
-}
-
-fn period_unit(s: &str) -> Option<PeriodUnit> {
-    let lower = s.to_ascii_lowercase();
-    let unit = match lower.as_str() {
-        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => PeriodUnit::Millisecond,
-        "s" | "sec" | "secs" | "second" | "seconds" => PeriodUnit::Second,
-        "m" | "min" | "mins" | "minute" | "minutes" => PeriodUnit::Minute,
-        "h" | "hr" | "hrs" | "hour" | "hours" => PeriodUnit::Hour,
-        "d" | "day" | "days" => PeriodUnit::Day,
-        "w" | "week" | "weeks" => PeriodUnit::Week,
-        "mo" | "mon" | "mons" | "month" | "months" => PeriodUnit::Month,
-        "q" | "qtr" | "qtrs" | "quarter" | "quarters" => PeriodUnit::Quarter,
-        "y" | "yr" | "yrs" | "year" | "years" => PeriodUnit::Year,
-        _ => return None,
-    };
-    Some(unit)
-}
-
-impl<'s> Lexer<'s> {
-    fn new(src: &'s str) -> Lexer<'s> {
-        Lexer {
-            src,
-            chars: src.char_indices().collect(),
-            i: 0,
-            out: Vec::new(),
-        }
-    }
-
-    fn offset(&self, i: usize) -> usize {
-        self.chars.get(i).map_or(self.src.len(), |(o, _)| *o)
-    }
-
-    fn peek(&self, k: usize) -> Option<char> {
-        self.chars.get(self.i + k).map(|(_, c)| *c)
-    }
-
-    fn push(&mut self, tok: Tok, start_i: usize) {
-        let start = self.offset(start_i);
-        let end = self.offset(self.i);
-        self.out.push(Token { tok, start, end });
-    }
-
-    /// True when a `/` here divides rather than opens a regex.
-    fn slash_divides(&self) -> bool {
-        // `parse field /re/`: the regex follows a field name.
-        let n = self.out.len();
-        if n >= 2 && matches!(&self.out[n - 2].tok, Tok::Ident(k) if k.eq_ignore_ascii_case("parse")) {
-            return false;
-        }
-        matches!(
-            self.out.last().map(|t| &t.tok),
-            Some(Tok::Ident(_) | Tok::Backtick(_) | Tok::Num(_) | Tok::Str(_) | Tok::RParen | Tok::RBracket)
-        ) && !matches!(self.out.last().map(|t| &t.tok), Some(Tok::Ident(k)) if is_operator_keyword(k))
-    }
-
-    fn run(mut self) -> Result<Vec<Token>, ParseError> {
-        while let Some(c) = self.peek(0) {
-            let start = self.i;
-            match c {
-                c if c.is_whitespace() => self.i += 1,
-                '#' => {
-                    while let Some(c) = self.peek(0) {
-                        if c == '\n' {
-                            break;
-                        }
-                        self.i += 1;
-                    }
-                }
-                '"' | '\'' => {
-                    let s = self.quoted(c, "string")?;
-                    self.push(Tok::Str(s), start);
-                }
-                '`' => {
-                    let s = self.quoted('`', "field name")?;
-                    self.push(Tok::Backtick(s), start);
-                }
-                '/' if !self.slash_divides() => {
-                    let s = self.regex()?;
-                    self.push(Tok::Regex(s), start);
-                }
-                '0'..='9' => self.number()?,
-                '.' if self.peek(1).is_some_and(|d| d.is_ascii_digit()) => self.number()?,
-                c if is_ident_start(c) => {
-                    let mut s = String::new();
-                    while let Some(c) = self.peek(0) {
-                        if is_ident_char(c) {
-                            s.push(c);
-                            self.i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    self.push(Tok::Ident(s), start);
-                }
-                _ => {
-                    let two: String = [Some(c), self.peek(1)].into_iter().flatten().collect();
-                    let op: Option<&'static str> = match two.as_str() {
-                        "!=" => Some("!="),
-                        "<=" => Some("<="),
-                        ">=" => Some(">="),
-                        "=~" => Some("=~"),
-                        "==" => Some("=="),
-                        _ => None,
-                    };
-                    if let Some(op) = op {
-                        self.i += 2;
-                        self.push(Tok::Op(op), start);
-                        continue;
-                    }
-                    self.i += 1;
-                    let tok = match c {
-                        '|' => Tok::Pipe,
-                        ',' => Tok::Comma,
-                        '(' => Tok::LParen,
-                        ')' => Tok::RParen,
-                        '[' => Tok::LBracket,
-                        ']' => Tok::RBracket,
-                        '=' => Tok::Op("="),
-                        '<' => Tok::Op("<"),
-                        '>' => Tok::Op(">"),
-                        '+' => Tok::Op("+"),
-                        '-' => Tok::Op("-"),
-                        '*' => Tok::Op("*"),
-                        '/' => Tok::Op("/"),
-                        '%' => Tok::Op("%"),
-                        '^' => Tok::Op("^"),
-                        '!' => Tok::Op("!"),
-                        other => Tok::Other(other),
-                    };
-                    self.push(tok, start);
-                }
-            }
-        }
-        let end = self.src.len();
-        self.out.push(Token {
-            tok: Tok::Eof,
-            start: end,
-            end,
-        });
-        Ok(self.out)
-    }
-
-    fn quoted(&mut self, quote: char, what: &str) -> Result<String, ParseError> {
-        let open = self.offset(self.i);
-        self.i += 1;
-        let mut s = String::new();
-        loop {
-            match self.peek(0) {
-                None => {
-                    return Err(error_at(
-                        self.src,
-                        open,
-                        format!("a closing {quote} for the {what} that starts here"),
-                        "end of query",
-                    ))
-                }
-                Some('\\') => {
-                    let next = self.peek(1);
-                    self.i += 2;
-                    match next {
-                        Some('n') => s.push('\n'),
-                        Some('t') => s.push('\t'),
-                        Some('r') => s.push('\r'),
-                        Some(c) if c == quote || c == '\\' => s.push(c),
-                        Some(c) => {
-                            s.push('\\');
-                            s.push(c);
-                        }
-                        None => {
-                            return Err(error_at(
-                                self.src,
-                                open,
-                                format!("a closing {quote} for the {what} that starts here"),
-                                "end of query",
-                            ))
-                        }
-                    }
-                }
-                Some(c) if c == quote => {
-                    self.i += 1;
-                    return Ok(s);
-                }
-                Some(c) => {
-                    s.push(c);
-                    self.i += 1;
-                }
-            }
-        }
-    }
-
-    fn regex(&mut self) -> Result<String, ParseError> {
-        let open = self.offset(self.i);
-        self.i += 1;
-        let mut s = String::new();
-        loop {
-            match self.peek(0) {
-                None => {
-                    return Err(error_at(
-                        self.src,
-                        open,
-                        "a closing / for the regex that starts here",
-                        "end of query",
-                    ))
-                }
-                Some('\\') if self.peek(1) == Some('/') => {
-                    s.push('/');
-                    self.i += 2;
-                }
-                Some('\\') => {
-                    s.push('\\');
-                    self.i += 1;
-                    if let Some(c) = self.peek(0) {
-                        s.push(c);
-                        self.i += 1;
-                    }
-                }
-                Some('/') => {
-                    self.i += 1;
-                    return Ok(s);
-                }
-                Some(c) => {
-                    s.push(c);
-                    self.i += 1;
-                }
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<(), ParseError> {
-        let start = self.i;
-        let mut text = String::new();
-        while let Some(c) = self.peek(0) {
-            if c.is_ascii_digit() || c == '.' {
-                text.push(c);
-                self.i += 1;
-            } else if (c == 'e' || c == 'E')
-                && (self.peek(1).is_some_and(|d| d.is_ascii_digit())
-                    || (matches!(self.peek(1), Some('+' | '-'))
-                        && self.peek(2).is_some_and(|d| d.is_ascii_digit())))
-            {
-                text.push(c);
-                self.i += 1;
-                if let Some(sign @ ('+' | '-')) = self.peek(0) {
-                    text.push(sign);
-                    self.i += 1;
-                }
-            } else {
-                break;
-            }
-        }
-        // A unit directly after digits makes a period: 5m, 1h, 30sec.
-        let mut unit = String::new();
-        while let Some(c) = self.peek(0) {
-            if c.is_alphabetic() {
-                unit.push(c);
-                self.i += 1;
-            } else {
-                break;
-            }
-        }
-        let at = self.offset(start);
-        if unit.is_empty() {
-            let n: f64 = text
-                .parse()
-                .map_err(|_| error_at(self.src, at, "a number", format!("`{text}`")))?;
-            self.push(Tok::Num(n), start);
-            return Ok(());
-        }
-        let count: u64 = text.parse().map_err(|_| {
-            error_at(
-                self.src,
-                at,
-                "a whole number of time units (5m, 1h)",
-                format!("`{text}{unit}`"),
-            )
-        })?;
-        let unit = period_unit(&unit).ok_or_else(|| {
-            error_at(
-                self.src,
-                at,
-                "a number or a period with unit ms, s, m, h, d, w, mo, q or y",
-                format!("`{text}{unit}`"),
-            )
-        })?;
-        if count == 0 {
-            return Err(error_at(
-                self.src,
-                at,
-                "a period greater than zero",
-                format!("`{text}`"),
-            ));
-        }
-        self.push(Tok::Period(Period { count, unit }), start);
-        Ok(())
-    }
-}
-
-fn is_operator_keyword(s: &str) -> bool {
-    ["and", "or", "not", "like", "in", "by", "as"]
-        .iter()
-        .any(|k| s.eq_ignore_ascii_case(k))
-}
-
-/// What a function is and how many arguments it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FnKind {
-    Scalar,
-    Aggregate,
-}
-
-pub(crate) struct FnSpec {
-    pub name: &'static str,
-    pub kind: FnKind,
-    pub min: usize,
-    pub max: usize,
-}
-
-const MANY: usize = usize::MAX;
-
-pub(crate) const FUNCTIONS: &[FnSpec] = &[
-    FnSpec {
-        name: "count",
-        kind: FnKind::Aggregate,
-        min: 0,
-        max: 1,
-    },
-    FnSpec {
-        name: "count_distinct",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "sum",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "avg",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "min",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "max",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "pct",
-        kind: FnKind::Aggregate,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "stddev",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "earliest",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "latest",
-        kind: FnKind::Aggregate,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "bin",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "ispresent",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "coalesce",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: MANY,
-    },
-    FnSpec {
-        name: "isempty",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "isblank",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "concat",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: MANY,
-    },
-    FnSpec {
-        name: "strlen",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "toupper",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "tolower",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "trim",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "ltrim",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "rtrim",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "substr",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 3,
-    },
-    FnSpec {
-        name: "replace",
-        kind: FnKind::Scalar,
-        min: 3,
-        max: 3,
-    },
-    FnSpec {
-        name: "strcontains",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "abs",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "ceil",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "floor",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "greatest",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: MANY,
-    },
-    FnSpec {
-        name: "least",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: MANY,
-    },
-    FnSpec {
-        name: "log",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "sqrt",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "datefloor",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "dateceil",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "fromMillis",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "toMillis",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "isValidIp",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "isValidIpV4",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "isValidIpV6",
-        kind: FnKind::Scalar,
-        min: 1,
-        max: 1,
-    },
-    FnSpec {
-        name: "isIpInSubnet",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "isIpv4InSubnet",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-    FnSpec {
-        name: "isIpv6InSubnet",
-        kind: FnKind::Scalar,
-        min: 2,
-        max: 2,
-    },
-];
-
-pub(crate) fn function(name: &str) -> Option<&'static FnSpec> {
-    FUNCTIONS.iter().find(|f| f.name.eq_ignore_ascii_case(name))
-}
-
-/// Commands Logs Insights has that the local engine does not evaluate.
-pub(crate) const UNSUPPORTED_COMMANDS: &[&str] = &[
-    "pattern",
-    "diff",
-    "anomaly",
-    "unmask",
-    "SOURCE",
-    "filterIndex",
-    "unnest",
-    "lookup",
-    "expand",
-    "join",
-];
-
-const COMMANDS: &str = "a command (fields, display, filter, stats, sort, limit, parse, dedup)";
+const COMMANDS: &str =
+    "a command (fields, display, filter, stats, sort, limit, parse, dedup, unnest, SOURCE, logcompare)";
 
 struct Parser<'s> {
     src: &'s str,
     tokens: Vec<Token>,
     pos: usize,
     stats_seen: usize,
+    /// The current nesting of the expression being parsed.
+    nest: usize,
+    /// Parsing the query inside `in (...)`, which ends at its `)`.
+    in_subquery: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -783,6 +104,8 @@ impl<'s> Parser<'s> {
                     self.advance();
                 }
                 Tok::Eof => break,
+                Tok::RParen if self.in_subquery => break,
+                _ if self.in_subquery => return Err(self.err("`|` or the `)` that ends the subquery")),
                 _ => return Err(self.err("`|` or the end of the query")),
             }
         }
@@ -795,6 +118,13 @@ impl<'s> Parser<'s> {
             Tok::Ident(s) => s.clone(),
             _ => return Err(self.err(COMMANDS)),
         };
+        if name.eq_ignore_ascii_case("SOURCE") {
+            let save = self.pos;
+            if let Some(source) = self.source_command() {
+                return Ok(Command::Source(source));
+            }
+            self.pos = save;
+        }
         if let Some(unsupported) = UNSUPPORTED_COMMANDS
             .iter()
             .find(|c| c.eq_ignore_ascii_case(&name))
@@ -823,8 +153,14 @@ impl<'s> Parser<'s> {
                     return Err(self.err_at(&t, "at most two stats commands in a query", "a third `stats`"));
                 }
                 let aggregates = self.projections(Ctx::Stats)?;
-                for a in &aggregates {
-                    if !contains_aggregate(&a.expr) {
+                for (i, a) in aggregates.iter().enumerate() {
+                    // `stats max(a) as x, max(b) as y, x - y as z`: arithmetic on earlier aliases.
+                    let earlier: Vec<&str> = aggregates[..i]
+                        .iter()
+                        .filter_map(|p| p.alias.as_deref())
+                        .collect();
+                    let on_aliases = !earlier.is_empty() && fields_within(&a.expr, &earlier);
+                    if !contains_aggregate(&a.expr) && !on_aliases {
                         return Err(error_at(
                             self.src,
                             self.src.find(&a.text).unwrap_or(t.start),
@@ -880,6 +216,29 @@ impl<'s> Parser<'s> {
                 self.advance();
                 self.parse_command()
             }
+            "unnest" => {
+                self.advance();
+                let source = self.field_name()?;
+                if !self.eat_keyword("into") {
+                    return Err(self.err("`into` and the name of the field each element goes to"));
+                }
+                let into = match self.field_name()? {
+                    Expr::Field(n) => n,
+                    _ => return Err(self.err("a field name")),
+                };
+                Ok(Command::Unnest(Unnest { source, into }))
+            }
+            "logcompare" => {
+                self.advance();
+                if !self.eat_keyword("timeshift") {
+                    return Err(self.err("`timeshift` and a period, as in `logcompare timeshift 7d`"));
+                }
+                let t = self.advance();
+                match t.tok {
+                    Tok::Period(p) => Ok(Command::LogCompare(p)),
+                    ref other => Err(self.err_at(&t, "a period such as 7d", other.to_string())),
+                }
+            }
             "dedup" => {
                 self.advance();
                 let mut fields = Vec::new();
@@ -895,6 +254,59 @@ impl<'s> Parser<'s> {
             }
             _ => Err(self.err(COMMANDS)),
         }
+    }
+
+    /// `SOURCE 'group', ... [start=T] [end=T]`, up to the next `|`; `None` when it takes another
+    /// form (`logGroups(...)`), which stays an unsupported command.
+    fn source_command(&mut self) -> Option<Source> {
+        self.advance();
+        let mut log_groups = Vec::new();
+        loop {
+            match self.peek().tok.clone() {
+                Tok::Str(g) | Tok::Backtick(g) => log_groups.push(g),
+                Tok::Ident(g) if !g.eq_ignore_ascii_case("start") && !g.eq_ignore_ascii_case("end") => {
+                    log_groups.push(g)
+                }
+                _ => break,
+            }
+            self.advance();
+            if self.peek().tok == Tok::Comma {
+                self.advance();
+            }
+        }
+        let (mut start, mut end) = (None, None);
+        while let Tok::Ident(k) = self.peek().tok.clone() {
+            let slot = if k.eq_ignore_ascii_case("start") {
+                &mut start
+            } else if k.eq_ignore_ascii_case("end") {
+                &mut end
+            } else {
+                return None;
+            };
+            self.advance();
+            if self.peek().tok != Tok::Op("=") {
+                return None;
+            }
+            self.advance();
+            let t = self.advance();
+            *slot = Some(match t.tok {
+                Tok::Ident(n) if n.eq_ignore_ascii_case("now") => TimeSpec::Now,
+                Tok::Op("-") => match self.advance().tok {
+                    Tok::Period(p) => TimeSpec::Relative(-p.fixed_millis()?),
+                    _ => return None,
+                },
+                Tok::Num(n) if n.fract() == 0.0 && n.abs() < 1e16 => TimeSpec::Absolute(n as i64),
+                Tok::Str(s) => TimeSpec::Absolute(crate::reader::parse_timestamp(&s)?),
+                _ => return None,
+            });
+        }
+        let at_end = matches!(self.peek().tok, Tok::Pipe | Tok::Eof)
+            || (self.in_subquery && self.peek().tok == Tok::RParen);
+        (at_end && !log_groups.is_empty()).then_some(Source {
+            log_groups,
+            start,
+            end,
+        })
     }
 
     fn unsupported(&mut self, name: &str, t: &Token) -> Result<Command, ParseError> {
@@ -1025,25 +437,73 @@ impl<'s> Parser<'s> {
     }
 
     fn expr(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
-        self.or(ctx)
+        self.enter()?;
+        let e = self.or(ctx);
+        self.nest -= 1;
+        e
+    }
+
+    /// One level deeper; an error at the current token past [`MAX_NESTING`].
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.nest += 1;
+        if self.nest > MAX_NESTING {
+            let e = self.err(format!(
+                "at most {MAX_NESTING} levels of nesting in an expression"
+            ));
+            self.nest -= 1;
+            return Err(ParseError {
+                found: format!("deeper nesting at {}", e.found),
+                ..e
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` one level deeper (operands that recurse: `not`, unary `-`, `^`).
+    fn deeper(&mut self, f: impl FnOnce(&mut Self) -> Result<Expr, ParseError>) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let e = f(self);
+        self.nest -= 1;
+        e
+    }
+
+    /// Each operator of a left-associative chain makes the tree one level deeper.
+    fn chain<F>(&mut self, ctx: Ctx, operand: F, op: fn(&Tok) -> Option<BinaryOp>) -> Result<Expr, ParseError>
+    where
+        F: Fn(&mut Self, Ctx) -> Result<Expr, ParseError>,
+    {
+        let mut left = operand(self, ctx)?;
+        let mut depth = 0;
+        let result = loop {
+            let Some(o) = op(&self.peek().tok) else {
+                break Ok(left);
+            };
+            if let Err(e) = self.enter() {
+                break Err(e);
+            }
+            depth += 1;
+            self.advance();
+            match operand(self, ctx) {
+                Ok(right) => left = Expr::Binary(o, Box::new(left), Box::new(right)),
+                Err(e) => break Err(e),
+            }
+        };
+        self.nest -= depth;
+        result
     }
 
     fn or(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
-        let mut left = self.and(ctx)?;
-        while self.eat_keyword("or") || self.eat_op("||") {
-            let right = self.and(ctx)?;
-            left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.chain(ctx, Self::and, |t| match t {
+            Tok::Ident(k) if k.eq_ignore_ascii_case("or") => Some(BinaryOp::Or),
+            _ => None,
+        })
     }
 
     fn and(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
-        let mut left = self.not(ctx)?;
-        while self.eat_keyword("and") || self.eat_op("&&") {
-            let right = self.not(ctx)?;
-            left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.chain(ctx, Self::not, |t| match t {
+            Tok::Ident(k) if k.eq_ignore_ascii_case("and") => Some(BinaryOp::And),
+            _ => None,
+        })
     }
 
     fn eat_op(&mut self, op: &str) -> bool {
@@ -1057,7 +517,7 @@ impl<'s> Parser<'s> {
 
     fn not(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
         if self.eat_keyword("not") || self.eat_op("!") {
-            let inner = self.not(ctx)?;
+            let inner = self.deeper(|p| p.not(ctx))?;
             return Ok(Expr::Unary(UnaryOp::Not, Box::new(inner)));
         }
         self.comparison(ctx)
@@ -1108,7 +568,25 @@ impl<'s> Parser<'s> {
             });
         }
         if self.eat_keyword("in") {
-            self.expect(Tok::LBracket, "`[` and a list of values")?;
+            if self.peek().tok == Tok::LParen {
+                let open = self.advance();
+                if self.in_subquery {
+                    return Err(self.err_at(&open, "a list of values (subqueries do not nest)", "`(`"));
+                }
+                self.in_subquery = true;
+                let saved_stats = std::mem::take(&mut self.stats_seen);
+                let query = self.query();
+                self.in_subquery = false;
+                self.stats_seen = saved_stats;
+                let query = query?;
+                self.expect(Tok::RParen, "`)` after the subquery")?;
+                return Ok(Expr::InQuery {
+                    negated,
+                    expr: Box::new(left),
+                    query: Box::new(query),
+                });
+            }
+            self.expect(Tok::LBracket, "`[` and a list of values, or `(` and a subquery")?;
             let mut list = Vec::new();
             if self.peek().tok != Tok::RBracket {
                 loop {
@@ -1144,38 +622,26 @@ impl<'s> Parser<'s> {
     }
 
     fn additive(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
-        let mut left = self.multiplicative(ctx)?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Op("+") => BinaryOp::Add,
-                Tok::Op("-") => BinaryOp::Sub,
-                _ => return Ok(left),
-            };
-            self.advance();
-            let right = self.multiplicative(ctx)?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-        }
+        self.chain(ctx, Self::multiplicative, |t| match t {
+            Tok::Op("+") => Some(BinaryOp::Add),
+            Tok::Op("-") => Some(BinaryOp::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
-        let mut left = self.power(ctx)?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Op("*") => BinaryOp::Mul,
-                Tok::Op("/") => BinaryOp::Div,
-                Tok::Op("%") => BinaryOp::Mod,
-                _ => return Ok(left),
-            };
-            self.advance();
-            let right = self.power(ctx)?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-        }
+        self.chain(ctx, Self::power, |t| match t {
+            Tok::Op("*") => Some(BinaryOp::Mul),
+            Tok::Op("/") => Some(BinaryOp::Div),
+            Tok::Op("%") => Some(BinaryOp::Mod),
+            _ => None,
+        })
     }
 
     fn power(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
         let base = self.unary(ctx)?;
         if self.eat_op("^") {
-            let exp = self.power(ctx)?;
+            let exp = self.deeper(|p| p.power(ctx))?;
             return Ok(Expr::Binary(BinaryOp::Pow, Box::new(base), Box::new(exp)));
         }
         Ok(base)
@@ -1183,7 +649,7 @@ impl<'s> Parser<'s> {
 
     fn unary(&mut self, ctx: Ctx) -> Result<Expr, ParseError> {
         if self.eat_op("-") {
-            let inner = self.unary(ctx)?;
+            let inner = self.deeper(|p| p.unary(ctx))?;
             return Ok(match inner {
                 Expr::Num(n) => Expr::Num(-n),
                 other => Expr::Unary(UnaryOp::Neg, Box::new(other)),
@@ -1341,13 +807,21 @@ fn regex_error(e: &regex::Error) -> String {
     last.trim_start_matches("error: ").to_string()
 }
 
-pub(crate) fn contains_aggregate(e: &Expr) -> bool {
-    match e {
-        Expr::Call { name, args } => {
-            function(name).is_some_and(|f| f.kind == FnKind::Aggregate) || args.iter().any(contains_aggregate)
+/// Whether every field `e` names is one of `names` (and it names at least one).
+fn fields_within(e: &Expr, names: &[&str]) -> bool {
+    fn walk(e: &Expr, names: &[&str], seen: &mut bool) -> bool {
+        match e {
+            Expr::Field(f) => {
+                *seen = true;
+                names.contains(&f.as_str())
+            }
+            Expr::Unary(_, a) => walk(a, names, seen),
+            Expr::Binary(_, a, b) => walk(a, names, seen) && walk(b, names, seen),
+            Expr::Call { args, .. } => args.iter().all(|a| walk(a, names, seen)),
+            Expr::Num(_) | Expr::Str(_) | Expr::Period(_) => true,
+            _ => false,
         }
-        Expr::Unary(_, a) => contains_aggregate(a),
-        Expr::Binary(_, a, b) => contains_aggregate(a) || contains_aggregate(b),
-        _ => false,
     }
+    let mut seen = false;
+    walk(e, names, &mut seen) && seen
 }

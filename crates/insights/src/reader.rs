@@ -11,8 +11,9 @@ use std::fmt;
 use std::io::BufRead;
 
 /// A line that could not be read, named by source and 1-based line number.
+/// Displays as `source:line: reason`, or `source: reason` when `line` is 0.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}:{line}: {reason}")]
+#[error("{source_name}{}: {reason}", if *.line == 0 { String::new() } else { format!(":{}", .line) })]
 pub struct ReadError {
     pub source_name: String,
     /// 1-based; 0 when the failure is not about one line.
@@ -154,6 +155,19 @@ impl LineDecoder {
         }
     }
 
+    /// A decoder of a source whose format is known.
+    pub(crate) fn with_format(source: impl Into<String>, format: LogFormat) -> LineDecoder {
+        LineDecoder {
+            source: source.into(),
+            format: Some(format),
+            last_timestamp: 0,
+        }
+    }
+
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
     pub fn format(&self) -> Option<LogFormat> {
         self.format
     }
@@ -197,9 +211,14 @@ impl LineDecoder {
         match format {
             LogFormat::JsonLines => {
                 if let Some(fast) = fast_line(line) {
+                    let Some(message) = fast.message() else {
+                        return Err(
+                            self.error(line_no, "not a log event: the message is not a valid JSON string")
+                        );
+                    };
                     return Ok(Some(DecodedEvent {
                         timestamp_ms: fast.timestamp,
-                        message: Cow::Borrowed(fast.message),
+                        message,
                         log_group: fast
                             .group
                             .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
@@ -207,6 +226,29 @@ impl LineDecoder {
                             .stream
                             .map_or_else(|| Cow::Owned(self.source.clone()), Cow::Borrowed),
                         ingestion_time_ms: fast.ingestion_time,
+                    }));
+                }
+                if std::str::from_utf8(line).is_err() {
+                    // Invalid UTF-8 (a truncated multi-byte character, binary junk): read the
+                    // line with U+FFFD in place of the bad bytes rather than reject it.
+                    let text = String::from_utf8_lossy(line).into_owned();
+                    let raw: RawLine<'_> = serde_json::from_str(&text).map_err(|e| {
+                        self.error(
+                            line_no,
+                            format!(
+                                "not a log event {{\"group\",\"stream\",\"timestamp\",\"message\"}}: {}",
+                                json_reason(&e)
+                            ),
+                        )
+                    })?;
+                    return Ok(Some(DecodedEvent {
+                        timestamp_ms: raw.timestamp.0,
+                        message: Cow::Owned(raw.message.into_owned()),
+                        log_group: Cow::Owned(raw.group.map_or_else(|| self.source.clone(), Cow::into_owned)),
+                        log_stream: Cow::Owned(
+                            raw.stream.map_or_else(|| self.source.clone(), Cow::into_owned),
+                        ),
+                        ingestion_time_ms: raw.ingestion_time.map(|m| m.0),
                     }));
                 }
                 let raw: RawLine<'a> = serde_json::from_slice(line).map_err(|e| {
@@ -243,18 +285,134 @@ impl LineDecoder {
     }
 }
 
-struct FastLine<'a> {
-    group: Option<&'a str>,
-    stream: Option<&'a str>,
-    timestamp: i64,
-    message: &'a str,
-    ingestion_time: Option<i64>,
+pub(crate) struct FastLine<'a> {
+    pub group: Option<&'a str>,
+    pub stream: Option<&'a str>,
+    pub timestamp: i64,
+    /// The message as written between its quotes: JSON-escaped when `escaped`, and not
+    /// checked to be UTF-8.
+    pub message_raw: &'a [u8],
+    pub escaped: bool,
+    pub ingestion_time: Option<i64>,
 }
 
-/// The common case of the drill format without serde: a flat object of the known keys whose
-/// strings have no escapes. `None` sends the line to serde_json, which handles everything else
-/// (and reports errors).
-fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
+impl<'a> FastLine<'a> {
+    /// The message text: borrowed when it has no escapes; invalid UTF-8 replaced by U+FFFD.
+    /// `None` for an escape JSON does not allow.
+    pub(crate) fn message(&self) -> Option<Cow<'a, str>> {
+        if !self.escaped {
+            return Some(String::from_utf8_lossy(self.message_raw));
+        }
+        let mut out = String::with_capacity(self.message_raw.len());
+        unescape_into(self.message_raw, &mut out).then_some(Cow::Owned(out))
+    }
+
+    /// The message text, decoded into `scratch` when it has escapes or bad UTF-8.
+    pub(crate) fn message_in<'s>(&self, scratch: &'s mut String) -> Option<&'s str>
+    where
+        'a: 's,
+    {
+        if !self.escaped {
+            if let Ok(s) = std::str::from_utf8(self.message_raw) {
+                return Some(s);
+            }
+        }
+        unescape_into(self.message_raw, scratch).then_some(scratch.as_str())
+    }
+
+    /// The length in bytes of the decoded message, without decoding it.
+    pub(crate) fn message_len(&self) -> usize {
+        unescaped_len(self.message_raw, self.escaped)
+    }
+}
+
+/// The length in bytes of a JSON string's text once decoded, from its raw bytes.
+pub(crate) fn unescaped_len(b: &[u8], escaped: bool) -> usize {
+    if !escaped {
+        return b.len();
+    }
+    let (mut len, mut i) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            len += 1;
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'u') {
+            let cp = hex4(b, i + 2).unwrap_or(0xFFFD);
+            if (0xD800..0xDC00).contains(&cp) && b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u') {
+                len += 4;
+                i += 12;
+            } else {
+                len += char::from_u32(cp).map_or(3, char::len_utf8);
+                i += 6;
+            }
+        } else {
+            len += 1;
+            i += 2;
+        }
+    }
+    len
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let h = b.get(at..at + 4)?;
+    let mut n = 0;
+    for c in h {
+        n = n * 16 + char::from(*c).to_digit(16)?;
+    }
+    Some(n)
+}
+
+/// Decodes a JSON string's raw bytes (between the quotes) into `out`; false for an escape JSON
+/// does not allow. Invalid UTF-8 becomes U+FFFD.
+pub(crate) fn unescape_into(b: &[u8], out: &mut String) -> bool {
+    out.clear();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(k) = memchr::memchr(b'\\', &b[i..]) else {
+            out.push_str(&String::from_utf8_lossy(&b[i..]));
+            return true;
+        };
+        out.push_str(&String::from_utf8_lossy(&b[i..i + k]));
+        i += k;
+        let c = match b.get(i + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let Some(hi) = hex4(b, i + 2) else { return false };
+                i += 6;
+                if (0xD800..0xDC00).contains(&hi) && b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                    if let Some(lo) = hex4(b, i + 2).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                        i += 6;
+                        out.push(
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                .unwrap_or('\u{fffd}'),
+                        );
+                        continue;
+                    }
+                }
+                out.push(char::from_u32(hi).unwrap_or('\u{fffd}'));
+                continue;
+            }
+            _ => return false,
+        };
+        out.push(c);
+        i += 2;
+    }
+    true
+}
+
+/// The common case of the drill format without serde: a flat object of the known keys; the
+/// message may have escapes (the group and stream may not). `None` sends the line to
+/// serde_json, which handles everything else (and reports errors).
+pub(crate) fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     fn ws(b: &[u8], mut i: usize) -> usize {
         while b.get(i).is_some_and(u8::is_ascii_whitespace) {
             i += 1;
@@ -273,20 +431,52 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         let s = std::str::from_utf8(&rest[..end]).ok()?;
         Some((s, i + 1 + end + 1))
     }
+    /// A string's raw bytes, whether it has escapes, and the index after its closing quote.
+    fn raw_string(b: &[u8], i: usize) -> Option<(&[u8], bool, usize)> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        // SIMD up to the first quote or backslash; past a backslash a plain loop, since JSON
+        // messages inside strings have many `\"` and a memchr call per hit costs more.
+        let first = start + memchr::memchr2(b'"', b'\\', b.get(start..)?)?;
+        if b[first] == b'"' {
+            return Some((&b[start..first], false, first + 1));
+        }
+        let mut j = first;
+        let mut escaped = false;
+        while j < b.len() {
+            match b[j] {
+                b'"' => return Some((&b[start..j], escaped, j + 1)),
+                b'\\' => {
+                    escaped = true;
+                    j += 2;
+                }
+                _ => j += 1,
+            }
+        }
+        None
+    }
     fn millis(b: &[u8], i: usize) -> Option<(i64, usize)> {
         if b.get(i) == Some(&b'"') {
             let (s, j) = string(b, i)?;
             return Some((parse_timestamp(s)?, j));
         }
         let mut j = i;
-        if b.get(j) == Some(&b'-') {
+        let negative = b.get(j) == Some(&b'-');
+        if negative {
             j += 1;
         }
-        while b.get(j).is_some_and(u8::is_ascii_digit) {
+        let digits = j;
+        let mut n: i64 = 0;
+        while let Some(d) = b.get(j).filter(|d| d.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
             j += 1;
         }
-        let n = std::str::from_utf8(b.get(i..j)?).ok()?.parse().ok()?;
-        Some((n, j))
+        if j == digits || matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some((if negative { -n } else { n }, j))
     }
     let b = line;
     let mut i = ws(b, 0);
@@ -298,18 +488,21 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
         (None, None, None, None, None);
     loop {
         i = ws(b, i);
-        let (key, j) = string(b, i)?;
+        let (key, escaped, j) = raw_string(b, i)?;
+        if escaped {
+            return None;
+        }
         i = ws(b, j);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = ws(b, i + 1);
         match key {
-            "group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "message" => (message, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
-            "timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
-            "ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            b"group" => (group, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            b"stream" => (stream, i) = string(b, i).map(|(s, j)| (Some(s), j))?,
+            b"message" => (message, i) = raw_string(b, i).map(|(s, e, j)| (Some((s, e)), j))?,
+            b"timestamp" => (timestamp, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
+            b"ingestionTime" => (ingestion_time, i) = millis(b, i).map(|(n, j)| (Some(n), j))?,
             _ => return None,
         }
         i = ws(b, i);
@@ -322,11 +515,13 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     if ws(b, i + 1) != b.len() {
         return None;
     }
+    let (message_raw, escaped) = message?;
     Some(FastLine {
         group,
         stream,
         timestamp: timestamp?,
-        message: message?,
+        message_raw,
+        escaped,
         ingestion_time,
     })
 }
@@ -422,5 +617,41 @@ pub fn for_each_event<R: BufRead>(
         if let Some(ev) = decoder.decode(line, line_no)? {
             f(ev.as_event_ref());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The scanner's own unescaping and length agree with serde_json on any string.
+        #[test]
+        fn unescaping_agrees_with_serde_json(s in "\\PC{0,40}|[\"\\\\/\u{8}\u{c}\n\r\t\u{1F600}é a]{0,20}") {
+            let encoded = serde_json::to_string(&s).unwrap();
+            let raw = &encoded.as_bytes()[1..encoded.len() - 1];
+            let escaped = raw.contains(&b'\\');
+            let mut out = String::new();
+            prop_assert!(unescape_into(raw, &mut out));
+            prop_assert_eq!(&out, &s);
+            prop_assert_eq!(unescaped_len(raw, escaped), s.len());
+            // And with \u escapes for everything outside ASCII (as some writers do).
+            let ascii: String = s.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' && c >= ' ' { c.to_string() } else {
+                let mut b = [0u16; 2];
+                c.encode_utf16(&mut b).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }).collect();
+            prop_assert!(unescape_into(ascii.as_bytes(), &mut out));
+            prop_assert_eq!(&out, &s);
+            prop_assert_eq!(unescaped_len(ascii.as_bytes(), true), s.len());
+        }
+    }
+
+    #[test]
+    fn bad_escapes_are_refused() {
+        let mut out = String::new();
+        assert!(!unescape_into(br"a\qb", &mut out));
+        assert!(!unescape_into(br"\u12", &mut out));
     }
 }

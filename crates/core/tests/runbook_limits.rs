@@ -39,3 +39,17 @@ fn deeply_nested_yaml_is_rejected_before_parsing_with_its_line_and_column() {
         );
     }
 }
+#[test]
+fn a_deeply_nested_query_in_a_runbook_is_an_error_not_a_crash() {
+    let n = 20_000;
+    let query = format!("filter {}1{} = 1", "(".repeat(n), ")".repeat(n));
+    let text = format!(
+        "id: deep\ntitle: t\ntrigger: {{alarms: [\"deep-*\"]}}\nimpact: i\ninvestigation:\n  - name: q\n    query: \"{query}\"\ncauses: []\n"
+    );
+    let (findings, took) = lint(text);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        findings.iter().any(|f| f.contains("investigation[q].query")),
+        "{findings:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The domain's vocabulary: what every stage reads and writes.
 
 pub mod duration;
+pub mod entry_id;
 pub mod incident;
 pub mod pipeline;
 pub mod remedy;

@@ -2,6 +2,7 @@
 //! note. Both are idempotent steps on the timeline; the name of the person goes into the entry's
 //! detail (and the incident's `acknowledged_by`), never into the postmortem.
 
+use crate::model::entry_id::EntryId;
 use crate::model::incident::{fnv1a, IncidentId};
 use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
@@ -72,7 +73,11 @@ pub async fn acknowledge<S: IncidentStore>(
         let mut next = read.clone();
         next.acknowledge(by, now);
         let entry = TimelineEntry::new(
-            format!("{id}/ack/{}", read.reopened),
+            EntryId::Ack {
+                incident: id.clone(),
+                cycle: read.reopened,
+            }
+            .text(),
             now,
             EntryKind::Acknowledged,
             "Acknowledged",
@@ -113,8 +118,17 @@ pub async fn add_note<S: IncidentStore>(
         ));
     }
     let digest = fnv1a(format!("{by}\u{0}{text}\u{0}{}", now.to_rfc3339()).as_bytes());
-    let entry = TimelineEntry::new(format!("{id}/note/{digest:016x}"), now, EntryKind::Note, text)
-        .with_detail(json!({ "by": by }));
+    let entry = TimelineEntry::new(
+        EntryId::Note {
+            incident: id.clone(),
+            digest: format!("{digest:016x}"),
+        }
+        .text(),
+        now,
+        EntryKind::Note,
+        text,
+    )
+    .with_detail(json!({ "by": by }));
     let added = store.append(id, std::slice::from_ref(&entry)).await?;
     Ok((entry, added == 1))
 }

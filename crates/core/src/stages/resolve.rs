@@ -9,6 +9,7 @@
 //! notification is sent until the `notified` entry records it (at least once, guarded by a short
 //! lease against a concurrent delivery).
 
+use crate::model::entry_id::EntryId;
 use crate::model::incident::{Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
@@ -126,11 +127,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             let base = base_id(&inc);
             let ok = inc.alarms.len() - still_firing.len();
             let note = TimelineEntry::new(
-                format!(
-                    "{base}/partial/{}/{}",
+                base.step(format!(
+                    "partial/{}/{}",
                     r.alarm_name,
                     r.recovered_at.timestamp_millis()
-                ),
+                )),
                 r.recovered_at,
                 EntryKind::Note,
                 format!(
@@ -155,7 +156,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                 let action = applied.map_or_else(String::new, |x| x.action.clone());
                 inc.mitigate(mitigated_at);
                 let entry = TimelineEntry::new(
-                    format!("{base}/mitigated"),
+                    base.step("mitigated"),
                     mitigated_at,
                     EntryKind::Mitigated,
                     format!("Mitigated by {action}; not every alarm has recovered yet"),
@@ -281,15 +282,15 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         if let (Some(by), Some(o)) = (manual_by, detail.as_object_mut()) {
             o.insert("by".into(), json!(by));
         }
-        let resolved = TimelineEntry::new(format!("{base}/resolved"), at, EntryKind::Resolved, summary)
-            .with_detail(detail);
+        let resolved =
+            TimelineEntry::new(base.step("resolved"), at, EntryKind::Resolved, summary).with_detail(detail);
         let mut timeline = self.store.timeline(&inc.id).await?;
         timeline.push(resolved.clone());
         sort_entries(&mut timeline);
         let md = postmortem::draft(&inc, &timeline, self.runbook_for(&inc));
         inc.postmortem = Some(md.clone());
         let drafted = TimelineEntry::new(
-            format!("{base}/postmortem-drafted"),
+            base.step("postmortem-drafted"),
             self.clock.now().max(at),
             EntryKind::PostmortemDrafted,
             format!(
@@ -335,18 +336,14 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     /// shows a delivery did so already, then records that entry. Returns whether it sent.
     async fn complete_notification(&self, inc: &Incident) -> Result<bool, Error> {
         let base = base_id(inc);
-        let marker = format!("{base}/notified");
+        let marker = base.step("notified");
         let timeline = self.store.timeline(&inc.id).await?;
         if timeline.iter().any(|e| e.event_id == marker) {
             return Ok(false);
         }
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::seconds(NOTIFY_LEASE_S);
-        if !self
-            .store
-            .claim(&format!("{base}/notify"), lease_until, now)
-            .await?
-        {
+        if !self.store.claim(&base.step("notify"), lease_until, now).await? {
             // Another delivery holds the lease and has not recorded the summary: it is sending it
             // now, or it failed. Retrying after the lease lapses settles which, so the summary
             // cannot be lost to a failed send.
@@ -386,8 +383,28 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
 }
 
 /// `<incident>/resolve/<reopened>`: one resolution per open→resolved cycle.
-fn base_id(inc: &Incident) -> String {
-    format!("{}/resolve/{}", inc.id, inc.reopened)
+/// The ids of one resolution cycle's entries (and of its notification lease).
+struct ResolutionIds {
+    incident: crate::model::incident::IncidentId,
+    cycle: u32,
+}
+
+impl ResolutionIds {
+    fn step(&self, step: impl Into<String>) -> String {
+        EntryId::Resolution {
+            incident: self.incident.clone(),
+            cycle: self.cycle,
+            step: step.into(),
+        }
+        .text()
+    }
+}
+
+fn base_id(inc: &Incident) -> ResolutionIds {
+    ResolutionIds {
+        incident: inc.id.clone(),
+        cycle: inc.reopened,
+    }
 }
 
 /// Writes EMF documents to stdout, one per line: in Lambda each becomes one log event that

@@ -20,6 +20,7 @@
 //! between the two pages on the next run, and a sweep in an unchanged state does nothing. When the
 //! severity rises, "Incident Escalated" goes on the bus so diagnose runs again.
 
+use crate::model::entry_id::{EntryId, SweepKind};
 use crate::model::incident::{Incident, IncidentId};
 use crate::model::pipeline::{Event, IncidentRaised};
 use crate::model::settings::Settings;
@@ -191,7 +192,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                     && waited >= target;
                 applies.then(|| Due {
                     rule,
-                    event_id: format!("{id}/sweeper/unacked/{}", inc.severity),
+                    event_id: sweep_id(id, SweepKind::Unacknowledged, inc.severity.as_str()),
                     to: inc.severity.raised(),
                     summary: format!(
                         "Unacknowledged for {} (target {} for {}); {}",
@@ -226,7 +227,11 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                     .collect();
                 (!firing.is_empty()).then(|| Due {
                     rule,
-                    event_id: format!("{id}/sweeper/not-recovered/{}", applied.at.timestamp_millis()),
+                    event_id: sweep_id(
+                        id,
+                        SweepKind::NotRecovered,
+                        &applied.at.timestamp_millis().to_string(),
+                    ),
                     to: inc.severity.raised(),
                     summary: format!(
                         "{} was applied {} ago but {} still in ALARM after the {} verification window; \
@@ -244,7 +249,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                 let limit = self.settings.sweeper.open_too_long_s;
                 (limit > 0 && open_s >= limit).then(|| Due {
                     rule,
-                    event_id: format!("{id}/sweeper/open-too-long/{}", inc.reopened),
+                    event_id: sweep_id(id, SweepKind::OpenTooLong, &inc.reopened.to_string()),
                     to: inc.severity,
                     summary: format!(
                         "Still {} after {} (limit {}); paging {}",
@@ -358,7 +363,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             self.bus.put(&event.to_pipeline()).await?;
         }
         let paged = TimelineEntry::new(
-            format!("{}/paged", due.event_id),
+            paged_marker(&due.event_id),
             now,
             EntryKind::Paged,
             format!("Paged {} ({kind})", inc.severity),
@@ -373,25 +378,26 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
     /// stopped): page it now. The rules cannot find such an entry themselves, because the
     /// unacknowledged rule's id moves with the severity it raised. True when it paged.
     async fn finish_unpaged(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
-        let prefix = format!("{}/sweeper/", inc.id);
         let timeline = self.store.timeline(&inc.id).await?;
-        let unpaged = timeline.iter().find(|e| {
-            e.event_id.starts_with(&prefix)
-                && !e.event_id.ends_with("/paged")
-                && !timeline
-                    .iter()
-                    .any(|p| p.event_id == format!("{}/paged", e.event_id))
+        let unpaged = timeline.iter().find_map(|e| match EntryId::parse(&e.event_id)? {
+            EntryId::Sweeper {
+                incident,
+                kind,
+                paged: false,
+                ..
+            } if incident == inc.id => {
+                let marker = paged_marker(&e.event_id);
+                (!timeline.iter().any(|p| p.event_id == marker)).then_some((e, kind))
+            }
+            _ => None,
         });
-        let Some(entry) = unpaged else {
+        let Some((entry, kind)) = unpaged else {
             return Ok(false);
         };
-        let rest = &entry.event_id[prefix.len()..];
-        let rule = if rest.starts_with("unacked/") {
-            SweepRule::Unacknowledged
-        } else if rest.starts_with("not-recovered/") {
-            SweepRule::RemediationNotRecovered
-        } else {
-            SweepRule::OpenTooLong
+        let rule = match kind {
+            SweepKind::Unacknowledged => SweepRule::Unacknowledged,
+            SweepKind::NotRecovered => SweepRule::RemediationNotRecovered,
+            SweepKind::OpenTooLong => SweepRule::OpenTooLong,
         };
         let due = Due {
             rule,
@@ -404,7 +410,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
 
     /// After a sweep that saved an escalation but died before paging: page now. True when it paged.
     async fn page_if_missing(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<bool, Error> {
-        let marker = format!("{}/paged", due.event_id);
+        let marker = paged_marker(&due.event_id);
         let timeline = self.store.timeline(&inc.id).await?;
         if timeline.iter().any(|e| e.event_id == marker) {
             return Ok(false);
@@ -433,6 +439,34 @@ enum Escalated {
     Saved(Box<Incident>),
     Already,
     Conflict,
+}
+
+/// The id of a sweeper escalation.
+fn sweep_id(incident: &IncidentId, kind: SweepKind, key: &str) -> String {
+    EntryId::Sweeper {
+        incident: incident.clone(),
+        kind,
+        key: key.to_string(),
+        paged: false,
+    }
+    .text()
+}
+
+/// The id of the page that follows the escalation `escalation` (an id of [`sweep_id`]'s form).
+fn paged_marker(escalation: &str) -> String {
+    match EntryId::parse(escalation) {
+        Some(EntryId::Sweeper {
+            incident, kind, key, ..
+        }) => EntryId::Sweeper {
+            incident,
+            kind,
+            key,
+            paged: true,
+        }
+        .text(),
+        // not a sweeper id: never written, but the marker must still differ from it
+        _ => format!("{escalation}/paged"),
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! followed by a marker entry, so a redelivery finishes what a crashed attempt left undone and
 //! otherwise changes nothing.
 
+use crate::model::entry_id::EntryId;
 use crate::model::incident::{AttachedAlarm, Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentRaised};
 use crate::model::settings::Settings;
@@ -71,8 +72,13 @@ pub struct Triage<'a, S, N, B, K> {
     pub settings: &'a Settings,
 }
 
+/// The id of triage's `step` for this delivery.
 fn eid(signal: &AlarmSignal, step: &str) -> String {
-    format!("{}/{}", signal.delivery_id, step)
+    EntryId::Delivery {
+        delivery: signal.delivery_id.clone(),
+        step: step.to_string(),
+    }
+    .text()
 }
 
 impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K> {

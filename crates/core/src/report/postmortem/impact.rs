@@ -2,6 +2,7 @@
 //! queries counted them during the diagnosis.
 
 use super::*;
+use crate::model::entry_id::EntryId;
 
 pub(super) fn impact(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
     out.push_str("## Impact\n\n");
@@ -138,10 +139,25 @@ type Window = (DateTime<Utc>, DateTime<Utc>);
 
 /// The window of the diagnosis an entry belongs to: its `diagnosis-started` entry's detail.
 fn window_of(timeline: &[TimelineEntry], e: &TimelineEntry) -> Option<Window> {
-    let prefix = e.event_id.split("/query/").next()?;
+    let Some(EntryId::Diagnosis {
+        incident,
+        cycle,
+        severity,
+        ..
+    }) = EntryId::parse(&e.event_id)
+    else {
+        return None;
+    };
+    let started_id = EntryId::Diagnosis {
+        incident,
+        cycle,
+        severity,
+        step: "started".into(),
+    }
+    .text();
     let started = timeline
         .iter()
-        .find(|s| s.kind == EntryKind::DiagnosisStarted && s.event_id == format!("{prefix}/started"))?;
+        .find(|s| s.kind == EntryKind::DiagnosisStarted && s.event_id == started_id)?;
     let w = started.detail.get("window")?;
     let t = |k: &str| {
         w.get(k)

@@ -2,6 +2,7 @@
 //! their targets, guardrails, acknowledgements, escalations) and the action items they lead to.
 
 use super::*;
+use crate::model::entry_id::{EntryId, SweepKind};
 
 pub(super) fn findings(
     i: &Incident,
@@ -180,11 +181,13 @@ pub(super) fn findings(
             )),
         }
     }
-    for e in timeline
-        .iter()
-        .filter(|e| e.kind == EntryKind::Escalated && e.event_id.contains("/sweeper/"))
-    {
-        if e.event_id.contains("/not-recovered/") {
+    for (e, kind) in timeline.iter().filter_map(|e| match EntryId::parse(&e.event_id) {
+        Some(EntryId::Sweeper {
+            kind, paged: false, ..
+        }) if e.kind == EntryKind::Escalated => Some((e, kind)),
+        _ => None,
+    }) {
+        if kind == SweepKind::NotRecovered {
             poorly.push(poor(
                 format!("Escalated: {}", one_line(&e.summary)),
                 "Revisit the remediation: it did not bring recovery within its verification window.",

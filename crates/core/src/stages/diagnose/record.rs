@@ -3,6 +3,7 @@
 
 use super::decide::{DiagnosisReport, Planned, QueryOutcome};
 use crate::model::duration::human;
+use crate::model::entry_id::EntryId;
 use crate::model::pipeline::IncidentRaised;
 use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::runbook::findings::CauseMatch;
@@ -12,22 +13,23 @@ use chrono::{DateTime, Utc};
 
 /// The ids of one diagnosis's entries: one diagnosis per severity (an escalation re-diagnoses)
 /// and per reopened cycle.
-pub(super) struct DiagnosisIds {
-    prefix: String,
+pub(super) struct DiagnosisIds<'r> {
+    raised: &'r IncidentRaised,
 }
 
-impl DiagnosisIds {
-    pub fn of(raised: &IncidentRaised) -> DiagnosisIds {
-        let id = &raised.incident_id;
-        let prefix = match raised.reopened {
-            0 => format!("{id}/diagnosis/{}", raised.severity.as_str()),
-            n => format!("{id}/diagnosis/r{n}/{}", raised.severity.as_str()),
-        };
-        DiagnosisIds { prefix }
+impl<'r> DiagnosisIds<'r> {
+    pub fn of(raised: &'r IncidentRaised) -> DiagnosisIds<'r> {
+        DiagnosisIds { raised }
     }
 
     fn step(&self, step: &str) -> String {
-        format!("{}/{step}", self.prefix)
+        EntryId::Diagnosis {
+            incident: self.raised.incident_id.clone(),
+            cycle: self.raised.reopened,
+            severity: self.raised.severity.as_str().to_string(),
+            step: step.to_string(),
+        }
+        .text()
     }
 
     pub fn completed(&self) -> String {
@@ -42,7 +44,7 @@ impl DiagnosisIds {
 /// `diagnosis-started`: the runbook and why, the queries' log groups and window.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn started_entry(
-    ids: &DiagnosisIds,
+    ids: &DiagnosisIds<'_>,
     runbook: &Runbook,
     selected: &Option<(&Runbook, TriggerMatch)>,
     because: &Option<TriggerMatch>,
@@ -91,7 +93,7 @@ pub(super) fn started_entry(
 
 /// The entries of the findings: each query, the recent changes, no runbook, each matched cause.
 pub(super) fn finding_entries(
-    ids: &DiagnosisIds,
+    ids: &DiagnosisIds<'_>,
     report: &DiagnosisReport,
     matched: &[CauseMatch],
     planned: &[Planned],
@@ -180,7 +182,7 @@ pub(super) fn finding_entries(
 
 /// `diagnosis-completed`, carrying the whole report.
 pub(super) fn completed_entry(
-    ids: &DiagnosisIds,
+    ids: &DiagnosisIds<'_>,
     report: &DiagnosisReport,
     raised: &IncidentRaised,
     now: DateTime<Utc>,

@@ -33,16 +33,20 @@ pub fn approve_command(incident: &IncidentId, action: &str) -> String {
 
 /// Finds the approval request for `action` on the timeline and whether it was approved since.
 pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action: &str) -> ApprovalState {
-    let prefix = format!("{incident}/remediate/");
-    let suffix = format!("/{action}/awaiting-approval");
-    let found = timeline.iter().rev().find_map(|e| {
-        let cause = e
-            .event_id
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(&suffix))
-            .filter(|c| !c.is_empty())?;
-        (e.kind == EntryKind::ApprovalRequested).then(|| (e, cause.to_string()))
-    });
+    let found = timeline
+        .iter()
+        .rev()
+        .find_map(|e| match EntryId::parse(&e.event_id)? {
+            EntryId::Remediation {
+                incident: i,
+                cause,
+                action: a,
+                phase,
+            } if i == *incident && a == action && phase == "awaiting-approval" => {
+                (e.kind == EntryKind::ApprovalRequested).then_some((e, cause))
+            }
+            _ => None,
+        });
     let Some((req, cause)) = found else {
         return ApprovalState::NotRequested;
     };

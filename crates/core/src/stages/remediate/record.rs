@@ -6,7 +6,13 @@ use super::*;
 
 /// The deterministic event id of a remediation entry.
 pub fn event_id(incident: &IncidentId, cause: &str, action: &str, phase: &str) -> String {
-    format!("{incident}/remediate/{cause}/{action}/{phase}")
+    EntryId::Remediation {
+        incident: incident.clone(),
+        cause: cause.to_string(),
+        action: action.to_string(),
+        phase: phase.to_string(),
+    }
+    .text()
 }
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
@@ -272,13 +278,15 @@ where
         mut report: RemediationReport,
     ) -> Result<RemediationReport, Error> {
         tracing::info!(incident = %id, cause, "remediation already decided; redelivery does nothing");
-        let prefix = format!("{id}/remediate/{cause}/");
         let entries: Vec<TimelineEntry> = self
             .store
             .timeline(id)
             .await?
             .into_iter()
-            .filter(|e| e.event_id.starts_with(&prefix))
+            .filter(|e| {
+                matches!(EntryId::parse(&e.event_id),
+                    Some(EntryId::Remediation { incident, cause: c, .. }) if incident == *id && c == cause)
+            })
             .collect();
         self.reconcile(id, &entries).await?;
         report.decisions = entries.iter().filter_map(record_of).collect();

@@ -22,12 +22,25 @@ use std::sync::Once;
 ///
 /// Every client built from it shares one HTTPS client ([`https_client`]): one connector (the
 /// rustls config with the system trust store) is built at init, when the first client is built,
-/// instead of one per SDK client (and another per client on its first request).
+/// instead of one per SDK client (and another per client on its first request). When the environment holds static
+/// credentials (always so in Lambda), they are the credentials, exactly as the default chain
+/// would resolve them first; the rest of the chain (which builds an STS client for web
+/// identity, an IMDS and an ECS provider) is only built when they are absent.
 pub async fn load() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
-        .load()
-        .await
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+    let loader = if env_has_static_credentials(|name| std::env::var(name).ok()) {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
+}
+
+/// Whether the environment credentials provider, the first of the default chain, resolves: an
+/// access key id and a secret key, neither blank (the names it reads).
+fn env_has_static_credentials(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+    set("AWS_ACCESS_KEY_ID") && (set("AWS_SECRET_ACCESS_KEY") || set("SECRET_ACCESS_KEY"))
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the system trust store, proxy
@@ -227,6 +240,25 @@ mod tests {
             Some(std::time::Duration::from_secs(5))
         );
         assert_eq!(t.operation_timeout(), Some(std::time::Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn static_credentials_need_a_key_id_and_a_secret() {
+        fn has(vars: &[(&str, &str)]) -> bool {
+            env_has_static_credentials(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
+        }
+        assert!(has(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "s")]));
+        assert!(has(&[
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", " "),
+            ("SECRET_ACCESS_KEY", "s")
+        ]));
+        assert!(!has(&[("AWS_ACCESS_KEY_ID", "a")]));
+        assert!(!has(&[
+            ("AWS_ACCESS_KEY_ID", " "),
+            ("AWS_SECRET_ACCESS_KEY", "s")
+        ]));
+        assert!(!has(&[]));
     }
 
     /// Counts the validations that reach the wrapped client.

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 build_timeout=${BENCH_BUILD_TIMEOUT_S:-3600}
+# cargo builds into $CARGO_TARGET_DIR when it is set: measure the bins it just built there
+target=${CARGO_TARGET_DIR:-target}
 
 if [[ ! -x $venv/bin/moto_server ]]; then
     [[ -x scripts/venv.sh ]] || { echo "bench: $venv/bin/moto_server missing and no scripts/venv.sh" >&2; exit 1; }
@@ -24,5 +26,5 @@ if [[ ${BENCH_ZIPS:-1} == 1 ]]; then
         cargo lambda build --release --arm64 -p firebreak-functions --output-format zip
 fi
 
-exec timeout 1800 "$venv/bin/python" scripts/bench_init.py --bin-dir target/release --zip-dir target/lambda \
+exec timeout 1800 "$venv/bin/python" scripts/bench_init.py --bin-dir "$target/release" --zip-dir "$target/lambda" \
     --starts "${BENCH_STARTS:-20}"

@@ -13,7 +13,7 @@ starts on 127.0.0.1 (moto's server from the .venv of scripts/venv.sh), both on f
 - calls: requests that reached the AWS endpoint during that invocation, by operation.
 - zip: target/lambda/<fn>/bootstrap.zip (cargo lambda build --release --arm64 --output-format zip).
 
-Prints a table and exits 1 when a budget is exceeded (init 15 ms, RSS 30 MB, zip 6 MB, triage of a
+Prints a table and exits 1 when a budget is exceeded (init 10 ms, RSS 30 MB, zip 6 MB, triage of a
 new incident 4 calls).
 """
 import argparse
@@ -42,7 +42,7 @@ FUNCTIONS = [
     ("resolve", "events/pipeline/alarm-recovered.json"),
     ("sweeper", "events/pipeline/sweeper-schedule.json"),
 ]
-BUDGET_INIT_MS = 15.0
+BUDGET_INIT_MS = 10.0
 BUDGET_RSS_MB = 30.0
 BUDGET_ZIP_MB = 6.0
 BUDGET_TRIAGE_CALLS = 4

@@ -8,10 +8,106 @@
 use crate::error::ConfigError;
 use crate::notify::Topics;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+use aws_smithy_runtime_api::shared::IntoShared;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::sync::Once;
 
 /// Loads the SDK configuration from the environment. Call once per cold start.
+///
+/// Every client built from it shares one HTTPS client ([`https_client`]): one connector (the
+/// rustls config with the system trust store) is built at init, when the first client is built,
+/// instead of one per SDK client (and another per client on its first request). When the environment holds static
+/// credentials (always so in Lambda), they are the credentials, exactly as the default chain
+/// would resolve them first; the rest of the chain (which builds an STS client for web
+/// identity, an IMDS and an ECS provider) is only built when they are absent.
 pub async fn load() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+    let loader = if env_has_static_credentials(|name| std::env::var(name).ok()) {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
+}
+
+/// Whether the environment credentials provider, the first of the default chain, resolves: an
+/// access key id and a secret key, neither blank (the names it reads).
+fn env_has_static_credentials(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+    set("AWS_ACCESS_KEY_ID") && (set("AWS_SECRET_ACCESS_KEY") || set("SECRET_ACCESS_KEY"))
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the system trust store, proxy
+/// settings from the environment), built the way `aws-smithy-runtime` builds it for the current
+/// behavior version, to be shared by every client of one [`SdkConfig`].
+///
+/// The SDK validates the HTTP client of each client it builds, and the default client answers
+/// that by building (and dropping) a whole connector, which parses every root certificate; a
+/// separate default client per SDK client also means a separate connector per client on the
+/// first request. Shared, a connector is built at the first validation only (so the trust store
+/// still loads at init, when the first client is built, not in the first invocation) and then
+/// once per distinct connector settings on first use, cached for every client.
+pub fn https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    let inner = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    });
+    ValidatedOnce {
+        inner,
+        validated: Once::new(),
+    }
+    .into_shared()
+}
+
+/// An HTTP client whose base-config validation (the eager connector build) runs once, however
+/// many SDK clients are built on it. (The default client's validation cannot fail; were it to,
+/// the first client would still get the error.)
+#[derive(Debug)]
+struct ValidatedOnce {
+    inner: SharedHttpClient,
+    validated: Once,
+}
+
+impl HttpClient for ValidatedOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut result = Ok(());
+        self.validated
+            .call_once(|| result = self.inner.validate_base_client_config(components, cfg));
+        result
+    }
+
+    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
 }
 
 /// Builds SDK clients from one loaded configuration. Cheap to clone; holds no client.
@@ -144,6 +240,66 @@ mod tests {
             Some(std::time::Duration::from_secs(5))
         );
         assert_eq!(t.operation_timeout(), Some(std::time::Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn static_credentials_need_a_key_id_and_a_secret() {
+        fn has(vars: &[(&str, &str)]) -> bool {
+            env_has_static_credentials(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
+        }
+        assert!(has(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "s")]));
+        assert!(has(&[
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", " "),
+            ("SECRET_ACCESS_KEY", "s")
+        ]));
+        assert!(!has(&[("AWS_ACCESS_KEY_ID", "a")]));
+        assert!(!has(&[
+            ("AWS_ACCESS_KEY_ID", " "),
+            ("AWS_SECRET_ACCESS_KEY", "s")
+        ]));
+        assert!(!has(&[]));
+    }
+
+    /// Counts the validations that reach the wrapped client.
+    #[derive(Debug, Default)]
+    struct CountingClient(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl HttpClient for CountingClient {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            unreachable!("no request is sent")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn clients_of_one_config_validate_the_shared_http_client_once() {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let http = ValidatedOnce {
+            inner: CountingClient(count.clone()).into_shared(),
+            validated: Once::new(),
+        };
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .http_client(http)
+            .build();
+        let clients = Clients::new(sdk);
+        let _ = (
+            clients.dynamodb(),
+            clients.sns(),
+            clients.logs(),
+            clients.eventbridge(),
+        );
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

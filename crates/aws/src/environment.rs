@@ -8,7 +8,7 @@ use crate::config::Settings as Resources;
 use crate::error::ConfigError;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::runbook::{embedded, RunbookSet};
+use firebreak_core::runbook::RunbookSet;
 
 /// The variables read here, beside those of [`crate::config::env`] (resources) and
 /// `firebreak_core::model::settings::env` (behaviour).
@@ -111,14 +111,15 @@ impl Environment {
         }
     }
 
-    /// The runbooks: `FIREBREAK_RUNBOOKS_DIR`, else the embedded ones; loaded and linted.
+    /// The runbooks: `FIREBREAK_RUNBOOKS_DIR`, loaded and linted, else the shipped ones
+    /// ([`RunbookSet::shipped`]: linted by the test suite, parsed here).
     ///
     /// # Errors
     /// Names the directory, file, runbook and field that fail to load or lint.
     pub fn runbooks(&self) -> Result<RunbookSet, firebreak_core::Error> {
         match &self.runbooks_dir {
             Some(dir) => RunbookSet::load_dir(dir),
-            None => RunbookSet::from_embedded(embedded::FILES),
+            None => RunbookSet::shipped(),
         }
     }
 }

@@ -95,3 +95,14 @@ fn an_explicit_runbook_tag_wins_over_triggers() {
     let facts = AlarmFacts { tags: &tags, ..facts };
     assert_eq!(set.select(facts).map(|r| r.id.as_str()), Some("high-error-rate"));
 }
+
+#[test]
+fn the_shipped_runbooks_load_unlinted_as_the_linted_set() {
+    let linted = RunbookSet::from_embedded(firebreak_core::runbook::embedded::FILES).unwrap();
+    let loaded = RunbookSet::shipped().unwrap();
+    assert!(loaded.runbooks().len() >= 5);
+    assert_eq!(loaded.runbooks(), linted.runbooks());
+    for id in linted.ids() {
+        assert_eq!(loaded.file_of(id), linted.file_of(id), "{id}");
+    }
+}

@@ -7,29 +7,25 @@
 
 use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::runbook::RunbookSet;
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
-pub mod env {
-    /// A severity policy file to use instead of the embedded `runbooks/policy.yaml`.
-    pub const POLICY_FILE: &str = "FIREBREAK_POLICY_FILE";
-    /// A runbook directory to use instead of the embedded `runbooks/`.
-    pub const RUNBOOKS_DIR: &str = "FIREBREAK_RUNBOOKS_DIR";
-    /// EMF namespace for the stage-time metrics.
-    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
-    /// `insights` (Logs Insights, the default) or `local` (FilterLogEvents + the local engine).
-    pub const DIAGNOSIS_BACKEND: &str = "DIAGNOSIS_BACKEND";
-    /// Upper bound of events the local backend pulls per query.
-    pub const DIAGNOSIS_LOCAL_MAX_EVENTS: &str = "DIAGNOSIS_LOCAL_MAX_EVENTS";
-}
+pub use firebreak_aws::environment::vars as env;
+use firebreak_aws::Environment;
 
 /// A configuration problem found at init: the function refuses to start and says why.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Everything the function reads from its environment, read once through the one typed module
+/// the CLI uses too ([`Environment`]).
+///
+/// # Errors
+/// Names the variable whose value is wrong.
+pub fn environment() -> Result<Environment, ConfigError> {
+    Environment::from_env().map_err(|e| ConfigError(e.to_string()))
 }
 
 /// Behaviour settings from the environment (`firebreak_core::model::settings::env`).
@@ -37,7 +33,7 @@ fn var(name: &str) -> Option<String> {
 /// # Errors
 /// Names the variable whose value is wrong.
 pub fn settings() -> Result<Settings, ConfigError> {
-    Settings::from_lookup(var).map_err(|e| ConfigError(e.to_string()))
+    environment().map(|e| e.settings)
 }
 
 /// The severity policy: `FIREBREAK_POLICY_FILE` or the embedded one.
@@ -45,23 +41,16 @@ pub fn settings() -> Result<Settings, ConfigError> {
 /// # Errors
 /// Names the file and the field that is wrong.
 pub fn policy() -> Result<SeverityPolicy, ConfigError> {
-    match var(env::POLICY_FILE) {
-        Some(path) => SeverityPolicy::load(&path),
-        None => SeverityPolicy::shipped(),
-    }
-    .map_err(|e| ConfigError(e.to_string()))
+    environment()?.policy().map_err(|e| ConfigError(e.to_string()))
 }
 
-/// The runbooks: `FIREBREAK_RUNBOOKS_DIR` or the embedded ones. Loaded and validated at init.
+/// The runbooks: `FIREBREAK_RUNBOOKS_DIR` (loaded and linted at init, so a bad runbook fails the
+/// cold start naming the file, runbook and field) or the shipped ones (linted by the tests).
 ///
 /// # Errors
 /// Names the file, runbook and field that fail to load or lint.
-pub fn runbooks() -> Result<firebreak_core::runbook::RunbookSet, ConfigError> {
-    match var(env::RUNBOOKS_DIR) {
-        Some(dir) => firebreak_core::runbook::RunbookSet::load_dir(&dir),
-        None => firebreak_core::runbook::RunbookSet::from_embedded(firebreak_core::runbook::embedded::FILES),
-    }
-    .map_err(|e| ConfigError(e.to_string()))
+pub fn runbooks() -> Result<RunbookSet, ConfigError> {
+    environment()?.runbooks().map_err(|e| ConfigError(e.to_string()))
 }
 
 /// Parses a pipeline event envelope (EventBridge) into the typed event.
@@ -91,12 +80,15 @@ pub fn unexpected(function: &str, event: &firebreak_core::model::pipeline::Event
 /// # Errors
 /// Names the missing variable.
 pub fn resources() -> Result<firebreak_aws::config::Settings, ConfigError> {
-    firebreak_aws::config::Settings::from_env().map_err(|e| ConfigError(e.to_string()))
+    environment()?.resources.map_err(|e| ConfigError(e.to_string()))
 }
 
 /// `METRICS_NAMESPACE`, default `Firebreak`.
-pub fn metrics_namespace() -> String {
-    var(env::METRICS_NAMESPACE).unwrap_or_else(|| "Firebreak".to_string())
+///
+/// # Errors
+/// Names the variable whose value is wrong.
+pub fn metrics_namespace() -> Result<String, ConfigError> {
+    environment().map(|e| e.metrics_namespace)
 }
 
 /// What a handler returns on failure. Async invokes (SNS, EventBridge, alarm actions) retry an

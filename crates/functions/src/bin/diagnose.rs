@@ -1,6 +1,7 @@
 //! diagnose: on "Incident Opened" / "Incident Escalated", runs the runbook's Logs Insights
 //! queries, reads recent ECS changes, matches known causes and tells remediate.
 
+use firebreak_aws::environment::DiagnosisBackend;
 use firebreak_aws::{
     Clients, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, FetchingLogQueries,
     FilterLogEventsFetcher, InsightsLogQueries,
@@ -10,7 +11,7 @@ use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::{LogQueries, QueryError, QueryOutput, QueryRequest, SystemClock};
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::diagnose::Diagnose;
-use firebreak_functions::{env, fail, unexpected, ConfigError, FunctionError};
+use firebreak_functions::{fail, unexpected, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -58,42 +59,24 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     )
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let environment = firebreak_functions::environment()?;
     let resources = firebreak_functions::resources()?;
-    let clients = Clients::from_env().await;
-    let logs = match std::env::var(env::DIAGNOSIS_BACKEND)
+    // The local engine: each query may use an eighth of the function's memory, so the four
+    // queries a diagnosis runs at once take at most half of it.
+    let memory_mb: usize = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         .ok()
-        .as_deref()
-        .map(str::trim)
-    {
-        None | Some("") | Some("insights") => Backend::Insights(InsightsLogQueries::new(clients.logs())),
-        Some("local") => {
-            let max = match std::env::var(env::DIAGNOSIS_LOCAL_MAX_EVENTS)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-            {
-                None => 200_000,
-                Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ConfigError(format!(
-                        "{}: {v:?} is not a whole number above 0",
-                        env::DIAGNOSIS_LOCAL_MAX_EVENTS
-                    ))
-                })?,
-            };
-            Backend::Local(FetchingLogQueries::new(FilterLogEventsFetcher::new(
-                clients.logs(),
-                max,
-            )))
-        }
-        Some(other) => {
-            return Err(ConfigError(format!(
-                "{}: {other:?} is not insights or local",
-                env::DIAGNOSIS_BACKEND
-            ))
-            .into())
-        }
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(128);
+    firebreak_insights::set_default_memory_budget((memory_mb << 20) / 8);
+    let clients = Clients::from_env().await;
+    let logs = match environment.diagnosis_backend {
+        DiagnosisBackend::Insights => Backend::Insights(InsightsLogQueries::new(clients.logs())),
+        DiagnosisBackend::Local { max_events } => Backend::Local(FetchingLogQueries::new(
+            FilterLogEventsFetcher::new(clients.logs(), max_events.unwrap_or(200_000)),
+        )),
     };
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
@@ -101,7 +84,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ecs: EcsServiceControl::new(clients.ecs()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks()?,
-        settings: firebreak_functions::settings()?,
+        settings: environment.settings,
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
 }

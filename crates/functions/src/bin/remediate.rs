@@ -50,7 +50,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     )
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = firebreak_functions::resources()?;

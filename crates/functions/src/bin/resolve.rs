@@ -53,7 +53,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     })
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = firebreak_functions::resources()?;
@@ -64,7 +64,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks()?,
         settings: firebreak_functions::settings()?,
-        namespace: firebreak_functions::metrics_namespace(),
+        namespace: firebreak_functions::metrics_namespace()?,
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
 }

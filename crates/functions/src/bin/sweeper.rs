@@ -36,7 +36,7 @@ async fn handler(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, Funct
     )
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = firebreak_functions::resources()?;

@@ -42,7 +42,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     Ok(json!({ "signals": outcomes }))
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = firebreak_functions::resources()?;

@@ -512,7 +512,7 @@ fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry])
             .map(|r| RemediationReport {
                 action: r.action.clone(),
                 mode: r.mode.clone(),
-                outcome: r.outcome.clone(),
+                outcome: r.outcome.to_string(),
                 detail: r.detail.clone(),
             })
             .collect(),

@@ -156,6 +156,69 @@ pub struct AttachedAlarm {
     pub reason: String,
 }
 
+/// How a remediation decision ended. Serialised as the drill contract's kebab-case strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Applied,
+    DryRun,
+    AwaitingApproval,
+    Refused,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::DryRun => "dry-run",
+            Outcome::AwaitingApproval => "awaiting-approval",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// The action reached ECS (applied, or failed while being applied).
+    pub fn acted(self) -> bool {
+        matches!(self, Outcome::Applied | Outcome::Failed)
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Outcome, crate::Error> {
+        [
+            Outcome::Applied,
+            Outcome::DryRun,
+            Outcome::AwaitingApproval,
+            Outcome::Refused,
+            Outcome::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| {
+            crate::Error::invalid(
+                "remediation outcome",
+                format!("{s:?} is not one of applied, dry-run, awaiting-approval, refused, failed"),
+            )
+        })
+    }
+}
+
+/// Compares with the outcome's JSON string (`"applied"`).
+impl PartialEq<&str> for Outcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A remediation as recorded on the incident (the timeline has the full story).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemediationRecord {
@@ -163,8 +226,7 @@ pub struct RemediationRecord {
     pub action: String,
     /// `off`, `dry-run`, `approve`, `auto`.
     pub mode: String,
-    /// `applied`, `dry-run`, `awaiting-approval`, `refused`, `failed`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
     pub target: Option<String>,
     pub at: DateTime<Utc>,
@@ -341,6 +403,6 @@ impl Incident {
     pub fn remediation_applied(&self) -> bool {
         self.remediations
             .iter()
-            .any(|r| r.outcome == "applied" && self.reopened_at.is_none_or(|t| r.at >= t))
+            .any(|r| r.outcome == Outcome::Applied && self.reopened_at.is_none_or(|t| r.at >= t))
     }
 }

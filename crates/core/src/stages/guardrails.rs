@@ -11,6 +11,7 @@
 //! set) must also say the service may be touched.
 
 use crate::model::duration::Span;
+use crate::model::incident::Outcome;
 use crate::model::incident::{EcsService, Incident, IncidentStatus};
 use crate::model::remedy::Action;
 use crate::model::settings::{RemediationMode, RemediationSettings};
@@ -217,7 +218,7 @@ pub fn actions_taken(incident: &Incident) -> u32 {
     let n = incident
         .remediations
         .iter()
-        .filter(|r| r.outcome == "applied" || r.outcome == "failed")
+        .filter(|r| r.outcome == Outcome::Applied || r.outcome == Outcome::Failed)
         .count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -678,7 +679,7 @@ mod tests {
         let rec = |outcome: &str| RemediationRecord {
             action: "ecs-restart".into(),
             mode: "auto".into(),
-            outcome: outcome.into(),
+            outcome: outcome.parse().unwrap(),
             detail: String::new(),
             target: None,
             at: t(14, 40),

@@ -10,6 +10,7 @@
 //! lease against a concurrent delivery).
 
 use crate::model::entry_id::EntryId;
+use crate::model::incident::Outcome;
 use crate::model::incident::{Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
@@ -148,7 +149,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             .with_detail(json!({ "still_firing": still_firing }));
             if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
             {
-                let applied = inc.remediations.iter().find(|x| x.outcome == "applied");
+                let applied = inc.remediations.iter().find(|x| x.outcome == Outcome::Applied);
                 let mitigated_at = inc
                     .mitigated_at
                     .or(applied.map(|x| x.at))
@@ -440,7 +441,7 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
     let remediation = inc
         .remediations
         .iter()
-        .find(|r| r.outcome == "applied")
+        .find(|r| r.outcome == Outcome::Applied)
         .map_or_else(
             || match inc.remediations.last() {
                 Some(r) => format!("none applied (last: {} {}: {})", r.action, r.outcome, r.detail),
@@ -554,7 +555,7 @@ mod tests {
             i.remediations.push(RemediationRecord {
                 action: "ecs-scale-out".into(),
                 mode: "auto".into(),
-                outcome: "applied".into(),
+                outcome: Outcome::Applied,
                 detail: "desired 4 -> 6".into(),
                 target: Some("prod/articles-api".into()),
                 at: at(14, 36, 0),

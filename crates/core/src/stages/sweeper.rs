@@ -21,6 +21,7 @@
 //! severity rises, "Incident Escalated" goes on the bus so diagnose runs again.
 
 use crate::model::entry_id::{EntryId, SweepKind};
+use crate::model::incident::Outcome;
 use crate::model::incident::{Incident, IncidentId};
 use crate::model::pipeline::{Event, IncidentRaised};
 use crate::model::settings::Settings;
@@ -208,7 +209,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                 })
             }
             SweepRule::RemediationNotRecovered => {
-                let Some(applied) = inc.remediations.iter().rfind(|r| r.outcome == "applied") else {
+                let Some(applied) = inc.remediations.iter().rfind(|r| r.outcome == Outcome::Applied) else {
                     return Ok(None);
                 };
                 let window_s = self.verify_window_s(inc);
@@ -626,7 +627,7 @@ mod tests {
         i.remediations.push(RemediationRecord {
             action: "ecs-rollback".into(),
             mode: "auto".into(),
-            outcome: "applied".into(),
+            outcome: Outcome::Applied,
             detail: "articles-api:42 -> articles-api:41".into(),
             target: Some("prod/articles-api".into()),
             at: at(14, 37, 0),

@@ -310,6 +310,7 @@ fn one_line(s: &str) -> String {
 pub(crate) mod tests {
     use super::impact::{measure, number, Measured};
     use super::*;
+    use crate::model::incident::Outcome;
     use crate::model::incident::{IncidentStatus, RemediationRecord};
     use crate::model::signal::AlarmState;
     use crate::report::metrics::tests::{at, incident};
@@ -356,7 +357,7 @@ pub(crate) mod tests {
         i.remediations.push(RemediationRecord {
             action: "ecs-scale-out".into(),
             mode: "auto".into(),
-            outcome: "applied".into(),
+            outcome: Outcome::Applied,
             detail: "desired 4 -> 6".into(),
             target: Some("prod/articles-api".into()),
             at: at(14, 36, 0),
@@ -486,7 +487,7 @@ pub(crate) mod tests {
     fn refused_remediation_goes_poorly_with_an_action_item() {
         let (mut i, t) = seed();
         i.mitigated_at = None;
-        i.remediations[0].outcome = "refused".into();
+        i.remediations[0].outcome = Outcome::Refused;
         i.remediations[0].detail = "prod/articles-api is not in the allow list".into();
         let md = draft(&i, &t, Some(&runbook()));
         let poorly = section(&md, "## What went poorly");

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::entry_id::{EntryId, SweepKind};
+use crate::model::incident::Outcome;
 
 pub(super) fn findings(
     i: &Incident,
@@ -81,7 +82,7 @@ pub(super) fn findings(
     }
 
     // remediation
-    let applied = i.remediations.iter().find(|r| r.outcome == "applied");
+    let applied = i.remediations.iter().find(|r| r.outcome == Outcome::Applied);
     for r in &i.remediations {
         let detail = if r.detail.trim().is_empty() {
             String::new()

@@ -188,7 +188,7 @@ where
         let command = approve_command(&inc.id, &dec.action);
         let rec = self.record(
             dec,
-            "awaiting-approval",
+            Outcome::AwaitingApproval,
             format!(
                 "awaiting approval: {} on {}; approve with `{command}`",
                 plan.detail, plan.service

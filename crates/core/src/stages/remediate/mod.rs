@@ -15,6 +15,7 @@
 //! happen before that entry, so returning `Err` for them lets the delivery be retried.
 
 use crate::model::entry_id::EntryId;
+use crate::model::incident::Outcome;
 use crate::model::incident::{EcsService, Incident, IncidentId, IncidentStatus, RemediationRecord};
 use crate::model::pipeline::{DiagnosisCompleted, Event, RemediationApplied, RemediationApproved};
 use crate::model::remedy::{Action, RemediationStep};

@@ -58,14 +58,14 @@ where
     pub(super) fn record(
         &self,
         dec: &Decision<'_>,
-        outcome: &str,
+        outcome: Outcome,
         detail: String,
         target: Option<&EcsService>,
     ) -> RemediationRecord {
         RemediationRecord {
             action: dec.action.clone(),
             mode: dec.mode.to_string(),
-            outcome: outcome.to_string(),
+            outcome,
             detail,
             target: target.map(ToString::to_string),
             at: self.clock.now(),
@@ -80,7 +80,7 @@ where
         report: &mut RemediationReport,
     ) -> TimelineEntry {
         tracing::info!(action = %dec.action, guardrail = r.guardrail, reason = %r.reason, "remediation refused");
-        let rec = self.record(dec, "refused", format!("refused: {}", r.reason), target);
+        let rec = self.record(dec, Outcome::Refused, format!("refused: {}", r.reason), target);
         report.decisions.push(rec.clone());
         TimelineEntry::new(
             event_id(&dec.incident.id, dec.cause, &dec.key, "refused"),
@@ -102,7 +102,7 @@ where
     ) -> TimelineEntry {
         let rec = self.record(
             dec,
-            "dry-run",
+            Outcome::DryRun,
             format!("dry-run: would update {}: {}", plan.service, plan.detail),
             Some(&plan.service),
         );
@@ -165,7 +165,7 @@ where
                 tracing::warn!(action = %dec.action, service = %svc, error = %e, "remediation failed");
                 let rec = self.record(
                     dec,
-                    "failed",
+                    Outcome::Failed,
                     format!("failed: {}: {} (not retried)", plan.detail, port_error_text(&e)),
                     Some(svc),
                 );
@@ -187,7 +187,7 @@ where
                 tracing::info!(action = %dec.action, service = %svc, detail = %plan.detail, "remediation applied");
                 let rec = self.record(
                     dec,
-                    "applied",
+                    Outcome::Applied,
                     format!(
                         "{}; now {}, desiredCount {}; verify by {}",
                         plan.detail,
@@ -251,7 +251,7 @@ where
                 if inc.remediations.contains(rec) {
                     continue;
                 }
-                if rec.outcome == "applied" {
+                if rec.outcome == Outcome::Applied {
                     inc.mitigate(rec.at);
                 }
                 inc.remediations.push(rec.clone());
@@ -306,7 +306,7 @@ where
         let Some(rec) = report
             .decisions
             .iter()
-            .find(|r| r.outcome == "applied" || r.outcome == "failed")
+            .find(|r| r.outcome == Outcome::Applied || r.outcome == Outcome::Failed)
         else {
             return Ok(());
         };
@@ -320,7 +320,7 @@ where
             mode: "auto",
         };
         let mut notes = Vec::new();
-        let applied = rec.outcome == "applied";
+        let applied = rec.outcome == Outcome::Applied;
         let message = Notification {
             subject: format!(
                 "[{}] Remediation {}: {} on {target}",

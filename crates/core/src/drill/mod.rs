@@ -511,7 +511,7 @@ fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry])
             .iter()
             .map(|r| RemediationReport {
                 action: r.action.clone(),
-                mode: r.mode.clone(),
+                mode: r.mode.to_string(),
                 outcome: r.outcome.to_string(),
                 detail: r.detail.clone(),
             })

@@ -1,6 +1,7 @@
 //! The incident: its identity, status machine, the alarms attached to it and the stage times that
 //! MTTR is computed from.
 
+use crate::model::settings::RemediationMode;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
 use chrono::{DateTime, Utc};
@@ -224,8 +225,7 @@ impl fmt::Display for Outcome {
 pub struct RemediationRecord {
     /// `ecs-rollback`, `ecs-scale-out`, `ecs-restart`.
     pub action: String,
-    /// `off`, `dry-run`, `approve`, `auto`.
-    pub mode: String,
+    pub mode: RemediationMode,
     pub outcome: Outcome,
     pub detail: String,
     pub target: Option<String>,

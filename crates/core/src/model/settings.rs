@@ -34,6 +34,13 @@ impl RemediationMode {
     }
 }
 
+/// Compares with the mode's JSON string (`"dry-run"`).
+impl PartialEq<&str> for RemediationMode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl fmt::Display for RemediationMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -678,7 +678,7 @@ mod tests {
         let mut i = incident();
         let rec = |outcome: &str| RemediationRecord {
             action: "ecs-restart".into(),
-            mode: "auto".into(),
+            mode: crate::model::settings::RemediationMode::Auto,
             outcome: outcome.parse().unwrap(),
             detail: String::new(),
             target: None,

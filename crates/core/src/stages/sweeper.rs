@@ -626,7 +626,7 @@ mod tests {
         i.mitigated_at = Some(at(14, 37, 0));
         i.remediations.push(RemediationRecord {
             action: "ecs-rollback".into(),
-            mode: "auto".into(),
+            mode: crate::model::settings::RemediationMode::Auto,
             outcome: Outcome::Applied,
             detail: "articles-api:42 -> articles-api:41".into(),
             target: Some("prod/articles-api".into()),

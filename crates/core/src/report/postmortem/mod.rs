@@ -356,7 +356,7 @@ pub(crate) mod tests {
         }
         i.remediations.push(RemediationRecord {
             action: "ecs-scale-out".into(),
-            mode: "auto".into(),
+            mode: crate::model::settings::RemediationMode::Auto,
             outcome: Outcome::Applied,
             detail: "desired 4 -> 6".into(),
             target: Some("prod/articles-api".into()),

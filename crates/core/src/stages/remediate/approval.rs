@@ -148,7 +148,7 @@ where
             runbook: pending.runbook.as_deref(),
             key: a.action.clone(),
             action: a.action.clone(),
-            mode: RemediationMode::Approve.as_str(),
+            mode: RemediationMode::Approve,
         };
         let start = pending
             .estimated_start

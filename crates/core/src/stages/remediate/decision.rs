@@ -27,7 +27,7 @@ pub(super) struct Decision<'x> {
     pub(super) runbook: Option<&'x str>,
     pub(super) key: String,
     pub(super) action: String,
-    pub(super) mode: &'static str,
+    pub(super) mode: RemediationMode,
 }
 
 pub(super) enum Executed {

@@ -183,7 +183,7 @@ where
                 runbook: Some(runbook.id.as_str()),
                 key: key.clone(),
                 action: step.action.clone(),
-                mode: mode.as_str(),
+                mode: *mode,
             };
             let requested = TimelineEntry::new(
                 event_id(id, cause_id, key, "requested"),

@@ -64,7 +64,7 @@ where
     ) -> RemediationRecord {
         RemediationRecord {
             action: dec.action.clone(),
-            mode: dec.mode.to_string(),
+            mode: dec.mode,
             outcome,
             detail,
             target: target.map(ToString::to_string),
@@ -317,7 +317,7 @@ where
             runbook: None,
             key: rec.action.clone(),
             action: rec.action.clone(),
-            mode: "auto",
+            mode: RemediationMode::Auto,
         };
         let mut notes = Vec::new();
         let applied = rec.outcome == Outcome::Applied;

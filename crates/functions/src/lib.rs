@@ -5,7 +5,6 @@
 //! Each bin is a thin `main`: init tracing, load the SDK config once, build only the adapters it
 //! needs, then `run(service_fn(|e| handler(&deps, e)))`.
 
-use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::runbook::RunbookSet;
 use lambda_runtime::Diagnostic;
@@ -28,20 +27,12 @@ pub fn environment() -> Result<Environment, ConfigError> {
     Environment::from_env().map_err(|e| ConfigError(e.to_string()))
 }
 
-/// Behaviour settings from the environment (`firebreak_core::model::settings::env`).
-///
-/// # Errors
-/// Names the variable whose value is wrong.
-pub fn settings() -> Result<Settings, ConfigError> {
-    environment().map(|e| e.settings)
-}
-
 /// The severity policy: `FIREBREAK_POLICY_FILE` or the embedded one.
 ///
 /// # Errors
 /// Names the file and the field that is wrong.
-pub fn policy() -> Result<SeverityPolicy, ConfigError> {
-    environment()?.policy().map_err(|e| ConfigError(e.to_string()))
+pub fn policy(env: &Environment) -> Result<SeverityPolicy, ConfigError> {
+    env.policy().map_err(|e| ConfigError(e.to_string()))
 }
 
 /// The runbooks: `FIREBREAK_RUNBOOKS_DIR` (loaded and linted at init, so a bad runbook fails the
@@ -49,8 +40,8 @@ pub fn policy() -> Result<SeverityPolicy, ConfigError> {
 ///
 /// # Errors
 /// Names the file, runbook and field that fail to load or lint.
-pub fn runbooks() -> Result<RunbookSet, ConfigError> {
-    environment()?.runbooks().map_err(|e| ConfigError(e.to_string()))
+pub fn runbooks(env: &Environment) -> Result<RunbookSet, ConfigError> {
+    env.runbooks().map_err(|e| ConfigError(e.to_string()))
 }
 
 /// Parses a pipeline event envelope (EventBridge) into the typed event.
@@ -79,16 +70,8 @@ pub fn unexpected(function: &str, event: &firebreak_core::model::pipeline::Event
 ///
 /// # Errors
 /// Names the missing variable.
-pub fn resources() -> Result<firebreak_aws::config::Settings, ConfigError> {
-    environment()?.resources.map_err(|e| ConfigError(e.to_string()))
-}
-
-/// `METRICS_NAMESPACE`, default `Firebreak`.
-///
-/// # Errors
-/// Names the variable whose value is wrong.
-pub fn metrics_namespace() -> Result<String, ConfigError> {
-    environment().map(|e| e.metrics_namespace)
+pub fn resources(env: &Environment) -> Result<firebreak_aws::config::Settings, ConfigError> {
+    env.resources.clone().map_err(|e| ConfigError(e.to_string()))
 }
 
 /// What a handler returns on failure. Async invokes (SNS, EventBridge, alarm actions) retry an

@@ -63,7 +63,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let environment = firebreak_functions::environment()?;
-    let resources = firebreak_functions::resources()?;
+    let resources = firebreak_functions::resources(&environment)?;
     // The local engine: each query may use an eighth of the function's memory, so the four
     // queries a diagnosis runs at once take at most half of it.
     let memory_mb: usize = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
@@ -83,7 +83,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         logs,
         ecs: EcsServiceControl::new(clients.ecs()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
-        runbooks: firebreak_functions::runbooks()?,
+        runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings,
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await

@@ -39,15 +39,16 @@ async fn handler(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, Funct
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let resources = firebreak_functions::resources()?;
+    let environment = firebreak_functions::environment()?;
+    let resources = firebreak_functions::resources(&environment)?;
     let clients = Clients::from_env().await;
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
-        runbooks: firebreak_functions::runbooks()?,
-        settings: firebreak_functions::settings()?,
+        runbooks: firebreak_functions::runbooks(&environment)?,
+        settings: environment.settings.clone(),
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
 }

@@ -45,14 +45,15 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let resources = firebreak_functions::resources()?;
+    let environment = firebreak_functions::environment()?;
+    let resources = firebreak_functions::resources(&environment)?;
     let clients = Clients::from_env().await;
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
-        policy: firebreak_functions::policy()?,
-        settings: firebreak_functions::settings()?,
+        policy: firebreak_functions::policy(&environment)?,
+        settings: environment.settings.clone(),
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
 }

@@ -221,7 +221,13 @@ async fn the_seed_incident_is_diagnosed_from_moto_logs_and_scaled_out_for_real()
 
     let stored = e.store.get(&inc.id).await?.unwrap();
     assert_eq!(stored.cause.as_deref(), Some("db-connection-pool-exhausted"));
-    let kinds: Vec<EntryKind> = e.store.timeline(&inc.id).await?.iter().map(|x| x.kind).collect();
+    let kinds: Vec<EntryKind> = e
+        .store
+        .timeline(&inc.id)
+        .await?
+        .iter()
+        .map(|x| x.kind())
+        .collect();
     for k in [
         EntryKind::DiagnosisStarted,
         EntryKind::QueryCompleted,

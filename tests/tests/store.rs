@@ -258,7 +258,8 @@ async fn timeline_reads_every_page() -> Result<()> {
     let entries: Vec<TimelineEntry> = (0..50)
         .map(|i| {
             entry(&format!("e{i:02}"), t(14, 36) + Cd::seconds(i))
-                .with_detail(serde_json::json!({ "blob": big }))
+                .with_json_detail(serde_json::json!({ "by": big }))
+                .unwrap()
         })
         .collect();
     assert_eq!(store.append(&a.id, &entries).await?, 50);

@@ -115,7 +115,7 @@ async fn the_seed_alarm_leaves_an_incident_a_page_and_an_opened_event() -> Resul
         (inc.severity, inc.status, inc.service.as_str()),
         (Severity::Sev2, IncidentStatus::Open, "prod/articles-api")
     );
-    let kinds: Vec<EntryKind> = s.store.timeline(&id).await?.iter().map(|e| e.kind).collect();
+    let kinds: Vec<EntryKind> = s.store.timeline(&id).await?.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds,
         [
@@ -227,7 +227,7 @@ async fn every_sample_event_goes_through_triage() -> Result<()> {
     for inc in &incidents {
         let timeline = s.store.timeline(&inc.id).await?;
         assert!(
-            timeline.iter().any(|e| e.kind == EntryKind::AlarmFired),
+            timeline.iter().any(|e| e.kind() == EntryKind::AlarmFired),
             "{}",
             inc.id
         );

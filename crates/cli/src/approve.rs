@@ -139,7 +139,19 @@ mod tests {
             EntryKind::ApprovalRequested,
             "approval requested",
         )
-        .with_detail(json!({"step": {"action": action}, "plan": "desiredCount 4 → 8", "runbook": "api-5xx"}))
+        .with_json_detail(json!({
+            "record": {
+                "action": action, "mode": "approve", "outcome": "awaiting-approval",
+                "detail": "desiredCount 4 → 8", "target": "prod/articles-api",
+                "at": "2026-03-14T14:36:00Z"
+            },
+            "cause": "overload", "runbook": "api-5xx",
+            "step": {"action": action}, "plan": "desiredCount 4 → 8",
+            "update": {"task_definition": null, "desired": 8, "force_new_deployment": false},
+            "before": {"task_definition": "articles-api:42", "desired": 4, "running": 4, "deployments": 1},
+            "command": format!("firebreak approve {ID} {action}"),
+        }))
+        .unwrap()
     }
 
     fn args(incident: &str, action: &str, by: Option<&str>) -> ApproveArgs {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::settings::Settings;
-use firebreak_core::model::timeline::TimelineEntry;
+use firebreak_core::model::timeline::{Detail, TimelineEntry};
 use firebreak_core::ports::{Clock, EventBus, IncidentStore, ListQuery, Notifier, StoreError};
 use firebreak_core::report::metrics::{human_opt, mttr_report, GroupBy, StageTimes};
 use firebreak_core::report::postmortem;
@@ -382,17 +382,22 @@ fn show_text(i: &Incident, timeline: &[TimelineEntry]) -> String {
     if timeline.is_empty() {
         s.push_str("(no timeline entries)\n");
     }
-    let width = timeline.iter().map(|e| e.kind.as_str().len()).max().unwrap_or(0);
+    let width = timeline
+        .iter()
+        .map(|e| e.kind().as_str().len())
+        .max()
+        .unwrap_or(0);
     for e in timeline {
-        let by = e
-            .detail
-            .get("by")
-            .and_then(|b| b.as_str())
-            .map_or_else(String::new, |b| format!(" (by {b})"));
+        // who, for the entries whose summary does not already say it (an approval's does)
+        let by = match e.detail() {
+            Detail::Acknowledged(_) | Detail::Note(_) | Detail::Resolved(_) => e.detail().by(),
+            _ => None,
+        }
+        .map_or_else(String::new, |b| format!(" (by {b})"));
         s.push_str(&format!(
             "{}  {:<width$}  {}{by}\n",
             e.at.format("%Y-%m-%d %H:%M:%S"),
-            e.kind.as_str(),
+            e.kind().as_str(),
             e.summary.split_whitespace().collect::<Vec<_>>().join(" ")
         ));
     }

@@ -193,7 +193,7 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
 
     // the timeline
     let tl = w.store.timeline(&IncidentId(SEED.into())).await.unwrap();
-    let kinds: Vec<EntryKind> = tl.iter().map(|e| e.kind).collect();
+    let kinds: Vec<EntryKind> = tl.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds.first(), Some(&EntryKind::DiagnosisStarted));
     assert_eq!(
         kinds.iter().filter(|k| **k == EntryKind::QueryCompleted).count(),
@@ -202,7 +202,7 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     );
     assert!(!kinds.contains(&EntryKind::QueryFailed), "{tl:#?}");
     assert!(kinds.contains(&EntryKind::RecentChanges));
-    let cause = tl.iter().find(|e| e.kind == EntryKind::CauseMatched).unwrap();
+    let cause = tl.iter().find(|e| e.kind() == EntryKind::CauseMatched).unwrap();
     assert!(
         cause.summary.starts_with("Cause db-connection-pool-exhausted:"),
         "{}",
@@ -210,10 +210,10 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     );
     let done = tl
         .iter()
-        .find(|e| e.kind == EntryKind::DiagnosisCompleted)
+        .find(|e| e.kind() == EntryKind::DiagnosisCompleted)
         .unwrap();
     assert!(done.summary.contains("started ~14:30"), "{}", done.summary);
-    let recent = tl.iter().find(|e| e.kind == EntryKind::RecentChanges).unwrap();
+    let recent = tl.iter().find(|e| e.kind() == EntryKind::RecentChanges).unwrap();
     assert!(
         recent.summary.contains("articles-api:42 at 14:05"),
         "{}",

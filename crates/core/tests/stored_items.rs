@@ -42,7 +42,17 @@ fn incidents_and_timelines_stored_by_release_0_1_read_and_write_back_unchanged()
                 "{name}: event id {} is not one of the stored forms",
                 entry.event_id
             );
-            kinds.insert(entry.kind);
+            // a stored payload reads as its kind's typed detail, not as "nothing"
+            if item["detail"].as_object().is_some_and(|o| !o.is_empty()) {
+                assert_eq!(
+                    entry.detail().kind(),
+                    Some(entry.kind()),
+                    "{name}: {} did not read as a typed {} detail",
+                    entry.event_id,
+                    entry.kind()
+                );
+            }
+            kinds.insert(entry.kind());
         }
         files += 1;
     }

@@ -116,7 +116,7 @@ async fn a_new_alarm_opens_a_classified_incident_pages_and_tells_diagnose() {
         .await
         .unwrap()
         .iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind())
         .collect();
     assert_eq!(
         kinds,
@@ -264,7 +264,10 @@ async fn a_more_severe_alarm_escalates_pages_again_and_never_de_escalates() {
         [detail_types::INCIDENT_OPENED, detail_types::INCIDENT_ESCALATED]
     );
     let timeline = w.store.timeline(&id).await.unwrap();
-    let esc = timeline.iter().find(|e| e.kind == EntryKind::Escalated).unwrap();
+    let esc = timeline
+        .iter()
+        .find(|e| e.kind() == EntryKind::Escalated)
+        .unwrap();
     assert!(esc.summary.contains("SEV3 → SEV1"), "{}", esc.summary);
 }
 
@@ -301,7 +304,7 @@ async fn recovery_is_recorded_and_handed_to_resolve_once() {
         .await
         .unwrap()
         .iter()
-        .filter(|e| e.kind == EntryKind::AlarmRecovered)
+        .filter(|e| e.kind() == EntryKind::AlarmRecovered)
         .count();
     assert_eq!(recovered_entries, 1);
     assert_eq!(w.notifier.sent().len(), 1, "recovery does not page");
@@ -344,7 +347,7 @@ async fn recovery_without_an_incident_and_insufficient_data_page_nobody() {
         .await
         .unwrap()
         .iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind())
         .collect();
     assert!(kinds.contains(&EntryKind::AlarmInsufficientData));
     assert_eq!(

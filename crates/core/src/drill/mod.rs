@@ -520,7 +520,7 @@ fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry])
             .iter()
             .map(|e| TimelineReport {
                 at: e.at,
-                kind: e.kind.to_string(),
+                kind: e.kind().to_string(),
                 summary: e.summary.clone(),
             })
             .collect(),

@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod entry_id;
+pub mod evidence;
 pub mod incident;
 pub mod pipeline;
 pub mod remedy;

@@ -179,6 +179,14 @@ impl fmt::Display for Action {
     }
 }
 
+/// A change to a service. Fields left `None`/false are untouched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUpdate {
+    pub task_definition: Option<String>,
+    pub desired: Option<i32>,
+    pub force_new_deployment: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

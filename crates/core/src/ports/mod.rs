@@ -8,7 +8,9 @@
 pub mod retry;
 pub mod update;
 
+pub use crate::model::evidence::{Deployment, ServiceEvent};
 use crate::model::incident::{EcsService, Incident, IncidentId};
+pub use crate::model::remedy::ServiceUpdate;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
 use crate::model::timeline::TimelineEntry;
@@ -258,29 +260,6 @@ pub trait LogQueries: Send + Sync {
     fn run(&self, request: &QueryRequest) -> impl Future<Output = Result<QueryOutput, QueryError>> + Send;
 }
 
-/// One ECS deployment of a service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deployment {
-    pub id: String,
-    /// `PRIMARY`, `ACTIVE`, `INACTIVE`.
-    pub status: String,
-    /// `family:revision`.
-    pub task_definition: String,
-    pub desired: i32,
-    pub running: i32,
-    /// `COMPLETED`, `IN_PROGRESS`, `FAILED`, when ECS reports it.
-    pub rollout_state: Option<String>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-/// An ECS service event (`(service x) has reached a steady state.`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceEvent {
-    pub at: DateTime<Utc>,
-    pub message: String,
-}
-
 /// What ECS says about a service now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceState {
@@ -307,14 +286,6 @@ impl ServiceState {
             .iter()
             .any(|d| d.status == "ACTIVE" || d.rollout_state.as_deref() == Some("IN_PROGRESS"))
     }
-}
-
-/// A change to a service. Fields left `None`/false are untouched.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceUpdate {
-    pub task_definition: Option<String>,
-    pub desired: Option<i32>,
-    pub force_new_deployment: bool,
 }
 
 /// Reads and changes ECS services.

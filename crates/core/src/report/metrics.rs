@@ -22,26 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-/// The four stage times of one incident, in whole seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageTimes {
-    /// Estimated start of the problem → the alarm (`null` without an estimate).
-    pub time_to_detect_s: Option<i64>,
-    /// The alarm → the diagnosis.
-    pub time_to_diagnose_s: Option<i64>,
-    /// The alarm → the mitigation (`null` if never mitigated).
-    pub time_to_mitigate_s: Option<i64>,
-    /// The alarm → resolution: MTTR.
-    pub time_to_resolve_s: Option<i64>,
-}
-
-/// Why a stage time that has both timestamps is nevertheless `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageAnomaly {
-    /// The field (`time_to_detect_s`).
-    pub stage: &'static str,
-    pub reason: String,
-}
+pub use crate::model::timeline::detail::{StageAnomaly, StageTimes};
 
 const STAGES: [(&str, &str, &str); 4] = [
     ("time_to_detect_s", "estimated_start", "detected_at"),
@@ -69,7 +50,7 @@ impl StageTimes {
             .zip(STAGES)
             .filter_map(|((from, to), (stage, from_name, to_name))| match (from, to) {
                 (Some(f), Some(t)) if t < f => Some(StageAnomaly {
-                    stage,
+                    stage: stage.to_string(),
                     reason: format!(
                         "{to_name} ({}) is {}s before {from_name} ({})",
                         t.to_rfc3339(),

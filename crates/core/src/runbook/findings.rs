@@ -4,9 +4,11 @@
 
 use super::model::{Cause, Measure, Signature};
 use crate::model::duration::Span;
+use crate::model::evidence::{cut, fmt_num};
+pub use crate::model::evidence::{CauseMatch, Count, MessageCount, QuerySummary, Series, SpikeBin};
 use crate::ports::{Deployment, QueryOutput, ResultField};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 
 /// How many distinct messages a summary keeps.
@@ -20,130 +22,6 @@ pub const DEFAULT_SPIKE_FACTOR: f64 = 2.0;
 pub const MIN_SPIKE_EXCESS: f64 = 3.0;
 /// Bins needed before a bin to judge it against them.
 pub const MIN_BASELINE_BINS: usize = 2;
-
-/// A message and how often it occurred.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageCount {
-    pub message: String,
-    pub count: u64,
-}
-
-/// The first bin whose count reached `factor` times the median of the bins before it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpikeBin {
-    /// The start of the bin.
-    pub at: DateTime<Utc>,
-    pub count: f64,
-    /// The median of the earlier bins.
-    pub baseline: f64,
-    /// `count / baseline`; `None` when the baseline is zero.
-    pub ratio: Option<f64>,
-    /// The column the counts were read from.
-    pub field: String,
-}
-
-impl SpikeBin {
-    pub fn describe(&self) -> String {
-        let ratio = match self.ratio {
-            Some(r) => format!("{r:.1}x"),
-            None => "up from none".to_string(),
-        };
-        format!(
-            "{} in the bin at {} against a baseline of {} ({ratio})",
-            fmt_num(self.count),
-            self.at.format("%H:%M"),
-            fmt_num(self.baseline)
-        )
-    }
-}
-
-/// A compact summary of one query's result: what goes on the timeline instead of all rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuerySummary {
-    pub query: String,
-    pub rows: usize,
-    pub records_matched: f64,
-    pub records_scanned: f64,
-    /// The most frequent messages (numbers masked when grouping), most frequent first.
-    pub top_messages: Vec<MessageCount>,
-    /// How many time bins the result has (0 when it is not binned).
-    pub bins: usize,
-    pub spike: Option<SpikeBin>,
-    /// For a step that `measures` something: what it counted, bin by bin (absent in entries
-    /// written before 0.2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<Count>,
-}
-
-/// What a measuring query counted over the diagnosis window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Count {
-    pub measures: Measure,
-    /// The column counted (`errors`, `count()`).
-    pub field: String,
-    /// The sum over every bin.
-    pub total: f64,
-    /// The bin width in seconds (0 when the result has one bin).
-    pub bin_s: i64,
-    /// `(bin start, count)`, oldest first, empty bins included.
-    pub series: Series,
-}
-
-impl Count {
-    /// From the first non-empty bin's start to the last non-empty bin's end, when any bin counted.
-    pub fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let first = self.series.iter().find(|(_, c)| *c > 0.0)?.0;
-        let last = self.series.iter().rev().find(|(_, c)| *c > 0.0)?.0;
-        Some((first, last + chrono::Duration::seconds(self.bin_s)))
-    }
-
-    /// The sum over the bins that start inside `[from, to)`.
-    pub fn within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-        self.series
-            .iter()
-            .filter(|(t, _)| *t >= from && *t < to)
-            .map(|(_, c)| c)
-            .sum()
-    }
-}
-
-impl QuerySummary {
-    /// One line for the timeline.
-    pub fn line(&self) -> String {
-        let mut s = format!("{}: {} rows", self.query, self.rows);
-        if let Some(top) = self.top_messages.first() {
-            s.push_str(&format!(
-                ", top message ({}x): {}",
-                top.count,
-                cut(&top.message, 120)
-            ));
-        }
-        if let Some(sp) = &self.spike {
-            s.push_str(&format!(", spike: {}", sp.describe()));
-        } else if self.bins > 0 {
-            s.push_str(&format!(", {} bins, no spike", self.bins));
-        }
-        s
-    }
-}
-
-fn fmt_num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
-fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(n).collect();
-        out.push('…');
-        out
-    }
-}
 
 fn field<'r>(row: &'r [ResultField], name: &str) -> Option<&'r str> {
     row.iter().find(|f| f.field == name).map(|f| f.value.as_str())
@@ -177,9 +55,6 @@ fn bin_width(name: &str) -> Option<chrono::Duration> {
     let inner = name.trim().strip_prefix("bin(")?.strip_suffix(')')?;
     Span::parse(inner).ok().filter(|s| s.ms > 0).map(Span::to_chrono)
 }
-
-/// Counts per time bin, `(bin start, count)`, oldest first.
-pub type Series = Vec<(DateTime<Utc>, f64)>;
 
 /// The time bins of a `stats ... by bin(...)` result as `(bin start, count)`, oldest first, with
 /// the column the counts came from. Bins missing inside `window` (Logs Insights leaves out empty
@@ -396,17 +271,6 @@ pub struct Evidence<'a> {
     /// The estimated start, or the alarm time when there is none.
     pub start: DateTime<Utc>,
     pub alarm_at: DateTime<Utc>,
-}
-
-/// A cause whose signatures all matched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CauseMatch {
-    pub cause: String,
-    pub description: String,
-    /// One line per signature.
-    pub evidence: Vec<String>,
-    /// The remediation action names, in order.
-    pub remediation: Vec<String>,
 }
 
 fn compare(op: &str, a: f64, b: f64) -> Option<bool> {

@@ -2,6 +2,7 @@
 //! resolution, prevention) as typed data, and how a runbook's trigger matches an alarm.
 
 use crate::model::duration::Span;
+pub use crate::model::evidence::Measure;
 use crate::model::remedy::RemediationStep;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,14 +87,6 @@ pub struct QueryStep {
     /// Overrides the runbook's log groups.
     #[serde(default)]
     pub log_groups: Vec<String>,
-}
-
-/// What a query step counts, for the postmortem's impact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Measure {
-    FailedRequests,
-    Requests,
 }
 
 /// A common cause with how to recognise it and what to do.

@@ -4,12 +4,11 @@
 
 use crate::model::entry_id::EntryId;
 use crate::model::incident::{fnv1a, IncidentId};
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{IncidentStore, PointerChange, StoreError};
 use crate::Error;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 /// The longest note accepted, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -82,7 +81,7 @@ pub async fn acknowledge<S: IncidentStore>(
             EntryKind::Acknowledged,
             "Acknowledged",
         )
-        .with_detail(json!({ "by": by }));
+        .with_detail(detail::By { by: by.to_string() });
         match up.save(&read, &mut next, PointerChange::Keep, &[entry]).await? {
             Saved::Saved => return Ok(AckOutcome::Acknowledged),
             // the next read shows who acknowledged it
@@ -128,7 +127,10 @@ pub async fn add_note<S: IncidentStore>(
         EntryKind::Note,
         text,
     )
-    .with_detail(json!({ "by": by }));
+    .with_detail(detail::Note {
+        by: Some(by.to_string()),
+        ..detail::Note::default()
+    });
     let added = store.append(id, std::slice::from_ref(&entry)).await?;
     Ok((entry, added == 1))
 }
@@ -163,8 +165,11 @@ mod tests {
         let i = s.get(&id).await.unwrap().unwrap();
         assert_eq!(i.acknowledged_at, Some(at(14, 40, 0)));
         let t = s.timeline(&id).await.unwrap();
-        assert_eq!(t.iter().filter(|e| e.kind == EntryKind::Acknowledged).count(), 1);
-        assert_eq!(t[0].detail["by"], "alice");
+        assert_eq!(
+            t.iter().filter(|e| e.kind() == EntryKind::Acknowledged).count(),
+            1
+        );
+        assert_eq!(t[0].detail().by(), Some("alice"));
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use crate::model::incident::{Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
 use crate::model::signal::AlarmState;
-use crate::model::timeline::{sort_entries, EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, sort_entries, EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route};
 use crate::report::metrics::{emf_lines, human_opt, StageTimes};
@@ -24,7 +24,6 @@ use crate::runbook::Runbook;
 use crate::stages::manage::validate_person;
 use crate::Error;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
@@ -146,7 +145,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                     }
                 ),
             )
-            .with_detail(json!({ "still_firing": still_firing }));
+            .with_detail(detail::Note {
+                still_firing: Some(still_firing.iter().map(ToString::to_string).collect()),
+                ..detail::Note::default()
+            });
             if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
             {
                 let applied = inc.remediations.iter().find(|x| x.outcome == Outcome::Applied);
@@ -269,20 +271,17 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         inc.resolve(at);
         let times = StageTimes::of(&inc);
         let anomalies = StageTimes::anomalies(&inc);
-        let alarms: BTreeMap<&str, &str> = inc
-            .alarms
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.state.as_str()))
-            .collect();
-        let mut detail = json!({
-            "manual": manual_by.is_some(),
-            "stage_times": times,
-            "alarms": alarms,
-            "anomalies": anomalies,
-        });
-        if let (Some(by), Some(o)) = (manual_by, detail.as_object_mut()) {
-            o.insert("by".into(), json!(by));
-        }
+        let detail = detail::Resolved {
+            manual: manual_by.is_some(),
+            by: manual_by.map(str::to_string),
+            stage_times: times,
+            alarms: inc
+                .alarms
+                .iter()
+                .map(|(n, a)| (n.clone(), a.state.as_str().to_string()))
+                .collect(),
+            anomalies: anomalies.clone(),
+        };
         let resolved =
             TimelineEntry::new(base.step("resolved"), at, EntryKind::Resolved, summary).with_detail(detail);
         let mut timeline = self.store.timeline(&inc.id).await?;
@@ -377,7 +376,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             EntryKind::Note,
             format!("Resolution summary sent to the {} topic", inc.severity),
         )
-        .with_detail(json!({ "message_id": message_id }));
+        .with_detail(detail::Note {
+            message_id: Some(message_id),
+            ..detail::Note::default()
+        });
         self.store.append(&inc.id, &[entry]).await?;
         Ok(true)
     }
@@ -624,7 +626,7 @@ mod tests {
             .await
             .unwrap()
             .iter()
-            .map(|e| e.kind)
+            .map(|e| e.kind())
             .collect();
         assert_eq!(
             kinds,
@@ -679,7 +681,7 @@ mod tests {
         let again = w.resolve().on_recovered(&r).await.unwrap();
         assert_eq!(again, ResolveOutcome::AlreadyResolved { notified: false });
         let t = w.store.timeline(&incident().id).await.unwrap();
-        assert_eq!(t.iter().filter(|e| e.kind == EntryKind::Resolved).count(), 1);
+        assert_eq!(t.iter().filter(|e| e.kind() == EntryKind::Resolved).count(), 1);
         assert_eq!(w.notifier.sent().len(), 1);
         assert_eq!(w.bus.events().len(), 1);
     }
@@ -776,7 +778,7 @@ mod tests {
         assert_eq!(stored.mitigated_at, Some(at(14, 36, 0)));
         assert_eq!(stored.resolved_at, None);
         let t = w.store.timeline(&i.id).await.unwrap();
-        assert_eq!(t.iter().filter(|e| e.kind == EntryKind::Mitigated).count(), 1);
+        assert_eq!(t.iter().filter(|e| e.kind() == EntryKind::Mitigated).count(), 1);
         assert!(w.notifier.sent().is_empty());
         // redelivery: still mitigated, no second entry
         let again = w
@@ -814,7 +816,7 @@ mod tests {
         assert_eq!(stored.status, IncidentStatus::Open);
         assert_eq!(stored.version, i.version);
         let t = w.store.timeline(&i.id).await.unwrap();
-        let notes: Vec<&TimelineEntry> = t.iter().filter(|e| e.kind == EntryKind::Note).collect();
+        let notes: Vec<&TimelineEntry> = t.iter().filter(|e| e.kind() == EntryKind::Note).collect();
         assert_eq!(notes.len(), 1);
         assert!(notes[0]
             .summary
@@ -854,14 +856,14 @@ mod tests {
             .contains("resolved by hand while alarms were still in ALARM: articles-api-5xx"));
         assert!(!res.postmortem.contains("alice"));
         let t = w.store.timeline(&i.id).await.unwrap();
-        let r = t.iter().find(|e| e.kind == EntryKind::Resolved).unwrap();
+        let r = t.iter().find(|e| e.kind() == EntryKind::Resolved).unwrap();
         assert!(
             r.summary.contains("while not OK: articles-api-5xx"),
             "{}",
             r.summary
         );
-        assert_eq!(r.detail["by"], "alice");
-        assert_eq!(r.detail["manual"], true);
+        assert_eq!(r.detail().by(), Some("alice"));
+        assert!(matches!(r.detail(), crate::model::timeline::Detail::Resolved(d) if d.manual));
         assert!(w.notifier.sent()[0]
             .1
             .body

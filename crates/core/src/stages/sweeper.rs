@@ -27,7 +27,7 @@ use crate::model::pipeline::{Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, ListQuery, Notification, Notifier, PointerChange, Route,
@@ -37,7 +37,6 @@ use crate::runbook::Runbook;
 use crate::Error;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The sweeper, over its ports.
@@ -58,6 +57,17 @@ pub enum SweepRule {
     Unacknowledged,
     RemediationNotRecovered,
     OpenTooLong,
+}
+
+impl SweepRule {
+    /// As serialised (`unacknowledged`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepRule::Unacknowledged => "unacknowledged",
+            SweepRule::RemediationNotRecovered => "remediation-not-recovered",
+            SweepRule::OpenTooLong => "open-too-long",
+        }
+    }
 }
 
 /// One escalation a sweep carried out.
@@ -291,11 +301,11 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             EntryKind::Escalated,
             due.summary.clone(),
         )
-        .with_detail(json!({
-            "rule": due.rule,
-            "from": inc.severity,
-            "to": due.to,
-        }));
+        .with_detail(detail::Escalated {
+            rule: Some(due.rule.as_str().to_string()),
+            from: inc.severity,
+            to: due.to,
+        });
         Ok(
             match up.save(inc, &mut next, PointerChange::Keep, &[entry]).await? {
                 Saved::Saved => Escalated::Saved(Box::new(next)),
@@ -369,7 +379,11 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             EntryKind::Paged,
             format!("Paged {} ({kind})", inc.severity),
         )
-        .with_detail(json!({ "message_id": message_id }));
+        .with_detail(detail::Paged {
+            message_id: Some(message_id),
+            subject: None,
+            event: None,
+        });
         self.store.append(&inc.id, &[paged]).await?;
         tracing::info!(incident = %inc.id, rule = kind, severity = %inc.severity, "escalated");
         Ok(())
@@ -419,11 +433,10 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
         let Some(saved) = timeline.iter().find(|e| e.event_id == due.event_id) else {
             return Ok(false);
         };
-        let from = saved
-            .detail
-            .get("from")
-            .and_then(|v| serde_json::from_value::<Severity>(v.clone()).ok())
-            .unwrap_or(inc.severity);
+        let from = match saved.detail() {
+            Detail::Escalated(e) => e.from,
+            _ => inc.severity,
+        };
         let summary = saved.summary.clone();
         let due = Due {
             rule: due.rule,
@@ -649,13 +662,13 @@ mod tests {
         assert_eq!(r.escalations[0].rule, SweepRule::RemediationNotRecovered);
         assert_eq!(r.escalations[0].to, Severity::Sev1);
         let t = w.store.timeline(&i.id).await.unwrap();
-        let e = t.iter().find(|e| e.kind == EntryKind::Escalated).unwrap();
+        let e = t.iter().find(|e| e.kind() == EntryKind::Escalated).unwrap();
         assert!(
             e.summary.contains("ecs-rollback was applied 5m ago"),
             "{}",
             e.summary
         );
-        assert!(t.iter().any(|e| e.kind == EntryKind::Paged));
+        assert!(t.iter().any(|e| e.kind() == EntryKind::Paged));
         assert_eq!(w.bus.events().len(), 1);
 
         w.clock.set(at(14, 47, 0));
@@ -725,7 +738,8 @@ mod tests {
             EntryKind::Escalated,
             "Unacknowledged; paging SEV1 again",
         )
-        .with_detail(json!({"from": "SEV1", "to": "SEV1"}));
+        .with_json_detail(serde_json::json!({"from": "SEV1", "to": "SEV1"}))
+        .unwrap();
         w.store
             .save(&next, i.version, PointerChange::Keep, &[entry])
             .await

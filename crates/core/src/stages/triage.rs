@@ -12,7 +12,7 @@ use crate::model::incident::{AttachedAlarm, Incident, IncidentId, IncidentStatus
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::signal::{AlarmSignal, AlarmState};
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, EntryKind, TimelineEntry};
 use crate::policy::{Classification, SeverityPolicy};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
@@ -130,13 +130,13 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             EntryKind::AlarmFired,
             format!("{} is ALARM: {}", signal.alarm_name, signal.reason),
         )
-        .with_detail(serde_json::json!({
-            "alarm": signal.alarm_name,
-            "arn": signal.alarm_arn,
-            "previous_state": signal.previous_state.map(AlarmState::as_str),
-            "channel": signal.channel,
-            "trigger": signal.trigger,
-        }))
+        .with_detail(detail::AlarmFired {
+            alarm: signal.alarm_name.clone(),
+            arn: signal.alarm_arn.clone(),
+            previous_state: signal.previous_state.map(|s| s.as_str().to_string()),
+            channel: signal.channel,
+            trigger: signal.trigger.clone(),
+        })
     }
 
     fn classified_entry(&self, signal: &AlarmSignal, class: &Classification) -> TimelineEntry {
@@ -150,9 +150,18 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             summary.push_str("; ");
             summary.push_str(n);
         }
-        TimelineEntry::new(eid(signal, "classified"), self.clock.now(), EntryKind::Classified, summary).with_detail(
-            serde_json::json!({ "severity": class.severity, "rule": rule, "service": class.service, "notes": class.notes }),
+        TimelineEntry::new(
+            eid(signal, "classified"),
+            self.clock.now(),
+            EntryKind::Classified,
+            summary,
         )
+        .with_detail(detail::Classified {
+            severity: class.severity,
+            rule: Some(rule.to_string()),
+            service: class.service.clone(),
+            notes: class.notes.clone(),
+        })
     }
 
     /// The incident this signal would open and the entries that open it.
@@ -292,7 +301,11 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                         class.rule.as_deref().unwrap_or("default")
                     ),
                 )
-                .with_detail(serde_json::json!({ "from": inc.severity, "to": sev })),
+                .with_detail(detail::Escalated {
+                    rule: None,
+                    from: inc.severity,
+                    to: sev,
+                }),
             );
             inc.escalate(sev, now);
         }
@@ -397,9 +410,18 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             eid(signal, "paged"),
             self.clock.now(),
             EntryKind::Paged,
-            format!("paged the {} topic ({}); told diagnose ({})", inc.severity, inc.severity.response(), event.detail_type()),
+            format!(
+                "paged the {} topic ({}); told diagnose ({})",
+                inc.severity,
+                inc.severity.response(),
+                event.detail_type()
+            ),
         )
-        .with_detail(serde_json::json!({ "message_id": message_id, "subject": message.subject, "event": event.detail_type() }));
+        .with_detail(detail::Paged {
+            message_id: Some(message_id),
+            subject: Some(message.subject.clone()),
+            event: Some(event.detail_type().to_string()),
+        });
         self.store.append(&inc.id, &[paged]).await?;
         Ok(())
     }

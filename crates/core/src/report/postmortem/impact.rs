@@ -2,7 +2,6 @@
 //! queries counted them during the diagnosis.
 
 use super::*;
-use crate::model::entry_id::EntryId;
 
 pub(super) fn impact(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
     out.push_str("## Impact\n\n");
@@ -98,10 +97,9 @@ pub(super) fn measure(timeline: &[TimelineEntry]) -> Measured {
     let mut m = Measured::default();
     let completed: Vec<(QuerySummary, Option<Window>)> = timeline
         .iter()
-        .filter(|e| e.kind == EntryKind::QueryCompleted)
-        .filter_map(|e| {
-            let s: QuerySummary = serde_json::from_value(e.detail.get("summary")?.clone()).ok()?;
-            Some((s, window_of(timeline, e)))
+        .filter_map(|e| match e.detail() {
+            Detail::QueryCompleted(q) => Some((q.summary.clone(), window_of(timeline, e))),
+            _ => None,
         })
         .collect();
     let mut requests = None;
@@ -157,15 +155,11 @@ fn window_of(timeline: &[TimelineEntry], e: &TimelineEntry) -> Option<Window> {
     .text();
     let started = timeline
         .iter()
-        .find(|s| s.kind == EntryKind::DiagnosisStarted && s.event_id == started_id)?;
-    let w = started.detail.get("window")?;
-    let t = |k: &str| {
-        w.get(k)
-            .and_then(Value::as_str)
-            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    Some((t("start")?, t("end")?))
+        .find(|s| s.kind() == EntryKind::DiagnosisStarted && s.event_id == started_id)?;
+    match started.detail() {
+        Detail::DiagnosisStarted(d) => Some((d.window.start, d.window.end)),
+        _ => None,
+    }
 }
 
 /// `1234` → `1,234`; fractions keep one decimal.

@@ -7,14 +7,14 @@
 //! acknowledgements, notes and manual resolutions stay on the timeline's detail and never reach
 //! the draft.
 
+use crate::model::entry_id::EntryId;
 use crate::model::incident::Incident;
 use crate::model::severity::Severity;
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{Detail, EntryKind, TimelineEntry};
 use crate::report::metrics::{human, StageTimes};
 use crate::runbook::findings::QuerySummary;
 use crate::runbook::{Measure, Runbook};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use std::fmt::Write as _;
 
 mod impact;
@@ -35,8 +35,8 @@ pub fn resolved_manually(timeline: &[TimelineEntry]) -> bool {
     timeline
         .iter()
         .rev()
-        .find(|e| e.kind == EntryKind::Resolved)
-        .is_some_and(|e| e.detail.get("manual").and_then(Value::as_bool) == Some(true))
+        .find(|e| e.kind() == EntryKind::Resolved)
+        .is_some_and(|e| matches!(e.detail(), Detail::Resolved(r) if r.manual))
 }
 
 /// A finding for "what went poorly", with the action item it asks for.
@@ -158,7 +158,7 @@ fn timeline_section(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) 
         ));
     }
     for e in timeline {
-        if e.kind == EntryKind::PostmortemDrafted {
+        if e.kind() == EntryKind::PostmortemDrafted {
             continue;
         }
         lines.push((e.at, blameless_line(e)));
@@ -186,25 +186,30 @@ fn timeline_section(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) 
     out.push('\n');
 }
 
-/// One timeline line without names: acknowledgements are rephrased, and a name the entry's detail
-/// records (`by`, `approved_by`, `acknowledged_by`) becomes "a responder" in its summary.
+/// One timeline line without names. The lines of the entries a person caused are written from
+/// their typed detail, naming the role ("a responder"), never by searching the summary for the
+/// person's name (a short name would match inside other words).
 fn blameless_line(e: &TimelineEntry) -> String {
-    let line = raw_line(e);
-    ["by", "approved_by", "acknowledged_by"]
-        .iter()
-        .filter_map(|k| e.detail.get(*k).and_then(Value::as_str))
-        .filter(|name| name.trim().len() > 1)
-        .fold(line, |l, name| l.replace(name.trim(), "a responder"))
+    match e.detail() {
+        Detail::RemediationRequested(r) if r.approved_by.is_some() => {
+            let action = match EntryId::parse(&e.event_id) {
+                Some(EntryId::Remediation { action, .. }) => action,
+                _ => "the remediation".to_string(),
+            };
+            format!("`{}` {action} approved by a responder", e.kind())
+        }
+        _ => raw_line(e),
+    }
 }
 
 fn raw_line(e: &TimelineEntry) -> String {
-    match e.kind {
+    match e.kind() {
         EntryKind::Acknowledged => "`acknowledged` The on-call responder acknowledged the incident.".into(),
         EntryKind::Note => format!("`note` {}", one_line(&e.summary)),
-        EntryKind::Resolved if e.detail.get("manual").and_then(Value::as_bool) == Some(true) => {
+        EntryKind::Resolved if matches!(e.detail(), Detail::Resolved(r) if r.manual) => {
             format!("`resolved` {}", one_line(&e.summary))
         }
-        _ => format!("`{}` {}", e.kind, one_line(&e.summary)),
+        _ => format!("`{}` {}", e.kind(), one_line(&e.summary)),
     }
 }
 
@@ -249,7 +254,7 @@ fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runboo
     }
     let changes: Vec<&TimelineEntry> = timeline
         .iter()
-        .filter(|e| e.kind == EntryKind::RecentChanges)
+        .filter(|e| e.kind() == EntryKind::RecentChanges)
         .collect();
     if !changes.is_empty() {
         out.push_str("\nRecent changes to the service:\n\n");
@@ -270,18 +275,19 @@ fn evidence(timeline: &[TimelineEntry]) -> Vec<String> {
         }
     };
     for e in timeline {
-        if !matches!(e.kind, EntryKind::CauseMatched | EntryKind::DiagnosisCompleted) {
+        if !matches!(e.kind(), EntryKind::CauseMatched | EntryKind::DiagnosisCompleted) {
             continue;
         }
-        if e.kind == EntryKind::CauseMatched {
+        if e.kind() == EntryKind::CauseMatched {
             add(one_line(&e.summary));
         }
-        if let Some(items) = e.detail.get("evidence").and_then(Value::as_array) {
-            for item in items {
-                if let Some(s) = item.as_str() {
-                    add(one_line(s));
-                }
-            }
+        let evidence = match e.detail() {
+            Detail::CauseMatched(m) => m.evidence.as_slice(),
+            Detail::DiagnosisCompleted(r) => r.evidence.as_slice(),
+            _ => &[],
+        };
+        for s in evidence {
+            add(one_line(s));
         }
     }
     v
@@ -363,24 +369,40 @@ pub(crate) mod tests {
             at: at(14, 36, 0),
         });
         let t = vec![
-            e(at(14, 35, 0), EntryKind::AlarmFired, "articles-api-5xx is in ALARM"),
-            e(at(14, 35, 1), EntryKind::Opened, "Opened SEV2 incident for prod/articles-api"),
-            e(at(14, 35, 20), EntryKind::QueryCompleted, "errors: 3 rows").with_detail(json!({
-                "name": "errors",
-                "rows": [
-                    [{"field": "bin(5m)", "value": "2026-03-14 14:25:00"}, {"field": "count()", "value": "12"}],
-                    [{"field": "bin(5m)", "value": "2026-03-14 14:30:00"}, {"field": "count()", "value": "1500"}],
-                    {"bin(5m)": "2026-03-14 14:35:00", "count()": 488}
-                ]
-            })),
-            e(at(14, 35, 40), EntryKind::CauseMatched, "db-connection-pool-exhausted: 42 rows match")
-                .with_detail(json!({"evidence": [
+            e(
+                at(14, 35, 0),
+                EntryKind::AlarmFired,
+                "articles-api-5xx is in ALARM",
+            ),
+            e(
+                at(14, 35, 1),
+                EntryKind::Opened,
+                "Opened SEV2 incident for prod/articles-api",
+            ),
+            e(at(14, 35, 20), EntryKind::QueryCompleted, "errors: 3 rows"),
+            e(
+                at(14, 35, 40),
+                EntryKind::CauseMatched,
+                "db-connection-pool-exhausted: 42 rows match",
+            )
+            .with_json_detail(json!({
+                "cause": "db-connection-pool-exhausted",
+                "description": "The database connection pool is too small for the traffic.",
+                "evidence": [
                     "DatabaseError: connection pool exhausted, max_connections=10",
                     "connections spiked at 14:30"
-                ]})),
-            e(at(14, 36, 0), EntryKind::RemediationApplied, "ecs-scale-out prod/articles-api 4 -> 6"),
+                ],
+                "remediation": ["ecs-scale-out"]
+            }))
+            .unwrap(),
+            e(
+                at(14, 36, 0),
+                EntryKind::RemediationApplied,
+                "ecs-scale-out prod/articles-api 4 -> 6",
+            ),
             e(at(14, 40, 0), EntryKind::Acknowledged, "acknowledged by alice")
-                .with_detail(json!({"by": "alice"})),
+                .with_json_detail(json!({"by": "alice"}))
+                .unwrap(),
             e(at(15, 0, 0), EntryKind::AlarmRecovered, "articles-api-5xx is OK"),
             e(at(15, 0, 0), EntryKind::Resolved, "All alarms OK; resolved"),
         ];
@@ -550,7 +572,8 @@ pub(crate) mod tests {
                 EntryKind::Resolved,
                 "Resolved by hand; still in ALARM: articles-api-5xx",
             )
-            .with_detail(json!({"manual": true, "by": "bob"})),
+            .with_json_detail(json!({"manual": true, "by": "bob"}))
+            .unwrap(),
         );
         let md = draft(&i, &t, Some(&runbook()));
         assert!(md.contains("- **Status:** resolved (by hand, see the timeline)"));
@@ -560,19 +583,36 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn names_in_other_entries_are_replaced() {
+    fn an_approvers_name_never_appears_and_never_rewrites_other_words() {
         let (i, mut t) = seed();
-        t.push(
-            e(
-                at(14, 37, 0),
-                EntryKind::RemediationApplied,
-                "ecs-rollback approved by carol",
-            )
-            .with_detail(json!({"approved_by": "carol"})),
-        );
+        for name in ["carol", "ed"] {
+            t.push(
+                TimelineEntry::new(
+                    EntryId::Remediation {
+                        incident: i.id.clone(),
+                        cause: "db-connection-pool-exhausted".into(),
+                        action: "ecs-rollback".into(),
+                        phase: "approved".into(),
+                    }
+                    .text(),
+                    at(14, 37, 0),
+                    EntryKind::RemediationRequested,
+                    format!("ecs-rollback approved by {name}"),
+                )
+                .with_json_detail(json!({"approved_by": name, "cause": "db-connection-pool-exhausted"}))
+                .unwrap(),
+            );
+        }
         let md = draft(&i, &t, None);
         assert!(!md.contains("carol"), "{md}");
-        assert!(md.contains("ecs-rollback approved by a responder"));
+        assert!(!md.contains("by ed"), "{md}");
+        // "ed" is inside "remediation-requested" and "Opened": they stay whole
+        assert!(
+            md.contains("`remediation-requested` ecs-rollback approved by a responder"),
+            "{md}"
+        );
+        assert!(!md.contains("a responderiation"), "{md}");
+        assert!(md.contains("Opened SEV2"), "{md}");
     }
 
     #[test]
@@ -612,25 +652,31 @@ pub(crate) mod tests {
                 EntryKind::DiagnosisStarted,
                 "s",
             )
-            .with_detail(json!({"window": {"start": "2026-03-14T13:35:00Z", "end": "2026-03-14T14:35:00Z"}})),
+            .with_json_detail(json!({
+                "alarm": "articles-api-5xx",
+                "window": {"start": "2026-03-14T13:35:00Z", "end": "2026-03-14T14:35:00Z"}
+            }))
+            .unwrap(),
             TimelineEntry::new(
                 format!("{d}/query/errors"),
                 at(14, 35, 2),
                 EntryKind::QueryCompleted,
                 "errors",
             )
-            .with_detail(
+            .with_json_detail(
                 json!({"summary": summary("errors", Measure::FailedRequests, &[0.0, 0.0, 12.0, 11.0])}),
-            ),
+            )
+            .unwrap(),
             TimelineEntry::new(
                 format!("{d}/query/requests"),
                 at(14, 35, 2),
                 EntryKind::QueryCompleted,
                 "requests",
             )
-            .with_detail(
+            .with_json_detail(
                 json!({"summary": summary("requests", Measure::Requests, &[100.0, 100.0, 80.0, 35.0])}),
-            ),
+            )
+            .unwrap(),
         ];
         let md = draft(&seed().0, &t, None);
         assert!(
@@ -648,7 +694,11 @@ pub(crate) mod tests {
             EntryKind::QueryCompleted,
             "x",
         )
-        .with_detail(json!({"rows": ["a", 1, null], "summary": {"query": "x"}}))];
+        .with_json_detail(json!({"summary": {
+            "query": "x", "rows": 3, "records_matched": 3.0, "records_scanned": 9.0,
+            "top_messages": [], "bins": 0, "spike": null
+        }}))
+        .unwrap()];
         assert_eq!(measure(&old), Measured::default());
         assert!(draft(&seed().0, &old, None).contains("**Failed requests:** not measured"));
     }

@@ -74,7 +74,7 @@ pub(super) fn findings(
         )),
         None => {}
     }
-    for e in timeline.iter().filter(|e| e.kind == EntryKind::QueryFailed) {
+    for e in timeline.iter().filter(|e| e.kind() == EntryKind::QueryFailed) {
         poorly.push(poor(
             format!("A diagnostic query failed: {}", one_line(&e.summary)),
             format!("Fix the failing runbook query ({}).", one_line(&e.summary)),
@@ -185,7 +185,7 @@ pub(super) fn findings(
     for (e, kind) in timeline.iter().filter_map(|e| match EntryId::parse(&e.event_id) {
         Some(EntryId::Sweeper {
             kind, paged: false, ..
-        }) if e.kind == EntryKind::Escalated => Some((e, kind)),
+        }) if e.kind() == EntryKind::Escalated => Some((e, kind)),
         _ => None,
     }) {
         if kind == SweepKind::NotRecovered {

@@ -4,127 +4,18 @@
 
 use super::MAX_EVENTS;
 use crate::model::duration::{human, Span};
+pub use crate::model::evidence::{DiagnosisReport, QueryOutcome, RecentChanges};
 use crate::model::incident::EcsService;
-use crate::model::pipeline::{DiagnosisCompleted, Event, IncidentRaised};
+use crate::model::pipeline::IncidentRaised;
 use crate::ports::{Deployment, QueryOutput, QueryRequest, ServiceEvent, ServiceState};
 use crate::runbook::findings::{self, CauseMatch, Evidence, QuerySummary};
 use crate::runbook::template::{self, TemplateVars};
 use crate::runbook::{QueryStep, Runbook, RunbookTrigger};
 use crate::Error;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// How one query went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum QueryOutcome {
-    Completed(QuerySummary),
-    Failed { query: String, error: String },
-}
-
-impl QueryOutcome {
-    pub fn name(&self) -> &str {
-        match self {
-            QueryOutcome::Completed(s) => &s.query,
-            QueryOutcome::Failed { query, .. } => query,
-        }
-    }
-}
-
-/// What changed on the ECS service shortly before the alarm.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RecentChanges {
-    /// The service described (`cluster/service`), when the incident has one.
-    pub service: Option<String>,
-    /// Deployments created or updated in the window, newest first, and the primary one.
-    pub deployments: Vec<Deployment>,
-    /// Service events in the window, newest first (at most 20).
-    pub events: Vec<ServiceEvent>,
-    pub task_definition: Option<String>,
-    pub desired: Option<i32>,
-    pub running: Option<i32>,
-    pub pending: Option<i32>,
-    /// Why nothing could be read (no ECS service, describe failed).
-    pub note: Option<String>,
-}
-
-impl RecentChanges {
-    /// One line for the timeline.
-    pub fn line(&self) -> String {
-        if let Some(n) = &self.note {
-            return format!("Recent changes unavailable: {n}");
-        }
-        let svc = self.service.as_deref().unwrap_or("the service");
-        let mut s = format!(
-            "{svc}: {} running of {} desired ({} pending) on {}",
-            self.running.unwrap_or_default(),
-            self.desired.unwrap_or_default(),
-            self.pending.unwrap_or_default(),
-            self.task_definition.as_deref().unwrap_or("?")
-        );
-        let recent: Vec<String> = self
-            .deployments
-            .iter()
-            .filter_map(|d| {
-                d.created_at
-                    .map(|at| format!("{} at {} ({})", d.task_definition, at.format("%H:%M"), d.status))
-            })
-            .collect();
-        if recent.is_empty() {
-            s.push_str("; no deployment in the window");
-        } else {
-            s.push_str(&format!("; deployments: {}", recent.join(", ")));
-        }
-        s.push_str(&format!("; {} service events", self.events.len()));
-        s
-    }
-}
-
-/// The diagnosis: what the timeline's `diagnosis-completed` entry holds and `handle` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiagnosisReport {
-    pub incident_id: crate::model::incident::IncidentId,
-    pub service: String,
-    /// The runbook used; `None` when none matched and generic diagnostics ran.
-    pub runbook: Option<String>,
-    /// Why the runbook was selected.
-    pub selected_because: Option<String>,
-    /// The first matched cause in runbook order.
-    pub cause: Option<String>,
-    pub evidence: Vec<String>,
-    /// The cause's remediation actions, in order.
-    pub suggested: Vec<String>,
-    /// The first anomalous bin.
-    pub estimated_start: Option<DateTime<Utc>>,
-    /// From the estimated start to the alarm.
-    pub time_to_detect_s: Option<i64>,
-    /// Every cause whose signatures matched, in runbook order.
-    pub matched: Vec<CauseMatch>,
-    pub queries: Vec<QueryOutcome>,
-    pub recent_changes: RecentChanges,
-    pub window_start: DateTime<Utc>,
-    pub window_end: DateTime<Utc>,
-    /// True when this delivery found the diagnosis already recorded and did nothing new.
-    #[serde(default)]
-    pub repeated: bool,
-}
-
-impl DiagnosisReport {
-    /// The "Diagnosis Completed" event for it.
-    pub fn event(&self) -> Event {
-        Event::Diagnosed(DiagnosisCompleted {
-            incident_id: self.incident_id.clone(),
-            service: self.service.clone(),
-            runbook: self.runbook.clone(),
-            cause: self.cause.clone(),
-            evidence: self.evidence.clone(),
-            suggested: self.suggested.clone(),
-            estimated_start: self.estimated_start,
-        })
-    }
-}
 
 /// The queries run when no runbook matches: errors and exceptions in the service's log group,
 /// and their counts per 5 minutes.

@@ -467,17 +467,17 @@ prevention: ["don't"]
         let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
         assert_eq!(r.cause.as_deref(), Some("boom"));
         let tl = w.timeline().await;
-        let failed = tl.iter().find(|e| e.kind == EntryKind::QueryFailed).unwrap();
+        let failed = tl.iter().find(|e| e.kind() == EntryKind::QueryFailed).unwrap();
         assert_eq!(failed.event_id, format!("{ID}/diagnosis/SEV2/query/slow"));
         assert!(
             failed.summary.contains("MalformedQueryException"),
             "{}",
             failed.summary
         );
-        assert!(tl.iter().any(|e| e.kind == EntryKind::DiagnosisCompleted));
+        assert!(tl.iter().any(|e| e.kind() == EntryKind::DiagnosisCompleted));
         assert!(tl
             .iter()
-            .find(|e| e.kind == EntryKind::DiagnosisCompleted)
+            .find(|e| e.kind() == EntryKind::DiagnosisCompleted)
             .unwrap()
             .summary
             .contains("1 of 3 queries failed"));
@@ -573,7 +573,7 @@ prevention: ["don't"]
             .iter()
             .all(|q| q.log_groups == vec!["/ecs/api".to_string()]));
         let tl = w.timeline().await;
-        let nr = tl.iter().find(|e| e.kind == EntryKind::NoRunbook).unwrap();
+        let nr = tl.iter().find(|e| e.kind() == EntryKind::NoRunbook).unwrap();
         assert!(nr.summary.contains("disk-70-percent"), "{}", nr.summary);
         let errors = r.queries.iter().find(|q| q.name() == "errors").unwrap();
         match errors {

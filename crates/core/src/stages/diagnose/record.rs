@@ -5,7 +5,7 @@ use super::decide::{DiagnosisReport, Planned, QueryOutcome};
 use crate::model::duration::human;
 use crate::model::entry_id::EntryId;
 use crate::model::pipeline::IncidentRaised;
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
 use crate::runbook::findings::CauseMatch;
 use crate::runbook::{Runbook, TriggerMatch};
 use crate::Error;
@@ -82,13 +82,16 @@ pub(super) fn started_entry(
         EntryKind::DiagnosisStarted,
         started_summary,
     )
-    .with_detail(serde_json::json!({
-    "runbook": selected.as_ref().map(|(r, _)| r.id.clone()),
-    "selected_because": because.as_ref().map(ToString::to_string),
-    "alarm": raised.alarm_name,
-    "window": {"start": window_start, "end": window_end},
-    "log_groups": groups,
-        }))
+    .with_detail(detail::DiagnosisStarted {
+        runbook: selected.as_ref().map(|(r, _)| r.id.clone()),
+        selected_because: because.as_ref().map(ToString::to_string),
+        alarm: raised.alarm_name.clone(),
+        window: detail::Window {
+            start: window_start,
+            end: window_end,
+        },
+        log_groups: groups.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// The entries of the findings: each query, the recent changes, no runbook, each matched cause.
@@ -106,19 +109,31 @@ pub(super) fn finding_entries(
     for (o, p) in report.queries.iter().zip(sorted_like(planned, &report.queries)) {
         let eid = ids.step(&format!("query/{}", o.name()));
         let (log_groups, text) = match &p.request {
-            Ok(r) => (serde_json::json!(r.log_groups), serde_json::json!(r.query)),
-            Err(_) => (serde_json::Value::Null, serde_json::Value::Null),
+            Ok(r) => (Some(r.log_groups.clone()), Some(r.query.clone())),
+            Err(_) => (None, None),
         };
         entries.push(match o {
-            QueryOutcome::Completed(s) => TimelineEntry::new(eid, now, EntryKind::QueryCompleted, s.line())
-                .with_detail(serde_json::json!({"summary": s, "log_groups": log_groups, "query": text})),
-            QueryOutcome::Failed { query, error } => TimelineEntry::new(
+            QueryOutcome::Completed(s) => TimelineEntry::of(
                 eid,
                 now,
-                EntryKind::QueryFailed,
+                detail::QueryCompleted {
+                    summary: s.clone(),
+                    log_groups,
+                    query: text,
+                },
+                s.line(),
+            ),
+            QueryOutcome::Failed { query, error } => TimelineEntry::of(
+                eid,
+                now,
+                detail::QueryFailed {
+                    query_name: query.clone(),
+                    error: error.clone(),
+                    log_groups,
+                    query: text,
+                },
                 format!("Query {query} failed: {error}"),
-            )
-            .with_detail(serde_json::json!({"query_name": query, "error": error, "log_groups": log_groups, "query": text})),
+            ),
         });
     }
     entries.push(
@@ -128,7 +143,7 @@ pub(super) fn finding_entries(
             EntryKind::RecentChanges,
             report.recent_changes.line(),
         )
-        .with_detail(serde_json::to_value(&report.recent_changes).unwrap_or_default()),
+        .with_detail(report.recent_changes.clone()),
     );
     if let Some(hint_unknown) = unknown_hint {
         let why = match hint_unknown {
@@ -152,7 +167,10 @@ pub(super) fn finding_entries(
                 EntryKind::NoRunbook,
                 format!("No runbook: {why}; ran generic diagnostics (errors and exceptions, counts per 5 minutes)"),
             )
-            .with_detail(serde_json::json!({"alarm": raised.alarm_name, "runbook_tag": hint_unknown})),
+            .with_detail(detail::NoRunbook {
+                alarm: raised.alarm_name.clone(),
+                runbook_tag: hint_unknown.map(str::to_string),
+            }),
         );
     }
     for m in matched {
@@ -174,7 +192,7 @@ pub(super) fn finding_entries(
                     }
                 ),
             )
-            .with_detail(serde_json::to_value(m).unwrap_or_default()),
+            .with_detail(m.clone()),
         );
     }
     entries
@@ -193,12 +211,17 @@ pub(super) fn completed_entry(
         EntryKind::DiagnosisCompleted,
         completed_summary(report, raised),
     )
-    .with_detail(serde_json::to_value(report).unwrap_or_default())
+    .with_detail(report.clone())
 }
 
 pub(super) fn read_report(entry: &TimelineEntry) -> Result<DiagnosisReport, Error> {
-    serde_json::from_value(entry.detail.clone())
-        .map_err(|e| Error::invalid(format!("timeline entry {}", entry.event_id), e.to_string()))
+    match entry.detail() {
+        Detail::DiagnosisCompleted(r) => Ok((**r).clone()),
+        _ => Err(Error::invalid(
+            format!("timeline entry {}", entry.event_id),
+            "has no diagnosis report",
+        )),
+    }
 }
 
 /// The planned queries in the order of `outcomes` (both follow the runbook's order).

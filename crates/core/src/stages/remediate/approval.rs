@@ -43,40 +43,30 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
                 action: a,
                 phase,
             } if i == *incident && a == action && phase == "awaiting-approval" => {
-                (e.kind == EntryKind::ApprovalRequested).then_some((e, cause))
+                (e.kind() == EntryKind::ApprovalRequested).then_some((e, cause))
             }
             _ => None,
         });
     let Some((req, cause)) = found else {
         return ApprovalState::NotRequested;
     };
-    let step = req
-        .detail
-        .get("step")
-        .and_then(|s| serde_json::from_value::<RemediationStep>(s.clone()).ok())
-        .unwrap_or_else(|| RemediationStep {
-            action: action.to_string(),
-            params: BTreeMap::new(),
-        });
+    let asked = match req.detail() {
+        Detail::ApprovalRequested(d) => Some(&**d),
+        _ => None,
+    };
     let pending = PendingApproval {
         cause: cause.clone(),
-        runbook: req
-            .detail
-            .get("runbook")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
-        step,
+        runbook: asked.and_then(|d| d.runbook.clone()),
+        step: asked.map_or_else(
+            || RemediationStep {
+                action: action.to_string(),
+                params: BTreeMap::new(),
+            },
+            |d| d.step.clone(),
+        ),
         requested_at: req.at,
-        plan: req
-            .detail
-            .get("plan")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string(),
-        estimated_start: req
-            .detail
-            .get("estimated_start")
-            .and_then(|v| serde_json::from_value(v.clone()).ok()),
+        plan: asked.map(|d| d.plan.clone()).unwrap_or_default(),
+        estimated_start: asked.and_then(|d| d.estimated_start),
     };
     let approved = event_id(incident, &cause, action, "approved");
     if timeline.iter().any(|e| e.event_id == approved) {
@@ -138,7 +128,13 @@ where
             EntryKind::RemediationRequested,
             format!("{} approved by {}", a.action, a.approved_by),
         )
-        .with_detail(json!({"approved_by": a.approved_by, "cause": pending.cause}));
+        .with_detail(detail::RemediationRequested {
+            cause: pending.cause.clone(),
+            runbook: None,
+            step: None,
+            mode: None,
+            approved_by: Some(a.approved_by.clone()),
+        });
         if self.store.append(id, &[approved]).await? == 0 {
             return self.redelivered(id, &pending.cause, report).await;
         }
@@ -226,11 +222,17 @@ where
                 dec.action, plan.service, plan.detail
             ),
         )
-        .with_detail(json!({
-            "record": rec, "cause": dec.cause, "runbook": dec.runbook, "step": step,
-            "plan": plan.detail, "update": plan.update, "before": snapshot(&plan.before),
-            "command": command, "estimated_start": estimated_start,
-        }));
+        .with_detail(detail::ApprovalRequested {
+            record: rec,
+            cause: dec.cause.to_string(),
+            runbook: dec.runbook.map(str::to_string),
+            step: step.clone(),
+            plan: plan.detail.clone(),
+            update: plan.update.clone(),
+            before: snapshot(&plan.before),
+            command: command.clone(),
+            estimated_start,
+        });
         (entry, note)
     }
 }

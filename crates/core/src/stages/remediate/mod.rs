@@ -21,7 +21,7 @@ use crate::model::pipeline::{DiagnosisCompleted, Event, RemediationApplied, Reme
 use crate::model::remedy::{Action, RemediationStep};
 use crate::model::settings::{RemediationMode, Settings};
 use crate::model::signal::AlarmState;
-use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, PortError, Route,
@@ -31,7 +31,6 @@ use crate::runbook::Runbook;
 use crate::stages::guardrails::{self as g, Refusal};
 use crate::Error;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
 use std::collections::BTreeMap;
 
 mod approval;
@@ -196,7 +195,13 @@ where
                         .map_or_else(|_| step.action.clone(), ToString::to_string)
                 ),
             )
-            .with_detail(json!({"cause": cause_id, "runbook": runbook.id, "step": step, "mode": mode}));
+            .with_detail(detail::RemediationRequested {
+                cause: cause_id.to_string(),
+                runbook: Some(runbook.id.clone()),
+                step: Some((*step).clone()),
+                mode: Some(*mode),
+                approved_by: None,
+            });
             if i == 0 {
                 // The claim on this decision: only one invocation gets past it.
                 if self.store.append(id, &[requested]).await? == 0 {

@@ -19,17 +19,22 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-pub(super) fn snapshot(s: &ServiceState) -> serde_json::Value {
-    json!({
-        "task_definition": s.task_definition,
-        "desired": s.desired,
-        "running": s.running,
-        "deployments": s.deployments.len(),
-    })
+pub(super) fn snapshot(s: &ServiceState) -> detail::ServiceSnapshot {
+    detail::ServiceSnapshot {
+        task_definition: s.task_definition.clone(),
+        desired: s.desired,
+        running: s.running,
+        deployments: s.deployments.len(),
+    }
 }
 
-pub(super) fn port_error_json(e: &PortError) -> serde_json::Value {
-    json!({"operation": e.operation, "code": e.code, "message": e.message, "retryable": e.retryable})
+pub(super) fn call_error(e: &PortError) -> detail::CallError {
+    detail::CallError {
+        operation: e.operation.clone(),
+        code: e.code.clone(),
+        message: e.message.clone(),
+        retryable: e.retryable,
+    }
 }
 
 pub(super) fn port_error_text(e: &PortError) -> String {
@@ -41,9 +46,7 @@ pub(super) fn port_error_text(e: &PortError) -> String {
 
 /// The record carried in an entry's detail, if any.
 pub(super) fn record_of(e: &TimelineEntry) -> Option<RemediationRecord> {
-    e.detail
-        .get("record")
-        .and_then(|r| serde_json::from_value(r.clone()).ok())
+    e.detail().record().cloned()
 }
 
 impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
@@ -88,10 +91,13 @@ where
             EntryKind::RemediationRefused,
             format!("{} refused ({}): {}", dec.action, r.guardrail, r.reason),
         )
-        .with_detail(json!({
-            "record": rec, "guardrail": r.guardrail, "reason": r.reason,
-            "cause": dec.cause, "runbook": dec.runbook,
-        }))
+        .with_detail(detail::RemediationRefused {
+            record: rec,
+            guardrail: r.guardrail.to_string(),
+            reason: r.reason.clone(),
+            cause: dec.cause.to_string(),
+            runbook: dec.runbook.map(str::to_string),
+        })
     }
 
     pub(super) fn dry_run(
@@ -116,10 +122,13 @@ where
                 dec.action, plan.service, plan.detail
             ),
         )
-        .with_detail(json!({
-            "record": rec, "update": plan.update, "before": snapshot(&plan.before),
-            "cause": dec.cause, "runbook": dec.runbook,
-        }))
+        .with_detail(detail::RemediationDryRun {
+            record: rec,
+            update: plan.update.clone(),
+            before: snapshot(&plan.before),
+            cause: dec.cause.to_string(),
+            runbook: dec.runbook.map(str::to_string),
+        })
     }
 
     pub(super) fn notify_failed(&self, dec: &Decision<'_>, what: &str, e: &PortError) -> TimelineEntry {
@@ -139,7 +148,10 @@ where
                 port_error_text(e)
             ),
         )
-        .with_detail(json!({"error": port_error_json(e)}))
+        .with_detail(detail::Note {
+            error: Some(call_error(e)),
+            ..detail::Note::default()
+        })
     }
 
     /// Cooldown lease, re-check, then the ECS call. Returns the entries and whether the cause is
@@ -176,10 +188,14 @@ where
                     EntryKind::RemediationFailed,
                     format!("{} on {svc} failed: {}", dec.action, port_error_text(&e)),
                 )
-                .with_detail(json!({
-                    "record": rec, "error": port_error_json(&e), "before": before,
-                    "update": plan.update, "cause": dec.cause, "runbook": dec.runbook,
-                }));
+                .with_detail(detail::RemediationFailed {
+                    record: rec,
+                    error: call_error(&e),
+                    before,
+                    update: plan.update.clone(),
+                    cause: dec.cause.to_string(),
+                    runbook: dec.runbook.map(str::to_string),
+                });
                 (vec![entry], true)
             }
             Executed::Applied(after) => {
@@ -204,11 +220,17 @@ where
                     EntryKind::RemediationApplied,
                     format!("{} applied on {svc}: {}", dec.action, plan.detail),
                 )
-                .with_detail(json!({
-                    "record": rec, "before": before, "after": snapshot(&after),
-                    "update": plan.update, "applied_at": now, "verify_window_s": verify.num_seconds(),
-                    "verify_by": verify_by, "cause": dec.cause, "runbook": dec.runbook,
-                }))];
+                .with_detail(detail::RemediationApplied {
+                    record: rec,
+                    before,
+                    after: snapshot(&after),
+                    update: plan.update.clone(),
+                    applied_at: now,
+                    verify_window_s: verify.num_seconds(),
+                    verify_by,
+                    cause: dec.cause.to_string(),
+                    runbook: dec.runbook.map(str::to_string),
+                })];
                 if inc.status == IncidentStatus::Open {
                     entries.push(TimelineEntry::new(
                         event_id(&inc.id, dec.cause, &dec.key, "mitigated"),

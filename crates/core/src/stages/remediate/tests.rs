@@ -248,7 +248,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.kind == kind)
+            .filter(|e| e.kind() == kind)
             .collect()
     }
 
@@ -319,7 +319,7 @@ async fn rollback_via_revision_listing_takes_41_of_9_10_41_42() {
     // applied entry carries before/after and what the sweeper needs
     let applied = w.entry(EntryKind::RemediationApplied).await;
     assert_eq!(applied.len(), 1);
-    let d = &applied[0].detail;
+    let d = &applied[0].detail().to_value();
     assert_eq!(d["before"]["task_definition"], "articles-api:42");
     assert_eq!(d["after"]["task_definition"], "articles-api:41");
     assert_eq!(d["before"]["desired"], 4);
@@ -697,7 +697,10 @@ async fn an_ecs_error_is_recorded_as_failed_and_never_retried() {
     assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "failed")]));
     let failed = w.entry(EntryKind::RemediationFailed).await;
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].detail["error"]["code"], "AccessDeniedException");
+    assert_eq!(
+        failed[0].detail().to_value()["error"]["code"],
+        "AccessDeniedException"
+    );
     assert!(failed[0].summary.contains("User is not authorized"));
     let inc = w.incident().await;
     assert_eq!((inc.status, inc.mitigated_at), (IncidentStatus::Open, None));

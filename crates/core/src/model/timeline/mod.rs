@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod detail;
+pub use detail::Detail;
+
 /// What happened. Serialised kebab-case (`alarm-fired`), the `kind` of the drill contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,7 +34,6 @@ pub enum EntryKind {
     ApprovalRequested,
     RemediationApplied,
     RemediationFailed,
-    RemediationVerified,
     Mitigated,
     Resolved,
     Acknowledged,
@@ -39,8 +41,6 @@ pub enum EntryKind {
     PostmortemDrafted,
     /// A stage told the next one (an event went on the pipeline bus).
     Handoff,
-    /// The sweeper raised or re-paged an incident.
-    SweeperEscalated,
 }
 
 impl EntryKind {
@@ -68,14 +68,12 @@ impl EntryKind {
             EntryKind::ApprovalRequested => "approval-requested",
             EntryKind::RemediationApplied => "remediation-applied",
             EntryKind::RemediationFailed => "remediation-failed",
-            EntryKind::RemediationVerified => "remediation-verified",
             EntryKind::Mitigated => "mitigated",
             EntryKind::Resolved => "resolved",
             EntryKind::Acknowledged => "acknowledged",
             EntryKind::Note => "note",
             EntryKind::PostmortemDrafted => "postmortem-drafted",
             EntryKind::Handoff => "handoff",
-            EntryKind::SweeperEscalated => "sweeper-escalated",
         }
     }
 }
@@ -86,22 +84,23 @@ impl fmt::Display for EntryKind {
     }
 }
 
-/// One step on an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One step on an incident's timeline. Its kind follows from its detail (see [`detail`]), so
+/// the two cannot disagree; both are read through methods.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
-    /// Deterministic for the step that wrote it (`<delivery id>/<kind>` and the like): writing
-    /// the same entry twice is a no-op.
+    /// Deterministic for the step that wrote it (see [`super::entry_id::EntryId`]): writing the
+    /// same entry twice is a no-op.
     pub event_id: String,
     pub at: DateTime<Utc>,
-    pub kind: EntryKind,
+    kind: EntryKind,
     /// One line a person reads.
     pub summary: String,
-    /// Structured detail (query rows, before/after state, errors); `null` when there is none.
-    #[serde(default)]
-    pub detail: serde_json::Value,
+    detail: Detail,
 }
 
 impl TimelineEntry {
+    /// An entry of a kind that carries nothing beyond its summary (or whose detail follows with
+    /// [`TimelineEntry::with_detail`]).
     pub fn new(
         event_id: impl Into<String>,
         at: DateTime<Utc>,
@@ -113,13 +112,92 @@ impl TimelineEntry {
             at,
             kind,
             summary: summary.into(),
-            detail: serde_json::Value::Null,
+            detail: Detail::None,
         }
     }
 
-    pub fn with_detail(mut self, detail: serde_json::Value) -> TimelineEntry {
+    /// An entry whose kind is its detail's.
+    pub fn of(
+        event_id: impl Into<String>,
+        at: DateTime<Utc>,
+        detail: impl Into<Detail>,
+        summary: impl Into<String>,
+    ) -> TimelineEntry {
+        let detail = detail.into();
+        TimelineEntry {
+            event_id: event_id.into(),
+            at,
+            kind: detail.kind().unwrap_or(EntryKind::Note),
+            summary: summary.into(),
+            detail,
+        }
+    }
+
+    /// Sets the detail; the entry takes the detail's kind.
+    pub fn with_detail(mut self, detail: impl Into<Detail>) -> TimelineEntry {
+        let detail = detail.into();
+        if let Some(k) = detail.kind() {
+            self.kind = k;
+        }
         self.detail = detail;
         self
+    }
+
+    /// Sets the detail from its stored JSON, read as this entry's kind's payload (what a store
+    /// does on read; tests and tools build entries this way).
+    pub fn with_json_detail(
+        mut self,
+        value: serde_json::Value,
+    ) -> Result<TimelineEntry, detail::DetailError> {
+        self.detail = Detail::from_value(self.kind, value)?;
+        Ok(self)
+    }
+
+    pub fn kind(&self) -> EntryKind {
+        self.kind
+    }
+
+    pub fn detail(&self) -> &Detail {
+        &self.detail
+    }
+}
+
+/// The stored form: `{event_id, at, kind, summary, detail}`, detail `null` when there is none.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    event_id: String,
+    at: DateTime<Utc>,
+    kind: EntryKind,
+    summary: String,
+    #[serde(default)]
+    detail: serde_json::Value,
+}
+
+impl Serialize for TimelineEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            event_id: self.event_id.clone(),
+            at: self.at,
+            kind: self.kind,
+            summary: self.summary.clone(),
+            detail: self.detail.to_value(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimelineEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TimelineEntry, D::Error> {
+        let s = Stored::deserialize(d)?;
+        let detail = Detail::from_value(s.kind, s.detail)
+            .map_err(|e| serde::de::Error::custom(format!("entry {}: {e}", s.event_id)))?;
+        Ok(TimelineEntry {
+            event_id: s.event_id,
+            at: s.at,
+            kind: s.kind,
+            summary: s.summary,
+            detail,
+        })
     }
 }
 

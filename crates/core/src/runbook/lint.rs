@@ -407,6 +407,19 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                 err(&mut out, format!("{at}.remediation[{j}]"), e.to_string());
             }
         }
+        if let Some(j) = rollback_on_timing_alone(c) {
+            err(
+                &mut out,
+                format!("{at}.signatures"),
+                format!(
+                    "cause {:?} rolls back (remediation[{j}] is {ROLLBACK}) on deployment timing alone: a \
+                     deployment shortly before an alarm is not evidence that it is bad; add a pattern, \
+                     threshold or spike signature on an investigation query that shows the new revision \
+                     failing (errors, crashes, failed health checks)",
+                    c.id
+                ),
+            );
+        }
     }
     if rb.causes.is_empty() {
         warn(
@@ -423,6 +436,24 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// The action that replaces the running revision with the previous one.
+const ROLLBACK: &str = "ecs-rollback";
+
+/// The index of the cause's first rollback step when every signature of the cause is a
+/// `deployment` one: a deploy within a window happens before most alarms, so it cannot by itself
+/// justify undoing the deploy; some signature must read a query's evidence (issue #11, item 3).
+/// A cause without signatures never matches and is reported on its own.
+fn rollback_on_timing_alone(c: &super::model::Cause) -> Option<usize> {
+    let timing_only = !c.signatures.is_empty()
+        && c.signatures
+            .iter()
+            .all(|s| matches!(s, Signature::Deployment { .. }));
+    if !timing_only {
+        return None;
+    }
+    c.remediation.iter().position(|r| r.action == ROLLBACK)
 }
 
 /// Checks across runbooks: unique ids, and no two runbooks with the same priority claiming the
@@ -671,6 +702,56 @@ prevention: ["Stop it going boom."]
             e.iter().any(|m| m.contains("is also the id of good.yaml")),
             "{e:#?}"
         );
+    }
+
+    #[test]
+    fn a_rollback_on_deployment_timing_alone_is_an_error_naming_the_cause() {
+        let bad = GOOD
+            .replace(
+                "- pattern: { query: errors, matches: \"boom\" }",
+                "- deployment: { within: 30m }",
+            )
+            .replace(
+                "- { action: ecs-restart }",
+                "- { action: ecs-scale-out, step: 2, max: 8 }\n      - { action: ecs-rollback, window: 30m }",
+            );
+        let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].starts_with(
+                "good.yaml: good: causes[boom].signatures: cause \"boom\" rolls back (remediation[1] is \
+                 ecs-rollback) on deployment timing alone"
+            ),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[0].contains("add a pattern, threshold or spike signature"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn a_rollback_with_log_evidence_besides_the_deployment_is_clean() {
+        let ok = GOOD
+            .replace(
+                "- pattern: { query: errors, matches: \"boom\" }",
+                "- deployment: { within: 30m }\n      - pattern: { query: errors, matches: \"boom\" }",
+            )
+            .replace("{ action: ecs-restart }", "{ action: ecs-rollback, window: 30m }");
+        let f = lint_sources(&[src("good.yaml", &ok)]);
+        assert!(f.is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn deployment_timing_alone_may_still_suggest_what_is_not_a_rollback() {
+        let restart = GOOD.replace(
+            "- pattern: { query: errors, matches: \"boom\" }",
+            "- deployment: { within: 30m }",
+        );
+        let f = lint_sources(&[src("good.yaml", &restart)]);
+        assert!(f.is_empty(), "{f:#?}");
     }
 
     #[test]

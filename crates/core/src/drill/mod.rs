@@ -510,7 +510,7 @@ fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry])
             .remediations
             .iter()
             .map(|r| RemediationReport {
-                action: r.action.clone(),
+                action: r.action.to_string(),
                 mode: r.mode.to_string(),
                 outcome: r.outcome.to_string(),
                 detail: r.detail.clone(),

@@ -223,8 +223,8 @@ impl fmt::Display for Outcome {
 /// A remediation as recorded on the incident (the timeline has the full story).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemediationRecord {
-    /// `ecs-rollback`, `ecs-scale-out`, `ecs-restart`.
-    pub action: String,
+    /// `ecs-rollback`, `ecs-scale-out`, `ecs-restart` (or the unknown name a runbook gave).
+    pub action: crate::model::remedy::ActionName,
     pub mode: RemediationMode,
     pub outcome: Outcome,
     pub detail: String,

@@ -17,6 +17,76 @@ pub struct RemediationStep {
 /// The actions Firebreak knows.
 pub const KNOWN_ACTIONS: [&str; 3] = ["ecs-rollback", "ecs-scale-out", "ecs-restart"];
 
+/// The name of a remediation action as recorded: one of the known actions, or the name a runbook
+/// gave that Firebreak does not know (recorded so the refusal says what was asked). Serialised as
+/// the plain kebab-case name (`ecs-rollback`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionName {
+    EcsRollback,
+    EcsScaleOut,
+    EcsRestart,
+    /// Not an action Firebreak knows (nothing was done).
+    Unknown(String),
+}
+
+impl ActionName {
+    /// Total: a name Firebreak does not know is [`ActionName::Unknown`].
+    pub fn from_name(name: &str) -> ActionName {
+        match name {
+            "ecs-rollback" => ActionName::EcsRollback,
+            "ecs-scale-out" => ActionName::EcsScaleOut,
+            "ecs-restart" => ActionName::EcsRestart,
+            other => ActionName::Unknown(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionName::EcsRollback => "ecs-rollback",
+            ActionName::EcsScaleOut => "ecs-scale-out",
+            ActionName::EcsRestart => "ecs-restart",
+            ActionName::Unknown(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ActionName {
+    fn from(name: &str) -> ActionName {
+        ActionName::from_name(name)
+    }
+}
+
+impl fmt::Display for ActionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ActionName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ActionName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for ActionName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ActionName, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ActionName::from_name(&s))
+    }
+}
+
 /// A validated action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -37,6 +107,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// The recorded name of this action.
+    pub fn action_name(&self) -> ActionName {
+        ActionName::from_name(self.name())
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Action::EcsRollback { .. } => "ecs-rollback",

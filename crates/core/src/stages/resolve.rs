@@ -156,7 +156,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                     .mitigated_at
                     .or(applied.map(|x| x.at))
                     .unwrap_or(r.recovered_at);
-                let action = applied.map_or_else(String::new, |x| x.action.clone());
+                let action = applied.map_or_else(String::new, |x| x.action.to_string());
                 inc.mitigate(mitigated_at);
                 let entry = TimelineEntry::new(
                     base.step("mitigated"),

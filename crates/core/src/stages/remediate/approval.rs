@@ -143,7 +143,7 @@ where
             cause: &pending.cause,
             runbook: pending.runbook.as_deref(),
             key: a.action.clone(),
-            action: a.action.clone(),
+            action: ActionName::from_name(&a.action),
             mode: RemediationMode::Approve,
         };
         let start = pending
@@ -181,7 +181,7 @@ where
         report: &mut RemediationReport,
     ) -> (TimelineEntry, Option<TimelineEntry>) {
         let inc = dec.incident;
-        let command = approve_command(&inc.id, &dec.action);
+        let command = approve_command(&inc.id, dec.action.as_str());
         let rec = self.record(
             dec,
             Outcome::AwaitingApproval,

@@ -26,7 +26,7 @@ pub(super) struct Decision<'x> {
     pub(super) cause: &'x str,
     pub(super) runbook: Option<&'x str>,
     pub(super) key: String,
-    pub(super) action: String,
+    pub(super) action: ActionName,
     pub(super) mode: RemediationMode,
 }
 
@@ -179,14 +179,14 @@ where
         let svc = &plan.service;
         let cooldown_s = self.settings.remediation.cooldown_s;
         let now = self.clock.now();
-        let key = g::cooldown_key(svc, &dec.action);
+        let key = g::cooldown_key(svc, dec.action.as_str());
         match self
             .store
             .claim(&key, g::cooldown_until(now, cooldown_s), now)
             .await
         {
             Ok(true) => {}
-            Ok(false) => return Executed::Refused(g::cooldown_refusal(svc, &dec.action, cooldown_s)),
+            Ok(false) => return Executed::Refused(g::cooldown_refusal(svc, dec.action.as_str(), cooldown_s)),
             Err(e) => {
                 return Executed::Refused(Refusal::incident(
                     "cooldown",

@@ -18,7 +18,7 @@ use crate::model::entry_id::EntryId;
 use crate::model::incident::Outcome;
 use crate::model::incident::{EcsService, Incident, IncidentId, IncidentStatus, RemediationRecord};
 use crate::model::pipeline::{DiagnosisCompleted, Event, RemediationApplied, RemediationApproved};
-use crate::model::remedy::{Action, RemediationStep};
+use crate::model::remedy::{Action, ActionName, RemediationStep};
 use crate::model::settings::{RemediationMode, Settings};
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
@@ -181,7 +181,7 @@ where
                 cause: cause_id,
                 runbook: Some(runbook.id.as_str()),
                 key: key.clone(),
-                action: step.action.clone(),
+                action: ActionName::from_name(&step.action),
                 mode: *mode,
             };
             let requested = TimelineEntry::new(

@@ -337,7 +337,7 @@ where
             incident,
             cause,
             runbook: None,
-            key: rec.action.clone(),
+            key: rec.action.to_string(),
             action: rec.action.clone(),
             mode: RemediationMode::Auto,
         };
@@ -380,7 +380,7 @@ where
             let event = Event::Applied(RemediationApplied {
                 incident_id: incident.id.clone(),
                 service: incident.service.clone(),
-                action: rec.action.clone(),
+                action: rec.action.to_string(),
                 target,
                 detail: rec.detail.clone(),
             });

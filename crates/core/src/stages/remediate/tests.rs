@@ -238,7 +238,7 @@ impl World {
             .await
             .remediations
             .into_iter()
-            .map(|r| (r.action, r.outcome.to_string()))
+            .map(|r| (r.action.to_string(), r.outcome.to_string()))
             .collect()
     }
 

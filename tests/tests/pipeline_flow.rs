@@ -19,6 +19,7 @@ use firebreak_core::model::settings::{RemediationMode, Settings};
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::AlarmState;
 use firebreak_core::model::timeline::EntryKind;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{
     IncidentStore, OpenOutcome, PortError, ServiceControl, ServiceState, ServiceUpdate, SystemClock,
 };
@@ -195,11 +196,12 @@ async fn the_seed_incident_is_diagnosed_from_moto_logs_and_scaled_out_for_real()
         50_000,
     ));
     let diagnose = Diagnose {
-        store: &e.store,
-        logs: &logs,
-        ecs: &e.ecs,
-        bus: &e.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&e.store)
+            .logs(&logs)
+            .ecs(&e.ecs)
+            .bus(&e.bus)
+            .clock(&SystemClock),
         runbooks: &e.runbooks,
         settings: &e.settings,
     };
@@ -247,12 +249,13 @@ async fn the_seed_incident_is_diagnosed_from_moto_logs_and_scaled_out_for_real()
 
     // remediate takes it from the bus and scales the service out in moto.
     let remediate = Remediate {
-        store: &e.store,
-        ecs: &e.ecs,
-        alarms: &e.alarms,
-        notifier: &e.notifier,
-        bus: &e.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&e.store)
+            .ecs(&e.ecs)
+            .alarms(&e.alarms)
+            .notifier(&e.notifier)
+            .bus(&e.bus)
+            .clock(&SystemClock),
         runbooks: e.runbooks.runbooks(),
         settings: &e.settings,
     };
@@ -303,12 +306,13 @@ async fn a_bad_deployment_is_rolled_back_to_the_previous_revision_for_real() -> 
         .await?;
 
     let remediate = Remediate {
-        store: &e.store,
-        ecs: &e.ecs,
-        alarms: &e.alarms,
-        notifier: &e.notifier,
-        bus: &e.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&e.store)
+            .ecs(&e.ecs)
+            .alarms(&e.alarms)
+            .notifier(&e.notifier)
+            .bus(&e.bus)
+            .clock(&SystemClock),
         runbooks: e.runbooks.runbooks(),
         settings: &e.settings,
     };

@@ -14,6 +14,7 @@ use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::{AlarmSignal, AlarmState};
 use firebreak_core::model::timeline::EntryKind;
 use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::bundle::{TriagePorts, Wired};
 use firebreak_core::ports::{IncidentStore, ListQuery, SystemClock};
 use firebreak_core::stages::triage::{Triage, TriageOutcome};
 use firebreak_integration::{bus_to_queue, moto, table, topic_to_queue, workspace_root, CallCounter, Queue};
@@ -79,12 +80,13 @@ impl Stack {
         })
     }
 
-    fn triage(&self) -> Triage<'_, DynamoIncidentStore, SnsNotifier, EventBridgeBus, SystemClock> {
+    fn triage(&self) -> Triage<'_, impl TriagePorts + '_> {
         Triage {
-            store: &self.store,
-            notifier: &self.notifier,
-            bus: &self.bus,
-            clock: &SystemClock,
+            ports: Wired::new()
+                .store(&self.store)
+                .notifier(&self.notifier)
+                .bus(&self.bus)
+                .clock(&SystemClock),
             policy: &self.policy,
             settings: &self.settings,
         }

@@ -10,6 +10,7 @@ use clap::Subcommand;
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::settings::Settings;
 use firebreak_core::model::timeline::{Detail, TimelineEntry};
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{Clock, EventBus, IncidentStore, ListQuery, Notifier, StoreError};
 use firebreak_core::report::metrics::{human_opt, mttr_report, GroupBy, StageTimes};
 use firebreak_core::report::postmortem;
@@ -207,10 +208,11 @@ where
             let id = IncidentId::parse(id)?;
             let by = person(by.as_ref());
             let resolve = Resolve {
-                store: ctx.store,
-                notifier: ctx.notifier,
-                bus: ctx.bus,
-                clock: ctx.clock,
+                ports: Wired::new()
+                    .store(ctx.store)
+                    .notifier(ctx.notifier)
+                    .bus(ctx.bus)
+                    .clock(ctx.clock),
                 runbooks: ctx.runbooks,
                 settings: ctx.settings,
                 metrics_namespace: ctx.metrics_namespace,

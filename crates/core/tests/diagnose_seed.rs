@@ -13,6 +13,7 @@ use firebreak_core::model::pipeline::{Event, IncidentRaised};
 use firebreak_core::model::settings::Settings;
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::timeline::EntryKind;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{Deployment, IncidentStore, ServiceState};
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::diagnose::{Diagnose, DiagnosisReport};
@@ -128,11 +129,12 @@ impl World {
 
     async fn diagnose(&self, r: &IncidentRaised) -> DiagnosisReport {
         Diagnose {
-            store: &self.store,
-            logs: &self.logs,
-            ecs: &self.ecs,
-            bus: &self.bus,
-            clock: &self.clock,
+            ports: Wired::new()
+                .store(&self.store)
+                .logs(&self.logs)
+                .ecs(&self.ecs)
+                .bus(&self.bus)
+                .clock(&self.clock),
             runbooks: &self.runbooks,
             settings: &self.settings,
         }

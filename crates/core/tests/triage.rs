@@ -12,6 +12,7 @@ use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::{AlarmSignal, AlarmState};
 use firebreak_core::model::timeline::EntryKind;
 use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::bundle::{TriagePorts, Wired};
 use firebreak_core::ports::{detail_types, IncidentStore, ListQuery, PointerChange, Route};
 use firebreak_core::stages::triage::{Triage, TriageOutcome};
 
@@ -68,12 +69,13 @@ impl World {
         }
     }
 
-    fn triage(&self) -> Triage<'_, InMemoryIncidentStore, InMemoryNotifier, InMemoryEventBus, SimClock> {
+    fn triage(&self) -> Triage<'_, impl TriagePorts + '_> {
         Triage {
-            store: &self.store,
-            notifier: &self.notifier,
-            bus: &self.bus,
-            clock: &self.clock,
+            ports: Wired::new()
+                .store(&self.store)
+                .notifier(&self.notifier)
+                .bus(&self.bus)
+                .clock(&self.clock),
             policy: &self.policy,
             settings: &self.settings,
         }

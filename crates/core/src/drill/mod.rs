@@ -16,6 +16,7 @@ use crate::model::pipeline::Event;
 use crate::model::settings::{ModeRule, RemediationMode, Settings};
 use crate::model::severity::Severity;
 use crate::policy::SeverityPolicy;
+use crate::ports::bundle::Wired;
 use crate::ports::{Clock, Deployment, IncidentStore, ListQuery, ServiceState};
 use crate::report::metrics::StageTimes;
 use crate::runbook::RunbookSet;
@@ -353,48 +354,53 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     let mut policy = env.policy.clone();
     policy.services.splice(0..0, sc.services.iter().cloned());
     let triage = Triage {
-        store: &store,
-        notifier: &notifier,
-        bus: &bus,
-        clock: &clock,
+        ports: Wired::new()
+            .store(&store)
+            .notifier(&notifier)
+            .bus(&bus)
+            .clock(&clock),
         policy: &policy,
         settings: &settings,
     };
     let diagnose = Diagnose {
-        store: &store,
-        logs: &logs,
-        ecs: &ecs,
-        bus: &bus,
-        clock: &clock,
+        ports: Wired::new()
+            .store(&store)
+            .logs(&logs)
+            .ecs(&ecs)
+            .bus(&bus)
+            .clock(&clock),
         runbooks: env.runbooks,
         settings: &settings,
     };
     let remediate = Remediate {
-        store: &store,
-        ecs: &ecs,
-        alarms: &alarms,
-        notifier: &notifier,
-        bus: &bus,
-        clock: &clock,
+        ports: Wired::new()
+            .store(&store)
+            .ecs(&ecs)
+            .alarms(&alarms)
+            .notifier(&notifier)
+            .bus(&bus)
+            .clock(&clock),
         runbooks,
         settings: &settings,
     };
     let resolve = Resolve {
-        store: &store,
-        notifier: &notifier,
-        bus: &bus,
-        clock: &clock,
+        ports: Wired::new()
+            .store(&store)
+            .notifier(&notifier)
+            .bus(&bus)
+            .clock(&clock),
         runbooks,
         settings: &settings,
         metrics_namespace: "Firebreak",
         emf_to_stdout: false,
     };
     let sweeper = Sweeper {
-        store: &store,
-        alarms: &alarms,
-        notifier: &notifier,
-        bus: &bus,
-        clock: &clock,
+        ports: Wired::new()
+            .store(&store)
+            .alarms(&alarms)
+            .notifier(&notifier)
+            .bus(&bus)
+            .clock(&clock),
         runbooks,
         settings: &settings,
     };

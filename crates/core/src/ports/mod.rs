@@ -5,6 +5,7 @@
 //! Methods return `impl Future + Send` so the use-cases can run under any executor and the
 //! Lambda runtime can hold their futures across awaits.
 
+pub mod bundle;
 pub mod retry;
 pub mod update;
 

@@ -16,6 +16,7 @@ use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{detail, sort_entries, EntryKind, TimelineEntry};
+use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route};
 use crate::report::metrics::{emf_lines, human_opt, StageTimes};
@@ -31,11 +32,8 @@ use std::io::Write as _;
 const NOTIFY_LEASE_S: i64 = 60;
 
 /// The resolve stage, over its ports.
-pub struct Resolve<'a, S: IncidentStore, N: Notifier, B: EventBus, K: Clock> {
-    pub store: &'a S,
-    pub notifier: &'a N,
-    pub bus: &'a B,
-    pub clock: &'a K,
+pub struct Resolve<'a, P: ResolvePorts> {
+    pub ports: P,
     pub runbooks: &'a [Runbook],
     pub settings: &'a Settings,
     /// The CloudWatch namespace of the EMF metrics (`Firebreak`).
@@ -80,7 +78,7 @@ pub enum ResolveOutcome {
     },
 }
 
-impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, K> {
+impl<P: ResolvePorts> Resolve<'_, P> {
     /// Handles "Alarm Recovered".
     ///
     /// # Errors
@@ -89,7 +87,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     /// incident kept changing for every attempt.
     #[tracing::instrument(skip(self), fields(incident = %r.incident_id, alarm = %r.alarm_name))]
     pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
-        let mut up = Update::new(self.store, &r.incident_id);
+        let mut up = Update::new(self.ports.store(), &r.incident_id);
         loop {
             let read = up.read().await?;
             let mut inc = read.clone();
@@ -172,7 +170,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
                     Saved::Conflict => continue,
                 }
             } else {
-                self.store.append(&inc.id, &[note]).await?;
+                self.ports.store().append(&inc.id, &[note]).await?;
             }
             return Ok(if inc.status == IncidentStatus::Mitigated {
                 ResolveOutcome::Mitigated { still_firing }
@@ -194,7 +192,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         now: DateTime<Utc>,
     ) -> Result<ResolveOutcome, Error> {
         let by = validate_person(by)?;
-        let mut up = Update::new(self.store, id);
+        let mut up = Update::new(self.ports.store(), id);
         loop {
             let read = up.read().await?;
             let inc = read.clone();
@@ -234,7 +232,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         id: &IncidentId,
         by: &str,
     ) -> Result<crate::stages::manage::AckOutcome, Error> {
-        crate::stages::manage::acknowledge(self.store, id, by, self.clock.now()).await
+        crate::stages::manage::acknowledge(self.ports.store(), id, by, self.ports.clock().now()).await
     }
 
     /// Adds a note (see [`crate::stages::manage::add_note`]) at the clock's time.
@@ -247,7 +245,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         by: &str,
         text: &str,
     ) -> Result<(TimelineEntry, bool), Error> {
-        crate::stages::manage::add_note(self.store, id, by, text, self.clock.now()).await
+        crate::stages::manage::add_note(self.ports.store(), id, by, text, self.ports.clock().now()).await
     }
 
     /// The runbook the diagnosis used, when it is one of ours.
@@ -260,7 +258,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     /// summary. `None` when the save lost a race (re-read and try again).
     async fn resolve_at(
         &self,
-        up: &mut Update<'_, S>,
+        up: &mut Update<'_, P::Store>,
         read: &Incident,
         mut inc: Incident,
         at: DateTime<Utc>,
@@ -284,14 +282,14 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         };
         let resolved =
             TimelineEntry::new(base.step("resolved"), at, EntryKind::Resolved, summary).with_detail(detail);
-        let mut timeline = self.store.timeline(&inc.id).await?;
+        let mut timeline = self.ports.store().timeline(&inc.id).await?;
         timeline.push(resolved.clone());
         sort_entries(&mut timeline);
         let md = postmortem::draft(&inc, &timeline, self.runbook_for(&inc));
         inc.postmortem = Some(md.clone());
         let drafted = TimelineEntry::new(
             base.step("postmortem-drafted"),
-            self.clock.now().max(at),
+            self.ports.clock().now().max(at),
             EntryKind::PostmortemDrafted,
             format!(
                 "Postmortem draft stored with the incident (firebreak postmortem {})",
@@ -337,13 +335,18 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
     async fn complete_notification(&self, inc: &Incident) -> Result<bool, Error> {
         let base = base_id(inc);
         let marker = base.step("notified");
-        let timeline = self.store.timeline(&inc.id).await?;
+        let timeline = self.ports.store().timeline(&inc.id).await?;
         if timeline.iter().any(|e| e.event_id == marker) {
             return Ok(false);
         }
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let lease_until = now + chrono::Duration::seconds(NOTIFY_LEASE_S);
-        if !self.store.claim(&base.step("notify"), lease_until, now).await? {
+        if !self
+            .ports
+            .store()
+            .claim(&base.step("notify"), lease_until, now)
+            .await?
+        {
             // Another delivery holds the lease and has not recorded the summary: it is sending it
             // now, or it failed. Retrying after the lease lapses settles which, so the summary
             // cannot be lost to a failed send.
@@ -360,7 +363,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
         let manual = postmortem::resolved_manually(&timeline);
         let message = summary_notification(inc, &times, manual);
         let message_id = self
-            .notifier
+            .ports
+            .notifier()
             .notify(Route::Severity(inc.severity), &message)
             .await?;
         let event = Event::Resolved(IncidentResolved {
@@ -369,7 +373,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             severity: inc.severity,
             time_to_resolve_s: times.time_to_resolve_s,
         });
-        self.bus.put(&event.to_pipeline()).await?;
+        self.ports.bus().put(&event.to_pipeline()).await?;
         let entry = TimelineEntry::new(
             marker,
             now.max(inc.resolved_at.unwrap_or(now)),
@@ -380,7 +384,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Resolve<'_, S, N, B, 
             message_id: Some(message_id),
             ..detail::Note::default()
         });
-        self.store.append(&inc.id, &[entry]).await?;
+        self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(true)
     }
 }
@@ -512,14 +516,13 @@ mod tests {
                 settings: Settings::default(),
             }
         }
-        fn resolve(
-            &self,
-        ) -> Resolve<'_, InMemoryIncidentStore, InMemoryNotifier, InMemoryEventBus, SimClock> {
+        fn resolve(&self) -> Resolve<'_, impl ResolvePorts + '_> {
             Resolve {
-                store: &self.store,
-                notifier: &self.notifier,
-                bus: &self.bus,
-                clock: &self.clock,
+                ports: Wired::new()
+                    .store(&self.store)
+                    .notifier(&self.notifier)
+                    .bus(&self.bus)
+                    .clock(&self.clock),
                 runbooks: &self.runbooks,
                 settings: &self.settings,
                 metrics_namespace: "Firebreak",
@@ -947,10 +950,11 @@ mod tests {
             .await
             .unwrap();
         let resolve = Resolve {
-            store: &store,
-            notifier: &w.notifier,
-            bus: &w.bus,
-            clock: &w.clock,
+            ports: Wired::new()
+                .store(&store)
+                .notifier(&w.notifier)
+                .bus(&w.bus)
+                .clock(&w.clock),
             runbooks: &w.runbooks,
             settings: &w.settings,
             metrics_namespace: "Firebreak",
@@ -972,8 +976,15 @@ mod tests {
             .await
             .unwrap();
         let resolve = Resolve {
-            store: &store,
-            ..resolve
+            ports: Wired::new()
+                .store(&store)
+                .notifier(&w.notifier)
+                .bus(&w.bus)
+                .clock(&w.clock),
+            runbooks: &w.runbooks,
+            settings: &w.settings,
+            metrics_namespace: "Firebreak",
+            emf_to_stdout: false,
         };
         let e = resolve
             .on_recovered(&recovered("articles-api-5xx"))

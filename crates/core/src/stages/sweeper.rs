@@ -28,6 +28,7 @@ use crate::model::settings::Settings;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
+use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, ListQuery, Notification, Notifier, PointerChange, Route,
@@ -40,12 +41,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The sweeper, over its ports.
-pub struct Sweeper<'a, S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> {
-    pub store: &'a S,
-    pub alarms: &'a A,
-    pub notifier: &'a N,
-    pub bus: &'a B,
-    pub clock: &'a K,
+pub struct Sweeper<'a, P: SweeperPorts> {
+    pub ports: P,
     pub runbooks: &'a [Runbook],
     pub settings: &'a Settings,
 }
@@ -100,7 +97,7 @@ struct Due {
     summary: String,
 }
 
-impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweeper<'_, S, A, N, B, K> {
+impl<P: SweeperPorts> Sweeper<'_, P> {
     /// Sweeps every active incident once.
     ///
     /// # Errors
@@ -108,9 +105,10 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
     /// [`SweepReport::failures`] and the sweep goes on.
     #[tracing::instrument(skip(self))]
     pub async fn sweep(&self) -> Result<SweepReport, Error> {
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let active = self
-            .store
+            .ports
+            .store()
             .list(&ListQuery {
                 active_only: true,
                 since: None,
@@ -150,7 +148,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             SweepRule::RemediationNotRecovered,
             SweepRule::OpenTooLong,
         ] {
-            let mut up = Update::from_read(self.store, inc.clone());
+            let mut up = Update::from_read(self.ports.store(), inc.clone());
             loop {
                 inc = up.read().await?;
                 if !inc.status.is_active() {
@@ -230,7 +228,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                 if names.is_empty() {
                     return Ok(None);
                 }
-                let states = self.alarms.states(&names).await?;
+                let states = self.ports.alarms().states(&names).await?;
                 let firing: Vec<&str> = states
                     .iter()
                     .filter(|(_, s)| **s == AlarmState::Alarm)
@@ -286,7 +284,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
 
     async fn escalate(
         &self,
-        up: &mut Update<'_, S>,
+        up: &mut Update<'_, P::Store>,
         inc: &Incident,
         due: &Due,
         now: DateTime<Utc>,
@@ -349,7 +347,8 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             ]),
         };
         let message_id = self
-            .notifier
+            .ports
+            .notifier()
             .notify(Route::Severity(inc.severity), &message)
             .await?;
         if inc.severity.is_more_severe_than(from) {
@@ -371,7 +370,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
                 tags: BTreeMap::new(),
                 reopened: inc.reopened,
             });
-            self.bus.put(&event.to_pipeline()).await?;
+            self.ports.bus().put(&event.to_pipeline()).await?;
         }
         let paged = TimelineEntry::new(
             paged_marker(&due.event_id),
@@ -384,7 +383,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
             subject: None,
             event: None,
         });
-        self.store.append(&inc.id, &[paged]).await?;
+        self.ports.store().append(&inc.id, &[paged]).await?;
         tracing::info!(incident = %inc.id, rule = kind, severity = %inc.severity, "escalated");
         Ok(())
     }
@@ -393,7 +392,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
     /// stopped): page it now. The rules cannot find such an entry themselves, because the
     /// unacknowledged rule's id moves with the severity it raised. True when it paged.
     async fn finish_unpaged(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
-        let timeline = self.store.timeline(&inc.id).await?;
+        let timeline = self.ports.store().timeline(&inc.id).await?;
         let unpaged = timeline.iter().find_map(|e| match EntryId::parse(&e.event_id)? {
             EntryId::Sweeper {
                 incident,
@@ -426,7 +425,7 @@ impl<S: IncidentStore, A: AlarmStatus, N: Notifier, B: EventBus, K: Clock> Sweep
     /// After a sweep that saved an escalation but died before paging: page now. True when it paged.
     async fn page_if_missing(&self, inc: &Incident, due: &Due, now: DateTime<Utc>) -> Result<bool, Error> {
         let marker = paged_marker(&due.event_id);
-        let timeline = self.store.timeline(&inc.id).await?;
+        let timeline = self.ports.store().timeline(&inc.id).await?;
         if timeline.iter().any(|e| e.event_id == marker) {
             return Ok(false);
         }
@@ -521,11 +520,12 @@ mod tests {
         }
         async fn sweep(&self) -> SweepReport {
             Sweeper {
-                store: &self.store,
-                alarms: &self.alarms,
-                notifier: &self.notifier,
-                bus: &self.bus,
-                clock: &self.clock,
+                ports: Wired::new()
+                    .store(&self.store)
+                    .alarms(&self.alarms)
+                    .notifier(&self.notifier)
+                    .bus(&self.bus)
+                    .clock(&self.clock),
                 runbooks: &self.runbooks,
                 settings: &self.settings,
             }

@@ -14,6 +14,7 @@ use crate::model::settings::Settings;
 use crate::model::signal::{AlarmSignal, AlarmState};
 use crate::model::timeline::{detail, EntryKind, TimelineEntry};
 use crate::policy::{Classification, SeverityPolicy};
+use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, Route, StoreError,
@@ -63,11 +64,8 @@ impl TriageOutcome {
 }
 
 /// The triage use-case over its ports.
-pub struct Triage<'a, S, N, B, K> {
-    pub store: &'a S,
-    pub notifier: &'a N,
-    pub bus: &'a B,
-    pub clock: &'a K,
+pub struct Triage<'a, P: TriagePorts> {
+    pub ports: P,
     pub policy: &'a SeverityPolicy,
     pub settings: &'a Settings,
 }
@@ -81,7 +79,7 @@ fn eid(signal: &AlarmSignal, step: &str) -> String {
     .text()
 }
 
-impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K> {
+impl<P: TriagePorts> Triage<'_, P> {
     /// Handles one signal.
     ///
     /// # Errors
@@ -99,7 +97,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
 
     /// The incident this signal would open, under the `n`th candidate id of its delivery.
     fn new_incident(&self, signal: &AlarmSignal, class: &Classification, n: u32) -> Incident {
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let mut alarms = BTreeMap::new();
         alarms.insert(
             signal.alarm_name.clone(),
@@ -152,7 +150,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         }
         TimelineEntry::new(
             eid(signal, "classified"),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::Classified,
             summary,
         )
@@ -174,7 +172,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         let candidate = self.new_incident(signal, class, n);
         let opened = TimelineEntry::new(
             eid(signal, "opened"),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::Opened,
             format!("incident {} opened for {}", candidate.id, candidate.service),
         );
@@ -191,7 +189,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         let (mut candidate, mut entries) = self.opening(signal, class, n);
         for attempt in 0..MAX_ATTEMPTS {
             let outcome = match self
-                .store
+                .ports
+                .store()
                 .open(&candidate, &entries, self.settings.reopen_window())
                 .await
             {
@@ -235,7 +234,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
     async fn delivered_before(&self, inc: &Incident, signal: &AlarmSignal) -> Result<bool, Error> {
         let fired = eid(signal, "alarm-fired");
         Ok(self
-            .store
+            .ports
+            .store()
             .timeline(&inc.id)
             .await?
             .iter()
@@ -252,7 +252,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         if is_stale(&inc, signal) {
             return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
         }
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let read = inc.clone();
         let reopening = inc.status == IncidentStatus::Resolved;
         let mut entries = vec![self.fired_entry(signal)];
@@ -314,7 +314,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         } else {
             PointerChange::Keep
         };
-        let mut up = Update::from_read(self.store, read);
+        let mut up = Update::from_read(self.ports.store(), read);
         let read = up.read().await?;
         match up.save(&read, &mut inc, pointer, &entries).await? {
             Saved::Saved => {}
@@ -355,7 +355,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         class: &Classification,
         first: Announce,
     ) -> Result<TriageOutcome, Error> {
-        let timeline = self.store.timeline(&inc.id).await?;
+        let timeline = self.ports.store().timeline(&inc.id).await?;
         let has = |step: &str| timeline.iter().any(|e| e.event_id == eid(signal, step));
         let announce = if has("reopened") {
             Some(Announce::Reopened)
@@ -382,7 +382,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
     ) -> Result<(), Error> {
         let message = page_message(inc, signal, announce, self.settings);
         let message_id = self
-            .notifier
+            .ports
+            .notifier()
             .notify(Route::Severity(inc.severity), &message)
             .await?;
         let raised = IncidentRaised {
@@ -405,10 +406,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             Announce::Escalated => Event::Escalated(raised),
             Announce::Opened | Announce::Reopened => Event::Opened(raised),
         };
-        self.bus.put(&event.to_pipeline()).await?;
+        self.ports.bus().put(&event.to_pipeline()).await?;
         let paged = TimelineEntry::new(
             eid(signal, "paged"),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::Paged,
             format!(
                 "paged the {} topic ({}); told diagnose ({})",
@@ -422,15 +423,16 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             subject: Some(message.subject.clone()),
             event: Some(event.detail_type().to_string()),
         });
-        self.store.append(&inc.id, &[paged]).await?;
+        self.ports.store().append(&inc.id, &[paged]).await?;
         Ok(())
     }
 
     async fn on_ok(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
         for attempt in 0..MAX_ATTEMPTS {
-            let now = self.clock.now();
+            let now = self.ports.clock().now();
             let Some(mut inc) = self
-                .store
+                .ports
+                .store()
                 .find_for_service(&class.service, self.settings.reopen_window(), now)
                 .await?
             else {
@@ -461,7 +463,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                     signal.alarm_name, signal.reason
                 ),
             );
-            match Update::from_read(self.store, read.clone())
+            match Update::from_read(self.ports.store(), read.clone())
                 .save(&read, &mut inc, PointerChange::Keep, &[entry])
                 .await?
             {
@@ -471,7 +473,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                     continue;
                 }
                 Saved::AlreadyRecorded(_) => {
-                    let timeline = self.store.timeline(&inc.id).await?;
+                    let timeline = self.ports.store().timeline(&inc.id).await?;
                     if !timeline.iter().any(|e| e.event_id == eid(signal, "handoff")) {
                         self.announce_recovery(&inc, signal).await?;
                     }
@@ -514,8 +516,8 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
                 signal.changed_at.format("%H:%M:%S")
             ),
         };
-        let entry = TimelineEntry::new(eid(signal, "stale"), self.clock.now(), kind, summary);
-        self.store.append(&inc.id, &[entry]).await?;
+        let entry = TimelineEntry::new(eid(signal, "stale"), self.ports.clock().now(), kind, summary);
+        self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(TriageOutcome::Stale { id: inc.id.clone() })
     }
 
@@ -526,14 +528,14 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
             alarm_name: signal.alarm_name.clone(),
             recovered_at: signal.changed_at,
         });
-        self.bus.put(&event.to_pipeline()).await?;
+        self.ports.bus().put(&event.to_pipeline()).await?;
         let entry = TimelineEntry::new(
             eid(signal, "handoff"),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::Handoff,
             "told resolve (Alarm Recovered)",
         );
-        self.store.append(&inc.id, &[entry]).await?;
+        self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(())
     }
 
@@ -542,9 +544,10 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         signal: &AlarmSignal,
         class: &Classification,
     ) -> Result<TriageOutcome, Error> {
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let Some(inc) = self
-            .store
+            .ports
+            .store()
             .find_for_service(&class.service, self.settings.reopen_window(), now)
             .await?
         else {
@@ -562,7 +565,7 @@ impl<S: IncidentStore, N: Notifier, B: EventBus, K: Clock> Triage<'_, S, N, B, K
         );
         // Only the timeline changes: an alarm with missing data neither pages nor counts as
         // recovered, so the incident's alarm states stay as they were.
-        self.store.append(&inc.id, &[entry]).await?;
+        self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(TriageOutcome::Recorded { id: Some(inc.id) })
     }
 }

@@ -8,6 +8,7 @@ use firebreak_aws::{
 };
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{LogQueries, QueryError, QueryOutput, QueryRequest, SystemClock};
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::diagnose::Diagnose;
@@ -45,11 +46,12 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         other => return Err(unexpected("diagnose", &other)),
     };
     let diagnose = Diagnose {
-        store: &deps.store,
-        logs: &deps.logs,
-        ecs: &deps.ecs,
-        bus: &deps.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&deps.store)
+            .logs(&deps.logs)
+            .ecs(&deps.ecs)
+            .bus(&deps.bus)
+            .clock(&SystemClock),
         runbooks: &deps.runbooks,
         settings: &deps.settings,
     };

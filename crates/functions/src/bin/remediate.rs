@@ -6,6 +6,7 @@ use firebreak_aws::{
 };
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::remediate::Remediate;
@@ -25,12 +26,13 @@ struct Deps {
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
     let remediate = Remediate {
-        store: &deps.store,
-        ecs: &deps.ecs,
-        alarms: &deps.alarms,
-        notifier: &deps.notifier,
-        bus: &deps.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&deps.store)
+            .ecs(&deps.ecs)
+            .alarms(&deps.alarms)
+            .notifier(&deps.notifier)
+            .bus(&deps.bus)
+            .clock(&SystemClock),
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
     };

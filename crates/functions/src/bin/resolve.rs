@@ -5,6 +5,7 @@
 use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::resolve::{Resolve, ResolveOutcome};
@@ -27,10 +28,11 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         other => return Err(unexpected("resolve", &other)),
     };
     let resolve = Resolve {
-        store: &deps.store,
-        notifier: &deps.notifier,
-        bus: &deps.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&deps.store)
+            .notifier(&deps.notifier)
+            .bus(&deps.bus)
+            .clock(&SystemClock),
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
         metrics_namespace: &deps.namespace,

@@ -3,6 +3,7 @@
 
 use firebreak_aws::{Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
 use firebreak_core::model::settings::Settings;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::sweeper::Sweeper;
@@ -22,11 +23,12 @@ struct Deps {
 /// The scheduled event's content does not matter: every run looks at every active incident.
 async fn handler(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
     let sweeper = Sweeper {
-        store: &deps.store,
-        alarms: &deps.alarms,
-        notifier: &deps.notifier,
-        bus: &deps.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&deps.store)
+            .alarms(&deps.alarms)
+            .notifier(&deps.notifier)
+            .bus(&deps.bus)
+            .clock(&SystemClock),
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
     };

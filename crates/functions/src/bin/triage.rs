@@ -8,6 +8,7 @@ use firebreak_aws::store::DynamoIncidentStore;
 use firebreak_core::intake;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
+use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::stages::triage::Triage;
 use firebreak_functions::{fail, FunctionError};
@@ -25,10 +26,11 @@ struct Deps {
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
     let signals = intake::parse_event(&event.payload).map_err(fail)?;
     let triage = Triage {
-        store: &deps.store,
-        notifier: &deps.notifier,
-        bus: &deps.bus,
-        clock: &SystemClock,
+        ports: Wired::new()
+            .store(&deps.store)
+            .notifier(&deps.notifier)
+            .bus(&deps.bus)
+            .clock(&SystemClock),
         policy: &deps.policy,
         settings: &deps.settings,
     };

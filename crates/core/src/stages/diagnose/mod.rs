@@ -13,6 +13,7 @@ use crate::model::incident::{EcsService, Incident};
 use crate::model::pipeline::IncidentRaised;
 use crate::model::settings::Settings;
 use crate::model::timeline::{EntryKind, TimelineEntry};
+use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     Clock, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput, ServiceControl,
@@ -40,17 +41,13 @@ pub use decide::{generic_runbook, DiagnosisReport, QueryOutcome, RecentChanges};
 use decide::{plan, recent_changes, DecideInput, Planned};
 
 /// The diagnose use-case over its ports.
-pub struct Diagnose<'a, S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> {
-    pub store: &'a S,
-    pub logs: &'a L,
-    pub ecs: &'a E,
-    pub bus: &'a B,
-    pub clock: &'a K,
+pub struct Diagnose<'a, P: DiagnosePorts> {
+    pub ports: P,
     pub runbooks: &'a RunbookSet,
     pub settings: &'a Settings,
 }
 
-impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> Diagnose<'_, S, L, E, B, K> {
+impl<P: DiagnosePorts> Diagnose<'_, P> {
     /// Diagnoses the incident `raised` names. A failed query or ECS call is recorded, not
     /// returned; only store and bus failures are errors (retryable ones are worth a redelivery).
     ///
@@ -63,7 +60,7 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         let ids = record::DiagnosisIds::of(raised);
         let (completed_id, published_id) = (ids.completed(), ids.published());
 
-        let timeline = self.store.timeline(id).await?;
+        let timeline = self.ports.store().timeline(id).await?;
         if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
             let mut report = record::read_report(done)?;
             report.repeated = true;
@@ -74,7 +71,8 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             return Ok(report);
         }
         let incident = self
-            .store
+            .ports
+            .store()
             .get(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
@@ -109,8 +107,9 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
             })
             .collect();
 
-        let now = self.clock.now();
-        self.store
+        let now = self.ports.clock().now();
+        self.ports
+            .store()
             .append(
                 id,
                 &[record::started_entry(
@@ -144,17 +143,17 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         });
 
         // the timeline
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let unknown_hint = selected.is_none().then_some(hint_unknown.as_deref());
         let entries = record::finding_entries(&ids, &report, &matched, &planned, raised, unknown_hint, now);
-        self.store.append(id, &entries).await?;
+        self.ports.store().append(id, &entries).await?;
 
         let completed = record::completed_entry(&ids, &report, raised, now);
         match self.save(&incident, &report, now, completed).await {
             Ok(()) => {}
             Err(Error::Store(StoreError::Duplicate(e))) if e == completed_id => {
                 // a concurrent delivery recorded it first; it also sends the event
-                let timeline = self.store.timeline(id).await?;
+                let timeline = self.ports.store().timeline(id).await?;
                 if let Some(done) = timeline.iter().find(|e| e.event_id == completed_id) {
                     let mut r = record::read_report(done)?;
                     r.repeated = true;
@@ -208,7 +207,7 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
                 } else {
                     let mut req = req.clone();
                     req.deadline = remaining;
-                    match tokio::time::timeout(remaining + STOP_GRACE, self.logs.run(&req)).await {
+                    match tokio::time::timeout(remaining + STOP_GRACE, self.ports.logs().run(&req)).await {
                         Ok(Ok(out)) => Ok(out),
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(_) => Err(QueryError::Timeout(remaining).to_string()),
@@ -224,7 +223,7 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
 
     async fn describe(&self, service: Option<&EcsService>) -> Option<Result<ServiceState, String>> {
         let s = service?;
-        Some(self.ecs.describe(s).await.map_err(|e| e.to_string()))
+        Some(self.ports.ecs().describe(s).await.map_err(|e| e.to_string()))
     }
 
     /// Updates the incident and records `completed` with it, re-reading on conflicts.
@@ -235,7 +234,7 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
         now: DateTime<Utc>,
         completed: TimelineEntry,
     ) -> Result<(), Error> {
-        let mut up = Update::from_read(self.store, first.clone());
+        let mut up = Update::from_read(self.ports.store(), first.clone());
         loop {
             let read = up.read().await?;
             let mut next = read.clone();
@@ -264,13 +263,14 @@ impl<S: IncidentStore, L: LogQueries, E: ServiceControl, B: EventBus, K: Clock> 
     }
 
     async fn publish(&self, report: &DiagnosisReport, published_id: &str) -> Result<(), Error> {
-        self.bus.put(&report.event().to_pipeline()).await?;
-        self.store
+        self.ports.bus().put(&report.event().to_pipeline()).await?;
+        self.ports
+            .store()
             .append(
                 &report.incident_id,
                 &[TimelineEntry::new(
                     published_id,
-                    self.clock.now(),
+                    self.ports.clock().now(),
                     EntryKind::Note,
                     format!(
                         "Diagnosis Completed sent{}",
@@ -437,16 +437,14 @@ prevention: ["don't"]
                 settings: Settings::default(),
             }
         }
-        fn uc(
-            &self,
-        ) -> Diagnose<'_, InMemoryIncidentStore, FakeLogs, InMemoryServiceControl, InMemoryEventBus, SimClock>
-        {
+        fn uc(&self) -> Diagnose<'_, impl DiagnosePorts + '_> {
             Diagnose {
-                store: &self.store,
-                logs: &self.logs,
-                ecs: &self.ecs,
-                bus: &self.bus,
-                clock: &self.clock,
+                ports: Wired::new()
+                    .store(&self.store)
+                    .logs(&self.logs)
+                    .ecs(&self.ecs)
+                    .bus(&self.bus)
+                    .clock(&self.clock),
                 runbooks: &self.runbooks,
                 settings: &self.settings,
             }
@@ -549,8 +547,14 @@ prevention: ["don't"]
             .collect();
         store2.append(&IncidentId(ID.into()), &tl).await.unwrap();
         let uc = Diagnose {
-            store: &store2,
-            ..w.uc()
+            ports: Wired::new()
+                .store(&store2)
+                .logs(&w.logs)
+                .ecs(&w.ecs)
+                .bus(&w.bus)
+                .clock(&w.clock),
+            runbooks: &w.runbooks,
+            settings: &w.settings,
         };
         let r = uc.handle(&ev).await.unwrap();
         assert!(r.repeated);
@@ -660,11 +664,12 @@ prevention: ["don't"]
         let runbooks = runbooks();
         let settings = Settings::default();
         let uc = Diagnose {
-            store: &store,
-            logs: &logs,
-            ecs: &ecs,
-            bus: &bus,
-            clock: &clock,
+            ports: Wired::new()
+                .store(&store)
+                .logs(&logs)
+                .ecs(&ecs)
+                .bus(&bus)
+                .clock(&clock),
             runbooks: &runbooks,
             settings: &settings,
         };

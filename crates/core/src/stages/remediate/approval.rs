@@ -76,15 +76,7 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
     }
 }
 
-impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
-where
-    S: IncidentStore,
-    E: ServiceControl,
-    A: AlarmStatus,
-    N: Notifier,
-    B: EventBus,
-    K: Clock,
-{
+impl<P: RemediatePorts> Remediate<'_, P> {
     /// Carries out an action that is awaiting approval on the incident, re-running every
     /// guardrail except the mode.
     ///
@@ -95,7 +87,7 @@ where
     pub async fn on_approval(&self, a: &RemediationApproved) -> Result<RemediationReport, Error> {
         let id = &a.incident_id;
         let incident = self.load(id).await?;
-        let timeline = self.store.timeline(id).await?;
+        let timeline = self.ports.store().timeline(id).await?;
         let pending = match approval_state(id, &timeline, &a.action) {
             ApprovalState::NotRequested => {
                 return Err(Error::invalid(
@@ -124,7 +116,7 @@ where
         };
         let approved = TimelineEntry::new(
             event_id(id, &pending.cause, &a.action, "approved"),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::RemediationRequested,
             format!("{} approved by {}", a.action, a.approved_by),
         )
@@ -135,7 +127,7 @@ where
             mode: None,
             approved_by: Some(a.approved_by.clone()),
         });
-        if self.store.append(id, &[approved]).await? == 0 {
+        if self.ports.store().append(id, &[approved]).await? == 0 {
             return self.redelivered(id, &pending.cause, report).await;
         }
         let dec = Decision {
@@ -206,7 +198,8 @@ where
             ]),
         };
         let note = match self
-            .notifier
+            .ports
+            .notifier()
             .notify(Route::Severity(inc.severity), &message)
             .await
         {

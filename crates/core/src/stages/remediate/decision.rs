@@ -36,27 +36,19 @@ pub(super) enum Executed {
     Refused(Refusal),
 }
 
-impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
-where
-    S: IncidentStore,
-    E: ServiceControl,
-    A: AlarmStatus,
-    N: Notifier,
-    B: EventBus,
-    K: Clock,
-{
+impl<P: RemediatePorts> Remediate<'_, P> {
     /// Reads ECS and CloudWatch. A retryable failure is returned (nothing is recorded yet, the
     /// delivery can be retried); any other is kept and becomes a refusal.
     pub(super) async fn read(&self, incident: &Incident) -> Result<Reads, Error> {
         let state = match &incident.ecs {
-            Some(svc) => match self.ecs.describe(svc).await {
+            Some(svc) => match self.ports.ecs().describe(svc).await {
                 Err(e) if e.retryable => return Err(e.into()),
                 r => Some(r),
             },
             None => None,
         };
         let names: Vec<String> = incident.alarms.keys().cloned().collect();
-        let live = match self.alarms.states(&names).await {
+        let live = match self.ports.alarms().states(&names).await {
             Err(e) if e.retryable => return Err(e.into()),
             r => r,
         };
@@ -115,7 +107,7 @@ where
                                     ),
                                 )
                             })?;
-                        let listed = self.ecs.task_definitions(&family).await.map_err(|e| {
+                        let listed = self.ports.ecs().task_definitions(&family).await.map_err(|e| {
                             Refusal::action(
                                 "rollback-target",
                                 format!("could not list revisions of {family}: {}", port_error_text(&e)),
@@ -178,10 +170,11 @@ where
     pub(super) async fn act(&self, dec: &Decision<'_>, plan: &Plan) -> Executed {
         let svc = &plan.service;
         let cooldown_s = self.settings.remediation.cooldown_s;
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let key = g::cooldown_key(svc, dec.action.as_str());
         match self
-            .store
+            .ports
+            .store()
             .claim(&key, g::cooldown_until(now, cooldown_s), now)
             .await
         {
@@ -195,7 +188,7 @@ where
             }
         }
         // Just before acting: the incident still open, its alarm still in ALARM.
-        let fresh = match self.store.get(&dec.incident.id).await {
+        let fresh = match self.ports.store().get(&dec.incident.id).await {
             Ok(Some(i)) => i,
             Ok(None) => {
                 return Executed::Refused(Refusal::incident(
@@ -214,7 +207,7 @@ where
             return Executed::Refused(r);
         }
         let names: Vec<String> = fresh.alarms.keys().cloned().collect();
-        match self.alarms.states(&names).await {
+        match self.ports.alarms().states(&names).await {
             Ok(live) => {
                 if let Err(r) = g::check_alarms_firing(&fresh, &live) {
                     return Executed::Refused(r);
@@ -227,7 +220,7 @@ where
                 ))
             }
         }
-        match self.ecs.update(svc, &plan.update).await {
+        match self.ports.ecs().update(svc, &plan.update).await {
             Ok(after) => Executed::Applied(after),
             Err(e) => Executed::Failed(e),
         }

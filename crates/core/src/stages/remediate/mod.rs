@@ -22,6 +22,7 @@ use crate::model::remedy::{Action, ActionName, RemediationStep};
 use crate::model::settings::{RemediationMode, Settings};
 use crate::model::signal::AlarmState;
 use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
+use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, PortError, Route,
@@ -55,34 +56,13 @@ pub struct RemediationReport {
 }
 
 /// The remediate use-case over its ports.
-pub struct Remediate<'a, S, E, A, N, B, K>
-where
-    S: IncidentStore,
-    E: ServiceControl,
-    A: AlarmStatus,
-    N: Notifier,
-    B: EventBus,
-    K: Clock,
-{
-    pub store: &'a S,
-    pub ecs: &'a E,
-    pub alarms: &'a A,
-    pub notifier: &'a N,
-    pub bus: &'a B,
-    pub clock: &'a K,
+pub struct Remediate<'a, P: RemediatePorts> {
+    pub ports: P,
     pub runbooks: &'a [Runbook],
     pub settings: &'a Settings,
 }
 
-impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
-where
-    S: IncidentStore,
-    E: ServiceControl,
-    A: AlarmStatus,
-    N: Notifier,
-    B: EventBus,
-    K: Clock,
-{
+impl<P: RemediatePorts> Remediate<'_, P> {
     /// Carries out the remediation the runbook gives for the diagnosed cause, behind the
     /// guardrails.
     ///
@@ -115,25 +95,25 @@ where
             };
             let entry = TimelineEntry::new(
                 event_id(id, cause_id, "none", "refused"),
-                self.clock.now(),
+                self.ports.clock().now(),
                 EntryKind::RemediationRefused,
                 format!("no remediation for cause {cause_id}: {why}"),
             );
-            self.store.append(id, &[entry]).await?;
+            self.ports.store().append(id, &[entry]).await?;
             report.skipped = Some(why);
             return Ok(report);
         };
         if cause.remediation.is_empty() {
             let entry = TimelineEntry::new(
                 event_id(id, cause_id, "none", "note"),
-                self.clock.now(),
+                self.ports.clock().now(),
                 EntryKind::Note,
                 format!(
                     "cause {cause_id} has no automated remediation in runbook {}",
                     runbook.id
                 ),
             );
-            self.store.append(id, &[entry]).await?;
+            self.ports.store().append(id, &[entry]).await?;
             report.skipped = Some(format!("cause {cause_id} has no automated remediation"));
             return Ok(report);
         }
@@ -186,7 +166,7 @@ where
             };
             let requested = TimelineEntry::new(
                 event_id(id, cause_id, key, "requested"),
-                self.clock.now(),
+                self.ports.clock().now(),
                 EntryKind::RemediationRequested,
                 format!(
                     "remediation for cause {cause_id}: {} (mode {mode})",
@@ -204,7 +184,7 @@ where
             });
             if i == 0 {
                 // The claim on this decision: only one invocation gets past it.
-                if self.store.append(id, &[requested]).await? == 0 {
+                if self.ports.store().append(id, &[requested]).await? == 0 {
                     return self.redelivered(id, cause_id, report).await;
                 }
             } else {
@@ -264,7 +244,8 @@ where
     }
 
     async fn load(&self, id: &IncidentId) -> Result<Incident, Error> {
-        self.store
+        self.ports
+            .store()
             .get(id)
             .await?
             .ok_or_else(|| Error::invalid("incident_id", format!("no incident {id}")))

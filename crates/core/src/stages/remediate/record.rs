@@ -49,15 +49,7 @@ pub(super) fn record_of(e: &TimelineEntry) -> Option<RemediationRecord> {
     e.detail().record().cloned()
 }
 
-impl<S, E, A, N, B, K> Remediate<'_, S, E, A, N, B, K>
-where
-    S: IncidentStore,
-    E: ServiceControl,
-    A: AlarmStatus,
-    N: Notifier,
-    B: EventBus,
-    K: Clock,
-{
+impl<P: RemediatePorts> Remediate<'_, P> {
     pub(super) fn record(
         &self,
         dec: &Decision<'_>,
@@ -71,7 +63,7 @@ where
             outcome,
             detail,
             target: target.map(ToString::to_string),
-            at: self.clock.now(),
+            at: self.ports.clock().now(),
         }
     }
 
@@ -140,7 +132,7 @@ where
                 &dec.key,
                 &format!("{}-failed", what.replace(' ', "-")),
             ),
-            self.clock.now(),
+            self.ports.clock().now(),
             EntryKind::Note,
             format!(
                 "could not send the {what} for {}: {}",
@@ -166,7 +158,7 @@ where
         let inc = dec.incident;
         let svc = &plan.service;
         let outcome = self.act(dec, plan).await;
-        let now = self.clock.now();
+        let now = self.ports.clock().now();
         let before = snapshot(&plan.before);
         match outcome {
             Executed::Refused(r) => {
@@ -251,7 +243,7 @@ where
     /// Appends the entries (idempotent), then reconciles the incident from them.
     pub(super) async fn commit(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<Incident, Error> {
         if !entries.is_empty() {
-            self.store.append(id, entries).await?;
+            self.ports.store().append(id, entries).await?;
         }
         self.reconcile(id, entries).await
     }
@@ -264,7 +256,7 @@ where
         entries: &[TimelineEntry],
     ) -> Result<Incident, Error> {
         let records: Vec<RemediationRecord> = entries.iter().filter_map(record_of).collect();
-        let mut up = Update::new(self.store, id);
+        let mut up = Update::new(self.ports.store(), id);
         loop {
             let read = up.read().await?;
             let mut inc = read.clone();
@@ -301,7 +293,8 @@ where
     ) -> Result<RemediationReport, Error> {
         tracing::info!(incident = %id, cause, "remediation already decided; redelivery does nothing");
         let entries: Vec<TimelineEntry> = self
-            .store
+            .ports
+            .store()
             .timeline(id)
             .await?
             .into_iter()
@@ -370,7 +363,8 @@ where
             ]),
         };
         if let Err(e) = self
-            .notifier
+            .ports
+            .notifier()
             .notify(Route::Severity(incident.severity), &message)
             .await
         {
@@ -384,12 +378,12 @@ where
                 target,
                 detail: rec.detail.clone(),
             });
-            if let Err(e) = self.bus.put(&event.to_pipeline()).await {
+            if let Err(e) = self.ports.bus().put(&event.to_pipeline()).await {
                 notes.push(self.notify_failed(&dec, "bus event", &e));
             }
         }
         if !notes.is_empty() {
-            self.store.append(&incident.id, &notes).await?;
+            self.ports.store().append(&incident.id, &notes).await?;
         }
         Ok(())
     }

@@ -201,24 +201,15 @@ impl World {
         }
     }
 
-    fn uc(
-        &self,
-    ) -> Remediate<
-        '_,
-        InMemoryIncidentStore,
-        Probe,
-        InMemoryAlarmStatus,
-        InMemoryNotifier,
-        InMemoryEventBus,
-        SimClock,
-    > {
+    fn uc(&self) -> Remediate<'_, impl RemediatePorts + '_> {
         Remediate {
-            store: &self.store,
-            ecs: &self.ecs,
-            alarms: &self.alarms,
-            notifier: &self.notifier,
-            bus: &self.bus,
-            clock: &self.clock,
+            ports: Wired::new()
+                .store(&self.store)
+                .ecs(&self.ecs)
+                .alarms(&self.alarms)
+                .notifier(&self.notifier)
+                .bus(&self.bus)
+                .clock(&self.clock),
             runbooks: &self.runbooks,
             settings: &self.settings,
         }
@@ -565,8 +556,15 @@ async fn an_alarm_cloudwatch_does_not_report_keeps_the_incidents_state() {
     let w2 = World::new().await;
     let fresh = InMemoryAlarmStatus::new();
     let uc = Remediate {
-        alarms: &fresh,
-        ..w2.uc()
+        ports: Wired::new()
+            .store(&w2.store)
+            .ecs(&w2.ecs)
+            .alarms(&fresh)
+            .notifier(&w2.notifier)
+            .bus(&w2.bus)
+            .clock(&w2.clock),
+        runbooks: &w2.runbooks,
+        settings: &w2.settings,
     };
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(w2.outcomes().await, pairs(&[("ecs-restart", "applied")]));
@@ -576,8 +574,15 @@ async fn an_alarm_cloudwatch_does_not_report_keeps_the_incidents_state() {
     inc.version += 1;
     w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
     let uc = Remediate {
-        alarms: &fresh,
-        ..w.uc()
+        ports: Wired::new()
+            .store(&w.store)
+            .ecs(&w.ecs)
+            .alarms(&fresh)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
+        runbooks: &w.runbooks,
+        settings: &w.settings,
     };
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
@@ -590,12 +595,13 @@ async fn the_alarm_is_rechecked_just_before_acting() {
         calls: AtomicUsize::new(0),
     };
     let uc = Remediate {
-        store: &w.store,
-        ecs: &w.ecs,
-        alarms: &recovering,
-        notifier: &w.notifier,
-        bus: &w.bus,
-        clock: &w.clock,
+        ports: Wired::new()
+            .store(&w.store)
+            .ecs(&w.ecs)
+            .alarms(&recovering)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
         runbooks: &w.runbooks,
         settings: &w.settings,
     };

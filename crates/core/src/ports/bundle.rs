@@ -1,0 +1,274 @@
+//! The ports each use-case reaches the world through, as one bundle: a use-case is generic over
+//! one `P` (for example `Remediate<'_, P: RemediatePorts>`), not over five or six port types.
+//!
+//! [`Wired`] is the bundle every composition root builds (the Lambda mains, the drill, the CLI,
+//! tests): references to the adapters it has, [`Absent`] for the ports that use-case does not
+//! need. A port is reachable only when its slot holds an implementation, so a use-case that
+//! needs ECS cannot be built from a bundle without one; that is checked at compile time.
+
+use super::{AlarmStatus, Clock, EventBus, IncidentStore, LogQueries, Notifier, ServiceControl};
+
+/// The slot of a port a use-case does not use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Absent;
+
+static ABSENT: Absent = Absent;
+
+/// References to the adapters of one composition root. Build with [`Wired::new`] and the
+/// `store`, `notifier`, … methods, each of which fills one slot.
+#[derive(Debug)]
+pub struct Wired<'a, S = Absent, N = Absent, B = Absent, K = Absent, E = Absent, A = Absent, L = Absent> {
+    pub store: &'a S,
+    pub notifier: &'a N,
+    pub bus: &'a B,
+    pub clock: &'a K,
+    pub ecs: &'a E,
+    pub alarms: &'a A,
+    pub logs: &'a L,
+}
+
+impl<S, N, B, K, E, A, L> Clone for Wired<'_, S, N, B, K, E, A, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S, N, B, K, E, A, L> Copy for Wired<'_, S, N, B, K, E, A, L> {}
+
+impl Wired<'static> {
+    /// A bundle with every slot empty.
+    pub fn new() -> Wired<'static> {
+        Wired {
+            store: &ABSENT,
+            notifier: &ABSENT,
+            bus: &ABSENT,
+            clock: &ABSENT,
+            ecs: &ABSENT,
+            alarms: &ABSENT,
+            logs: &ABSENT,
+        }
+    }
+}
+
+impl Default for Wired<'static> {
+    fn default() -> Self {
+        Wired::new()
+    }
+}
+
+impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
+    pub fn store<'b, X: IncidentStore>(self, store: &'b X) -> Wired<'b, X, N, B, K, E, A, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn notifier<'b, X: Notifier>(self, notifier: &'b X) -> Wired<'b, S, X, B, K, E, A, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn bus<'b, X: EventBus>(self, bus: &'b X) -> Wired<'b, S, N, X, K, E, A, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn clock<'b, X: Clock>(self, clock: &'b X) -> Wired<'b, S, N, B, X, E, A, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn ecs<'b, X: ServiceControl>(self, ecs: &'b X) -> Wired<'b, S, N, B, K, X, A, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn alarms<'b, X: AlarmStatus>(self, alarms: &'b X) -> Wired<'b, S, N, B, K, E, X, L>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms,
+            logs: self.logs,
+        }
+    }
+
+    pub fn logs<'b, X: LogQueries>(self, logs: &'b X) -> Wired<'b, S, N, B, K, E, A, X>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs,
+        }
+    }
+}
+
+macro_rules! slot {
+    ($has:ident, $assoc:ident, $bound:ident, $get:ident) => {
+        /// A bundle with this port.
+        pub trait $has: Send + Sync {
+            type $assoc: $bound;
+            fn $get(&self) -> &Self::$assoc;
+        }
+    };
+}
+
+slot!(HasStore, Store, IncidentStore, store);
+slot!(HasNotifier, Notifier, Notifier, notifier);
+slot!(HasBus, Bus, EventBus, bus);
+slot!(HasClock, Clock, Clock, clock);
+slot!(HasEcs, Ecs, ServiceControl, ecs);
+slot!(HasAlarms, Alarms, AlarmStatus, alarms);
+slot!(HasLogs, Logs, LogQueries, logs);
+
+impl<S: IncidentStore, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> HasStore
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Store = S;
+    fn store(&self) -> &S {
+        self.store
+    }
+}
+
+impl<S: Sync, N: Notifier, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> HasNotifier
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Notifier = N;
+    fn notifier(&self) -> &N {
+        self.notifier
+    }
+}
+
+impl<S: Sync, N: Sync, B: EventBus, K: Sync, E: Sync, A: Sync, L: Sync> HasBus
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Bus = B;
+    fn bus(&self) -> &B {
+        self.bus
+    }
+}
+
+impl<S: Sync, N: Sync, B: Sync, K: Clock, E: Sync, A: Sync, L: Sync> HasClock
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Clock = K;
+    fn clock(&self) -> &K {
+        self.clock
+    }
+}
+
+impl<S: Sync, N: Sync, B: Sync, K: Sync, E: ServiceControl, A: Sync, L: Sync> HasEcs
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Ecs = E;
+    fn ecs(&self) -> &E {
+        self.ecs
+    }
+}
+
+impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: AlarmStatus, L: Sync> HasAlarms
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Alarms = A;
+    fn alarms(&self) -> &A {
+        self.alarms
+    }
+}
+
+impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: LogQueries> HasLogs
+    for Wired<'_, S, N, B, K, E, A, L>
+{
+    type Logs = L;
+    fn logs(&self) -> &L {
+        self.logs
+    }
+}
+
+macro_rules! use_case_ports {
+    ($(#[$doc:meta])* $name:ident: $($has:ident),+) => {
+        $(#[$doc])*
+        pub trait $name: $($has +)+ {}
+        impl<T: $($has +)+> $name for T {}
+    };
+}
+
+use_case_ports!(
+    /// Triage: the store, the pages, the bus, the time.
+    TriagePorts: HasStore, HasNotifier, HasBus, HasClock
+);
+use_case_ports!(
+    /// Diagnose: the store, the logs, ECS (recent changes), the bus, the time.
+    DiagnosePorts: HasStore, HasLogs, HasEcs, HasBus, HasClock
+);
+use_case_ports!(
+    /// Remediate: the store, ECS, live alarm states, the pages, the bus, the time.
+    RemediatePorts: HasStore, HasEcs, HasAlarms, HasNotifier, HasBus, HasClock
+);
+use_case_ports!(
+    /// Resolve: the store, the pages, the bus, the time.
+    ResolvePorts: HasStore, HasNotifier, HasBus, HasClock
+);
+use_case_ports!(
+    /// The sweeper: the store, live alarm states, the pages, the bus, the time.
+    SweeperPorts: HasStore, HasAlarms, HasNotifier, HasBus, HasClock
+);

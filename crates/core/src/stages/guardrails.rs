@@ -162,27 +162,38 @@ pub fn check_alarms_firing(
 ) -> Result<Vec<String>, Refusal> {
     let mut firing = Vec::new();
     let mut quiet = Vec::new();
-    for (name, attached) in &incident.alarms {
-        let state = live.get(name).copied().unwrap_or(attached.state);
-        if state == AlarmState::Alarm {
-            firing.push(name.clone());
-        } else {
-            quiet.push(format!("{name} is {state}"));
+    let mut unknown = Vec::new();
+    for name in incident.alarms.keys() {
+        // CloudWatch's word, never what the incident recorded: an alarm CloudWatch does not
+        // report (made up, deleted, renamed) is not firing
+        match live.get(name) {
+            Some(AlarmState::Alarm) => firing.push(name.clone()),
+            Some(state) => quiet.push(format!("{name} is {state}")),
+            None => unknown.push(name.clone()),
         }
     }
-    if firing.is_empty() {
-        let why = if quiet.is_empty() {
-            "the incident has no alarms".to_string()
-        } else {
-            quiet.join(", ")
-        };
-        Err(Refusal::incident(
-            "alarm-recovered",
-            format!("no alarm is in ALARM any more ({why}); never remediate a recovered alarm"),
-        ))
-    } else {
-        Ok(firing)
+    if !firing.is_empty() {
+        return Ok(firing);
     }
+    if !unknown.is_empty() {
+        let mut why = format!("CloudWatch does not know {}", unknown.join(", "));
+        if !quiet.is_empty() {
+            why.push_str(&format!("; {}", quiet.join(", ")));
+        }
+        return Err(Refusal::incident(
+            "alarm-unknown",
+            format!("no alarm CloudWatch reports is in ALARM ({why}); never act on an alarm CloudWatch does not report"),
+        ));
+    }
+    let why = if quiet.is_empty() {
+        "the incident has no alarms".to_string()
+    } else {
+        quiet.join(", ")
+    };
+    Err(Refusal::incident(
+        "alarm-recovered",
+        format!("no alarm is in ALARM any more ({why}); never remediate a recovered alarm"),
+    ))
 }
 
 /// No scale-out or restart while a deployment rolls out (it would fight the rollout). A rollback
@@ -607,33 +618,45 @@ mod tests {
     }
 
     #[test]
-    fn alarm_state_recheck_prefers_live_state_and_falls_back_to_the_incident() {
+    fn alarm_state_recheck_takes_cloudwatchs_word_and_an_unknown_alarm_is_not_firing() {
         let mut i = incident();
         i.alarms.insert("a".into(), alarm(AlarmState::Alarm));
         i.alarms.insert("b".into(), alarm(AlarmState::Ok));
         let live = |v: &[(&str, AlarmState)]| -> BTreeMap<String, AlarmState> {
             v.iter().map(|(n, s)| (n.to_string(), *s)).collect()
         };
-        // (live states, firing)
-        type Case<'a> = (BTreeMap<String, AlarmState>, Option<Vec<&'a str>>);
+        // (live states, firing, or the guardrail that refuses)
+        type Case<'a> = (BTreeMap<String, AlarmState>, Result<Vec<&'a str>, &'a str>);
         let cases: Vec<Case> = vec![
-            (live(&[]), Some(vec!["a"])),
-            (live(&[("a", AlarmState::Alarm)]), Some(vec!["a"])),
-            (live(&[("a", AlarmState::Ok)]), None),
-            (live(&[("a", AlarmState::InsufficientData)]), None),
+            // recorded ALARM is not enough: CloudWatch does not know either alarm
+            (live(&[]), Err("alarm-unknown")),
+            (live(&[("a", AlarmState::Alarm)]), Ok(vec!["a"])),
+            (live(&[("a", AlarmState::Ok)]), Err("alarm-unknown")),
+            (
+                live(&[("a", AlarmState::Ok), ("b", AlarmState::Ok)]),
+                Err("alarm-recovered"),
+            ),
+            (
+                live(&[("a", AlarmState::InsufficientData), ("b", AlarmState::Ok)]),
+                Err("alarm-recovered"),
+            ),
             (
                 live(&[("a", AlarmState::Ok), ("b", AlarmState::Alarm)]),
-                Some(vec!["b"]),
+                Ok(vec!["b"]),
             ),
         ];
         for (l, want) in cases {
             match (want, check_alarms_firing(&i, &l)) {
-                (Some(w), Ok(g)) => assert_eq!(g, w, "{l:?}"),
-                (None, Err(r)) => {
-                    assert_eq!((r.guardrail, r.scope), ("alarm-recovered", Scope::Incident));
-                    assert!(r.reason.contains("a is"), "{r}");
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{l:?}"),
+                (Err(guardrail), Err(r)) => {
+                    assert_eq!((r.guardrail, r.scope), (guardrail, Scope::Incident), "{l:?}");
+                    if guardrail == "alarm-unknown" {
+                        assert!(r.reason.contains("CloudWatch does not know"), "{r}");
+                    } else {
+                        assert!(r.reason.contains("a is"), "{r}");
+                    }
                 }
-                (w, g) => panic!("{l:?}: want {w:?}, got {g:?}"),
+                (w, g) => panic!("{l:?}: wanted {w:?}, got {g:?}"),
             }
         }
         i.alarms.clear();

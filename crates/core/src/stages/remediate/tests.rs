@@ -549,8 +549,8 @@ async fn a_recovered_alarm_is_never_remediated() {
 }
 
 #[tokio::test]
-async fn an_alarm_cloudwatch_does_not_report_keeps_the_incidents_state() {
-    // Unknown to the port but ALARM on the incident: still firing.
+async fn an_alarm_cloudwatch_does_not_report_is_not_firing_whatever_the_incident_recorded() {
+    // Unknown to CloudWatch but ALARM on the incident (a made-up alarm): refused, and why.
     let w = World::new().await;
     w.alarms.set("articles-api-5xx", AlarmState::Alarm);
     let w2 = World::new().await;
@@ -567,8 +567,17 @@ async fn an_alarm_cloudwatch_does_not_report_keeps_the_incidents_state() {
         settings: &w2.settings,
     };
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
-    assert_eq!(w2.outcomes().await, pairs(&[("ecs-restart", "applied")]));
-    // Unknown to the port and OK on the incident: recovered.
+    assert_eq!(w2.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    let inc = w2.incident().await;
+    assert!(
+        inc.remediations[0]
+            .detail
+            .contains("CloudWatch does not know articles-api-5xx"),
+        "{}",
+        inc.remediations[0].detail
+    );
+    assert!(w2.ecs.inner.updates().is_empty(), "nothing was changed");
+    // Unknown to CloudWatch and OK on the incident: refused too.
     let mut inc = w.incident().await;
     inc.alarms.get_mut("articles-api-5xx").unwrap().state = AlarmState::Ok;
     inc.version += 1;

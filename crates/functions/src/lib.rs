@@ -44,14 +44,27 @@ pub fn runbooks(env: &Environment) -> Result<RunbookSet, ConfigError> {
     env.runbooks().map_err(|e| ConfigError(e.to_string()))
 }
 
-/// Parses a pipeline event envelope (EventBridge) into the typed event.
+/// Admits a pipeline event envelope (EventBridge, or a direct invoke) as one of Firebreak's own
+/// events, or refuses it: `Err(answer)` is what the handler returns for a refused envelope (it
+/// succeeds, so it is not retried; the refusal is on the timeline of the incident it named).
 ///
 /// # Errors
-/// [`firebreak_core::Error::Invalid`] naming the field.
-pub fn pipeline_event(
+/// The outer error: store errors while recording a refusal (retried).
+pub async fn pipeline_event<S: firebreak_core::ports::IncidentStore>(
+    store: &S,
     payload: &serde_json::Value,
-) -> Result<firebreak_core::model::pipeline::Event, FunctionError> {
-    firebreak_core::model::pipeline::Event::from_envelope(payload).map_err(fail)
+) -> Result<Result<firebreak_core::model::pipeline::Event, serde_json::Value>, FunctionError> {
+    use firebreak_core::stages::boundary::{admit, Admission};
+    match admit(store, &firebreak_core::ports::SystemClock, payload)
+        .await
+        .map_err(fail)?
+    {
+        Admission::Admitted(event) => Ok(Ok(event)),
+        Admission::Refused { reason, recorded_on } => Ok(Err(serde_json::json!({
+            "refused": reason,
+            "incident": recorded_on,
+        }))),
+    }
 }
 
 /// An event this function is not subscribed to: a wiring mistake, never retried.

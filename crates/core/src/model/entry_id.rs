@@ -11,6 +11,7 @@
 //! | `<incident>/sweeper/<rule>/<key>[/paged]` | the sweeper (`unacked`, `not-recovered`, `open-too-long`) |
 //! | `<incident>/ack/<cycle>` | acknowledgement |
 //! | `<incident>/note/<digest>` | a note |
+//! | `<incident>/refused/<digest>` | an event or state change refused at the trust boundary |
 
 use crate::model::incident::IncidentId;
 use std::fmt;
@@ -79,6 +80,8 @@ pub enum EntryId {
     Ack { incident: IncidentId, cycle: u32 },
     /// A note, by digest of author, text and time.
     Note { incident: IncidentId, digest: String },
+    /// A refused event, by digest of what was refused (the same event refused twice is one entry).
+    Refused { incident: IncidentId, digest: String },
 }
 
 impl EntryId {
@@ -96,7 +99,8 @@ impl EntryId {
             | EntryId::Resolution { incident, .. }
             | EntryId::Sweeper { incident, .. }
             | EntryId::Ack { incident, .. }
-            | EntryId::Note { incident, .. } => Some(incident),
+            | EntryId::Note { incident, .. }
+            | EntryId::Refused { incident, .. } => Some(incident),
         }
     }
 
@@ -177,6 +181,10 @@ fn parse_incident_form(incident: IncidentId, rest: &str) -> Option<EntryId> {
             incident,
             digest: nonempty(rest)?,
         }),
+        "refused" => Some(EntryId::Refused {
+            incident,
+            digest: nonempty(rest)?,
+        }),
         _ => None,
     }
 }
@@ -222,6 +230,7 @@ impl fmt::Display for EntryId {
             }
             EntryId::Ack { incident, cycle } => write!(f, "{incident}/ack/{cycle}"),
             EntryId::Note { incident, digest } => write!(f, "{incident}/note/{digest}"),
+            EntryId::Refused { incident, digest } => write!(f, "{incident}/refused/{digest}"),
         }
     }
 }

@@ -148,7 +148,21 @@ impl Event {
 
     /// Parses an EventBridge envelope (`{"detail-type": ..., "detail": {...}}`) as Lambda
     /// receives it.
+    ///
+    /// Only Firebreak's own events are read: the envelope's `source` must be `firebreak` (the
+    /// bus policy lets only Firebreak's roles put that source; anything else is refused here
+    /// too, so a direct invoke with another source acts on nothing).
     pub fn from_envelope(v: &serde_json::Value) -> Result<Event, crate::Error> {
+        match v.get("source").and_then(|s| s.as_str()) {
+            Some(detail_types::SOURCE) => {}
+            Some(other) => {
+                return Err(crate::Error::invalid(
+                    "source",
+                    format!("{other:?} is not {:?}: not a Firebreak pipeline event", detail_types::SOURCE),
+                ))
+            }
+            None => return Err(crate::Error::invalid("source", "missing or not a string")),
+        }
         let detail_type = v
             .get("detail-type")
             .and_then(|d| d.as_str())

@@ -1,6 +1,7 @@
 //! The use-cases, each written against the ports: one module per pipeline stage, plus what
 //! people do to an incident from the CLI. Only these write the timeline.
 
+pub mod boundary;
 pub mod diagnose;
 pub mod guardrails;
 pub mod manage;

@@ -41,7 +41,11 @@ struct Deps {
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
-    let raised = match firebreak_functions::pipeline_event(&event.payload)? {
+    let admitted = match firebreak_functions::pipeline_event(&deps.store, &event.payload).await? {
+        Ok(e) => e,
+        Err(refused) => return Ok(refused),
+    };
+    let raised = match admitted {
         Event::Opened(r) | Event::Escalated(r) => r,
         other => return Err(unexpected("diagnose", &other)),
     };

@@ -36,7 +36,11 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
     };
-    let report = match firebreak_functions::pipeline_event(&event.payload)? {
+    let admitted = match firebreak_functions::pipeline_event(&deps.store, &event.payload).await? {
+        Ok(e) => e,
+        Err(refused) => return Ok(refused),
+    };
+    let report = match admitted {
         Event::Diagnosed(d) => remediate.on_diagnosis(&d).await,
         Event::Approved(a) => remediate.on_approval(&a).await,
         other => return Err(unexpected("remediate", &other)),

@@ -23,7 +23,11 @@ struct Deps {
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
-    let recovered = match firebreak_functions::pipeline_event(&event.payload)? {
+    let admitted = match firebreak_functions::pipeline_event(&deps.store, &event.payload).await? {
+        Ok(e) => e,
+        Err(refused) => return Ok(refused),
+    };
+    let recovered = match admitted {
         Event::Recovered(r) => r,
         other => return Err(unexpected("resolve", &other)),
     };

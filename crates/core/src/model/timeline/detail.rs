@@ -44,6 +44,7 @@ pub enum Detail {
     Resolved(Resolved),
     Acknowledged(By),
     Note(Note),
+    Refused(Refused),
 }
 
 /// `alarm-fired`: the alarm as CloudWatch described it.
@@ -306,6 +307,17 @@ pub struct Note {
     pub still_firing: Option<Vec<String>>,
 }
 
+/// `refused`: what arrived, from where, and why it changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    /// The pipeline event's detail-type, or the alarm state change (`Alarm OK`).
+    pub what: String,
+    /// The envelope's `source`, or the alarm name, when there is one.
+    #[serde(default)]
+    pub from: Option<String>,
+    pub reason: String,
+}
+
 /// Why a stored detail could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the detail of a {kind} entry does not read: {reason}")]
@@ -339,6 +351,7 @@ impl Detail {
             Detail::Resolved(_) => EntryKind::Resolved,
             Detail::Acknowledged(_) => EntryKind::Acknowledged,
             Detail::Note(_) => EntryKind::Note,
+            Detail::Refused(_) => EntryKind::Refused,
         })
     }
 
@@ -392,6 +405,7 @@ impl Detail {
             Detail::Resolved(d) => v(d),
             Detail::Acknowledged(d) => v(d),
             Detail::Note(d) => v(d),
+            Detail::Refused(d) => v(d),
         }
     }
 
@@ -428,6 +442,7 @@ impl Detail {
             EntryKind::Resolved => Detail::Resolved(p(kind, value)?),
             EntryKind::Acknowledged => Detail::Acknowledged(p(kind, value)?),
             EntryKind::Note => Detail::Note(p(kind, value)?),
+            EntryKind::Refused => Detail::Refused(p(kind, value)?),
             EntryKind::AlarmRecovered
             | EntryKind::AlarmInsufficientData
             | EntryKind::Opened
@@ -473,4 +488,5 @@ into_detail! {
     Resolved => Resolved,
     By => Acknowledged,
     Note => Note,
+    Refused => Refused,
 }

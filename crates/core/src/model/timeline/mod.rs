@@ -41,6 +41,8 @@ pub enum EntryKind {
     PostmortemDrafted,
     /// A stage told the next one (an event went on the pipeline bus).
     Handoff,
+    /// An event or state change refused at the trust boundary (forged, stale, unverifiable).
+    Refused,
 }
 
 impl EntryKind {
@@ -74,6 +76,7 @@ impl EntryKind {
             EntryKind::Note => "note",
             EntryKind::PostmortemDrafted => "postmortem-drafted",
             EntryKind::Handoff => "handoff",
+            EntryKind::Refused => "refused",
         }
     }
 }

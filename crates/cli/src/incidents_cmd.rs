@@ -248,6 +248,10 @@ where
                     .map_err(io)?;
                     return Ok(1);
                 }
+                ResolveOutcome::Refused { reason } => {
+                    writeln!(out, "{id} not resolved: {reason}").map_err(io)?;
+                    return Ok(1);
+                }
             }
         }
         IncidentsCmd::Postmortem { id } => {

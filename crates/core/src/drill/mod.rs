@@ -388,7 +388,8 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
             .store(&store)
             .notifier(&notifier)
             .bus(&bus)
-            .clock(&clock),
+            .clock(&clock)
+            .alarms(&alarms),
         runbooks,
         settings: &settings,
         metrics_namespace: "Firebreak",

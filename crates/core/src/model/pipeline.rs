@@ -158,7 +158,10 @@ impl Event {
             Some(other) => {
                 return Err(crate::Error::invalid(
                     "source",
-                    format!("{other:?} is not {:?}: not a Firebreak pipeline event", detail_types::SOURCE),
+                    format!(
+                        "{other:?} is not {:?}: not a Firebreak pipeline event",
+                        detail_types::SOURCE
+                    ),
                 ))
             }
             None => return Err(crate::Error::invalid("source", "missing or not a string")),

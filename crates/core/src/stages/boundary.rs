@@ -43,7 +43,10 @@ pub async fn admit<S: IncidentStore, K: Clock>(
         .and_then(|d| d.as_str())
         .unwrap_or("an event without a detail-type")
         .to_string();
-    let from = envelope.get("source").and_then(|s| s.as_str()).map(str::to_string);
+    let from = envelope
+        .get("source")
+        .and_then(|s| s.as_str())
+        .map(str::to_string);
     tracing::warn!(what = %what, source = ?from, reason = %reason, "pipeline event refused");
     let named = envelope
         .pointer("/detail/incident_id")

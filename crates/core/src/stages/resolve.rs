@@ -18,10 +18,13 @@ use crate::model::signal::AlarmState;
 use crate::model::timeline::{detail, sort_entries, EntryKind, TimelineEntry};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
-use crate::ports::{Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route};
+use crate::ports::{
+    AlarmStatus, Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route,
+};
 use crate::report::metrics::{emf_lines, human_opt, StageTimes};
 use crate::report::postmortem;
 use crate::runbook::Runbook;
+use crate::stages::boundary::refusal_entry;
 use crate::stages::manage::validate_person;
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -30,6 +33,8 @@ use std::io::Write as _;
 
 /// How long a delivery holds the right to send the resolution summary before another may.
 const NOTIFY_LEASE_S: i64 = 60;
+/// How far in the future an event's time may be (clocks differ a little), in seconds.
+pub const MAX_CLOCK_SKEW_S: i64 = 300;
 
 /// The resolve stage, over its ports.
 pub struct Resolve<'a, P: ResolvePorts> {
@@ -76,110 +81,13 @@ pub enum ResolveOutcome {
     StillOpen {
         still_firing: Vec<String>,
     },
+    /// The recovery was not taken as true (see the reason); nothing changed but a `refused` entry.
+    Refused {
+        reason: String,
+    },
 }
 
 impl<P: ResolvePorts> Resolve<'_, P> {
-    /// Handles "Alarm Recovered".
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown incident; store, notifier and bus failures (retryable
-    /// ones should be retried by redelivery, which is safe); [`StoreError::Conflict`] when the
-    /// incident kept changing for every attempt.
-    #[tracing::instrument(skip(self), fields(incident = %r.incident_id, alarm = %r.alarm_name))]
-    pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
-        let mut up = Update::new(self.ports.store(), &r.incident_id);
-        loop {
-            let read = up.read().await?;
-            let mut inc = read.clone();
-            if inc.status == IncidentStatus::Resolved {
-                let notified = self.complete_notification(&inc).await?;
-                return Ok(ResolveOutcome::AlreadyResolved { notified });
-            }
-            // the event is newer news than a stored ALARM older than it
-            if let Some(a) = inc.alarms.get_mut(&r.alarm_name) {
-                if a.state != AlarmState::Ok && a.changed_at <= r.recovered_at {
-                    a.state = AlarmState::Ok;
-                    a.changed_at = r.recovered_at;
-                }
-            }
-            if inc.all_alarms_ok() {
-                let last_ok = inc.alarms.values().map(|a| a.changed_at).max();
-                let at = last_ok.map_or(r.recovered_at, |t| t.max(r.recovered_at));
-                let summary = format!(
-                    "All {} alarm(s) OK (last: {} at {}); resolved",
-                    inc.alarms.len(),
-                    r.alarm_name,
-                    r.recovered_at.format("%H:%M:%S")
-                );
-                match self.resolve_at(&mut up, &read, inc, at, summary, None).await? {
-                    Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
-                    None => continue,
-                }
-            }
-            let still_firing: Vec<String> = inc
-                .alarms
-                .iter()
-                .filter(|(_, a)| a.state != AlarmState::Ok)
-                .map(|(n, _)| n.clone())
-                .collect();
-            let base = base_id(&inc);
-            let ok = inc.alarms.len() - still_firing.len();
-            let note = TimelineEntry::new(
-                base.step(format!(
-                    "partial/{}/{}",
-                    r.alarm_name,
-                    r.recovered_at.timestamp_millis()
-                )),
-                r.recovered_at,
-                EntryKind::Note,
-                format!(
-                    "{} recovered; {ok} of {} alarm(s) OK, still not OK: {}",
-                    r.alarm_name,
-                    inc.alarms.len(),
-                    if still_firing.is_empty() {
-                        "none".to_string()
-                    } else {
-                        still_firing.join(", ")
-                    }
-                ),
-            )
-            .with_detail(detail::Note {
-                still_firing: Some(still_firing.iter().map(ToString::to_string).collect()),
-                ..detail::Note::default()
-            });
-            if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
-            {
-                let applied = inc.remediations.iter().find(|x| x.outcome == Outcome::Applied);
-                let mitigated_at = inc
-                    .mitigated_at
-                    .or(applied.map(|x| x.at))
-                    .unwrap_or(r.recovered_at);
-                let action = applied.map_or_else(String::new, |x| x.action.to_string());
-                inc.mitigate(mitigated_at);
-                let entry = TimelineEntry::new(
-                    base.step("mitigated"),
-                    mitigated_at,
-                    EntryKind::Mitigated,
-                    format!("Mitigated by {action}; not every alarm has recovered yet"),
-                );
-                match up
-                    .save(&read, &mut inc, PointerChange::Keep, &[entry, note.clone()])
-                    .await?
-                {
-                    Saved::Saved | Saved::AlreadyRecorded(_) => {}
-                    Saved::Conflict => continue,
-                }
-            } else {
-                self.ports.store().append(&inc.id, &[note]).await?;
-            }
-            return Ok(if inc.status == IncidentStatus::Mitigated {
-                ResolveOutcome::Mitigated { still_firing }
-            } else {
-                ResolveOutcome::StillOpen { still_firing }
-            });
-        }
-    }
-
     /// Resolves the incident by hand (`firebreak resolve ID`) at `now`, even when alarms still fire;
     /// the timeline entry and the postmortem say so. `by` is recorded in the entry's detail only.
     ///
@@ -389,6 +297,182 @@ impl<P: ResolvePorts> Resolve<'_, P> {
     }
 }
 
+impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
+    /// Handles "Alarm Recovered".
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown incident; store, notifier and bus failures (retryable
+    /// ones should be retried by redelivery, which is safe); [`StoreError::Conflict`] when the
+    /// incident kept changing for every attempt.
+    #[tracing::instrument(skip(self), fields(incident = %r.incident_id, alarm = %r.alarm_name))]
+    pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
+        let mut up = Update::new(self.ports.store(), &r.incident_id);
+        let mut live = None;
+        loop {
+            let read = up.read().await?;
+            let mut inc = read.clone();
+            if inc.status == IncidentStatus::Resolved {
+                let notified = self.complete_notification(&inc).await?;
+                return Ok(ResolveOutcome::AlreadyResolved { notified });
+            }
+            // Ground truth: what CloudWatch reports now, never the event's word alone.
+            let live = match &live {
+                Some(l) => l,
+                None => {
+                    let names: Vec<String> = inc.alarms.keys().cloned().collect();
+                    live.insert(self.ports.alarms().states(&names).await.map_err(Error::Port)?)
+                }
+            };
+            if let Some(reason) = self.refuse_recovery(&inc, r, live) {
+                return self.refused(&inc, r, reason).await;
+            }
+            // the event is newer news than a stored ALARM older than it
+            if let Some(a) = inc.alarms.get_mut(&r.alarm_name) {
+                if a.state != AlarmState::Ok && a.changed_at <= r.recovered_at {
+                    a.state = AlarmState::Ok;
+                    a.changed_at = r.recovered_at;
+                }
+            }
+            // closed only when CloudWatch reports every attached alarm OK (unknown is not OK)
+            if !inc.alarms.is_empty() && inc.alarms.keys().all(|n| live.get(n) == Some(&AlarmState::Ok)) {
+                let last_ok = inc.alarms.values().map(|a| a.changed_at).max();
+                let at = last_ok.map_or(r.recovered_at, |t| t.max(r.recovered_at));
+                let summary = format!(
+                    "All {} alarm(s) OK (last: {} at {}); resolved",
+                    inc.alarms.len(),
+                    r.alarm_name,
+                    r.recovered_at.format("%H:%M:%S")
+                );
+                match self.resolve_at(&mut up, &read, inc, at, summary, None).await? {
+                    Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
+                    None => continue,
+                }
+            }
+            let still_firing: Vec<String> = inc
+                .alarms
+                .keys()
+                .filter(|n| live.get(*n) != Some(&AlarmState::Ok))
+                .cloned()
+                .collect();
+            let base = base_id(&inc);
+            let ok = inc.alarms.len() - still_firing.len();
+            let note = TimelineEntry::new(
+                base.step(format!(
+                    "partial/{}/{}",
+                    r.alarm_name,
+                    r.recovered_at.timestamp_millis()
+                )),
+                r.recovered_at,
+                EntryKind::Note,
+                format!(
+                    "{} recovered; {ok} of {} alarm(s) OK, still not OK: {}",
+                    r.alarm_name,
+                    inc.alarms.len(),
+                    if still_firing.is_empty() {
+                        "none".to_string()
+                    } else {
+                        still_firing.join(", ")
+                    }
+                ),
+            )
+            .with_detail(detail::Note {
+                still_firing: Some(still_firing.iter().map(ToString::to_string).collect()),
+                ..detail::Note::default()
+            });
+            if inc.remediation_applied() && (inc.status == IncidentStatus::Open || inc.mitigated_at.is_none())
+            {
+                let applied = inc.remediations.iter().find(|x| x.outcome == Outcome::Applied);
+                let mitigated_at = inc
+                    .mitigated_at
+                    .or(applied.map(|x| x.at))
+                    .unwrap_or(r.recovered_at);
+                let action = applied.map_or_else(String::new, |x| x.action.to_string());
+                inc.mitigate(mitigated_at);
+                let entry = TimelineEntry::new(
+                    base.step("mitigated"),
+                    mitigated_at,
+                    EntryKind::Mitigated,
+                    format!("Mitigated by {action}; not every alarm has recovered yet"),
+                );
+                match up
+                    .save(&read, &mut inc, PointerChange::Keep, &[entry, note.clone()])
+                    .await?
+                {
+                    Saved::Saved | Saved::AlreadyRecorded(_) => {}
+                    Saved::Conflict => continue,
+                }
+            } else {
+                self.ports.store().append(&inc.id, &[note]).await?;
+            }
+            return Ok(if inc.status == IncidentStatus::Mitigated {
+                ResolveOutcome::Mitigated { still_firing }
+            } else {
+                ResolveOutcome::StillOpen { still_firing }
+            });
+        }
+    }
+
+    /// Why this recovery cannot be taken as true, if it cannot: a recovery time in the future (by
+    /// more than [`MAX_CLOCK_SKEW_S`]) or before the alarm last changed to ALARM, an alarm the
+    /// incident does not have, or CloudWatch reporting the alarm as anything but OK (or not at all).
+    fn refuse_recovery(
+        &self,
+        inc: &Incident,
+        r: &AlarmRecovered,
+        live: &BTreeMap<String, AlarmState>,
+    ) -> Option<String> {
+        let now = self.ports.clock().now();
+        if r.recovered_at > now + chrono::Duration::seconds(MAX_CLOCK_SKEW_S) {
+            return Some(format!(
+                "the recovery time {} is in the future (now {})",
+                r.recovered_at.to_rfc3339(),
+                now.to_rfc3339()
+            ));
+        }
+        let Some(attached) = inc.alarms.get(&r.alarm_name) else {
+            return Some(format!("{} is not one of the incident's alarms", r.alarm_name));
+        };
+        if attached.state == AlarmState::Alarm && r.recovered_at < attached.changed_at {
+            return Some(format!(
+                "the recovery time {} is before {} last went into ALARM ({})",
+                r.recovered_at.to_rfc3339(),
+                r.alarm_name,
+                attached.changed_at.to_rfc3339()
+            ));
+        }
+        match live.get(&r.alarm_name) {
+            Some(AlarmState::Ok) => None,
+            Some(state) => Some(format!("CloudWatch reports {} as {state}, not OK", r.alarm_name)),
+            None => Some(format!("CloudWatch does not know {}", r.alarm_name)),
+        }
+    }
+
+    /// Records a refused recovery on the timeline (once per event) and changes nothing else.
+    async fn refused(
+        &self,
+        inc: &Incident,
+        r: &AlarmRecovered,
+        reason: String,
+    ) -> Result<ResolveOutcome, Error> {
+        tracing::warn!(incident = %inc.id, alarm = %r.alarm_name, reason = %reason, "recovery refused");
+        let key = format!(
+            "recovered\u{0}{}\u{0}{}",
+            r.alarm_name,
+            r.recovered_at.to_rfc3339()
+        );
+        let entry = refusal_entry(
+            &inc.id,
+            self.ports.clock(),
+            "Alarm Recovered",
+            Some(r.alarm_name.clone()),
+            &reason,
+            &key,
+        );
+        self.ports.store().append(&inc.id, &[entry]).await?;
+        Ok(ResolveOutcome::Refused { reason })
+    }
+}
+
 /// `<incident>/resolve/<reopened>`: one resolution per open→resolved cycle.
 /// The ids of one resolution cycle's entries (and of its notification lease).
 struct ResolutionIds {
@@ -488,7 +572,9 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
+    use crate::adapters::memory::{
+        InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
+    };
     use crate::model::incident::{AttachedAlarm, RemediationRecord};
     use crate::ports::retry::CONFLICT_ATTEMPTS;
     use crate::ports::{detail_types, StoreError};
@@ -501,28 +587,38 @@ mod tests {
         notifier: InMemoryNotifier,
         bus: InMemoryEventBus,
         clock: SimClock,
+        /// What CloudWatch reports: `open` seeds it from the incident, `recovered` makes the
+        /// named alarm OK in it (a real recovery).
+        alarms: InMemoryAlarmStatus,
         runbooks: Vec<Runbook>,
         settings: Settings,
     }
 
     impl World {
+        /// The recovery of `alarm`, true in CloudWatch.
+        fn recovered(&self, alarm: &str) -> AlarmRecovered {
+            self.alarms.set(alarm, AlarmState::Ok);
+            recovered(alarm)
+        }
         fn new() -> World {
             World {
                 store: InMemoryIncidentStore::new(),
                 notifier: InMemoryNotifier::new(),
                 bus: InMemoryEventBus::new(),
                 clock: SimClock::new(at(15, 0, 5)),
+                alarms: InMemoryAlarmStatus::new(),
                 runbooks: vec![runbook()],
                 settings: Settings::default(),
             }
         }
-        fn resolve(&self) -> Resolve<'_, impl ResolvePorts + '_> {
+        fn resolve(&self) -> Resolve<'_, impl ResolvePorts + HasAlarms + '_> {
             Resolve {
                 ports: Wired::new()
                     .store(&self.store)
                     .notifier(&self.notifier)
                     .bus(&self.bus)
-                    .clock(&self.clock),
+                    .clock(&self.clock)
+                    .alarms(&self.alarms),
                 runbooks: &self.runbooks,
                 settings: &self.settings,
                 metrics_namespace: "Firebreak",
@@ -586,6 +682,9 @@ mod tests {
             "Opened SEV2 incident",
         );
         w.store.open(i, &[e], Duration::from_secs(1800)).await.unwrap();
+        for (name, a) in &i.alarms {
+            w.alarms.set(name, a.state);
+        }
     }
 
     #[tokio::test]
@@ -598,7 +697,7 @@ mod tests {
 
         let out = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         let ResolveOutcome::Resolved(res) = out else {
@@ -706,14 +805,14 @@ mod tests {
         w.clock.set(at(15, 3, 0));
         let out = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(out, ResolveOutcome::AlreadyResolved { notified: true });
         assert_eq!(w.notifier.sent().len(), 1);
         let out = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(out, ResolveOutcome::AlreadyResolved { notified: false });
@@ -728,13 +827,13 @@ mod tests {
         w.notifier.fail_next(1);
         let resolve = w.resolve();
         let first = resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap_err();
         assert!(first.is_retryable(), "{first}");
         // Retried while the first attempt's lease still holds: still retryable, not "done".
         let second = resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap_err();
         assert!(second.is_retryable(), "{second}");
@@ -742,13 +841,13 @@ mod tests {
         // Lambda's next retry comes after the lease: the summary goes out, once.
         w.clock.advance(chrono::Duration::seconds(NOTIFY_LEASE_S + 1));
         let third = resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(third, ResolveOutcome::AlreadyResolved { notified: true });
         assert_eq!(w.notifier.sent().len(), 1);
         resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(w.notifier.sent().len(), 1);
@@ -767,7 +866,7 @@ mod tests {
         open(&w, &i).await;
         let out = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(
@@ -786,7 +885,7 @@ mod tests {
         // redelivery: still mitigated, no second entry
         let again = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert!(matches!(again, ResolveOutcome::Mitigated { .. }));
@@ -806,7 +905,7 @@ mod tests {
         open(&w, &i).await;
         let out = w
             .resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(
@@ -825,16 +924,124 @@ mod tests {
             .summary
             .contains("1 of 2 alarm(s) OK, still not OK: articles-api-latency"));
         w.resolve()
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert_eq!(w.store.timeline(&i.id).await.unwrap().len(), t.len());
     }
 
     #[tokio::test]
+    async fn a_recovery_cloudwatch_does_not_report_is_refused_and_leaves_the_incident_open() {
+        let w = World::new();
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Alarm)], false);
+        open(&w, &i).await;
+        // forged: CloudWatch still reports ALARM
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        let ResolveOutcome::Refused { reason } = out else {
+            panic!("a forged recovery was taken: {out:?}")
+        };
+        assert!(
+            reason.contains("CloudWatch reports articles-api-5xx as ALARM"),
+            "{reason}"
+        );
+        // unknown to CloudWatch (deleted or made up): still unresolved
+        let w2 = World::new();
+        w2.store.open(&i, &[], Duration::from_secs(1800)).await.unwrap();
+        let out = w2
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, ResolveOutcome::Refused { reason } if reason.contains("CloudWatch does not know")),
+            "{out:?}"
+        );
+        for w in [&w, &w2] {
+            let got = w.store.get(&i.id).await.unwrap().unwrap();
+            assert_eq!(got.status, IncidentStatus::Open);
+            assert!(w.notifier.sent().is_empty() && w.bus.events().is_empty());
+            let t = w.store.timeline(&i.id).await.unwrap();
+            assert_eq!(t.iter().filter(|e| e.kind() == EntryKind::Refused).count(), 1);
+        }
+        // the same forged event again: still one refusal on the timeline
+        w.resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        let t = w.store.timeline(&i.id).await.unwrap();
+        assert_eq!(t.iter().filter(|e| e.kind() == EntryKind::Refused).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recovery_time_in_the_future_or_before_the_alarm_fired_is_refused() {
+        let w = World::new();
+        let i = diagnosed(&[("articles-api-5xx", AlarmState::Alarm)], false);
+        open(&w, &i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Ok);
+        let mut future = recovered("articles-api-5xx");
+        future.recovered_at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2099, 1, 1, 0, 0, 0).unwrap();
+        let out = w.resolve().on_recovered(&future).await.unwrap();
+        assert!(
+            matches!(&out, ResolveOutcome::Refused { reason } if reason.contains("in the future")),
+            "{out:?}"
+        );
+        let mut early = recovered("articles-api-5xx");
+        early.recovered_at = at(14, 0, 0);
+        let out = w.resolve().on_recovered(&early).await.unwrap();
+        assert!(
+            matches!(&out, ResolveOutcome::Refused { reason } if reason.contains("before articles-api-5xx last went into ALARM")),
+            "{out:?}"
+        );
+        let got = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(got.status, IncidentStatus::Open);
+        assert_eq!(
+            got.alarms["articles-api-5xx"].state,
+            AlarmState::Alarm,
+            "nothing recorded as OK"
+        );
+        // a true recovery still resolves
+        let out = w
+            .resolve()
+            .on_recovered(&recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert!(matches!(out, ResolveOutcome::Resolved(_)), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn closing_waits_for_cloudwatch_to_report_every_alarm_ok() {
+        let w = World::new();
+        let i = diagnosed(
+            &[
+                ("articles-api-5xx", AlarmState::Alarm),
+                ("articles-api-latency", AlarmState::Ok),
+            ],
+            false,
+        );
+        open(&w, &i).await;
+        // the incident recorded latency OK, but CloudWatch says it fires again
+        w.alarms.set("articles-api-latency", AlarmState::Alarm);
+        let out = w
+            .resolve()
+            .on_recovered(&w.recovered("articles-api-5xx"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ResolveOutcome::StillOpen {
+                still_firing: vec!["articles-api-latency".to_string()]
+            }
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_incident_is_not_found() {
         let w = World::new();
-        let e = w.resolve().on_recovered(&recovered("x")).await.unwrap_err();
+        let e = w.resolve().on_recovered(&w.recovered("x")).await.unwrap_err();
         assert!(matches!(e, Error::Store(StoreError::NotFound(_))), "{e}");
         assert!(!e.is_retryable());
     }
@@ -954,14 +1161,15 @@ mod tests {
                 .store(&store)
                 .notifier(&w.notifier)
                 .bus(&w.bus)
-                .clock(&w.clock),
+                .clock(&w.clock)
+                .alarms(&w.alarms),
             runbooks: &w.runbooks,
             settings: &w.settings,
             metrics_namespace: "Firebreak",
             emf_to_stdout: false,
         };
         let out = resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
         assert!(matches!(out, ResolveOutcome::Resolved(_)));
@@ -980,14 +1188,15 @@ mod tests {
                 .store(&store)
                 .notifier(&w.notifier)
                 .bus(&w.bus)
-                .clock(&w.clock),
+                .clock(&w.clock)
+                .alarms(&w.alarms),
             runbooks: &w.runbooks,
             settings: &w.settings,
             metrics_namespace: "Firebreak",
             emf_to_stdout: false,
         };
         let e = resolve
-            .on_recovered(&recovered("articles-api-5xx"))
+            .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Store(StoreError::Conflict(_))), "{e}");

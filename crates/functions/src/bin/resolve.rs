@@ -2,7 +2,7 @@
 //! remediation applied but not all recovered), emits stage times as EMF and drafts the
 //! postmortem.
 
-use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
+use firebreak_aws::{Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::bundle::Wired;
@@ -17,6 +17,7 @@ struct Deps {
     store: DynamoIncidentStore,
     notifier: SnsNotifier,
     bus: EventBridgeBus,
+    alarms: CloudWatchAlarmStatus,
     runbooks: RunbookSet,
     settings: Settings,
     namespace: String,
@@ -36,7 +37,8 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
             .store(&deps.store)
             .notifier(&deps.notifier)
             .bus(&deps.bus)
-            .clock(&SystemClock),
+            .clock(&SystemClock)
+            .alarms(&deps.alarms),
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
         metrics_namespace: &deps.namespace,
@@ -56,6 +58,9 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         ResolveOutcome::StillOpen { still_firing } => {
             json!({ "incident": recovered.incident_id, "status": "open", "still_firing": still_firing })
         }
+        ResolveOutcome::Refused { reason } => {
+            json!({ "incident": recovered.incident_id, "refused": reason })
+        }
     })
 }
 
@@ -69,6 +74,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
+        alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),
         namespace: environment.metrics_namespace.clone(),

@@ -10,7 +10,10 @@
 # Remediation runs in dry-run (SMOKE_REMEDIATION_MODE). "Remediation Approved" is not invoked: an
 # action awaits approval only after the guardrails pass, and they read the alarms' state with
 # CloudWatch DescribeAlarms, whose CBOR protocol moto does not serve (DESIGN.md); remediate then
-# refuses the plan (an answer, not an error) and an approval has nothing to approve.
+# refuses the plan (an answer, not an error) and an approval has nothing to approve. For the same
+# reason resolve cannot verify the recovery: it closes an incident only when CloudWatch reports
+# every alarm OK, so against moto its answer is the DescribeAlarms failure (checked as such: any
+# other answer, success included, fails the smoke test).
 # The pipeline events carry the id of the incident triage opened. Everything started here is
 # stopped on exit. Runs offline.
 #
@@ -130,6 +133,20 @@ invoke() { # FN EVENT_FILE
     fi
 }
 
+# FN EVENT_FILE PATTERN: passes when the invocation fails with an error matching PATTERN.
+invoke_failing_with() {
+    local fn=$1 event=$2 pattern=$3 out=$work/invoke-$1-$(basename "$2" .json).out rc=0
+    timeout "$invoke_timeout" cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
+        --data-file "$event" --output-format json >"$out" 2>&1 || rc=$?
+    if grep -q -- "$pattern" "$out" && { [[ $rc -ne 0 ]] || grep -q '"errorType"' "$out"; }; then
+        say "ok   $fn $(basename "$event") (failed as expected: $pattern)"
+        passed=$((passed + 1))
+    else
+        say "FAIL $fn $(basename "$event"): expected a failure matching '$pattern': $(head -c 400 "$out")"
+        failures=$((failures + 1))
+    fi
+}
+
 invoke triage events/sns-metric-alarm.json
 
 # The pipeline events name the incident triage just opened.
@@ -153,7 +170,7 @@ done
 
 invoke diagnose "$work/events/incident-opened.json"
 invoke remediate "$work/events/diagnosis-completed.json"
-invoke resolve "$work/events/alarm-recovered.json"
+invoke_failing_with resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
 invoke sweeper "$work/events/sweeper-schedule.json"
 
 echo "smoke: $passed passed, $failures failed"

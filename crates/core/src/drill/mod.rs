@@ -15,11 +15,13 @@ use crate::model::incident::{EcsService, Incident, IncidentStatus};
 use crate::model::pipeline::Event;
 use crate::model::settings::{ModeRule, RemediationMode, Settings};
 use crate::model::severity::Severity;
+use crate::model::signal::AlarmState;
 use crate::policy::SeverityPolicy;
 use crate::ports::bundle::Wired;
 use crate::ports::{Clock, Deployment, IncidentStore, ListQuery, ServiceState};
 use crate::report::metrics::StageTimes;
 use crate::runbook::RunbookSet;
+use crate::stages::boundary::{admit, Admission};
 use crate::stages::diagnose::Diagnose;
 use crate::stages::remediate::Remediate;
 use crate::stages::resolve::{Resolve, ResolveOutcome};
@@ -47,9 +49,34 @@ pub struct Scenario {
     pub services: Vec<crate::policy::ServiceMapping>,
     #[serde(default)]
     pub settings: DrillSettings,
+    /// Alarms the simulated CloudWatch knows before the first step, with their state. An alarm
+    /// neither listed here nor ever delivered (except as `origin: forged`) is unknown to it.
+    #[serde(default)]
+    pub alarms: Vec<SeedAlarm>,
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Option<Expect>,
+}
+
+/// An alarm CloudWatch has before the drill starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedAlarm {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: AlarmState,
+}
+
+/// Where a step's event comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// CloudWatch: the simulated CloudWatch's alarm state changes with the event.
+    #[default]
+    Cloudwatch,
+    /// Someone else: the event reaches the functions, CloudWatch is not told, so the alarm keeps
+    /// the state CloudWatch had (unknown if it never existed).
+    Forged,
 }
 
 /// One ECS service of the simulated fleet.
@@ -133,6 +160,9 @@ pub struct Step {
     /// Otherwise every step is a new delivery.
     #[serde(default)]
     pub redeliver: bool,
+    /// `forged`: the event is not CloudWatch's (see [`Origin`]).
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 /// What `--check` compares.
@@ -148,6 +178,9 @@ pub struct Expect {
     pub incidents: Option<usize>,
     /// How many times the incident was reopened.
     pub reopened: Option<u32>,
+    /// How many `refused` timeline entries the drill ends with, over every incident (forged,
+    /// stale or unverifiable events refused at the trust boundary).
+    pub refused: Option<usize>,
 }
 
 /// The drill's output (`--json`), the contract in DESIGN.md.
@@ -324,6 +357,15 @@ fn fleet_state(f: &FleetService) -> ServiceState {
     }
 }
 
+/// A pipeline event envelope (any `detail-type` but CloudWatch's own alarm state change), as
+/// opposed to one of the three alarm shapes.
+fn is_pipeline_envelope(v: &serde_json::Value) -> bool {
+    match v.get("detail-type").and_then(|d| d.as_str()) {
+        Some(dt) => dt != "CloudWatch Alarm State Change",
+        None => false,
+    }
+}
+
 /// Runs a scenario end to end.
 ///
 /// # Errors
@@ -339,6 +381,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     let notifier = InMemoryNotifier::new();
     let bus = InMemoryEventBus::new();
     let alarms = InMemoryAlarmStatus::new();
+    for a in &sc.alarms {
+        alarms.set(&a.name, a.state);
+    }
     let ecs = InMemoryServiceControl::new();
     for f in &sc.ecs {
         ecs.add_service(fleet_state(f), &f.task_definitions);
@@ -426,9 +471,12 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
                 n
             };
             last_delivery.insert(rel.clone(), delivery_step);
-            if value.get("source").and_then(|s| s.as_str()) == Some(crate::ports::detail_types::SOURCE) {
-                let event = Event::from_envelope(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
-                crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
+            if is_pipeline_envelope(&value) {
+                // From outside the pipeline, whatever it claims: checked like any envelope a
+                // function receives; a refusal is on the timeline, and nothing acts on it.
+                if let Admission::Admitted(event) = admit(&store, &clock, &value).await? {
+                    crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
+                }
             } else {
                 let signals =
                     intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
@@ -437,7 +485,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
                     // state-change time becomes the step's, and each step is its own delivery.
                     signal.changed_at = step.at;
                     signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
-                    alarms.set(&signal.alarm_name, signal.state);
+                    if step.origin == Origin::Cloudwatch {
+                        alarms.set(&signal.alarm_name, signal.state);
+                    }
                     triage.handle(&signal).await?;
                     clock.advance(chrono::Duration::seconds(latency.triage_s));
                 }
@@ -549,6 +599,17 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
     if let Some(n) = expect.incidents {
         if report.incidents.len() != n {
             diffs.push(format!("incidents: expected {n}, got {}", report.incidents.len()));
+        }
+    }
+    if let Some(n) = expect.refused {
+        let got = report
+            .incidents
+            .iter()
+            .flat_map(|i| &i.timeline)
+            .filter(|e| e.kind == "refused")
+            .count();
+        if got != n {
+            diffs.push(format!("refused: expected {n} refused entries, got {got}"));
         }
     }
     let Some(inc) = report.incidents.first() else {

@@ -9,4 +9,5 @@ pub mod remedy;
 pub mod settings;
 pub mod severity;
 pub mod signal;
+pub mod text;
 pub mod timeline;

@@ -121,6 +121,9 @@ impl RemediationSettings {
     }
 }
 
+/// The default [`DiagnosisSettings::log_group_prefix`]: ECS services' log groups.
+pub const DEFAULT_LOG_GROUP_PREFIX: &str = "/ecs/";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiagnosisSettings {

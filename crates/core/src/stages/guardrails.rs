@@ -99,6 +99,48 @@ pub fn target(incident: &Incident) -> Result<&EcsService, Refusal> {
     })
 }
 
+/// The mode for `action` on `incident`: the rules at the severity the policy's own rules
+/// classified (`policy_severity`), never the paged severity, which an alarm's `severity` tag can
+/// raise. An incident stored before the policy severity was recorded may have been classified by
+/// a tag, so it gets no more than dry-run (and no more than its paged severity's mode).
+pub fn mode_for(settings: &RemediationSettings, action: &str, incident: &Incident) -> RemediationMode {
+    match incident.policy_severity {
+        Some(sev) => settings.mode_for(action, sev),
+        None => settings
+            .mode_for(action, incident.severity)
+            .min(RemediationMode::DryRun),
+    }
+}
+
+/// Every alarm of the incident must name the same ECS service (or none). Alarms are written by
+/// whoever can edit them: one alarm tagged `service=prod/articles-api` with
+/// `ecs-service=payments-api` joins articles-api's incident and would point its remediation at
+/// payments-api. When the incident and its alarms name more than one service, nothing is
+/// remediated, and the refusal says which alarms name which service.
+pub fn check_targets_agree(incident: &Incident) -> Result<(), Refusal> {
+    let named = incident.named_targets();
+    if named.len() <= 1 {
+        return Ok(());
+    }
+    let parts: Vec<String> = named
+        .iter()
+        .map(|(svc, alarms)| {
+            if alarms.is_empty() {
+                format!("the incident names {svc}")
+            } else {
+                format!("{} name{} {svc}", alarms.join(", "), if alarms.len() == 1 { "s" } else { "" })
+            }
+        })
+        .collect();
+    Err(Refusal::incident(
+        "targets-disagree",
+        format!(
+            "the incident's alarms name different ECS services ({}); never act on a target its alarms disagree about",
+            parts.join("; ")
+        ),
+    ))
+}
+
 /// What allowed a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedBy {

@@ -9,6 +9,7 @@
 //! run recorded the diagnosis but failed to send it).
 
 use crate::model::duration::Span;
+use crate::model::entry_id::EntryId;
 use crate::model::incident::{EcsService, Incident};
 use crate::model::pipeline::IncidentRaised;
 use crate::model::settings::Settings;
@@ -97,13 +98,18 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         let mut vars = TemplateVars::from_raised(raised);
         vars.set("runbook", runbook.id.clone());
 
+        let prefix = self.settings.diagnosis.log_group_prefix.as_str();
         let planned: Vec<Planned> = runbook
             .investigation
             .iter()
-            .map(|step| Planned {
-                name: step.name.clone(),
-                measures: step.measures,
-                request: plan(runbook, step, &vars, window_start, window_end).map_err(|e| e.to_string()),
+            .map(|step| {
+                let (request, dropped) = plan(runbook, step, &vars, prefix, window_start, window_end);
+                Planned {
+                    name: step.name.clone(),
+                    measures: step.measures,
+                    request: request.map_err(|e| e.to_string()),
+                    dropped,
+                }
             })
             .collect();
 
@@ -124,6 +130,9 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 )],
             )
             .await?;
+        if let Some(note) = dropped_groups_entry(raised, &planned, prefix, now) {
+            self.ports.store().append(id, &[note]).await?;
+        }
 
         // queries and ECS at once
         let ecs_target = raised.ecs.clone().or_else(|| incident.ecs.clone());
@@ -285,6 +294,41 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             .await?;
         Ok(())
     }
+}
+
+/// The note saying which log groups were left out of which queries and why, when any were.
+fn dropped_groups_entry(
+    raised: &IncidentRaised,
+    planned: &[Planned],
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Option<TimelineEntry> {
+    let parts: Vec<String> = planned
+        .iter()
+        .flat_map(|p| {
+            p.dropped
+                .iter()
+                .map(move |d| format!("{} (from {}) for query {}", d.name, d.template, p.name))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let id = EntryId::Diagnosis {
+        incident: raised.incident_id.clone(),
+        cycle: raised.reopened,
+        severity: raised.severity.as_str().to_string(),
+        step: "log-groups-dropped".to_string(),
+    };
+    Some(TimelineEntry::new(
+        id.text(),
+        now,
+        EntryKind::Note,
+        format!(
+            "not queried, outside the log-group prefix {prefix:?}: {}; these names take values from the alarm's tags or dimensions, which must not point the diagnosis at other log groups (diagnosis.log_group_prefix)",
+            parts.join("; ")
+        ),
+    ))
 }
 
 #[cfg(test)]

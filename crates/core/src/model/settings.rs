@@ -288,7 +288,8 @@ impl Settings {
         }
         if let Some(v) = lookup(env::DIAGNOSIS_LOG_GROUP_PREFIX).filter(|v| !v.trim().is_empty()) {
             let v = v.trim();
-            let log_group_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#');
+            let log_group_char =
+                |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#');
             if v.len() > 512 || !v.chars().all(log_group_char) {
                 return Err(crate::Error::invalid(
                     env::DIAGNOSIS_LOG_GROUP_PREFIX,
@@ -388,6 +389,30 @@ mod tests {
                 .to_string();
             assert!(e.contains(name), "{name}: {e}");
         }
+    }
+
+    #[test]
+    fn the_log_group_prefix_defaults_to_ecs_and_is_read_from_its_variable() {
+        assert_eq!(Settings::default().diagnosis.log_group_prefix, "/ecs/");
+        let s = Settings::from_lookup(|n| {
+            (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(|| " /aws/ecs/ ".to_string())
+        })
+        .unwrap();
+        assert_eq!(s.diagnosis.log_group_prefix, "/aws/ecs/");
+        let s = Settings::from_lookup(|n| (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(String::new)).unwrap();
+        assert_eq!(s.diagnosis.log_group_prefix, "/ecs/");
+        let e =
+            Settings::from_lookup(|n| (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(|| "/ecs/*".to_string()))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains(env::DIAGNOSIS_LOG_GROUP_PREFIX), "{e}");
+    }
+
+    #[test]
+    fn modes_are_ordered_from_least_to_most_automatic() {
+        use RemediationMode::*;
+        assert!(Off < DryRun && DryRun < Approve && Approve < Auto);
+        assert_eq!(Auto.min(DryRun), DryRun);
     }
 
     #[test]

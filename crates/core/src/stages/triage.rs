@@ -590,13 +590,14 @@ impl<P: TriagePorts> Triage<'_, P> {
 /// When the alarm's `severity` tag set a severity other than the policy's rules give: that the
 /// tag changes paging only, and which severity remediation modes follow.
 fn tag_note(class: &Classification) -> Option<String> {
-    (class.rule.as_deref() == Some(crate::policy::TAG_RULE) && class.severity != class.policy_severity)
-        .then(|| {
+    (class.rule.as_deref() == Some(crate::policy::TAG_RULE) && class.severity != class.policy_severity).then(
+        || {
             format!(
                 "the severity tag changes paging only: remediation modes follow {} (rule {})",
                 class.policy_severity, class.policy_rule
             )
-        })
+        },
+    )
 }
 
 /// True when the signal is older than what the incident already knows of its alarm, or (for an

@@ -688,6 +688,79 @@ prevention: ["don't"]
     }
 
     #[tokio::test]
+    async fn a_tag_cannot_point_the_diagnosis_at_log_groups_outside_the_prefix() {
+        const TAGGED: &str = r#"
+id: tagged-groups
+title: Log groups from tags
+trigger: { alarms: ["api-5xx"] }
+impact: errors
+log_groups: ["/ecs/{service_name}", "{tag.log-group}"]
+investigation:
+  - name: errors
+    query: "fields @message | filter @message like /ERROR/"
+  - name: only-tagged
+    log_groups: ["{tag.log-group}"]
+    query: "fields @message"
+  - name: literal
+    log_groups: ["/aws/rds/cluster/prod/error"]
+    query: "fields @message"
+prevention: ["x"]
+"#;
+        let mut w = World::new(FakeLogs::new(&[], &[])).await;
+        w.runbooks = RunbookSet::from_sources(&[RunbookSource {
+            file: "tagged-groups.yaml".into(),
+            text: TAGGED.into(),
+        }])
+        .unwrap();
+        let mut ev = raised("api-5xx");
+        ev.tags
+            .insert("log-group".into(), "/aws/lambda/payments-secrets".into());
+        let r = w.uc().handle(&ev).await.unwrap();
+
+        let sent = w.logs.calls();
+        let groups = |name: &str| sent.iter().find(|q| q.name == name).map(|q| q.log_groups.clone());
+        // the tagged group is dropped, the service's own stays
+        assert_eq!(groups("errors"), Some(vec!["/ecs/api".to_string()]));
+        // a query left with no log group is not run
+        assert_eq!(groups("only-tagged"), None);
+        match r.queries.iter().find(|q| q.name() == "only-tagged").unwrap() {
+            QueryOutcome::Failed { error, .. } => assert!(error.contains("outside the prefix"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        // a literal group in the runbook is its author's choice
+        assert_eq!(
+            groups("literal"),
+            Some(vec!["/aws/rds/cluster/prod/error".to_string()])
+        );
+        // the timeline says which group was dropped, for which queries, and why
+        let notes: Vec<String> = w
+            .timeline()
+            .await
+            .into_iter()
+            .filter(|e| e.kind() == EntryKind::Note && e.summary.contains("log-group prefix"))
+            .map(|e| e.summary)
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("/aws/lambda/payments-secrets (from {tag.log-group}) for query errors"),
+            "{}",
+            notes[0]
+        );
+        assert!(notes[0].contains("for query only-tagged"), "{}", notes[0]);
+        assert!(notes[0].contains("\"/ecs/\""), "{}", notes[0]);
+
+        // a tag within the prefix is queried
+        let mut w2 = World::new(FakeLogs::new(&[], &[])).await;
+        w2.runbooks = w.runbooks.clone();
+        let mut ev = raised("api-5xx");
+        ev.tags.insert("log-group".into(), "/ecs/api-worker".into());
+        w2.uc().handle(&ev).await.unwrap();
+        let sent = w2.logs.calls();
+        let q = sent.iter().find(|q| q.name == "only-tagged").unwrap();
+        assert_eq!(q.log_groups, vec!["/ecs/api-worker".to_string()]);
+    }
+
+    #[tokio::test]
     async fn an_unknown_incident_is_an_error() {
         let w = World::new(FakeLogs::new(&[], &[])).await;
         let mut ev = raised("api-5xx");

@@ -241,7 +241,17 @@ pub struct Incident {
     /// mapping, or the alarm name.
     pub service: String,
     pub ecs: Option<EcsService>,
+    /// The severity paged at: the policy's classification or an alarm's `severity` tag, raised
+    /// by escalation.
     pub severity: Severity,
+    /// The most severe of the policy's own classifications of the attached alarms (the rules and
+    /// the default, never the `severity` tag): what remediation modes are chosen from, so an
+    /// alarm's author cannot make an action more automatic than the policy allows. `None` on
+    /// incidents stored before it was recorded (release 0.1): their severity may have come from
+    /// a tag, so remediation treats them as no more automatic than dry-run
+    /// (`guardrails::mode_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_severity: Option<Severity>,
     pub status: IncidentStatus,
     pub title: String,
     /// The policy rule that classified it.
@@ -263,6 +273,13 @@ pub struct Incident {
     pub reopened_at: Option<DateTime<Utc>>,
     pub reopened: u32,
     pub alarms: BTreeMap<String, AttachedAlarm>,
+    /// The ECS service each attached alarm names (its `ecs-cluster`/`ecs-service` tags, its
+    /// `ClusterName`/`ServiceName` dimensions or a policy mapping, as triage classified it);
+    /// alarms that name none are absent. Kept beside `alarms` rather than in [`AttachedAlarm`] so
+    /// a recovery, which replaces an alarm's state, keeps what the alarm named. Empty on
+    /// incidents stored before it was recorded. Remediation refuses when these disagree.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alarm_targets: BTreeMap<String, EcsService>,
     pub runbook: Option<String>,
     pub cause: Option<String>,
     pub remediations: Vec<RemediationRecord>,
@@ -286,6 +303,7 @@ impl Incident {
             service: service.into(),
             ecs: None,
             severity,
+            policy_severity: Some(severity),
             status: IncidentStatus::Open,
             title: title.into(),
             rule: None,
@@ -301,6 +319,7 @@ impl Incident {
             reopened_at: None,
             reopened: 0,
             alarms: BTreeMap::new(),
+            alarm_targets: BTreeMap::new(),
             runbook: None,
             cause: None,
             remediations: Vec::new(),
@@ -339,6 +358,32 @@ impl Incident {
             self.severity = to;
             self.last_escalated_at = Some(now);
         }
+    }
+
+    /// The policy classified an attached alarm `policy` (its rules, not the alarm's tags): the
+    /// policy severity becomes the most severe of its classifications. An incident stored
+    /// without one keeps none: what its earlier alarms were classified is not known.
+    pub fn classified_by_policy(&mut self, policy: Severity) {
+        if let Some(current) = &mut self.policy_severity {
+            if policy.is_more_severe_than(*current) {
+                *current = policy;
+            }
+        }
+    }
+
+    /// The distinct ECS services the incident and its alarms name, each with the alarms that
+    /// name it (the incident's own target, which its first alarm named, is listed even when no
+    /// alarm's target was recorded). More than one entry means the alarms disagree about what
+    /// a remediation would act on.
+    pub fn named_targets(&self) -> BTreeMap<EcsService, Vec<String>> {
+        let mut out: BTreeMap<EcsService, Vec<String>> = BTreeMap::new();
+        if let Some(ecs) = &self.ecs {
+            out.entry(ecs.clone()).or_default();
+        }
+        for (alarm, target) in &self.alarm_targets {
+            out.entry(target.clone()).or_default().push(alarm.clone());
+        }
+        out
     }
 
     /// An action took effect at `at`: an open incident becomes mitigated (the first time counts).

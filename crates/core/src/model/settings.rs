@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How a remediation is carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+/// How a remediation is carried out. Ordered from the least automatic (`Off`) to the most
+/// (`Auto`), so `min` gives the more cautious of two modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum RemediationMode {
     /// Never act, not even a plan on the timeline beyond the refusal.
@@ -121,6 +122,9 @@ impl RemediationSettings {
     }
 }
 
+/// The default [`DiagnosisSettings::log_group_prefix`]: ECS services' log groups.
+pub const DEFAULT_LOG_GROUP_PREFIX: &str = "/ecs/";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiagnosisSettings {
@@ -130,6 +134,13 @@ pub struct DiagnosisSettings {
     pub max_parallel: usize,
     /// Lookback when the runbook names none, seconds before the alarm.
     pub default_lookback_s: i64,
+    /// A log group whose name takes a value from the alarm (a runbook template such as
+    /// `{tag.log-group}` or `/ecs/{service_name}`) is queried only when it starts with this
+    /// prefix; otherwise it is dropped with a note on the timeline. Alarm tags and dimensions are
+    /// written by whoever can edit the alarm, so they must not point the diagnosis at other
+    /// teams' logs. Empty disables the check (the variable left empty keeps the default). A log-group name the runbook gives literally
+    /// (no placeholder) is the runbook author's choice and is not checked.
+    pub log_group_prefix: String,
 }
 
 impl Default for DiagnosisSettings {
@@ -138,6 +149,7 @@ impl Default for DiagnosisSettings {
             deadline_s: 45,
             max_parallel: 4,
             default_lookback_s: 3600,
+            log_group_prefix: DEFAULT_LOG_GROUP_PREFIX.to_string(),
         }
     }
 }
@@ -195,6 +207,7 @@ pub mod env {
     pub const REMEDIATION_MAX_ACTIONS: &str = "REMEDIATION_MAX_ACTIONS";
     pub const DIAGNOSIS_DEADLINE_S: &str = "DIAGNOSIS_DEADLINE_S";
     pub const DIAGNOSIS_MAX_PARALLEL: &str = "DIAGNOSIS_MAX_PARALLEL";
+    pub const DIAGNOSIS_LOG_GROUP_PREFIX: &str = "DIAGNOSIS_LOG_GROUP_PREFIX";
     pub const SWEEPER_OPEN_TOO_LONG_S: &str = "SWEEPER_OPEN_TOO_LONG_S";
     pub const SWEEPER_VERIFY_WINDOW_S: &str = "SWEEPER_VERIFY_WINDOW_S";
 }
@@ -272,6 +285,18 @@ impl Settings {
         }
         if let Some(v) = num(&lookup, env::DIAGNOSIS_MAX_PARALLEL, 1usize)? {
             s.diagnosis.max_parallel = v;
+        }
+        if let Some(v) = lookup(env::DIAGNOSIS_LOG_GROUP_PREFIX).filter(|v| !v.trim().is_empty()) {
+            let v = v.trim();
+            let log_group_char =
+                |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#');
+            if v.len() > 512 || !v.chars().all(log_group_char) {
+                return Err(crate::Error::invalid(
+                    env::DIAGNOSIS_LOG_GROUP_PREFIX,
+                    format!("{v:?} cannot begin a log-group name (allowed: A-Z a-z 0-9 . - _ / #)"),
+                ));
+            }
+            s.diagnosis.log_group_prefix = v.to_string();
         }
         if let Some(v) = num(&lookup, env::SWEEPER_OPEN_TOO_LONG_S, 60i64)? {
             s.sweeper.open_too_long_s = v;
@@ -364,6 +389,30 @@ mod tests {
                 .to_string();
             assert!(e.contains(name), "{name}: {e}");
         }
+    }
+
+    #[test]
+    fn the_log_group_prefix_defaults_to_ecs_and_is_read_from_its_variable() {
+        assert_eq!(Settings::default().diagnosis.log_group_prefix, "/ecs/");
+        let s = Settings::from_lookup(|n| {
+            (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(|| " /aws/ecs/ ".to_string())
+        })
+        .unwrap();
+        assert_eq!(s.diagnosis.log_group_prefix, "/aws/ecs/");
+        let s = Settings::from_lookup(|n| (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(String::new)).unwrap();
+        assert_eq!(s.diagnosis.log_group_prefix, "/ecs/");
+        let e =
+            Settings::from_lookup(|n| (n == env::DIAGNOSIS_LOG_GROUP_PREFIX).then(|| "/ecs/*".to_string()))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains(env::DIAGNOSIS_LOG_GROUP_PREFIX), "{e}");
+    }
+
+    #[test]
+    fn modes_are_ordered_from_least_to_most_automatic() {
+        use RemediationMode::*;
+        assert!(Off < DryRun && DryRun < Approve && Approve < Auto);
+        assert_eq!(Auto.min(DryRun), DryRun);
     }
 
     #[test]

@@ -82,9 +82,18 @@ pub struct ServiceMapping {
 /// What the policy decided for one alarm.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
+    /// The severity the incident is paged at: the `severity` tag when it is valid, else the
+    /// policy's own classification.
     pub severity: Severity,
     /// The matching rule's name, [`TAG_RULE`] or [`DEFAULT_RULE`].
     pub rule: Option<String>,
+    /// The severity the policy's own rules give (the first matching rule, else the default),
+    /// whatever the alarm's tags say. Remediation modes are chosen from this, never from
+    /// `severity`: the `severity` tag is written by the alarm's author, who may change who is
+    /// paged but must not make an action more automatic than the operator's policy allows.
+    pub policy_severity: Severity,
+    /// The rule that gave `policy_severity` (a rule's name or [`DEFAULT_RULE`], never [`TAG_RULE`]).
+    pub policy_rule: String,
     /// The correlation key: one open incident per service.
     pub service: String,
     /// The ECS service remediations act on, when known.
@@ -200,12 +209,13 @@ impl SeverityPolicy {
             },
             None => None,
         };
+        let (policy_severity, policy_rule) = match self.rules.iter().find(|r| r.criteria.matches(signal)) {
+            Some(r) => (r.severity, r.name.clone()),
+            None => (self.default, DEFAULT_RULE.to_string()),
+        };
         let (severity, rule) = match tagged {
             Some(sev) => (sev, TAG_RULE.to_string()),
-            None => match self.rules.iter().find(|r| r.criteria.matches(signal)) {
-                Some(r) => (r.severity, r.name.clone()),
-                None => (self.default, DEFAULT_RULE.to_string()),
-            },
+            None => (policy_severity, policy_rule.clone()),
         };
 
         let mapping = self
@@ -242,6 +252,8 @@ impl SeverityPolicy {
         Classification {
             severity,
             rule: Some(rule),
+            policy_severity,
+            policy_rule,
             service,
             ecs,
             runbook_hint: signal.tag("runbook").map(|s| s.trim().to_string()),

@@ -326,6 +326,25 @@ fn a_valid_severity_tag_overrides_the_rules() {
 }
 
 #[test]
+fn the_severity_tag_changes_the_paged_severity_but_not_the_policy_severity() {
+    let s = signal("articles-api-5xx-rate", None, &[], &[("severity", "SEV1")]);
+    let c = shipped().classify(&s);
+    assert_eq!((c.severity, c.rule.as_deref()), (Severity::Sev1, Some(TAG_RULE)));
+    assert_eq!(
+        (c.policy_severity, c.policy_rule.as_str()),
+        (Severity::Sev2, "http-5xx-by-name")
+    );
+    // a tag that lowers the severity does not lower the policy's either
+    let s = signal("articles-api-5xx-rate", None, &[], &[("severity", "SEV4")]);
+    let c = shipped().classify(&s);
+    assert_eq!((c.severity, c.policy_severity), (Severity::Sev4, Severity::Sev2));
+    // without a tag the two are the same
+    let c = shipped().classify(&signal("articles-api-5xx-rate", None, &[], &[]));
+    assert_eq!((c.severity, c.policy_severity), (Severity::Sev2, Severity::Sev2));
+    assert_eq!(c.rule.as_deref(), Some(c.policy_rule.as_str()));
+}
+
+#[test]
 fn an_invalid_severity_tag_is_ignored_and_noted() {
     let s = signal("articles-api-5xx-rate", None, &[], &[("severity", "urgent")]);
     let c = shipped().classify(&s);

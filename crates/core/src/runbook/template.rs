@@ -395,6 +395,14 @@ pub fn is_valid_log_group(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#'))
 }
 
+/// Whether a log-group template takes any value from the incident (has a placeholder), so the
+/// name it gives may have been chosen by whoever wrote the alarm's tags or dimensions.
+pub fn log_group_takes_values(template: &str) -> bool {
+    template
+        .char_indices()
+        .any(|(i, c)| c == '{' && placeholder_at(template, i).is_some())
+}
+
 /// Fills a log-group name template (`/ecs/{service_name}`). The result must be a valid log-group
 /// name, so a value can only ever name a log group.
 ///
@@ -595,6 +603,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("control"), "{e}");
+    }
+
+    #[test]
+    fn a_log_group_takes_values_only_through_a_placeholder() {
+        assert!(log_group_takes_values("/ecs/{service_name}"));
+        assert!(log_group_takes_values("{tag.log-group}"));
+        assert!(!log_group_takes_values("/aws/rds/cluster/prod/error"));
+        assert!(!log_group_takes_values("/ecs/{9}"));
     }
 
     #[test]

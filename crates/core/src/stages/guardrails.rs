@@ -99,6 +99,52 @@ pub fn target(incident: &Incident) -> Result<&EcsService, Refusal> {
     })
 }
 
+/// The mode for `action` on `incident`: the rules at the severity the policy's own rules
+/// classified (`policy_severity`), never the paged severity, which an alarm's `severity` tag can
+/// raise. An incident stored before the policy severity was recorded may have been classified by
+/// a tag, so it gets no more than dry-run (and no more than its paged severity's mode).
+pub fn mode_for(settings: &RemediationSettings, action: &str, incident: &Incident) -> RemediationMode {
+    match incident.policy_severity {
+        Some(sev) => settings.mode_for(action, sev),
+        None => settings
+            .mode_for(action, incident.severity)
+            .min(RemediationMode::DryRun),
+    }
+}
+
+/// Every alarm of the incident must name the same ECS service (or none). Alarms are written by
+/// whoever can edit them: one alarm tagged `service=prod/articles-api` with
+/// `ecs-service=payments-api` joins articles-api's incident and would point its remediation at
+/// payments-api. When the incident and its alarms name more than one service, nothing is
+/// remediated, and the refusal says which alarms name which service.
+pub fn check_targets_agree(incident: &Incident) -> Result<(), Refusal> {
+    let named = incident.named_targets();
+    if named.len() <= 1 {
+        return Ok(());
+    }
+    let parts: Vec<String> = named
+        .iter()
+        .map(|(svc, alarms)| {
+            if alarms.is_empty() {
+                format!("the incident names {svc}")
+            } else {
+                format!(
+                    "{} name{} {svc}",
+                    alarms.join(", "),
+                    if alarms.len() == 1 { "s" } else { "" }
+                )
+            }
+        })
+        .collect();
+    Err(Refusal::incident(
+        "targets-disagree",
+        format!(
+            "the incident's alarms name different ECS services ({}); never act on a target its alarms disagree about",
+            parts.join("; ")
+        ),
+    ))
+}
+
 /// What allowed a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedBy {
@@ -522,6 +568,76 @@ mod tests {
             changed_at: t(14, 35),
             reason: String::new(),
         }
+    }
+
+    #[test]
+    fn the_mode_follows_the_policy_severity_not_the_paged_one() {
+        let settings = RemediationSettings {
+            mode: RemediationMode::DryRun,
+            rules: vec![crate::model::settings::ModeRule {
+                action: None,
+                severity: Some(Severity::Sev1),
+                mode: RemediationMode::Auto,
+            }],
+            ..RemediationSettings::default()
+        };
+        // paged SEV1 because the alarm's tag said so; the policy's rules said SEV2
+        let mut i = incident();
+        i.severity = Severity::Sev1;
+        i.policy_severity = Some(Severity::Sev2);
+        assert_eq!(mode_for(&settings, "ecs-rollback", &i), RemediationMode::DryRun);
+        // the policy itself classified SEV1: the rule applies
+        i.policy_severity = Some(Severity::Sev1);
+        assert_eq!(mode_for(&settings, "ecs-rollback", &i), RemediationMode::Auto);
+    }
+
+    #[test]
+    fn an_incident_stored_without_a_policy_severity_is_at_most_dry_run() {
+        let mut settings = RemediationSettings {
+            mode: RemediationMode::Auto,
+            ..RemediationSettings::default()
+        };
+        let mut i = incident();
+        i.policy_severity = None;
+        assert_eq!(mode_for(&settings, "ecs-scale-out", &i), RemediationMode::DryRun);
+        // and never more than its severity's mode
+        settings.mode = RemediationMode::Off;
+        assert_eq!(mode_for(&settings, "ecs-scale-out", &i), RemediationMode::Off);
+    }
+
+    #[test]
+    fn alarms_that_name_different_targets_are_refused_naming_each() {
+        let mut i = incident();
+        assert!(check_targets_agree(&i).is_ok(), "no alarm names a target");
+        i.alarm_targets.insert(
+            "checkout-queue-depth".into(),
+            EcsService::new("prod", "payments-api"),
+        );
+        let r = check_targets_agree(&i).unwrap_err();
+        assert_eq!((r.guardrail, r.scope), ("targets-disagree", Scope::Incident));
+        // the incident's own target (from an item that did not record who named it) is listed
+        assert!(r.reason.contains("the incident names prod/articles-api"), "{r}");
+        assert!(
+            r.reason.contains("checkout-queue-depth names prod/payments-api"),
+            "{r}"
+        );
+
+        i.alarm_targets
+            .insert("articles-api-5xx".into(), EcsService::new("prod", "articles-api"));
+        i.alarm_targets.insert(
+            "articles-api-latency".into(),
+            EcsService::new("prod", "articles-api"),
+        );
+        let r = check_targets_agree(&i).unwrap_err();
+        assert!(
+            r.reason
+                .contains("articles-api-5xx, articles-api-latency name prod/articles-api; checkout-queue-depth names prod/payments-api"),
+            "{r}"
+        );
+
+        // every alarm naming the incident's own target (or none) agrees
+        i.alarm_targets.remove("checkout-queue-depth");
+        assert!(check_targets_agree(&i).is_ok());
     }
 
     #[test]

@@ -117,7 +117,12 @@ impl<P: TriagePorts> Triage<'_, P> {
         );
         inc.ecs = class.ecs.clone();
         inc.rule = class.rule.clone();
+        inc.policy_severity = Some(class.policy_severity);
         inc.alarms = alarms;
+        if let Some(target) = &class.ecs {
+            inc.alarm_targets
+                .insert(signal.alarm_name.clone(), target.clone());
+        }
         inc
     }
 
@@ -144,6 +149,10 @@ impl<P: TriagePorts> Triage<'_, P> {
             class.severity,
             class.severity.label()
         );
+        if let Some(note) = tag_note(class) {
+            summary.push_str("; ");
+            summary.push_str(&note);
+        }
         for n in &class.notes {
             summary.push_str("; ");
             summary.push_str(n);
@@ -264,6 +273,13 @@ impl<P: TriagePorts> Triage<'_, P> {
             signal.changed_at,
             &signal.reason,
         );
+        // What the policy's own rules say, for remediation modes; and what this alarm names,
+        // so remediation can refuse when the incident's alarms disagree about the target.
+        inc.classified_by_policy(class.policy_severity);
+        if let Some(target) = &class.ecs {
+            inc.alarm_targets
+                .insert(signal.alarm_name.clone(), target.clone());
+        }
         if reopening {
             inc.reopen(now);
             entries.push(TimelineEntry::new(
@@ -294,11 +310,12 @@ impl<P: TriagePorts> Triage<'_, P> {
                     now,
                     EntryKind::Escalated,
                     format!(
-                        "escalated {} → {} by {} (rule {})",
+                        "escalated {} → {} by {} (rule {}){}",
                         inc.severity,
                         sev,
                         signal.alarm_name,
-                        class.rule.as_deref().unwrap_or("default")
+                        class.rule.as_deref().unwrap_or("default"),
+                        tag_note(class).map(|n| format!("; {n}")).unwrap_or_default()
                     ),
                 )
                 .with_detail(detail::Escalated {
@@ -568,6 +585,19 @@ impl<P: TriagePorts> Triage<'_, P> {
         self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(TriageOutcome::Recorded { id: Some(inc.id) })
     }
+}
+
+/// When the alarm's `severity` tag set a severity other than the policy's rules give: that the
+/// tag changes paging only, and which severity remediation modes follow.
+fn tag_note(class: &Classification) -> Option<String> {
+    (class.rule.as_deref() == Some(crate::policy::TAG_RULE) && class.severity != class.policy_severity).then(
+        || {
+            format!(
+                "the severity tag changes paging only: remediation modes follow {} (rule {})",
+                class.policy_severity, class.policy_rule
+            )
+        },
+    )
 }
 
 /// True when the signal is older than what the incident already knows of its alarm, or (for an

@@ -59,28 +59,66 @@ pub(super) struct Planned {
     pub name: String,
     pub measures: Option<crate::runbook::Measure>,
     pub request: Result<QueryRequest, String>,
+    /// Log groups left out of the query because their names, taken from the alarm's values,
+    /// fall outside the configured prefix.
+    pub dropped: Vec<DroppedGroup>,
 }
 
+/// A log group a query will not read: its template took a value from the alarm and the name it
+/// gave does not start with `diagnosis.log_group_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DroppedGroup {
+    pub template: String,
+    pub name: String,
+}
+
+/// Renders one query. Log groups whose templates take values from the alarm (`{tag.log-group}`,
+/// `/ecs/{service_name}`) must come out under `prefix`: the alarm's tags and dimensions are
+/// written by whoever can edit the alarm, and must not point the diagnosis at other log groups.
+/// Those that do not are dropped (returned, for the timeline); when none is left the query is
+/// not run.
 pub(super) fn plan(
     runbook: &Runbook,
     step: &QueryStep,
     vars: &TemplateVars,
+    prefix: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<QueryRequest, Error> {
-    let log_groups = runbook
-        .log_groups_for(step)
-        .into_iter()
-        .map(|g| template::render_log_group(g, vars))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(QueryRequest {
+) -> (Result<QueryRequest, Error>, Vec<DroppedGroup>) {
+    let mut dropped = Vec::new();
+    let mut log_groups = Vec::new();
+    for g in runbook.log_groups_for(step) {
+        match template::render_log_group(g, vars) {
+            Ok(name) if template::log_group_takes_values(g) && !name.starts_with(prefix) => {
+                dropped.push(DroppedGroup {
+                    template: g.to_string(),
+                    name,
+                });
+            }
+            Ok(name) => log_groups.push(name),
+            Err(e) => return (Err(e), dropped),
+        }
+    }
+    if log_groups.is_empty() && !dropped.is_empty() {
+        let names: Vec<&str> = dropped.iter().map(|d| d.name.as_str()).collect();
+        let e = Error::invalid(
+            "log groups",
+            format!(
+                "every log group of the query is outside the prefix {prefix:?} ({})",
+                names.join(", ")
+            ),
+        );
+        return (Err(e), dropped);
+    }
+    let request = template::render_query(&step.query, vars).map(|query| QueryRequest {
         name: step.name.clone(),
         log_groups,
-        query: template::render_query(&step.query, vars)?,
+        query,
         start,
         end,
         deadline: Duration::ZERO,
-    })
+    });
+    (request, dropped)
 }
 
 pub(super) fn recent_changes(

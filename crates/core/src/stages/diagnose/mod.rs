@@ -9,6 +9,7 @@
 //! run recorded the diagnosis but failed to send it).
 
 use crate::model::duration::Span;
+use crate::model::entry_id::EntryId;
 use crate::model::incident::{EcsService, Incident};
 use crate::model::pipeline::IncidentRaised;
 use crate::model::settings::Settings;
@@ -97,13 +98,18 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         let mut vars = TemplateVars::from_raised(raised);
         vars.set("runbook", runbook.id.clone());
 
+        let prefix = self.settings.diagnosis.log_group_prefix.as_str();
         let planned: Vec<Planned> = runbook
             .investigation
             .iter()
-            .map(|step| Planned {
-                name: step.name.clone(),
-                measures: step.measures,
-                request: plan(runbook, step, &vars, window_start, window_end).map_err(|e| e.to_string()),
+            .map(|step| {
+                let (request, dropped) = plan(runbook, step, &vars, prefix, window_start, window_end);
+                Planned {
+                    name: step.name.clone(),
+                    measures: step.measures,
+                    request: request.map_err(|e| e.to_string()),
+                    dropped,
+                }
             })
             .collect();
 
@@ -124,6 +130,9 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 )],
             )
             .await?;
+        if let Some(note) = dropped_groups_entry(raised, &planned, prefix, now) {
+            self.ports.store().append(id, &[note]).await?;
+        }
 
         // queries and ECS at once
         let ecs_target = raised.ecs.clone().or_else(|| incident.ecs.clone());
@@ -285,6 +294,41 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             .await?;
         Ok(())
     }
+}
+
+/// The note saying which log groups were left out of which queries and why, when any were.
+fn dropped_groups_entry(
+    raised: &IncidentRaised,
+    planned: &[Planned],
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Option<TimelineEntry> {
+    let parts: Vec<String> = planned
+        .iter()
+        .flat_map(|p| {
+            p.dropped
+                .iter()
+                .map(move |d| format!("{} (from {}) for query {}", d.name, d.template, p.name))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let id = EntryId::Diagnosis {
+        incident: raised.incident_id.clone(),
+        cycle: raised.reopened,
+        severity: raised.severity.as_str().to_string(),
+        step: "log-groups-dropped".to_string(),
+    };
+    Some(TimelineEntry::new(
+        id.text(),
+        now,
+        EntryKind::Note,
+        format!(
+            "not queried, outside the log-group prefix {prefix:?}: {}; these names take values from the alarm's tags or dimensions, which must not point the diagnosis at other log groups (diagnosis.log_group_prefix)",
+            parts.join("; ")
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -641,6 +685,79 @@ prevention: ["don't"]
             .as_deref()
             .unwrap_or_default()
             .contains("not found"));
+    }
+
+    #[tokio::test]
+    async fn a_tag_cannot_point_the_diagnosis_at_log_groups_outside_the_prefix() {
+        const TAGGED: &str = r#"
+id: tagged-groups
+title: Log groups from tags
+trigger: { alarms: ["api-5xx"] }
+impact: errors
+log_groups: ["/ecs/{service_name}", "{tag.log-group}"]
+investigation:
+  - name: errors
+    query: "fields @message | filter @message like /ERROR/"
+  - name: only-tagged
+    log_groups: ["{tag.log-group}"]
+    query: "fields @message"
+  - name: literal
+    log_groups: ["/aws/rds/cluster/prod/error"]
+    query: "fields @message"
+prevention: ["x"]
+"#;
+        let mut w = World::new(FakeLogs::new(&[], &[])).await;
+        w.runbooks = RunbookSet::from_sources(&[RunbookSource {
+            file: "tagged-groups.yaml".into(),
+            text: TAGGED.into(),
+        }])
+        .unwrap();
+        let mut ev = raised("api-5xx");
+        ev.tags
+            .insert("log-group".into(), "/aws/lambda/payments-secrets".into());
+        let r = w.uc().handle(&ev).await.unwrap();
+
+        let sent = w.logs.calls();
+        let groups = |name: &str| sent.iter().find(|q| q.name == name).map(|q| q.log_groups.clone());
+        // the tagged group is dropped, the service's own stays
+        assert_eq!(groups("errors"), Some(vec!["/ecs/api".to_string()]));
+        // a query left with no log group is not run
+        assert_eq!(groups("only-tagged"), None);
+        match r.queries.iter().find(|q| q.name() == "only-tagged").unwrap() {
+            QueryOutcome::Failed { error, .. } => assert!(error.contains("outside the prefix"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        // a literal group in the runbook is its author's choice
+        assert_eq!(
+            groups("literal"),
+            Some(vec!["/aws/rds/cluster/prod/error".to_string()])
+        );
+        // the timeline says which group was dropped, for which queries, and why
+        let notes: Vec<String> = w
+            .timeline()
+            .await
+            .into_iter()
+            .filter(|e| e.kind() == EntryKind::Note && e.summary.contains("log-group prefix"))
+            .map(|e| e.summary)
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("/aws/lambda/payments-secrets (from {tag.log-group}) for query errors"),
+            "{}",
+            notes[0]
+        );
+        assert!(notes[0].contains("for query only-tagged"), "{}", notes[0]);
+        assert!(notes[0].contains("\"/ecs/\""), "{}", notes[0]);
+
+        // a tag within the prefix is queried
+        let mut w2 = World::new(FakeLogs::new(&[], &[])).await;
+        w2.runbooks = w.runbooks.clone();
+        let mut ev = raised("api-5xx");
+        ev.tags.insert("log-group".into(), "/ecs/api-worker".into());
+        w2.uc().handle(&ev).await.unwrap();
+        let sent = w2.logs.calls();
+        let q = sent.iter().find(|q| q.name == "only-tagged").unwrap();
+        assert_eq!(q.log_groups, vec!["/ecs/api-worker".to_string()]);
     }
 
     #[tokio::test]

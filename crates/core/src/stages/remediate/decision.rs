@@ -64,6 +64,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         start: DateTime<Utc>,
     ) -> Result<Plan, Refusal> {
         let svc = g::target(incident)?;
+        g::check_targets_agree(incident)?;
         let state = match &reads.state {
             Some(Ok(s)) => s,
             Some(Err(e)) => {
@@ -203,7 +204,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ))
             }
         };
-        if let Err(r) = g::check_incident_active(&fresh) {
+        if let Err(r) = g::check_incident_active(&fresh).and_then(|()| g::check_targets_agree(&fresh)) {
             return Executed::Refused(r);
         }
         let names: Vec<String> = fresh.alarms.keys().cloned().collect();

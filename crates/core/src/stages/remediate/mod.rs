@@ -131,10 +131,8 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 } else {
                     format!("{}#{n}", step.action)
                 };
-                let mode = self
-                    .settings
-                    .remediation
-                    .mode_for(&step.action, incident.severity);
+                // the policy's own classification, never the severity tag (see `g::mode_for`)
+                let mode = g::mode_for(&self.settings.remediation, &step.action, &incident);
                 (key, step, Action::parse(step), mode)
             })
             .collect();

@@ -910,3 +910,129 @@ async fn an_unknown_incident_is_invalid_and_an_unknown_runbook_is_recorded() {
     assert_eq!(w.entry(EntryKind::RemediationRefused).await.len(), 1);
     assert_eq!(w.attempts(), 0);
 }
+
+#[tokio::test]
+async fn a_severity_tag_cannot_make_an_action_automatic() {
+    // paged SEV1 by the alarm's severity tag; the policy's own rules classified SEV2
+    let mut w = World::with(
+        Severity::Sev1,
+        service_state(vec![dep("articles-api:42", "PRIMARY", "COMPLETED", t(14, 5))]),
+    )
+    .await;
+    let mut inc = w.incident().await;
+    inc.policy_severity = Some(Severity::Sev2);
+    inc.version += 1;
+    w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
+    w.settings.remediation.mode = RemediationMode::DryRun;
+    w.settings.remediation.rules = vec![ModeRule {
+        action: None,
+        severity: Some(Severity::Sev1),
+        mode: RemediationMode::Auto,
+    }];
+    w.diagnose("restart-only").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "dry-run")]));
+    assert_eq!(w.attempts(), 0);
+    let requested = w.entry(EntryKind::RemediationRequested).await;
+    assert!(
+        requested[0].summary.contains("(mode dry-run)"),
+        "{}",
+        requested[0].summary
+    );
+}
+
+/// Two alarms on the incident, naming articles-api and payments-api, both in ALARM and both
+/// services allowlisted.
+async fn disagreeing(w: &World) {
+    let mut inc = w.incident().await;
+    inc.alarm_targets.insert("articles-api-5xx".into(), svc());
+    inc.alarms.insert(
+        "checkout-queue-depth".into(),
+        AttachedAlarm {
+            state: AlarmState::Alarm,
+            changed_at: t(14, 33),
+            reason: "threshold crossed".into(),
+        },
+    );
+    inc.alarm_targets.insert(
+        "checkout-queue-depth".into(),
+        EcsService::new("prod", "payments-api"),
+    );
+    inc.version += 1;
+    w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
+    w.alarms.set("checkout-queue-depth", AlarmState::Alarm);
+}
+
+#[tokio::test]
+async fn alarms_that_disagree_about_the_target_get_no_remediation() {
+    let mut w = World::new().await;
+    w.settings
+        .remediation
+        .allow
+        .push(EcsService::new("prod", "payments-api"));
+    disagreeing(&w).await;
+    let report = w.diagnose("overload").await;
+    // refused once, and no later step is tried: the reason applies to the whole incident
+    assert_eq!(report.decisions.len(), 1, "{report:?}");
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "refused")]));
+    assert_eq!(w.attempts(), 0);
+    let refused = w.entry(EntryKind::RemediationRefused).await;
+    assert_eq!(refused.len(), 1);
+    let s = &refused[0].summary;
+    assert!(s.contains("targets-disagree"), "{s}");
+    assert!(s.contains("articles-api-5xx names prod/articles-api"), "{s}");
+    assert!(s.contains("checkout-queue-depth names prod/payments-api"), "{s}");
+}
+
+/// CloudWatch as seen by the first read, while triage attaches an alarm naming another service
+/// (the incident is saved underneath the decision).
+struct AttachingMeanwhile<'a> {
+    store: &'a InMemoryIncidentStore,
+    alarms: &'a InMemoryAlarmStatus,
+    calls: AtomicUsize,
+}
+
+impl AlarmStatus for AttachingMeanwhile<'_> {
+    async fn states(&self, names: &[String]) -> Result<BTreeMap<String, AlarmState>, PortError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let mut inc = self.store.get(&inc_id()).await.unwrap().unwrap();
+            let read = inc.version;
+            inc.alarm_targets.insert(
+                "checkout-queue-depth".into(),
+                EcsService::new("prod", "payments-api"),
+            );
+            inc.version += 1;
+            self.store
+                .save(&inc, read, PointerChange::Keep, &[])
+                .await
+                .unwrap();
+        }
+        self.alarms.states(names).await
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_naming_another_target_meanwhile_is_caught_by_the_last_recheck() {
+    let w = World::new().await;
+    let alarms = AttachingMeanwhile {
+        store: &w.store,
+        alarms: &w.alarms,
+        calls: AtomicUsize::new(0),
+    };
+    let uc = Remediate {
+        ports: Wired::new()
+            .store(&w.store)
+            .ecs(&w.ecs)
+            .alarms(&alarms)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
+        runbooks: &w.runbooks,
+        settings: &w.settings,
+    };
+    uc.on_diagnosis(&diag("restart-only")).await.unwrap();
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
+    assert!(w.incident().await.remediations[0]
+        .detail
+        .contains("checkout-queue-depth names prod/payments-api"));
+    assert_eq!(w.attempts(), 0);
+}

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use firebreak_core::drill::{self, DrillEnv, LoadedScenario};
+use firebreak_core::model::text::terminal;
 use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::runbook::embedded;
 use firebreak_core::runbook::RunbookSet;
@@ -88,7 +89,8 @@ pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", drill::render_text(&report))?;
+        // alarm names, reasons and log lines reach the terminal without control characters
+        write!(out, "{}", terminal(&drill::render_text(&report)))?;
     }
     if args.check {
         match &loaded.scenario.expect {

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::settings::Settings;
+use firebreak_core::model::text::terminal;
 use firebreak_core::model::timeline::{Detail, TimelineEntry};
 use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{Clock, EventBus, IncidentStore, ListQuery, Notifier, StoreError};
@@ -162,7 +163,7 @@ where
                 let v: Vec<serde_json::Value> = list.iter().map(incident_json).collect();
                 writeln!(out, "{}", serde_json::Value::Array(v)).map_err(io)?;
             } else {
-                write!(out, "{}", incidents_table(&list)).map_err(io)?;
+                write!(out, "{}", terminal(&incidents_table(&list))).map_err(io)?;
             }
         }
         IncidentsCmd::Show { id, json } => {
@@ -177,7 +178,8 @@ where
                 });
                 writeln!(out, "{v}").map_err(io)?;
             } else {
-                write!(out, "{}", show_text(&inc, &timeline)).map_err(io)?;
+                // what alarms and logs wrote reaches the terminal without control characters
+                write!(out, "{}", terminal(&show_text(&inc, &timeline))).map_err(io)?;
             }
         }
         IncidentsCmd::Ack { id, by } => {
@@ -258,7 +260,7 @@ where
             let id = IncidentId::parse(id)?;
             let inc = manage::load(ctx.store, &id).await?;
             match &inc.postmortem {
-                Some(md) => write!(out, "{md}").map_err(io)?,
+                Some(md) => write!(out, "{}", terminal(md)).map_err(io)?,
                 None => {
                     // not resolved yet: a preview from the current state, not stored
                     let timeline = ctx.store.timeline(&id).await?;
@@ -272,7 +274,7 @@ where
                         inc.status
                     )
                     .map_err(io)?;
-                    write!(out, "{}", postmortem::draft(&inc, &timeline, rb)).map_err(io)?;
+                    write!(out, "{}", terminal(&postmortem::draft(&inc, &timeline, rb))).map_err(io)?;
                 }
             }
         }
@@ -288,7 +290,7 @@ where
             if *json {
                 writeln!(out, "{}", report.to_json()).map_err(io)?;
             } else {
-                write!(out, "{}", report.to_table()).map_err(io)?;
+                write!(out, "{}", terminal(&report.to_table())).map_err(io)?;
             }
         }
     }
@@ -621,5 +623,25 @@ mod tests {
         assert_eq!(v["rows"][0]["median_s"], 1500);
         let (_, out, _) = w.run(&["mttr", "--since", "2026-04-01T00:00:00Z"]).await;
         assert!(out.contains("no incidents"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn show_and_postmortem_print_no_control_characters_from_alarms() {
+        let w = World::new().await;
+        let id = IncidentId::parse(ID).unwrap();
+        let entry = TimelineEntry::new(
+            "evil-delivery/alarm-fired".to_string(),
+            at(14, 36),
+            firebreak_core::model::timeline::EntryKind::AlarmFired,
+            "articles-api-5xx\u{1b}[2J\u{1b}]0;owned\u{7} is ALARM\u{0}\u{202e}",
+        );
+        w.store.append(&id, &[entry]).await.unwrap();
+        for cmd in [vec!["show", ID], vec!["postmortem", ID]] {
+            let (_, out, _) = w.run(&cmd).await;
+            assert!(out.contains("articles-api-5xx"), "{out}");
+            for raw in ['\u{1b}', '\u{0}', '\u{7}', '\u{202e}'] {
+                assert!(!out.contains(raw), "{cmd:?} printed {raw:?}: {out:?}");
+            }
+        }
     }
 }

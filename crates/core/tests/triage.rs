@@ -640,3 +640,25 @@ async fn a_delivery_is_a_redelivery_only_when_its_own_identity_was_recorded() {
         TriageOutcome::Duplicate { id }
     );
 }
+
+#[tokio::test]
+async fn the_page_shows_the_alarms_words_inert() {
+    let w = World::new();
+    let mut s = alarm("articles-api-5xx", None, "evil-1", "2026-03-14T14:35:00Z");
+    s.alarm_name = "articles-api-5xx @channel <!here>\u{1b}[31m".into();
+    s.reason = "Threshold Crossed @here <@U123>\u{0}\u{202e} [click](http://evil.example)".into();
+    w.triage().handle(&s).await.unwrap();
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    let (_, page) = &sent[0];
+    for text in [&page.subject, &page.body] {
+        for raw in [
+            "@channel", "@here", "<!here>", "<@U123>", "\u{1b}", "\u{0}", "\u{202e}",
+        ] {
+            assert!(!text.contains(raw), "{raw:?} is live in the page: {text:?}");
+        }
+    }
+    // readable: the alarm's name and reason are still there
+    assert!(page.subject.contains("articles-api-5xx"), "{}", page.subject);
+    assert!(page.body.contains("Threshold Crossed"), "{}", page.body);
+}

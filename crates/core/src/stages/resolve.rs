@@ -15,6 +15,7 @@ use crate::model::incident::{Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
 use crate::model::signal::AlarmState;
+use crate::model::text::{plain, plain_line};
 use crate::model::timeline::{detail, sort_entries, EntryKind, TimelineEntry};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
@@ -562,9 +563,10 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
         ("service".to_string(), inc.service.clone()),
         ("kind".to_string(), "resolved".to_string()),
     ]);
+    // the incident's title and service come from the alarm: inert (no mentions, no controls)
     Notification {
-        subject,
-        body,
+        subject: plain_line(&subject),
+        body: plain(&body),
         attributes,
     }
 }

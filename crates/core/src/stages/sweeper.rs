@@ -27,6 +27,7 @@ use crate::model::pipeline::{Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::severity::Severity;
 use crate::model::signal::AlarmState;
+use crate::model::text::{plain, plain_line};
 use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
@@ -337,9 +338,10 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             SweepRule::RemediationNotRecovered => "not-recovered",
             SweepRule::OpenTooLong => "open-too-long",
         };
+        // the title comes from the alarm: inert (no mentions, no control characters)
         let message = Notification {
-            subject,
-            body,
+            subject: plain_line(&subject),
+            body: plain(&body),
             attributes: BTreeMap::from([
                 ("severity".to_string(), inc.severity.as_str().to_string()),
                 ("service".to_string(), inc.service.clone()),

@@ -12,6 +12,7 @@ use crate::model::incident::{AttachedAlarm, Incident, IncidentId, IncidentStatus
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::signal::{AlarmSignal, AlarmState};
+use crate::model::text::plain_line;
 use crate::model::timeline::{detail, EntryKind, TimelineEntry};
 use crate::policy::{Classification, SeverityPolicy};
 use crate::ports::bundle::*;
@@ -630,9 +631,13 @@ fn page_message(
         Announce::Reopened => "REOPENED",
         Announce::Escalated => "ESCALATED",
     };
+    // the alarm's words are inert: no mentions, no control characters (chat renders this text)
     let subject = format!(
         "[{}] {} {}: {}",
-        inc.severity, inc.service, verb, signal.alarm_name
+        inc.severity,
+        plain_line(&inc.service),
+        verb,
+        plain_line(&signal.alarm_name)
     );
     let mode = match &inc.ecs {
         Some(_) => format!(
@@ -651,10 +656,10 @@ fn page_message(
          Acknowledge: firebreak ack {id}",
         sev = inc.severity,
         label = inc.severity.label(),
-        service = inc.service,
-        alarm = signal.alarm_name,
+        service = plain_line(&inc.service),
+        alarm = plain_line(&signal.alarm_name),
         at = signal.changed_at.format("%Y-%m-%d %H:%M:%S"),
-        reason = signal.reason,
+        reason = plain_line(&signal.reason),
         id = inc.id,
         response = inc.severity.response(),
     );

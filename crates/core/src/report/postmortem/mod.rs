@@ -307,9 +307,11 @@ fn full(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// Text on one line (summaries go into list items and table cells).
+/// Text on one line (summaries go into list items and table cells), inert: whatever an alarm
+/// or a log line put in it (Markdown, HTML, links, mentions, control characters) shows as text
+/// (`model::text::markdown_line`).
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::model::text::markdown_line(s)
 }
 
 #[cfg(test)]
@@ -580,6 +582,32 @@ pub(crate) mod tests {
         assert!(section(&md, "## What went poorly")
             .contains("resolved by hand while alarms were still in ALARM: articles-api-5xx"));
         assert!(!md.contains("bob"));
+    }
+
+    #[test]
+    fn text_from_alarms_and_logs_is_inert_in_the_postmortem() {
+        let (mut i, mut t) = seed();
+        let evil = "<img src=x onerror=alert(1)> [click](http://evil.example) ![](http://evil.example/x.png) @channel <!here> \u{1b}[31mred\u{0} \u{202e}txet";
+        i.title = format!("articles-api-5xx {evil}");
+        i.alarms
+            .insert(evil.to_string(), i.alarms.values().next().unwrap().clone());
+        t.push(e(
+            at(14, 35, 5),
+            EntryKind::AlarmFired,
+            &format!("{evil} is ALARM: reason {evil}"),
+        ));
+        let md = draft(&i, &t, None);
+        for raw in [
+            "<img", "![](", "@channel", "<!here>", "\u{1b}", "\u{0}", "\u{202e}", "http://",
+        ] {
+            assert!(!md.contains(raw), "{raw:?} is live in the postmortem:\n{md}");
+        }
+        // a link needs an unescaped `](`
+        assert!(!md.replace("\\]", "").contains("]("), "a link renders:\n{md}");
+        // still readable
+        assert!(md.contains("&lt;img src=x onerror=alert(1)&gt;"), "{md}");
+        assert!(md.contains("\\[click\\]"), "{md}");
+        assert!(md.contains("articles-api-5xx"), "{md}");
     }
 
     #[test]

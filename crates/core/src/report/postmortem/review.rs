@@ -218,7 +218,7 @@ pub(super) fn findings(
         } else {
             format!(
                 "The incident was resolved by hand while alarms were still in ALARM: {}.",
-                firing.join(", ")
+                firing.iter().map(|a| one_line(a)).collect::<Vec<_>>().join(", ")
             )
         };
         poorly.push(poor(
@@ -257,6 +257,7 @@ pub(super) fn action_items(out: &mut String, runbook: Option<&Runbook>, poorly: 
         out.push_str("| Add the improvements the review agrees on. |  |  |\n");
     }
     for a in items {
-        let _ = writeln!(out, "| {} |  |  |", a.replace('|', "\\|"));
+        // pipes from outside text are escaped already (`one_line`); Firebreak's own have none
+        let _ = writeln!(out, "| {a} |  |  |");
     }
 }

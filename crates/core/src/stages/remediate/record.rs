@@ -3,6 +3,7 @@
 //! heals on redelivery), and announcing what was applied.
 
 use super::*;
+use crate::model::text::{plain, plain_line};
 
 /// The deterministic event id of a remediation entry.
 pub fn event_id(incident: &IncidentId, cause: &str, action: &str, phase: &str) -> String {
@@ -337,16 +338,17 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let mut notes = Vec::new();
         let applied = rec.outcome == Outcome::Applied;
         let message = Notification {
-            subject: format!(
+            subject: plain_line(&format!(
                 "[{}] Remediation {}: {} on {target}",
                 incident.severity,
                 if applied { "applied" } else { "FAILED" },
                 rec.action
-            ),
-            body: format!(
+            )),
+            // the title comes from the alarm: inert (no mentions, no control characters)
+            body: plain(&format!(
                 "Incident {} ({}), cause {cause}.\n{} ({} mode): {}",
                 incident.id, incident.title, rec.action, rec.mode, rec.detail
-            ),
+            )),
             attributes: BTreeMap::from([
                 (
                     "kind".to_string(),

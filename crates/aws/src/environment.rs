@@ -1,7 +1,7 @@
 //! The one place Firebreak's configuration is read from the environment, for the functions and
 //! the CLI alike: the AWS resources, the behaviour settings (`firebreak_core` `Settings`), the
-//! policy file and runbook directory (else the embedded copies), the metrics namespace and the
-//! diagnosis backend. Read once at start; every value is checked there, and an error names the
+//! policy file and runbook directory (else the embedded copies), the metrics namespace, the
+//! diagnosis backend and the approver role. Read once at start; every value is checked there, and an error names the
 //! variable.
 
 use crate::config::Settings as Resources;
@@ -9,6 +9,7 @@ use crate::error::ConfigError;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::runbook::RunbookSet;
+use firebreak_core::stages::remediate::Approvers;
 
 /// The variables read here, beside those of [`crate::config::env`] (resources) and
 /// `firebreak_core::model::settings::env` (behaviour).
@@ -23,6 +24,9 @@ pub mod vars {
     pub const DIAGNOSIS_BACKEND: &str = "DIAGNOSIS_BACKEND";
     /// Upper bound of events the local backend pulls per query.
     pub const DIAGNOSIS_LOCAL_MAX_EVENTS: &str = "DIAGNOSIS_LOCAL_MAX_EVENTS";
+    /// The approver role (`arn:<partition>:iam::<account>:role/[path/]<name>`): remediate
+    /// accepts approvals only from its sessions. Unset (local use): any IAM or STS ARN.
+    pub const APPROVER_ROLE_ARN: &str = "FIREBREAK_APPROVER_ROLE_ARN";
 }
 
 /// The default EMF namespace.
@@ -48,6 +52,9 @@ pub struct Environment {
     pub runbooks_dir: Option<String>,
     pub metrics_namespace: String,
     pub diagnosis_backend: DiagnosisBackend,
+    /// Whose approvals remediate accepts (`FIREBREAK_APPROVER_ROLE_ARN`; unset: any IAM or STS
+    /// ARN, for local use only).
+    pub approvers: Approvers,
 }
 
 impl Environment {
@@ -89,6 +96,13 @@ impl Environment {
                 })
             }
         };
+        let approvers = match get(vars::APPROVER_ROLE_ARN) {
+            None => Approvers::any(),
+            Some(arn) => Approvers::role(&arn).map_err(|e| ConfigError::Invalid {
+                name: vars::APPROVER_ROLE_ARN.into(),
+                reason: e.to_string(),
+            })?,
+        };
         Ok(Environment {
             resources: Resources::from_lookup(get),
             settings,
@@ -97,6 +111,7 @@ impl Environment {
             metrics_namespace: get(vars::METRICS_NAMESPACE)
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string()),
             diagnosis_backend,
+            approvers,
         })
     }
 
@@ -145,6 +160,7 @@ mod tests {
         assert_eq!(e.runbooks_dir, None);
         assert!(matches!(e.resources, Err(ConfigError::Missing { ref name }) if name == "TABLE_NAME"));
         assert_eq!(e.settings, Settings::default());
+        assert_eq!(e.approvers, Approvers::any());
         assert!(e.runbooks().unwrap().runbooks().len() >= 5);
     }
 
@@ -156,8 +172,16 @@ mod tests {
             (vars::DIAGNOSIS_BACKEND, "local"),
             (vars::DIAGNOSIS_LOCAL_MAX_EVENTS, "500"),
             ("REOPEN_WINDOW_S", "60"),
+            (
+                vars::APPROVER_ROLE_ARN,
+                "arn:aws:iam::123456789012:role/FirebreakApproverRole",
+            ),
         ])
         .unwrap();
+        assert_eq!(
+            e.approvers.role_arn(),
+            Some("arn:aws:iam::123456789012:role/FirebreakApproverRole")
+        );
         assert_eq!(e.metrics_namespace, "Ops");
         assert_eq!(
             e.diagnosis_backend,
@@ -171,6 +195,7 @@ mod tests {
             (vars::DIAGNOSIS_BACKEND, "athena"),
             (vars::DIAGNOSIS_LOCAL_MAX_EVENTS, "0"),
             ("REOPEN_WINDOW_S", "soon"),
+            (vars::APPROVER_ROLE_ARN, "FirebreakApproverRole"),
         ] {
             let mut pairs = vec![(k, v), (vars::DIAGNOSIS_BACKEND, "local")];
             pairs.dedup_by_key(|p| p.0);

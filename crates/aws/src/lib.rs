@@ -10,6 +10,7 @@ pub mod config;
 pub mod ecs;
 pub mod environment;
 pub mod error;
+pub mod identity;
 pub mod logs;
 pub mod notify;
 pub mod store;
@@ -21,6 +22,7 @@ pub use config::{Clients, Settings};
 pub use ecs::EcsServiceControl;
 pub use environment::Environment;
 pub use error::ConfigError;
+pub use identity::StsCallerIdentity;
 pub use logs::{
     FetchError, FetchedEvent, FetchingLogQueries, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule,
 };

@@ -1,14 +1,19 @@
 //! `firebreak approve INCIDENT ACTION`: approves a remediation that is awaiting approval by
 //! putting a "Remediation Approved" event on the bus; the remediate function then re-runs every
 //! guardrail but the mode and carries it out.
+//!
+//! Who approves is the verified identity of the AWS credentials in use (STS
+//! `GetCallerIdentity`), never a name given on the command line: run it under the approver role
+//! (`FirebreakApproverRole`, the stack output `ApproverRoleArn`), the only principal the bus lets
+//! put an approval and the only one remediate accepts.
 
-use anyhow::{bail, Context};
+use anyhow::anyhow;
 use firebreak_core::model::incident::IncidentId;
-use firebreak_core::model::pipeline::{Event, RemediationApproved};
-use firebreak_core::model::remedy::KNOWN_ACTIONS;
-use firebreak_core::ports::{EventBus, IncidentStore};
-use firebreak_core::stages::remediate::{approval_state, ApprovalState};
+use firebreak_core::ports::{CallerIdentity, EventBus, IncidentStore, PortError, StoreError};
+use firebreak_core::stages::remediate::{request_approval, ApproveOutcome};
+use firebreak_core::Error;
 use std::io::Write;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApproveArgs {
@@ -16,100 +21,116 @@ pub struct ApproveArgs {
     pub incident: String,
     /// The action awaiting approval: ecs-rollback, ecs-scale-out or ecs-restart.
     pub action: String,
-    /// Who approves (recorded on the timeline); defaults to $USER.
-    #[arg(long)]
+    /// No longer accepted: the approver is the verified identity of your AWS credentials.
+    #[arg(long, hide = true)]
     pub by: Option<String>,
 }
 
+/// How to become an approver, for the error messages.
+const ASSUME: &str = "assume FirebreakApproverRole (`aws sts assume-role --role-arn <ApproverRoleArn> \
+     --role-session-name \"$USER\"`, or a profile with role_arn = the stack output ApproverRoleArn)";
+
 /// Validates that `args.action` is awaiting approval on the incident and puts the approval on
-/// the bus. Returns the exit code: 0 approved, 1 nothing to approve (not requested, or approved
-/// already). Bad input and store or bus failures are errors.
-pub async fn run<S: IncidentStore, B: EventBus>(
+/// the bus as the caller `identity` verified. Returns the exit code: 0 approved, 1 nothing to
+/// approve (not requested, approved already, resolved). Bad input, an unverified caller and
+/// store or bus failures are errors.
+pub async fn run<S: IncidentStore, B: EventBus, I: CallerIdentity>(
     args: &ApproveArgs,
     store: &S,
     bus: &B,
+    identity: &I,
 ) -> anyhow::Result<i32> {
-    run_to(
-        args,
-        store,
-        bus,
-        std::env::var("USER").ok(),
-        &mut std::io::stdout(),
-    )
-    .await
+    run_to(args, store, bus, identity, &mut std::io::stdout()).await
 }
 
-async fn run_to<S: IncidentStore, B: EventBus>(
+async fn run_to<S: IncidentStore, B: EventBus, I: CallerIdentity>(
     args: &ApproveArgs,
     store: &S,
     bus: &B,
-    user: Option<String>,
+    identity: &I,
     out: &mut impl Write,
 ) -> anyhow::Result<i32> {
+    if args.by.is_some() {
+        return Err(anyhow!(
+            "--by is no longer accepted: the approver is the identity of your AWS credentials, as STS \
+             GetCallerIdentity verifies it; {ASSUME}"
+        ));
+    }
     let id = IncidentId::parse(args.incident.trim())?;
     let action = args.action.trim();
-    if !KNOWN_ACTIONS.contains(&action) {
-        bail!(
-            "invalid action {action:?}: expected one of {}",
-            KNOWN_ACTIONS.join(", ")
-        );
-    }
-    let by = args
-        .by
-        .clone()
-        .or(user)
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .context("who approves is unknown: pass --by NAME (or set $USER)")?;
-    let incident = store
-        .get(&id)
-        .await
-        .with_context(|| format!("reading incident {id}"))?
-        .with_context(|| format!("no incident {id}"))?;
-    let timeline = store
-        .timeline(&id)
-        .await
-        .with_context(|| format!("reading the timeline of {id}"))?;
-    let pending = match approval_state(&id, &timeline, action) {
-        ApprovalState::NotRequested => {
+    let caller = Remembered {
+        inner: identity,
+        arn: OnceLock::new(),
+    };
+    match request_approval(store, bus, &caller, &id, action).await {
+        Ok(ApproveOutcome::Approved {
+            approval,
+            service,
+            plan,
+        }) => {
             writeln!(
                 out,
-                "{action} is not awaiting approval on {id} ({})",
-                incident.status
+                "approved {action} on {id} ({service}) as {}; planned: {plan}. The remediate function re-checks the guardrails and carries it out.",
+                approval.approved_by
             )?;
-            return Ok(1);
+            Ok(0)
         }
-        ApprovalState::Approved(_) => {
-            writeln!(out, "{action} on {id} was approved already")?;
-            return Ok(1);
+        Ok(ApproveOutcome::NothingToApprove(why)) => {
+            writeln!(out, "{why}")?;
+            Ok(1)
         }
-        ApprovalState::Pending(p) => p,
-    };
-    let event = Event::Approved(RemediationApproved {
-        incident_id: id.clone(),
-        action: action.to_string(),
-        approved_by: by.clone(),
-    });
-    bus.put(&event.to_pipeline())
-        .await
-        .context("putting \"Remediation Approved\" on the bus")?;
-    writeln!(
-        out,
-        "approved {action} on {id} ({}) as {by}; planned: {}. The remediate function re-checks the guardrails and carries it out.",
-        incident.service, pending.plan
-    )?;
-    Ok(0)
+        Err(e) => Err(explain(e, caller.arn.get().map(String::as_str))),
+    }
+}
+
+/// True for the codes AWS gives a principal that its policies do not allow.
+fn denied(p: &PortError) -> bool {
+    p.code.as_deref().is_some_and(|c| {
+        c.starts_with("AccessDenied") || c.starts_with("NotAuthorized") || c == "UnauthorizedOperation"
+    })
+}
+
+/// Says what to do about the failures a person can fix.
+fn explain(e: Error, caller: Option<&str>) -> anyhow::Error {
+    match &e {
+        Error::Port(p) if p.operation.contains("PutEvents") && denied(p) => anyhow!(
+            "your identity {} may not approve: {ASSUME} ({p})",
+            caller.unwrap_or("(unknown)")
+        ),
+        Error::Port(p) if p.operation.contains("GetCallerIdentity") => {
+            anyhow!("who you are could not be verified ({p}): approving needs AWS credentials; {ASSUME}")
+        }
+        Error::Store(StoreError::Port(p)) if denied(p) => {
+            anyhow!("your identity may not read the incident: {ASSUME} ({p})")
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// The identity port, remembering the ARN it answered (named when the bus refuses it).
+struct Remembered<'a, I> {
+    inner: &'a I,
+    arn: OnceLock<String>,
+}
+
+impl<I: CallerIdentity> CallerIdentity for Remembered<'_, I> {
+    async fn caller_arn(&self) -> Result<String, PortError> {
+        let arn = self.inner.caller_arn().await?;
+        let _ = self.arn.set(arn.clone());
+        Ok(arn)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use firebreak_core::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore};
+    use firebreak_core::adapters::memory::{InMemoryCallerIdentity, InMemoryEventBus, InMemoryIncidentStore};
     use firebreak_core::model::incident::Incident;
     use firebreak_core::model::pipeline::Event;
     use firebreak_core::model::severity::Severity;
     use firebreak_core::model::timeline::{EntryKind, TimelineEntry};
+    use firebreak_core::ports::PipelineEvent;
     use serde_json::json;
 
     const ID: &str = "INC-20260314-143500-0001";
@@ -162,20 +183,34 @@ mod tests {
         }
     }
 
+    const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/FirebreakApproverRole/alice";
+
+    fn alice() -> InMemoryCallerIdentity {
+        InMemoryCallerIdentity::new(ALICE)
+    }
+
+    /// A bus whose policy denies the caller, as EventBridge answers it.
+    struct DenyingBus;
+
+    impl EventBus for DenyingBus {
+        async fn put(&self, _: &PipelineEvent) -> Result<(), PortError> {
+            Err(PortError::new(
+                "EventBridge PutEvents",
+                "User is not authorized to perform: events:PutEvents with an explicit deny in a resource-based policy",
+                false,
+            )
+            .with_code("AccessDeniedException"))
+        }
+    }
+
     #[tokio::test]
-    async fn approving_a_pending_action_puts_remediation_approved_on_the_bus() {
+    async fn approving_a_pending_action_puts_the_verified_caller_arn_on_the_bus() {
         let store = store_with(&[awaiting("ecs-scale-out")]).await;
         let bus = InMemoryEventBus::new();
         let mut out = Vec::new();
-        let code = run_to(
-            &args(ID, "ecs-scale-out", None),
-            &store,
-            &bus,
-            Some("alice".into()),
-            &mut out,
-        )
-        .await
-        .unwrap();
+        let code = run_to(&args(ID, "ecs-scale-out", None), &store, &bus, &alice(), &mut out)
+            .await
+            .unwrap();
         assert_eq!(code, 0);
         let events = bus.events();
         assert_eq!(events.len(), 1);
@@ -183,31 +218,80 @@ mod tests {
             Event::Approved(a) => {
                 assert_eq!(a.incident_id.as_str(), ID);
                 assert_eq!(a.action, "ecs-scale-out");
-                assert_eq!(a.approved_by, "alice");
+                assert_eq!(a.approved_by, ALICE);
+                assert_eq!(a.cycle, 0);
             }
             other => panic!("{other:?}"),
         }
-        assert!(String::from_utf8(out).unwrap().contains("desiredCount 4 → 8"));
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("desiredCount 4 → 8"), "{out}");
+        assert!(out.contains(ALICE), "{out}");
     }
 
     #[tokio::test]
-    async fn by_overrides_user() {
+    async fn by_is_refused_the_approver_comes_from_aws_credentials() {
         let store = store_with(&[awaiting("ecs-restart")]).await;
         let bus = InMemoryEventBus::new();
-        let code = run_to(
+        let e = run_to(
             &args(ID, "ecs-restart", Some("bob")),
             &store,
             &bus,
-            Some("alice".into()),
+            &alice(),
             &mut Vec::new(),
         )
         .await
-        .unwrap();
-        assert_eq!(code, 0);
-        let Event::Approved(a) = Event::from_pipeline(&bus.events()[0]).unwrap() else {
-            panic!("not an approval");
-        };
-        assert_eq!(a.approved_by, "bob");
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("--by is no longer accepted") && e.contains("AWS credentials"),
+            "{e}"
+        );
+        assert!(e.contains("FirebreakApproverRole"), "{e}");
+        assert!(bus.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_caller_sts_cannot_verify_approves_nothing() {
+        let store = store_with(&[awaiting("ecs-restart")]).await;
+        let bus = InMemoryEventBus::new();
+        let e = run_to(
+            &args(ID, "ecs-restart", None),
+            &store,
+            &bus,
+            &InMemoryCallerIdentity::unknown(),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("could not be verified") && e.contains("GetCallerIdentity"),
+            "{e}"
+        );
+        assert!(bus.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_refuses_the_caller_names_the_identity_and_the_role_to_assume() {
+        let store = store_with(&[awaiting("ecs-restart")]).await;
+        let me = "arn:aws:sts::123456789012:assumed-role/AdminRole/alice";
+        let e = run_to(
+            &args(ID, "ecs-restart", None),
+            &store,
+            &DenyingBus,
+            &InMemoryCallerIdentity::new(me),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains(&format!(
+                "your identity {me} may not approve: assume FirebreakApproverRole"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("ApproverRoleArn"), "{e}");
     }
 
     #[tokio::test]
@@ -222,15 +306,9 @@ mod tests {
         let bus = InMemoryEventBus::new();
         for action in ["ecs-rollback", "ecs-restart"] {
             let mut out = Vec::new();
-            let code = run_to(
-                &args(ID, action, None),
-                &store,
-                &bus,
-                Some("alice".into()),
-                &mut out,
-            )
-            .await
-            .unwrap();
+            let code = run_to(&args(ID, action, None), &store, &bus, &alice(), &mut out)
+                .await
+                .unwrap();
             assert_eq!(code, 1, "{action}");
             assert!(String::from_utf8(out).unwrap().contains(action));
         }
@@ -242,18 +320,15 @@ mod tests {
         let store = store_with(&[awaiting("ecs-scale-out")]).await;
         let bus = InMemoryEventBus::new();
         let cases = [
-            (args("inc-1", "ecs-scale-out", None), Some("alice"), "inc-1"),
-            (args(ID, "ecs-delete", None), Some("alice"), "ecs-delete"),
+            (args("inc-1", "ecs-scale-out", None), "inc-1"),
+            (args(ID, "ecs-delete", None), "ecs-delete"),
             (
                 args("INC-20260101-000000-ffff", "ecs-scale-out", None),
-                Some("alice"),
                 "no incident",
             ),
-            (args(ID, "ecs-scale-out", None), None, "--by"),
-            (args(ID, "ecs-scale-out", Some(" ")), None, "--by"),
         ];
-        for (a, user, needle) in cases {
-            let e = run_to(&a, &store, &bus, user.map(str::to_string), &mut Vec::new())
+        for (a, needle) in cases {
+            let e = run_to(&a, &store, &bus, &alice(), &mut Vec::new())
                 .await
                 .unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{a:?}: {e:#}");

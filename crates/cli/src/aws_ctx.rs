@@ -2,7 +2,7 @@
 //! the same variables the functions read. Only the table is needed by every command; a command
 //! that pages or tells the pipeline says which variable it is missing.
 
-use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier, Topics};
+use firebreak_aws::{Clients, DynamoIncidentStore, EventBridgeBus, SnsNotifier, StsCallerIdentity, Topics};
 use firebreak_core::ports::{EventBus, Notification, Notifier, PipelineEvent, PortError, Route};
 
 /// Either the real adapter or a stand-in that explains what to configure.
@@ -41,6 +41,8 @@ pub struct AwsCtx {
     pub store: DynamoIncidentStore,
     pub notifier: Maybe<SnsNotifier>,
     pub bus: Maybe<EventBridgeBus>,
+    /// Who the credentials are (STS GetCallerIdentity): the approver `firebreak approve` records.
+    pub identity: StsCallerIdentity,
 }
 
 /// Builds the adapters from the environment.
@@ -78,5 +80,6 @@ pub async fn from_env() -> anyhow::Result<AwsCtx> {
         store: DynamoIncidentStore::new(clients.dynamodb(), table),
         notifier,
         bus,
+        identity: StsCallerIdentity::from_config(clients.sdk_config()),
     })
 }

@@ -44,7 +44,7 @@ enum Command {
 async fn store_command(command: Command) -> anyhow::Result<i32> {
     let ctx = aws_ctx::from_env().await?;
     match command {
-        Command::Approve(args) => approve::run(&args, &ctx.store, &ctx.bus).await,
+        Command::Approve(args) => approve::run(&args, &ctx.store, &ctx.bus, &ctx.identity).await,
         Command::Incidents(cmd) => {
             // the same variables, read the same way, as the functions
             let env = firebreak_aws::Environment::from_env()?;

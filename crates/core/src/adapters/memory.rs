@@ -484,3 +484,39 @@ impl Clock for SimClock {
         *lock(&self.now)
     }
 }
+
+/// A caller identity the test or drill sets: the ARN that STS would have verified, or none
+/// (no credentials).
+#[derive(Debug, Default)]
+pub struct InMemoryCallerIdentity {
+    arn: Mutex<Option<String>>,
+}
+
+impl InMemoryCallerIdentity {
+    /// A caller whose verified ARN is `arn`.
+    pub fn new(arn: impl Into<String>) -> Self {
+        InMemoryCallerIdentity {
+            arn: Mutex::new(Some(arn.into())),
+        }
+    }
+    /// A caller without credentials: every call fails.
+    pub fn unknown() -> Self {
+        Self::default()
+    }
+    pub fn set(&self, arn: Option<String>) {
+        *lock(&self.arn) = arn;
+    }
+}
+
+impl CallerIdentity for InMemoryCallerIdentity {
+    async fn caller_arn(&self) -> Result<String, PortError> {
+        lock(&self.arn).clone().ok_or_else(|| {
+            PortError::new(
+                "STS GetCallerIdentity",
+                "no credentials: the caller is unknown",
+                false,
+            )
+            .with_code("NoCredentials")
+        })
+    }
+}

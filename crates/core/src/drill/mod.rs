@@ -523,7 +523,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
                     }
                     Event::Approved(a) => {
                         clock.advance(chrono::Duration::seconds(latency.remediate_s));
-                        remediate.on_approval(&a).await?;
+                        remediate
+                            .on_approval(&a, &crate::stages::remediate::Approvers::any())
+                            .await?;
                     }
                     Event::Recovered(r) => {
                         clock.advance(chrono::Duration::seconds(latency.resolve_s));

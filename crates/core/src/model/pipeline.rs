@@ -68,7 +68,13 @@ pub struct RemediationApplied {
 pub struct RemediationApproved {
     pub incident_id: IncidentId,
     pub action: String,
+    /// The approver's verified IAM or STS ARN (STS `GetCallerIdentity`), never a typed name;
+    /// remediate accepts only the approver role's sessions.
     pub approved_by: String,
+    /// The incident's cycle (`reopened` count) the approval was given for: an approval from an
+    /// earlier cycle is refused. Events from before this field read as cycle 0.
+    #[serde(default)]
+    pub cycle: u32,
 }
 
 /// "Incident Resolved".

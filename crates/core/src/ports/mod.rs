@@ -327,3 +327,13 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// Who is calling: the verified identity of the credentials in use (STS `GetCallerIdentity` in
+/// AWS), never a name someone typed. Approvals record it.
+pub trait CallerIdentity: Send + Sync {
+    /// The caller's IAM or STS ARN (`arn:aws:sts::123456789012:assumed-role/Role/session`).
+    ///
+    /// # Errors
+    /// [`PortError`] when the identity cannot be established (no credentials, network).
+    fn caller_arn(&self) -> impl Future<Output = Result<String, PortError>> + Send;
+}

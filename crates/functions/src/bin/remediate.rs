@@ -9,7 +9,7 @@ use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
 use firebreak_core::runbook::RunbookSet;
-use firebreak_core::stages::remediate::Remediate;
+use firebreak_core::stages::remediate::{Approvers, Remediate};
 use firebreak_functions::{fail, unexpected, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -22,6 +22,8 @@ struct Deps {
     bus: EventBridgeBus,
     runbooks: RunbookSet,
     settings: Settings,
+    /// Whose approvals count (`FIREBREAK_APPROVER_ROLE_ARN`), read once at init.
+    approvers: Approvers,
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
@@ -42,7 +44,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     };
     let report = match admitted {
         Event::Diagnosed(d) => remediate.on_diagnosis(&d).await,
-        Event::Approved(a) => remediate.on_approval(&a).await,
+        Event::Approved(a) => remediate.on_approval(&a, &deps.approvers).await,
         other => return Err(unexpected("remediate", &other)),
     }
     .map_err(fail)?;
@@ -61,6 +63,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let environment = firebreak_functions::environment()?;
     let resources = firebreak_functions::resources(&environment)?;
+    if environment.approvers.role_arn().is_none() {
+        tracing::warn!("FIREBREAK_APPROVER_ROLE_ARN is not set: any IAM or STS ARN may approve");
+    }
     let clients = Clients::from_env().await;
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
@@ -70,6 +75,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),
+        approvers: environment.approvers.clone(),
     };
     lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
 }

@@ -1,7 +1,18 @@
-//! Approvals: where an approval stands (read from the timeline), asking a person for one, and
-//! carrying out an approved action ("Remediation Approved" or `firebreak approve`).
+//! Approvals: where an approval stands (read from the timeline), asking a person for one,
+//! giving one ([`request_approval`], shared by `firebreak approve` and drills), who may give one
+//! ([`Approvers`]), and carrying out an approved action ("Remediation Approved").
+//!
+//! Who approved is never free text: the approval carries the caller's IAM or STS ARN as STS
+//! verified it (the [`CallerIdentity`] port), and remediate accepts it only from a session of
+//! the approver role. Anything else (another principal, another cycle of the incident, an action
+//! not awaiting approval, a resolved incident, a second approval) is refused: recorded on the
+//! timeline as `refused`, nothing changed.
 
 use super::*;
+use crate::model::pipeline::detail_types;
+use crate::model::remedy::KNOWN_ACTIONS;
+use crate::ports::CallerIdentity;
+use crate::stages::boundary::refusal_entry;
 
 /// Where an approval stands for one incident and action.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,44 +87,386 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
     }
 }
 
-impl<P: RemediatePorts> Remediate<'_, P> {
-    /// Carries out an action that is awaiting approval on the incident, re-running every
-    /// guardrail except the mode.
+/// Who approved `action` on the incident (the `approved` entry's `approved_by`), when it was.
+fn approver_of(
+    incident: &IncidentId,
+    timeline: &[TimelineEntry],
+    cause: &str,
+    action: &str,
+) -> Option<String> {
+    let approved = event_id(incident, cause, action, "approved");
+    timeline
+        .iter()
+        .find(|e| e.event_id == approved)
+        .and_then(|e| match e.detail() {
+            Detail::RemediationRequested(r) => r.approved_by.clone(),
+            _ => None,
+        })
+}
+
+/// Why `action` cannot be approved on `incident` now, or the request awaiting approval. Shared by
+/// [`request_approval`] (before anything is put on the bus) and remediate (before acting).
+fn awaiting(
+    incident: &Incident,
+    timeline: &[TimelineEntry],
+    action: &str,
+) -> Result<PendingApproval, Nothing> {
+    let id = &incident.id;
+    if !KNOWN_ACTIONS.contains(&action) {
+        return Err(Nothing::NotAwaiting(format!(
+            "{action:?} is not a known action ({})",
+            KNOWN_ACTIONS.join(", ")
+        )));
+    }
+    if incident.status == IncidentStatus::Resolved {
+        return Err(Nothing::NotAwaiting(format!(
+            "incident {id} is resolved: nothing awaits approval"
+        )));
+    }
+    match approval_state(id, timeline, action) {
+        ApprovalState::NotRequested => Err(Nothing::NotAwaiting(format!(
+            "{action} is not awaiting approval on {id} ({})",
+            incident.status
+        ))),
+        ApprovalState::Approved(p) => Err(Nothing::Approved {
+            by: approver_of(id, timeline, &p.cause, action),
+            cause: p.cause,
+        }),
+        ApprovalState::Pending(p) if incident.reopened_at.is_some_and(|t| p.requested_at < t) => {
+            Err(Nothing::NotAwaiting(format!(
+                "{action} was requested on {id} before it reopened (cycle {}): not awaiting approval now",
+                incident.reopened
+            )))
+        }
+        ApprovalState::Pending(p) => Ok(p),
+    }
+}
+
+/// Why there is nothing to approve.
+enum Nothing {
+    NotAwaiting(String),
+    Approved { cause: String, by: Option<String> },
+}
+
+impl Nothing {
+    fn message(&self, incident: &IncidentId, action: &str) -> String {
+        match self {
+            Nothing::NotAwaiting(m) => m.clone(),
+            Nothing::Approved { by: Some(by), .. } => {
+                format!("{action} on {incident} was already approved (by {by})")
+            }
+            Nothing::Approved { by: None, .. } => format!("{action} on {incident} was already approved"),
+        }
+    }
+}
+
+/// At most this much of a text that arrived in an event goes into a refusal's message.
+const QUOTED_MAX: usize = 200;
+
+fn quoted(s: &str) -> String {
+    let cut: String = s.chars().take(QUOTED_MAX).collect();
+    if cut.len() < s.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// The parts of an IAM or STS ARN that matter for an approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PrincipalArn<'a> {
+    partition: &'a str,
+    service: &'a str,
+    account: &'a str,
+    resource: &'a str,
+}
+
+/// IAM names (roles, users, sessions): `[\w+=,.@-]`, 1 to 64 characters.
+fn iam_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+}
+
+/// `/` or `/a/b/`: IAM paths are printable ASCII between slashes.
+fn iam_path(segments: &[&str]) -> bool {
+    segments
+        .iter()
+        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/'))
+}
+
+/// Reads `arn:<partition>:<iam|sts>::<account>:<resource>`: a well-formed principal of IAM
+/// (`root`, `user/[path/]name`, `role/[path/]name`) or STS (`assumed-role/role/session`,
+/// `federated-user/name`).
+fn principal_arn(s: &str) -> Result<PrincipalArn<'_>, String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return Err("expected arn:<partition>:<iam|sts>::<account>:<resource>".into());
+    };
+    if arn != "arn" {
+        return Err("does not start with \"arn:\"".into());
+    }
+    let partition_ok = partition.starts_with("aws")
+        && partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        && !partition.ends_with('-');
+    if !partition_ok {
+        return Err(format!("{partition:?} is not an AWS partition"));
+    }
+    if service != "iam" && service != "sts" {
+        return Err(format!("{service:?} is neither \"iam\" nor \"sts\""));
+    }
+    if !region.is_empty() {
+        return Err("IAM and STS ARNs name no region".into());
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{account:?} is not a 12-digit account id"));
+    }
+    let segments: Vec<&str> = resource.split('/').collect();
+    let ok = match (service, segments.as_slice()) {
+        ("iam", ["root"]) => true,
+        ("iam", [kind, path @ .., name]) if *kind == "user" || *kind == "role" => {
+            iam_path(path) && iam_name(name)
+        }
+        ("sts", ["assumed-role", role, session]) => iam_name(role) && iam_name(session),
+        ("sts", ["federated-user", name]) => iam_name(name),
+        _ => false,
+    };
+    if !ok {
+        return Err(format!("{resource:?} is not an {service} principal"));
+    }
+    Ok(PrincipalArn {
+        partition,
+        service,
+        account,
+        resource,
+    })
+}
+
+/// Whose approvals remediate accepts: sessions of the approver role (`FIREBREAK_APPROVER_ROLE_ARN`,
+/// the template's `FirebreakApproverRole`), or, when no role is configured (local use, drills),
+/// any well-formed IAM or STS ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approvers {
+    role: Option<ApproverRole>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ApproverRole {
+    arn: String,
+    partition: String,
+    account: String,
+    name: String,
+}
+
+impl Approvers {
+    /// Any well-formed IAM or STS ARN approves: for drills and local use only. Deployed,
+    /// remediate names the approver role.
+    pub fn any() -> Approvers {
+        Approvers { role: None }
+    }
+
+    /// Only sessions of the role `role_arn` (`arn:<partition>:iam::<account>:role/[path/]<name>`)
+    /// approve: `arn:<partition>:sts::<account>:assumed-role/<name>/<session>`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] when the incident does not exist or the action is not awaiting
-    /// approval on it; store errors; retryable read errors before anything was recorded.
-    #[tracing::instrument(skip(self, a), fields(incident = %a.incident_id, action = %a.action, by = %a.approved_by))]
-    pub async fn on_approval(&self, a: &RemediationApproved) -> Result<RemediationReport, Error> {
+    /// [`Error::Invalid`] when `role_arn` is not an IAM role ARN.
+    pub fn role(role_arn: &str) -> Result<Approvers, Error> {
+        let what = "approver role ARN";
+        let role_arn = role_arn.trim();
+        let arn = principal_arn(role_arn)
+            .map_err(|e| Error::invalid(what, format!("{}: {e}", quoted(role_arn))))?;
+        let name = match (
+            arn.service,
+            arn.resource.split('/').collect::<Vec<_>>().as_slice(),
+        ) {
+            ("iam", ["role", .., name]) => (*name).to_string(),
+            _ => {
+                return Err(Error::invalid(
+                    what,
+                    format!(
+                        "{}: not arn:<partition>:iam::<account>:role/[path/]<name>",
+                        quoted(role_arn)
+                    ),
+                ))
+            }
+        };
+        Ok(Approvers {
+            role: Some(ApproverRole {
+                arn: role_arn.to_string(),
+                partition: arn.partition.to_string(),
+                account: arn.account.to_string(),
+                name,
+            }),
+        })
+    }
+
+    /// The approver role's ARN, when one is configured.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.role.as_ref().map(|r| r.arn.as_str())
+    }
+
+    /// Whether `approved_by` may approve; the error says why not.
+    ///
+    /// # Errors
+    /// A sentence naming the approver and what is wrong with it.
+    pub fn check(&self, approved_by: &str) -> Result<(), String> {
+        let arn = principal_arn(approved_by)
+            .map_err(|e| format!("approver {} is not an IAM or STS ARN: {e}", quoted(approved_by)))?;
+        let Some(role) = &self.role else {
+            return Ok(());
+        };
+        let not_role = |why: String| {
+            format!(
+                "approver {approved_by} is not a session of the approver role {}: {why}",
+                role.arn
+            )
+        };
+        let session_of = match (
+            arn.service,
+            arn.resource.split('/').collect::<Vec<_>>().as_slice(),
+        ) {
+            ("sts", ["assumed-role", name, _session]) => *name,
+            _ => {
+                return Err(not_role(
+                    "only arn:<partition>:sts::<account>:assumed-role/<role>/<session> approves".into(),
+                ))
+            }
+        };
+        if arn.partition != role.partition {
+            return Err(not_role(format!(
+                "partition {} is not {}",
+                arn.partition, role.partition
+            )));
+        }
+        if arn.account != role.account {
+            return Err(not_role(format!(
+                "account {} is not {}",
+                arn.account, role.account
+            )));
+        }
+        if session_of != role.name {
+            return Err(not_role(format!("role {session_of} is not {}", role.name)));
+        }
+        Ok(())
+    }
+}
+
+/// What [`request_approval`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApproveOutcome {
+    /// The approval is on the bus; remediate re-checks the guardrails and carries it out.
+    Approved {
+        approval: RemediationApproved,
+        /// The incident's service.
+        service: String,
+        /// What was planned when approval was asked for.
+        plan: String,
+    },
+    /// Nothing was put on the bus: nothing awaits approval (the sentence says why), or it was
+    /// approved already.
+    NothingToApprove(String),
+}
+
+/// Approves `action` on `incident` as the verified caller: checks that the incident exists, is
+/// not resolved and that the action awaits approval in the incident's current cycle and was not
+/// approved yet, then puts "Remediation Approved" with the caller's ARN (from `identity`, never
+/// from input) and the cycle. What `firebreak approve` and a drill's `approve` step run.
+///
+/// # Errors
+/// [`Error::Invalid`] for an unknown action or incident, or a caller identity that is not an
+/// IAM or STS ARN; store errors; [`Error::Port`] when the identity cannot be established or the
+/// bus refuses the event (an `AccessDenied...` code when the caller is not the approver role).
+#[tracing::instrument(skip(store, bus, identity))]
+pub async fn request_approval<S: IncidentStore, B: EventBus, I: CallerIdentity>(
+    store: &S,
+    bus: &B,
+    identity: &I,
+    incident: &IncidentId,
+    action: &str,
+) -> Result<ApproveOutcome, Error> {
+    if !KNOWN_ACTIONS.contains(&action) {
+        return Err(Error::invalid(
+            "action",
+            format!("{action:?}: expected one of {}", KNOWN_ACTIONS.join(", ")),
+        ));
+    }
+    let found = store
+        .get(incident)
+        .await?
+        .ok_or_else(|| Error::invalid("incident_id", format!("no incident {incident}")))?;
+    let timeline = store.timeline(incident).await?;
+    let pending = match awaiting(&found, &timeline, action) {
+        Ok(p) => p,
+        Err(n) => return Ok(ApproveOutcome::NothingToApprove(n.message(incident, action))),
+    };
+    let by = identity.caller_arn().await?;
+    Approvers::any()
+        .check(&by)
+        .map_err(|e| Error::invalid("caller identity", e))?;
+    let approval = RemediationApproved {
+        incident_id: incident.clone(),
+        action: action.to_string(),
+        approved_by: by,
+        cycle: found.reopened,
+    };
+    bus.put(&Event::Approved(approval.clone()).to_pipeline()).await?;
+    tracing::info!(incident = %incident, action, by = %approval.approved_by, cycle = approval.cycle, "approval put on the bus");
+    Ok(ApproveOutcome::Approved {
+        approval,
+        service: found.service,
+        plan: pending.plan,
+    })
+}
+
+impl<P: RemediatePorts> Remediate<'_, P> {
+    /// Carries out an action that is awaiting approval on the incident, re-running every
+    /// guardrail except the mode, when the approval is from one of `approvers`, for the
+    /// incident's current cycle, for an action awaiting approval on an incident not resolved,
+    /// and the first. Otherwise the approval is refused: a `refused` entry says why, nothing else
+    /// changes, and the report's `skipped` starts with `refused:`. The accepted approval
+    /// delivered again does nothing (`already decided`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the incident does not exist (nothing to record it on); store
+    /// errors; retryable read errors before anything was recorded.
+    #[tracing::instrument(skip(self, a, approvers), fields(incident = %a.incident_id, action = %a.action, by = %a.approved_by, cycle = a.cycle))]
+    pub async fn on_approval(
+        &self,
+        a: &RemediationApproved,
+        approvers: &Approvers,
+    ) -> Result<RemediationReport, Error> {
         let id = &a.incident_id;
         let incident = self.load(id).await?;
         let timeline = self.ports.store().timeline(id).await?;
-        let pending = match approval_state(id, &timeline, &a.action) {
-            ApprovalState::NotRequested => {
-                return Err(Error::invalid(
-                    "approval",
-                    format!("{} is not awaiting approval on incident {id}", a.action),
-                ))
-            }
-            ApprovalState::Approved(p) => {
-                let report = RemediationReport {
-                    incident_id: id.clone(),
-                    cause: Some(p.cause.clone()),
-                    decisions: Vec::new(),
-                    skipped: None,
-                };
-                return self.redelivered(id, &p.cause, report).await;
-            }
-            ApprovalState::Pending(p) => p,
-        };
-        let action = Action::parse(&pending.step)?;
-        let reads = self.read(&incident).await?;
         let mut report = RemediationReport {
             incident_id: id.clone(),
-            cause: Some(pending.cause.clone()),
+            cause: None,
             decisions: Vec::new(),
             skipped: None,
         };
+        let checked = approvers.check(&a.approved_by).and_then(|()| {
+            if a.cycle == incident.reopened {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the approval is for cycle {} of incident {id}, which is in cycle {}",
+                    a.cycle, incident.reopened
+                ))
+            }
+        });
+        let pending = match checked.map(|()| awaiting(&incident, &timeline, &a.action)) {
+            Err(why) => return self.refuse_approval(a, &why, report).await,
+            Ok(Ok(p)) => p,
+            Ok(Err(Nothing::Approved { cause, by })) if by.as_deref() == Some(a.approved_by.as_str()) => {
+                // The accepted approval, delivered again.
+                report.cause = Some(cause.clone());
+                return self.redelivered(id, &cause, report).await;
+            }
+            Ok(Err(n)) => return self.refuse_approval(a, &n.message(id, &a.action), report).await,
+        };
+        let action = Action::parse(&pending.step)?;
+        let reads = self.read(&incident).await?;
+        report.cause = Some(pending.cause.clone());
         let approved = TimelineEntry::new(
             event_id(id, &pending.cause, &a.action, "approved"),
             self.ports.clock().now(),
@@ -163,6 +516,29 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         Ok(report)
     }
 
+    /// Records that approval `a` was refused (once per distinct approval) and changes nothing
+    /// else.
+    async fn refuse_approval(
+        &self,
+        a: &RemediationApproved,
+        why: &str,
+        mut report: RemediationReport,
+    ) -> Result<RemediationReport, Error> {
+        tracing::warn!(incident = %a.incident_id, action = %a.action, by = %a.approved_by, reason = why, "approval refused");
+        let key = serde_json::to_string(a).unwrap_or_else(|_| format!("{a:?}"));
+        let entry = refusal_entry(
+            &a.incident_id,
+            self.ports.clock(),
+            detail_types::REMEDIATION_APPROVED,
+            Some(a.approved_by.chars().take(QUOTED_MAX).collect()),
+            why,
+            &key,
+        );
+        self.ports.store().append(&a.incident_id, &[entry]).await?;
+        report.skipped = Some(format!("refused: {why}"));
+        Ok(report)
+    }
+
     /// Publishes the approval request and records it; a notification failure is recorded too.
     pub(super) async fn ask_approval(
         &self,
@@ -186,10 +562,11 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         report.decisions.push(rec.clone());
         let message = Notification {
             subject: format!("[{}] Approve {} on {}?", inc.severity, dec.action, plan.service),
-            body: format!(
+            // the title comes from the alarm: inert (no mentions, no control characters)
+            body: crate::model::text::plain(&format!(
                 "Incident {} ({}), cause {}.\nProposed: {} on {}: {}.\nTo carry it out run:\n  {command}",
                 inc.id, inc.title, dec.cause, dec.action, plan.service, plan.detail
-            ),
+            )),
             attributes: BTreeMap::from([
                 ("kind".to_string(), "approval-request".to_string()),
                 ("severity".to_string(), inc.severity.to_string()),
@@ -227,5 +604,153 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             estimated_start,
         });
         (entry, note)
+    }
+}
+
+#[cfg(test)]
+mod approver_tests {
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/FirebreakApproverRole";
+    const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/FirebreakApproverRole/alice";
+
+    #[test]
+    fn a_session_of_the_approver_role_approves() {
+        let a = Approvers::role(ROLE).unwrap();
+        assert_eq!(a.role_arn(), Some(ROLE));
+        assert_eq!(a.check(ALICE), Ok(()));
+        assert_eq!(
+            a.check("arn:aws:sts::123456789012:assumed-role/FirebreakApproverRole/alice.smith@example.com"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn another_role_account_or_partition_does_not() {
+        let a = Approvers::role(ROLE).unwrap();
+        for (by, needle) in [
+            (
+                "arn:aws:sts::123456789012:assumed-role/FirebreakApproverRoleX/alice",
+                "role FirebreakApproverRoleX is not",
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/firebreakapproverrole/alice",
+                "role firebreakapproverrole is not",
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/Admin/FirebreakApproverRole",
+                "role Admin is not",
+            ),
+            (
+                "arn:aws:sts::999999999999:assumed-role/FirebreakApproverRole/alice",
+                "account 999999999999 is not",
+            ),
+            (
+                "arn:aws-us-gov:sts::123456789012:assumed-role/FirebreakApproverRole/alice",
+                "partition aws-us-gov is not aws",
+            ),
+            // the role itself, a user, the root and a federated user are not sessions of it
+            (ROLE, "assumed-role/<role>/<session>"),
+            (
+                "arn:aws:iam::123456789012:user/FirebreakApproverRole",
+                "assumed-role/<role>/<session>",
+            ),
+            ("arn:aws:iam::123456789012:root", "assumed-role/<role>/<session>"),
+            (
+                "arn:aws:sts::123456789012:federated-user/alice",
+                "assumed-role/<role>/<session>",
+            ),
+        ] {
+            let e = a.check(by).unwrap_err();
+            assert!(e.contains(needle) && e.contains(ROLE), "{by}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_role_with_a_path_is_matched_by_name_account_and_partition() {
+        let a =
+            Approvers::role("arn:aws-cn:iam::123456789012:role/ops/oncall/FirebreakApproverRole").unwrap();
+        // STS session ARNs carry no path
+        assert_eq!(
+            a.check("arn:aws-cn:sts::123456789012:assumed-role/FirebreakApproverRole/bob"),
+            Ok(())
+        );
+        assert!(a
+            .check(ALICE)
+            .unwrap_err()
+            .contains("partition aws is not aws-cn"));
+        assert!(a
+            .check("arn:aws-cn:sts::123456789012:assumed-role/oncall/bob")
+            .unwrap_err()
+            .contains("role oncall is not"));
+    }
+
+    #[test]
+    fn a_malformed_approver_is_refused_naming_what_is_wrong() {
+        for a in [Approvers::any(), Approvers::role(ROLE).unwrap()] {
+            for (by, needle) in [
+                ("alice", "expected arn:"),
+                ("", "expected arn:"),
+                ("oncall@example.com", "expected arn:"),
+                (
+                    "urn:aws:sts::123456789012:assumed-role/R/s",
+                    "does not start with",
+                ),
+                (
+                    "arn:gcp:sts::123456789012:assumed-role/R/s",
+                    "not an AWS partition",
+                ),
+                ("arn:aws:sts:us-east-1:123456789012:assumed-role/R/s", "no region"),
+                ("arn:aws:sts::12345:assumed-role/R/s", "12-digit"),
+                ("arn:aws:sts::123456789012:assumed-role/R", "not an sts principal"),
+                (
+                    "arn:aws:sts::123456789012:assumed-role/R/s/x",
+                    "not an sts principal",
+                ),
+                (
+                    "arn:aws:sts::123456789012:assumed-role/R/ali ce",
+                    "not an sts principal",
+                ),
+                ("arn:aws:iam::123456789012:group/admins", "not an iam principal"),
+                ("arn:aws:iam::123456789012:user/", "not an iam principal"),
+                ("arn:aws:s3:::bucket", "neither \"iam\" nor \"sts\""),
+            ] {
+                let e = a.check(by).unwrap_err();
+                assert!(
+                    e.contains("is not an IAM or STS ARN") && e.contains(needle),
+                    "{by}: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_role_any_well_formed_iam_or_sts_arn_approves() {
+        let a = Approvers::any();
+        assert_eq!(a.role_arn(), None);
+        for by in [
+            ALICE,
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::123456789012:user/people/alice",
+            "arn:aws:iam::123456789012:root",
+            "arn:aws-cn:sts::123456789012:federated-user/bob",
+        ] {
+            assert_eq!(a.check(by), Ok(()), "{by}");
+        }
+    }
+
+    #[test]
+    fn the_approver_role_arn_must_be_an_iam_role() {
+        for bad in [
+            "FirebreakApproverRole",
+            ALICE,
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123:role/FirebreakApproverRole",
+        ] {
+            let e = Approvers::role(bad).unwrap_err();
+            assert!(e.to_string().contains("approver role ARN"), "{bad}: {e}");
+        }
+        assert!(Approvers::role(" arn:aws:iam::123456789012:role/R ").is_ok());
     }
 }

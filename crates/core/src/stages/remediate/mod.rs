@@ -38,7 +38,10 @@ mod approval;
 mod decision;
 mod record;
 
-pub use approval::{approval_state, approve_command, ApprovalState, PendingApproval};
+pub use approval::{
+    approval_state, approve_command, request_approval, ApprovalState, ApproveOutcome, Approvers,
+    PendingApproval,
+};
 use decision::{Decision, Executed, Plan, Reads};
 pub use record::event_id;
 use record::{port_error_text, snapshot, ts};

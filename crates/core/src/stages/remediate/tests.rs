@@ -817,9 +817,10 @@ async fn approve_flow_from_request_to_applied() {
     let approval = RemediationApproved {
         incident_id: inc_id(),
         action: "ecs-scale-out".into(),
-        approved_by: "alice".into(),
+        approved_by: approver("alice"),
+        cycle: 0,
     };
-    let done = w.uc().on_approval(&approval).await.unwrap();
+    let done = w.uc().on_approval(&approval, &approvers()).await.unwrap();
     assert_eq!(done.decisions.len(), 1);
     assert_eq!(done.decisions[0].outcome, "applied");
     assert_eq!(done.decisions[0].mode, "approve");
@@ -843,7 +844,7 @@ async fn approve_flow_from_request_to_applied() {
         ApprovalState::Approved(_)
     ));
     // the approval redelivered does nothing
-    let again = w.uc().on_approval(&approval).await.unwrap();
+    let again = w.uc().on_approval(&approval, &approvers()).await.unwrap();
     assert_eq!(again.skipped.as_deref(), Some("already decided"));
     assert_eq!(w.attempts(), 1);
 }
@@ -856,11 +857,15 @@ async fn an_approval_reruns_the_guardrails() {
     w.alarms.set("articles-api-5xx", AlarmState::Ok);
     let done = w
         .uc()
-        .on_approval(&RemediationApproved {
-            incident_id: inc_id(),
-            action: "ecs-restart".into(),
-            approved_by: "bob".into(),
-        })
+        .on_approval(
+            &RemediationApproved {
+                incident_id: inc_id(),
+                action: "ecs-restart".into(),
+                approved_by: approver("bob"),
+                cycle: 0,
+            },
+            &approvers(),
+        )
         .await
         .unwrap();
     assert_eq!(done.decisions[0].outcome, "refused");
@@ -868,29 +873,26 @@ async fn an_approval_reruns_the_guardrails() {
 }
 
 #[tokio::test]
-async fn an_approval_for_an_unknown_incident_or_action_is_invalid() {
+async fn an_approval_for_an_unknown_incident_is_invalid() {
     let mut w = World::new().await;
     w.settings.remediation.mode = RemediationMode::Approve;
     w.diagnose("restart-only").await;
-    for (incident, action) in [
-        ("INC-20260101-000000-ffff", "ecs-restart"),
-        ("INC-20260314-143500-0001", "ecs-rollback"),
-    ] {
-        let e = w
-            .uc()
-            .on_approval(&RemediationApproved {
+    let incident = "INC-20260101-000000-ffff";
+    let e = w
+        .uc()
+        .on_approval(
+            &RemediationApproved {
                 incident_id: IncidentId(incident.into()),
-                action: action.into(),
-                approved_by: "eve".into(),
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(e, Error::Invalid { .. }), "{e}");
-        assert!(
-            e.to_string().contains(incident) || e.to_string().contains(action),
-            "{e}"
-        );
-    }
+                action: "ecs-restart".into(),
+                approved_by: approver("eve"),
+                cycle: 0,
+            },
+            &approvers(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains(incident), "{e}");
     assert_eq!(w.attempts(), 0);
 }
 
@@ -1035,4 +1037,425 @@ async fn an_alarm_naming_another_target_meanwhile_is_caught_by_the_last_recheck(
         .detail
         .contains("checkout-queue-depth names prod/payments-api"));
     assert_eq!(w.attempts(), 0);
+}
+
+// Authenticated approvals (issue #11): who approved comes from the verified caller identity and
+// only the approver role's sessions approve; everything else is refused, recorded, and changes
+// nothing.
+
+const APPROVER_ROLE: &str = "arn:aws:iam::123456789012:role/FirebreakApproverRole";
+
+/// A session of the approver role, as STS names it.
+fn approver(session: &str) -> String {
+    format!("arn:aws:sts::123456789012:assumed-role/FirebreakApproverRole/{session}")
+}
+
+fn approvers() -> Approvers {
+    Approvers::role(APPROVER_ROLE).unwrap()
+}
+
+fn approval(action: &str, by: &str, cycle: u32) -> RemediationApproved {
+    RemediationApproved {
+        incident_id: inc_id(),
+        action: action.into(),
+        approved_by: by.into(),
+        cycle,
+    }
+}
+
+impl World {
+    /// A world in approve mode with ecs-scale-out awaiting approval.
+    async fn awaiting_scale_out() -> World {
+        let mut w = World::new().await;
+        w.settings.remediation.mode = RemediationMode::Approve;
+        let r = w.diagnose("overload").await;
+        assert_eq!(r.decisions[0].outcome, "awaiting-approval");
+        w.clock.advance(chrono::Duration::minutes(3));
+        w
+    }
+
+    async fn change(&self, f: impl FnOnce(&mut Incident)) {
+        let mut i = self.incident().await;
+        let v = i.version;
+        f(&mut i);
+        i.version = v + 1;
+        self.store.save(&i, v, PointerChange::Keep, &[]).await.unwrap();
+    }
+
+    /// The reasons of the `refused` entries, in order.
+    async fn refusals(&self) -> Vec<String> {
+        self.entry(EntryKind::Refused)
+            .await
+            .iter()
+            .map(|e| match e.detail() {
+                Detail::Refused(r) => {
+                    assert_eq!(r.what, "Remediation Approved");
+                    r.reason.clone()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Asserts the refusal changed nothing: no ECS call, the request still pending, the
+    /// incident's remediations only the request.
+    async fn assert_unchanged(&self) {
+        assert_eq!(self.attempts(), 0);
+        assert_eq!(
+            self.outcomes().await,
+            pairs(&[("ecs-scale-out", "awaiting-approval")])
+        );
+        assert!(self.bus.events().is_empty());
+        let timeline = self.store.timeline(&inc_id()).await.unwrap();
+        assert!(matches!(
+            approval_state(&inc_id(), &timeline, "ecs-scale-out"),
+            ApprovalState::Pending(_)
+        ));
+    }
+}
+
+fn refused(report: &RemediationReport) -> &str {
+    report
+        .skipped
+        .as_deref()
+        .and_then(|s| s.strip_prefix("refused: "))
+        .unwrap_or_else(|| panic!("not refused: {report:?}"))
+}
+
+#[tokio::test]
+async fn an_approval_by_the_approver_role_is_carried_out_and_recorded_with_its_arn() {
+    let w = World::awaiting_scale_out().await;
+    let by = approver("alice");
+    let done = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &by, 0), &approvers())
+        .await
+        .unwrap();
+    assert_eq!(done.decisions[0].outcome, "applied");
+    assert_eq!(w.attempts(), 1);
+    let approved: Vec<_> = w
+        .entry(EntryKind::RemediationRequested)
+        .await
+        .into_iter()
+        .filter(|e| e.event_id.ends_with("/approved"))
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].summary, format!("ecs-scale-out approved by {by}"));
+    assert!(
+        matches!(approved[0].detail(), Detail::RemediationRequested(r) if r.approved_by.as_deref() == Some(by.as_str()))
+    );
+    assert!(w.refusals().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_by_anyone_but_the_approver_role_is_refused_recorded_and_changes_nothing() {
+    let w = World::awaiting_scale_out().await;
+    for by in [
+        "alice",
+        "",
+        "arn:aws:sts::123456789012:assumed-role/AdminRole/alice",
+        "arn:aws:sts::210987654321:assumed-role/FirebreakApproverRole/alice",
+        "arn:aws-cn:sts::123456789012:assumed-role/FirebreakApproverRole/alice",
+        "arn:aws:iam::123456789012:user/alice",
+        "arn:aws:iam::123456789012:role/FirebreakApproverRole",
+        "arn:aws:iam::123456789012:root",
+    ] {
+        let r = w
+            .uc()
+            .on_approval(&approval("ecs-scale-out", by, 0), &approvers())
+            .await
+            .unwrap();
+        let why = refused(&r);
+        assert!(why.contains("approver"), "{by}: {why}");
+        assert!(r.decisions.is_empty(), "{by}");
+    }
+    let reasons = w.refusals().await;
+    assert_eq!(reasons.len(), 8, "{reasons:#?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("role AdminRole is not FirebreakApproverRole")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("account 210987654321 is not 123456789012")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("partition aws-cn is not aws")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("\"alice\" is not an IAM or STS ARN")),
+        "{reasons:#?}"
+    );
+    w.assert_unchanged().await;
+    // the approver role can still approve afterwards
+    let done = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 0), &approvers())
+        .await
+        .unwrap();
+    assert_eq!(done.decisions[0].outcome, "applied");
+}
+
+#[tokio::test]
+async fn a_refused_approval_delivered_again_is_recorded_once() {
+    let w = World::awaiting_scale_out().await;
+    let forged = approval("ecs-scale-out", "arn:aws:iam::123456789012:user/mallory", 0);
+    for _ in 0..2 {
+        w.uc().on_approval(&forged, &approvers()).await.unwrap();
+    }
+    assert_eq!(w.refusals().await.len(), 1);
+    w.assert_unchanged().await;
+}
+
+#[tokio::test]
+async fn without_an_approver_role_any_well_formed_arn_approves_but_free_text_does_not() {
+    let w = World::awaiting_scale_out().await;
+    let r = w
+        .uc()
+        .on_approval(
+            &approval("ecs-scale-out", "oncall@example.com", 0),
+            &Approvers::any(),
+        )
+        .await
+        .unwrap();
+    assert!(refused(&r).contains("is not an IAM or STS ARN"), "{r:?}");
+    w.assert_unchanged().await;
+    let done = w
+        .uc()
+        .on_approval(
+            &approval("ecs-scale-out", "arn:aws:iam::123456789012:user/alice", 0),
+            &Approvers::any(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.decisions[0].outcome, "applied");
+}
+
+#[tokio::test]
+async fn an_approval_for_another_cycle_of_the_incident_is_refused() {
+    let w = World::awaiting_scale_out().await;
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 1), &approvers())
+        .await
+        .unwrap();
+    assert!(
+        refused(&r).contains("cycle 1 of incident INC-20260314-143500-0001, which is in cycle 0"),
+        "{r:?}"
+    );
+    w.assert_unchanged().await;
+}
+
+#[tokio::test]
+async fn after_the_incident_reopens_an_approval_of_the_earlier_cycle_is_refused() {
+    let w = World::awaiting_scale_out().await;
+    let at = w.clock.now();
+    w.change(|i| {
+        i.resolve(at);
+        i.reopen(at + chrono::Duration::minutes(1));
+    })
+    .await;
+    w.clock.advance(chrono::Duration::minutes(2));
+    // given for cycle 0 (before the reopen): a stale approval
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 0), &approvers())
+        .await
+        .unwrap();
+    assert!(refused(&r).contains("which is in cycle 1"), "{r:?}");
+    // given for cycle 1: the request it approves was made in cycle 0
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 1), &approvers())
+        .await
+        .unwrap();
+    assert!(refused(&r).contains("before it reopened"), "{r:?}");
+    assert_eq!(w.refusals().await.len(), 2);
+    assert_eq!(w.attempts(), 0);
+}
+
+#[tokio::test]
+async fn an_approval_for_an_action_not_awaiting_approval_or_unknown_is_refused_and_recorded() {
+    let w = World::awaiting_scale_out().await;
+    for (action, needle) in [
+        (
+            "ecs-rollback",
+            "ecs-rollback is not awaiting approval on INC-20260314-143500-0001",
+        ),
+        ("ecs-restart", "ecs-restart is not awaiting approval"),
+        ("ecs-delete", "\"ecs-delete\" is not a known action"),
+    ] {
+        let r = w
+            .uc()
+            .on_approval(&approval(action, &approver("alice"), 0), &approvers())
+            .await
+            .unwrap();
+        assert!(refused(&r).contains(needle), "{action}: {r:?}");
+    }
+    assert_eq!(w.refusals().await.len(), 3);
+    w.assert_unchanged().await;
+}
+
+#[tokio::test]
+async fn an_approval_for_a_resolved_incident_is_refused() {
+    let w = World::awaiting_scale_out().await;
+    let at = w.clock.now();
+    w.change(|i| i.resolve(at)).await;
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 0), &approvers())
+        .await
+        .unwrap();
+    assert!(refused(&r).contains("is resolved"), "{r:?}");
+    assert_eq!(w.attempts(), 0);
+    assert_eq!(w.refusals().await.len(), 1);
+    assert_eq!(w.incident().await.status, IncidentStatus::Resolved);
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "awaiting-approval")])
+    );
+}
+
+#[tokio::test]
+async fn a_second_approval_of_the_same_request_is_refused_as_already_approved() {
+    let w = World::awaiting_scale_out().await;
+    let first = approval("ecs-scale-out", &approver("alice"), 0);
+    w.uc().on_approval(&first, &approvers()).await.unwrap();
+    assert_eq!(w.attempts(), 1);
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("bob"), 0), &approvers())
+        .await
+        .unwrap();
+    assert!(
+        refused(&r).contains(&format!("already approved (by {})", approver("alice"))),
+        "{r:?}"
+    );
+    // the first approval delivered again is a redelivery, not a refusal
+    let again = w.uc().on_approval(&first, &approvers()).await.unwrap();
+    assert_eq!(again.skipped.as_deref(), Some("already decided"));
+    assert_eq!(w.attempts(), 1);
+    assert_eq!(w.refusals().await.len(), 1);
+    assert_eq!(w.bus.events().len(), 1, "one Remediation Applied");
+}
+
+#[tokio::test]
+async fn request_approval_puts_the_verified_arn_and_the_cycle_and_remediate_carries_it_out() {
+    let w = World::awaiting_scale_out().await;
+    let identity = InMemoryCallerIdentity::new(approver("alice"));
+    let out = request_approval(&w.store, &w.bus, &identity, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap();
+    let ApproveOutcome::Approved {
+        approval,
+        service,
+        plan,
+    } = out
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(approval.approved_by, approver("alice"));
+    assert_eq!(approval.cycle, 0);
+    assert_eq!(service, "prod/articles-api");
+    assert!(plan.contains("desiredCount 4 → 8"), "{plan}");
+    let put = w.bus.drain();
+    assert_eq!(put.len(), 1);
+    let Event::Approved(a) = Event::from_pipeline(&put[0]).unwrap() else {
+        panic!("{put:?}");
+    };
+    assert_eq!(a, approval);
+    let done = w.uc().on_approval(&a, &approvers()).await.unwrap();
+    assert_eq!(done.decisions[0].outcome, "applied");
+    // approved now: nothing more to approve
+    let again = request_approval(&w.store, &w.bus, &identity, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again, ApproveOutcome::NothingToApprove(m) if m.contains("already approved")),
+        "{again:?}"
+    );
+    assert_eq!(w.bus.events().len(), 1, "only Remediation Applied");
+}
+
+#[tokio::test]
+async fn request_approval_gives_the_cycle_of_a_reopened_incident() {
+    let w = World::new().await;
+    let at = w.clock.now();
+    w.change(|i| {
+        i.resolve(at);
+        i.reopen(at);
+    })
+    .await;
+    let mut w = w;
+    w.settings.remediation.mode = RemediationMode::Approve;
+    w.clock.advance(chrono::Duration::minutes(1));
+    w.diagnose("overload").await;
+    let identity = InMemoryCallerIdentity::new(approver("alice"));
+    let out = request_approval(&w.store, &w.bus, &identity, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out, ApproveOutcome::Approved { approval, .. } if approval.cycle == 1),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn request_approval_puts_nothing_when_nothing_awaits_or_the_caller_is_unverified() {
+    let w = World::awaiting_scale_out().await;
+    let alice = InMemoryCallerIdentity::new(approver("alice"));
+    for action in ["ecs-rollback", "ecs-restart"] {
+        let out = request_approval(&w.store, &w.bus, &alice, &inc_id(), action)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, ApproveOutcome::NothingToApprove(m) if m.contains("is not awaiting approval")),
+            "{out:?}"
+        );
+    }
+    for (action, incident, needle) in [
+        ("ecs-delete", inc_id(), "ecs-delete"),
+        (
+            "ecs-scale-out",
+            IncidentId("INC-20260101-000000-ffff".into()),
+            "no incident",
+        ),
+    ] {
+        let e = request_approval(&w.store, &w.bus, &alice, &incident, action)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid { .. }) && e.to_string().contains(needle),
+            "{e}"
+        );
+    }
+    let nobody = InMemoryCallerIdentity::unknown();
+    let e = request_approval(&w.store, &w.bus, &nobody, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Port(_)), "{e}");
+    let typed = InMemoryCallerIdentity::new("alice");
+    let e = request_approval(&w.store, &w.bus, &typed, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("caller identity"), "{e}");
+    // resolved: nothing to approve
+    let at = w.clock.now();
+    w.change(|i| i.resolve(at)).await;
+    let out = request_approval(&w.store, &w.bus, &alice, &inc_id(), "ecs-scale-out")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out, ApproveOutcome::NothingToApprove(m) if m.contains("is resolved")),
+        "{out:?}"
+    );
+    assert!(w.bus.events().is_empty());
+    assert!(w.refusals().await.is_empty(), "the CLI's checks record nothing");
 }

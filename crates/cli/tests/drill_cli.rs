@@ -221,3 +221,55 @@ fn the_seed_postmortem_states_the_failed_requests_that_firebreak_query_counts() 
     let in_span = query_total(&step("requests"), logs, &t("14:30"), &t(to));
     assert_eq!(requests, in_span, "{rate}");
 }
+
+#[test]
+fn trust_steps_are_checked_an_approve_step_needs_an_open_incident_and_an_arn() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = root().join("events/scenarios/seed-connection-pool");
+    for f in ["alarm.sns.json", "ok.eventbridge.json", "logs.jsonl"] {
+        std::fs::copy(seed.join(f), dir.path().join(f)).unwrap();
+    }
+    let run = |yaml: &str| {
+        std::fs::write(dir.path().join("scenario.yaml"), yaml).unwrap();
+        let out = firebreak(&["drill", dir.path().to_str().unwrap(), "--json"]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let head = "description: x\nlogs: logs.jsonl\necs:\n  - { cluster: prod, service: articles-api, desired: 4, running: 4, task_definition: articles-api:42 }\nservices:\n  - { alarm: \"articles-api-*\", ecs: prod/articles-api }\n";
+    // a step that is two things at once
+    let (code, _, err) = run(&format!(
+        "{head}steps:\n  - {{ at: 2026-03-14T14:35:00Z, event: alarm.sns.json, sweep: true }}\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("exactly one of"), "{err}");
+    // approving with no incident open
+    let (code, _, err) = run(&format!(
+        "{head}steps:\n  - {{ at: 2026-03-14T14:35:00Z, approve: {{ action: ecs-scale-out, by: \"arn:aws:iam::123456789012:role/oncall\" }} }}\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no open incident"), "{err}");
+    // approving as free text, not a verified ARN
+    let (code, _, err) = run(&format!(
+        "{head}settings: {{ remediation_mode: approve, allow: [prod/articles-api] }}\nsteps:\n  - {{ at: 2026-03-14T14:35:00Z, event: alarm.sns.json }}\n  - {{ at: 2026-03-14T14:38:00Z, approve: {{ action: ecs-scale-out, by: alice }} }}\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("approve") && err.contains("ARN"), "{err}");
+    // a forged OK leaves CloudWatch as it was: the real alarm's recovery is refused while
+    // CloudWatch (seeded) still has it in ALARM
+    let (code, out, err) = run(&format!(
+        "{head}alarms:\n  - {{ name: articles-api-5xx-rate, state: ALARM }}\nsteps:\n  - {{ at: 2026-03-14T14:35:00Z, event: alarm.sns.json, origin: forged }}\n  - {{ at: 2026-03-14T14:40:00Z, event: ok.eventbridge.json, origin: forged }}\n"
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["incidents"][0]["status"], "open", "{out}");
+    let kinds: Vec<&str> = v["incidents"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"refused"), "{kinds:?}");
+}

@@ -7,11 +7,11 @@
 
 use crate::adapters::local_logs::LocalLogQueries;
 use crate::adapters::memory::{
-    InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl,
-    SimClock,
+    InMemoryAlarmStatus, InMemoryCallerIdentity, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier,
+    InMemoryServiceControl, SimClock,
 };
 use crate::intake;
-use crate::model::incident::{EcsService, Incident, IncidentStatus};
+use crate::model::incident::{EcsService, Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::Event;
 use crate::model::settings::{ModeRule, RemediationMode, Settings};
 use crate::model::severity::Severity;
@@ -23,6 +23,7 @@ use crate::report::metrics::StageTimes;
 use crate::runbook::RunbookSet;
 use crate::stages::boundary::{admit, Admission};
 use crate::stages::diagnose::Diagnose;
+use crate::stages::remediate::request_approval;
 use crate::stages::remediate::Remediate;
 use crate::stages::resolve::{Resolve, ResolveOutcome};
 use crate::stages::sweeper::Sweeper;
@@ -163,6 +164,22 @@ pub struct Step {
     /// `forged`: the event is not CloudWatch's (see [`Origin`]).
     #[serde(default)]
     pub origin: Origin,
+    /// A person approves an action awaiting approval, through the authenticated path
+    /// `firebreak approve` takes, with `by` as the verified caller identity (an IAM ARN).
+    #[serde(default)]
+    pub approve: Option<ApproveStep>,
+}
+
+/// `approve: {action, by[, incident]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveStep {
+    pub action: String,
+    /// The caller's verified identity, as STS would give it (an IAM or STS ARN).
+    pub by: String,
+    /// The incident; default the only incident that is not resolved.
+    #[serde(default)]
+    pub incident: Option<String>,
 }
 
 /// What `--check` compares.
@@ -259,10 +276,12 @@ impl LoadedScenario {
             ));
         }
         for (i, s) in scenario.steps.iter().enumerate() {
-            if s.event.is_none() && !s.sweep {
+            let kinds =
+                usize::from(s.event.is_some()) + usize::from(s.sweep) + usize::from(s.approve.is_some());
+            if kinds != 1 {
                 return Err(Error::invalid(
                     format!("{}: steps[{i}]", path.display()),
-                    "needs `event` or `sweep: true`",
+                    "needs exactly one of `event`, `sweep: true` or `approve`",
                 ));
             }
             if i > 0 && s.at < scenario.steps[i - 1].at {
@@ -355,6 +374,46 @@ fn fleet_state(f: &FleetService) -> ServiceState {
         events: Vec::new(),
         tags: f.tags.clone(),
     }
+}
+
+/// Carries out an `approve:` step: what `firebreak approve` does, with `by` as the verified
+/// caller. Nothing to approve is not an error (the step shows the refusal path); a bad action,
+/// an unknown incident or a `by` that is not an ARN is.
+async fn approve_step(
+    store: &InMemoryIncidentStore,
+    bus: &InMemoryEventBus,
+    a: &ApproveStep,
+    n: usize,
+) -> Result<(), Error> {
+    let what = format!("steps[{n}].approve");
+    let id = match &a.incident {
+        Some(s) => {
+            IncidentId::parse(s).map_err(|e| Error::invalid(format!("{what}.incident"), e.to_string()))?
+        }
+        None => {
+            let open: Vec<_> = store
+                .list(&ListQuery::default())
+                .await?
+                .into_iter()
+                .filter(|i| i.status != IncidentStatus::Resolved)
+                .collect();
+            match open.as_slice() {
+                [one] => one.id.clone(),
+                [] => return Err(Error::invalid(&what, "no open incident to approve on")),
+                many => {
+                    return Err(Error::invalid(
+                        &what,
+                        format!("{} open incidents: say which with `incident:`", many.len()),
+                    ))
+                }
+            }
+        }
+    };
+    let identity = InMemoryCallerIdentity::new(a.by.clone());
+    request_approval(store, bus, &identity, &id, &a.action)
+        .await
+        .map_err(|e| Error::invalid(&what, e.to_string()))?;
+    Ok(())
 }
 
 /// A pipeline event envelope (any `detail-type` but CloudWatch's own alarm state change), as
@@ -495,6 +554,9 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
         }
         if step.sweep {
             sweeper.sweep().await?;
+        }
+        if let Some(a) = &step.approve {
+            approve_step(&store, &bus, a, n).await?;
         }
         // Carry every event the step caused through the stages it triggers.
         let mut rounds = 0;

@@ -181,68 +181,29 @@ slot!(HasEcs, Ecs, ServiceControl, ecs);
 slot!(HasAlarms, Alarms, AlarmStatus, alarms);
 slot!(HasLogs, Logs, LogQueries, logs);
 
-impl<S: IncidentStore, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> HasStore
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Store = S;
-    fn store(&self) -> &S {
-        self.store
-    }
+/// `Wired` has a port when that port's slot holds an implementation of it.
+macro_rules! has {
+    ($has:ident, $assoc:ident, $get:ident, $param:ident: $bound:ident) => {
+        impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> $has
+            for Wired<'_, S, N, B, K, E, A, L>
+        where
+            $param: $bound,
+        {
+            type $assoc = $param;
+            fn $get(&self) -> &$param {
+                self.$get
+            }
+        }
+    };
 }
 
-impl<S: Sync, N: Notifier, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> HasNotifier
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Notifier = N;
-    fn notifier(&self) -> &N {
-        self.notifier
-    }
-}
-
-impl<S: Sync, N: Sync, B: EventBus, K: Sync, E: Sync, A: Sync, L: Sync> HasBus
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Bus = B;
-    fn bus(&self) -> &B {
-        self.bus
-    }
-}
-
-impl<S: Sync, N: Sync, B: Sync, K: Clock, E: Sync, A: Sync, L: Sync> HasClock
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Clock = K;
-    fn clock(&self) -> &K {
-        self.clock
-    }
-}
-
-impl<S: Sync, N: Sync, B: Sync, K: Sync, E: ServiceControl, A: Sync, L: Sync> HasEcs
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Ecs = E;
-    fn ecs(&self) -> &E {
-        self.ecs
-    }
-}
-
-impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: AlarmStatus, L: Sync> HasAlarms
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Alarms = A;
-    fn alarms(&self) -> &A {
-        self.alarms
-    }
-}
-
-impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: LogQueries> HasLogs
-    for Wired<'_, S, N, B, K, E, A, L>
-{
-    type Logs = L;
-    fn logs(&self) -> &L {
-        self.logs
-    }
-}
+has!(HasStore, Store, store, S: IncidentStore);
+has!(HasNotifier, Notifier, notifier, N: Notifier);
+has!(HasBus, Bus, bus, B: EventBus);
+has!(HasClock, Clock, clock, K: Clock);
+has!(HasEcs, Ecs, ecs, E: ServiceControl);
+has!(HasAlarms, Alarms, alarms, A: AlarmStatus);
+has!(HasLogs, Logs, logs, L: LogQueries);
 
 macro_rules! use_case_ports {
     ($(#[$doc:meta])* $name:ident: $($has:ident),+) => {

@@ -614,9 +614,17 @@ mod tests {
             }
         }
         fn resolve(&self) -> Resolve<'_, impl ResolvePorts + HasAlarms + '_> {
+            self.resolve_over(&self.store)
+        }
+
+        /// The use-case over this world, with `store` for its store.
+        fn resolve_over<'a, St: IncidentStore>(
+            &'a self,
+            store: &'a St,
+        ) -> Resolve<'a, impl ResolvePorts + HasAlarms + 'a> {
             Resolve {
                 ports: Wired::new()
-                    .store(&self.store)
+                    .store(store)
                     .notifier(&self.notifier)
                     .bus(&self.bus)
                     .clock(&self.clock)
@@ -1158,18 +1166,7 @@ mod tests {
             .open(&i, &[], Duration::from_secs(1800))
             .await
             .unwrap();
-        let resolve = Resolve {
-            ports: Wired::new()
-                .store(&store)
-                .notifier(&w.notifier)
-                .bus(&w.bus)
-                .clock(&w.clock)
-                .alarms(&w.alarms),
-            runbooks: &w.runbooks,
-            settings: &w.settings,
-            metrics_namespace: "Firebreak",
-            emf_to_stdout: false,
-        };
+        let resolve = w.resolve_over(&store);
         let out = resolve
             .on_recovered(&w.recovered("articles-api-5xx"))
             .await
@@ -1185,18 +1182,7 @@ mod tests {
             .open(&i, &[], Duration::from_secs(1800))
             .await
             .unwrap();
-        let resolve = Resolve {
-            ports: Wired::new()
-                .store(&store)
-                .notifier(&w.notifier)
-                .bus(&w.bus)
-                .clock(&w.clock)
-                .alarms(&w.alarms),
-            runbooks: &w.runbooks,
-            settings: &w.settings,
-            metrics_namespace: "Firebreak",
-            emf_to_stdout: false,
-        };
+        let resolve = w.resolve_over(&store);
         let e = resolve
             .on_recovered(&w.recovered("articles-api-5xx"))
             .await

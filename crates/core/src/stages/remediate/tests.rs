@@ -202,11 +202,16 @@ impl World {
     }
 
     fn uc(&self) -> Remediate<'_, impl RemediatePorts + '_> {
+        self.uc_reading(&self.alarms)
+    }
+
+    /// The use-case over this world, reading alarm states from `alarms`.
+    fn uc_reading<'a, A: AlarmStatus>(&'a self, alarms: &'a A) -> Remediate<'a, impl RemediatePorts + 'a> {
         Remediate {
             ports: Wired::new()
                 .store(&self.store)
                 .ecs(&self.ecs)
-                .alarms(&self.alarms)
+                .alarms(alarms)
                 .notifier(&self.notifier)
                 .bus(&self.bus)
                 .clock(&self.clock),
@@ -555,17 +560,7 @@ async fn an_alarm_cloudwatch_does_not_report_is_not_firing_whatever_the_incident
     w.alarms.set("articles-api-5xx", AlarmState::Alarm);
     let w2 = World::new().await;
     let fresh = InMemoryAlarmStatus::new();
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w2.store)
-            .ecs(&w2.ecs)
-            .alarms(&fresh)
-            .notifier(&w2.notifier)
-            .bus(&w2.bus)
-            .clock(&w2.clock),
-        runbooks: &w2.runbooks,
-        settings: &w2.settings,
-    };
+    let uc = w2.uc_reading(&fresh);
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(w2.outcomes().await, pairs(&[("ecs-restart", "refused")]));
     let inc = w2.incident().await;
@@ -582,17 +577,7 @@ async fn an_alarm_cloudwatch_does_not_report_is_not_firing_whatever_the_incident
     inc.alarms.get_mut("articles-api-5xx").unwrap().state = AlarmState::Ok;
     inc.version += 1;
     w.store.save(&inc, 1, PointerChange::Keep, &[]).await.unwrap();
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w.store)
-            .ecs(&w.ecs)
-            .alarms(&fresh)
-            .notifier(&w.notifier)
-            .bus(&w.bus)
-            .clock(&w.clock),
-        runbooks: &w.runbooks,
-        settings: &w.settings,
-    };
+    let uc = w.uc_reading(&fresh);
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
 }
@@ -603,17 +588,7 @@ async fn the_alarm_is_rechecked_just_before_acting() {
     let recovering = Recovering {
         calls: AtomicUsize::new(0),
     };
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w.store)
-            .ecs(&w.ecs)
-            .alarms(&recovering)
-            .notifier(&w.notifier)
-            .bus(&w.bus)
-            .clock(&w.clock),
-        runbooks: &w.runbooks,
-        settings: &w.settings,
-    };
+    let uc = w.uc_reading(&recovering);
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(recovering.calls.load(Ordering::SeqCst), 2);
     assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
@@ -1020,17 +995,7 @@ async fn an_alarm_naming_another_target_meanwhile_is_caught_by_the_last_recheck(
         alarms: &w.alarms,
         calls: AtomicUsize::new(0),
     };
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w.store)
-            .ecs(&w.ecs)
-            .alarms(&alarms)
-            .notifier(&w.notifier)
-            .bus(&w.bus)
-            .clock(&w.clock),
-        runbooks: &w.runbooks,
-        settings: &w.settings,
-    };
+    let uc = w.uc_reading(&alarms);
     uc.on_diagnosis(&diag("restart-only")).await.unwrap();
     assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "refused")]));
     assert!(w.incident().await.remediations[0]

@@ -662,3 +662,36 @@ async fn the_page_shows_the_alarms_words_inert() {
     assert!(page.subject.contains("articles-api-5xx"), "{}", page.subject);
     assert!(page.body.contains("Threshold Crossed"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_late_alarm_from_before_the_resolution_reopens_and_is_paged() {
+    // B fires at 14:40 but is delivered after A's OK at 15:00 resolved the incident.
+    let w = World::new();
+    let t = w.triage();
+    let id = t
+        .handle(&alarm("articles-api-5xx-rate", None, "a", "2026-03-14T14:35:00Z"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap()
+        .clone();
+    mark_resolved(&w, &id, "2026-03-14T15:00:00Z").await;
+    w.clock.set(at("2026-03-14T15:02:00Z"));
+    let late = alarm("articles-api-p99-latency", None, "b", "2026-03-14T14:40:00Z");
+    let out = t.handle(&late).await.unwrap();
+    assert_ne!(
+        out,
+        TriageOutcome::Stale { id: id.clone() },
+        "a late alarm was dropped"
+    );
+    let inc = w.store.get(&id).await.unwrap().unwrap();
+    assert_eq!((inc.status, inc.reopened), (IncidentStatus::Open, 1));
+    assert!(inc.alarms.contains_key("articles-api-p99-latency"));
+    assert_eq!(w.notifier.sent().len(), 2, "the late alarm is paged");
+    // and its own later OK is not ignored: it is news for the incident
+    let ok = ok("articles-api-p99-latency", "b-ok", "2026-03-14T15:05:00Z");
+    assert!(!matches!(
+        t.handle(&ok).await.unwrap(),
+        TriageOutcome::Stale { .. }
+    ));
+}

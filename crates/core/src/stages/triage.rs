@@ -259,7 +259,7 @@ impl<P: TriagePorts> Triage<'_, P> {
         signal: &AlarmSignal,
         class: &Classification,
     ) -> Result<TriageOutcome, Error> {
-        if is_stale(&inc, signal) {
+        if is_stale(&inc, signal) || is_copy(&inc, signal) {
             return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
         }
         let now = self.ports.clock().now();
@@ -601,15 +601,21 @@ fn tag_note(class: &Classification) -> Option<String> {
     )
 }
 
-/// True when the signal is older than what the incident already knows of its alarm, or (for an
-/// ALARM on a resolved incident) older than the resolution.
+/// True when the incident knows a later state change of the signal's alarm. An alarm the
+/// incident never had is news however late it arrives: an ALARM from before the resolution that
+/// nobody saw reopens the incident and is paged.
 fn is_stale(inc: &Incident, signal: &AlarmSignal) -> bool {
     inc.alarms
         .get(&signal.alarm_name)
         .is_some_and(|a| a.changed_at > signal.changed_at)
-        || (signal.state == AlarmState::Alarm
-            && inc.status == IncidentStatus::Resolved
-            && inc.resolved_at.is_some_and(|r| signal.changed_at < r))
+}
+
+/// True when the incident already has this very state change of the alarm (the same state at the
+/// same time): the copy another channel delivered.
+fn is_copy(inc: &Incident, signal: &AlarmSignal) -> bool {
+    inc.alarms
+        .get(&signal.alarm_name)
+        .is_some_and(|a| a.changed_at == signal.changed_at && a.state == signal.state)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

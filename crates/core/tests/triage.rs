@@ -500,11 +500,11 @@ async fn a_late_alarm_copy_does_not_reopen_a_resolved_incident() {
     );
     assert_eq!(
         t.handle(&copy).await.unwrap(),
-        TriageOutcome::Stale { id: id.clone() }
+        TriageOutcome::Duplicate { id: id.clone() }
     );
     let inc = w.store.get(&id).await.unwrap().unwrap();
     assert_eq!((inc.status, inc.reopened), (IncidentStatus::Resolved, 0));
-    assert_eq!(w.notifier.sent().len(), 1, "no page for a stale copy");
+    assert_eq!(w.notifier.sent().len(), 1, "no page for a copy");
 }
 
 #[tokio::test]
@@ -694,4 +694,27 @@ async fn a_late_alarm_from_before_the_resolution_reopens_and_is_paged() {
         t.handle(&ok).await.unwrap(),
         TriageOutcome::Stale { .. }
     ));
+}
+
+#[tokio::test]
+async fn the_other_channels_copy_of_a_state_change_adds_its_tags_not_a_page() {
+    let w = World::new();
+    let t = w.triage();
+    let first = alarm("articles-api-5xx-rate", None, "sns-1", "2026-03-14T14:35:00Z");
+    let id = t.handle(&first).await.unwrap().incident().unwrap().clone();
+    let mut copy = alarm("articles-api-5xx-rate", None, "eb-1", "2026-03-14T14:35:00Z");
+    copy.tags.insert("team".into(), "articles".into());
+    assert_eq!(
+        t.handle(&copy).await.unwrap(),
+        TriageOutcome::Duplicate { id: id.clone() }
+    );
+    assert_eq!(w.incidents().await.len(), 1);
+    assert_eq!(w.notifier.sent().len(), 1, "one page for one state change");
+    let t = w.store.timeline(&id).await.unwrap();
+    assert!(
+        t.iter()
+            .any(|e| e.summary.contains("a copy of a recorded state change")
+                && e.summary.contains("team=articles")),
+        "{t:?}"
+    );
 }

@@ -53,6 +53,17 @@ pub enum Channel {
     LambdaAction,
 }
 
+impl Channel {
+    /// As serialised (`event-bridge`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sns => "sns",
+            Channel::EventBridge => "event-bridge",
+            Channel::LambdaAction => "lambda-action",
+        }
+    }
+}
+
 /// One metric the alarm watches: a plain metric, or one entry of a metric-math alarm.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricRef {

@@ -259,8 +259,11 @@ impl<P: TriagePorts> Triage<'_, P> {
         signal: &AlarmSignal,
         class: &Classification,
     ) -> Result<TriageOutcome, Error> {
-        if is_stale(&inc, signal) || is_copy(&inc, signal) {
+        if is_stale(&inc, signal) {
             return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
+        }
+        if is_copy(&inc, signal) {
+            return self.record_copy(&inc, signal).await;
         }
         let now = self.ports.clock().now();
         let read = inc.clone();
@@ -507,6 +510,33 @@ impl<P: TriagePorts> Triage<'_, P> {
     }
 
     /// Records a late signal on the timeline without letting it change any state.
+    /// Another channel's copy of a state change the incident has (SNS and EventBridge both
+    /// deliver it): one timeline entry, with the tags this copy carries; no page, no event.
+    async fn record_copy(&self, inc: &Incident, signal: &AlarmSignal) -> Result<TriageOutcome, Error> {
+        info!(incident = %inc.id, channel = ?signal.channel, "copy of a recorded state change");
+        let tags: Vec<String> = signal.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let summary = format!(
+            "{} {} from {} again via {}: a copy of a recorded state change{}",
+            signal.alarm_name,
+            signal.state,
+            signal.changed_at.format("%H:%M:%S"),
+            signal.channel.as_str(),
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" (tags {})", tags.join(", "))
+            }
+        );
+        let entry = TimelineEntry::new(
+            eid(signal, "copy"),
+            self.ports.clock().now(),
+            EntryKind::Note,
+            summary,
+        );
+        self.ports.store().append(&inc.id, &[entry]).await?;
+        Ok(TriageOutcome::Duplicate { id: inc.id.clone() })
+    }
+
     async fn record_stale(
         &self,
         inc: &Incident,

@@ -39,6 +39,7 @@ pub enum Detail {
     RemediationRefused(RemediationRefused),
     RemediationDryRun(RemediationDryRun),
     ApprovalRequested(Box<ApprovalRequested>),
+    RemediationStarted(Box<RemediationStarted>),
     RemediationApplied(Box<RemediationApplied>),
     RemediationFailed(Box<RemediationFailed>),
     Resolved(Resolved),
@@ -220,6 +221,22 @@ pub struct ApprovalRequested {
     pub estimated_start: Option<DateTime<Utc>>,
 }
 
+/// `remediation-started`: what is about to be asked of ECS, recorded before asking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemediationStarted {
+    pub action: crate::model::remedy::ActionName,
+    pub mode: RemediationMode,
+    /// `desiredCount 4 → 8 (step +4, max 20, ≤2x)`.
+    pub plan: String,
+    /// `cluster/service`.
+    pub service: String,
+    pub update: ServiceUpdate,
+    pub before: ServiceSnapshot,
+    pub cause: String,
+    #[serde(default)]
+    pub runbook: Option<String>,
+}
+
 /// `remediation-applied`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemediationApplied {
@@ -346,6 +363,7 @@ impl Detail {
             Detail::RemediationRefused(_) => EntryKind::RemediationRefused,
             Detail::RemediationDryRun(_) => EntryKind::RemediationDryRun,
             Detail::ApprovalRequested(_) => EntryKind::ApprovalRequested,
+            Detail::RemediationStarted(_) => EntryKind::RemediationStarted,
             Detail::RemediationApplied(_) => EntryKind::RemediationApplied,
             Detail::RemediationFailed(_) => EntryKind::RemediationFailed,
             Detail::Resolved(_) => EntryKind::Resolved,
@@ -400,6 +418,7 @@ impl Detail {
             Detail::RemediationRefused(d) => v(d),
             Detail::RemediationDryRun(d) => v(d),
             Detail::ApprovalRequested(d) => v(d),
+            Detail::RemediationStarted(d) => v(d),
             Detail::RemediationApplied(d) => v(d),
             Detail::RemediationFailed(d) => v(d),
             Detail::Resolved(d) => v(d),
@@ -437,6 +456,7 @@ impl Detail {
             EntryKind::RemediationRefused => Detail::RemediationRefused(p(kind, value)?),
             EntryKind::RemediationDryRun => Detail::RemediationDryRun(p(kind, value)?),
             EntryKind::ApprovalRequested => Detail::ApprovalRequested(p(kind, value)?),
+            EntryKind::RemediationStarted => Detail::RemediationStarted(p(kind, value)?),
             EntryKind::RemediationApplied => Detail::RemediationApplied(p(kind, value)?),
             EntryKind::RemediationFailed => Detail::RemediationFailed(p(kind, value)?),
             EntryKind::Resolved => Detail::Resolved(p(kind, value)?),
@@ -483,6 +503,7 @@ into_detail! {
     RemediationRefused => RemediationRefused,
     RemediationDryRun => RemediationDryRun,
     ApprovalRequested => ApprovalRequested boxed box,
+    RemediationStarted => RemediationStarted boxed box,
     RemediationApplied => RemediationApplied boxed box,
     RemediationFailed => RemediationFailed boxed box,
     Resolved => Resolved,

@@ -32,6 +32,9 @@ pub enum EntryKind {
     RemediationRefused,
     RemediationDryRun,
     ApprovalRequested,
+    /// The intent of an ECS change, written just before the call (write-ahead): a delivery that
+    /// finds it without a result reconciles from ECS what really happened.
+    RemediationStarted,
     RemediationApplied,
     RemediationFailed,
     Mitigated,
@@ -68,6 +71,7 @@ impl EntryKind {
             EntryKind::RemediationRefused => "remediation-refused",
             EntryKind::RemediationDryRun => "remediation-dry-run",
             EntryKind::ApprovalRequested => "approval-requested",
+            EntryKind::RemediationStarted => "remediation-started",
             EntryKind::RemediationApplied => "remediation-applied",
             EntryKind::RemediationFailed => "remediation-failed",
             EntryKind::Mitigated => "mitigated",

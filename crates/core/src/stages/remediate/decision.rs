@@ -221,6 +221,15 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ))
             }
         }
+        // Write-ahead: the intent goes on the timeline before ECS is asked, so a delivery that
+        // finds it without a result learns from ECS what happened (record::reconcile_started).
+        let intent = self.started_entry(dec, plan);
+        if let Err(e) = self.ports.store().append(&dec.incident.id, &[intent]).await {
+            return Executed::Refused(Refusal::incident(
+                "write-ahead",
+                format!("could not record the intent before acting, so nothing was asked of ECS: {e}"),
+            ));
+        }
         match self.ports.ecs().update(svc, &plan.update).await {
             Ok(after) => Executed::Applied(after),
             Err(e) => Executed::Failed(e),

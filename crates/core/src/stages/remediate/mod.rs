@@ -43,7 +43,7 @@ pub use approval::{
     PendingApproval,
 };
 use decision::{Decision, Executed, Plan, Reads};
-pub use record::event_id;
+pub use record::{event_id, RECONCILE_AFTER_S};
 use record::{port_error_text, snapshot, ts};
 
 /// What one invocation decided.

@@ -45,6 +45,27 @@ pub(super) fn port_error_text(e: &PortError) -> String {
     }
 }
 
+/// How long an intent without a result may still be in flight before a delivery that finds it
+/// reconciles it from ECS: the remediate function's timeout (60 s) and some clock skew. Lambda
+/// retries a failed async invoke after a minute and again after two more, so a retry of an
+/// interrupted delivery gets past it.
+pub const RECONCILE_AFTER_S: i64 = 75;
+
+/// Whether `state` shows every change `update` asks for, made after `since`.
+fn update_shows(update: &ServiceUpdate, state: &ServiceState, since: DateTime<Utc>) -> bool {
+    let td = update
+        .task_definition
+        .as_ref()
+        .is_none_or(|t| &state.task_definition == t);
+    let desired = update.desired.is_none_or(|d| state.desired >= d);
+    let restarted = !update.force_new_deployment
+        || state
+            .deployments
+            .iter()
+            .any(|d| d.created_at.is_some_and(|c| c >= since));
+    td && desired && restarted
+}
+
 /// The record carried in an entry's detail, if any.
 pub(super) fn record_of(e: &TimelineEntry) -> Option<RemediationRecord> {
     e.detail().record().cloned()
@@ -304,10 +325,184 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                     Some(EntryId::Remediation { incident, cause: c, .. }) if incident == *id && c == cause)
             })
             .collect();
-        self.reconcile(id, &entries).await?;
+        let incident = self
+            .ports
+            .store()
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::invalid("incident_id", format!("no incident {id}")))?;
+        let healed = self.reconcile_started(&incident, &entries).await?;
+        let mut entries = entries;
+        if !healed.is_empty() {
+            self.ports.store().append(id, &healed).await?;
+            entries.extend(healed.iter().cloned());
+        }
+        let incident = self.reconcile(id, &entries).await?;
         report.decisions = entries.iter().filter_map(record_of).collect();
         report.skipped = Some("already decided".into());
+        if !healed.is_empty() {
+            // what the interrupted delivery never told: the page and "Remediation Applied"
+            let told = RemediationReport {
+                decisions: healed.iter().filter_map(record_of).collect(),
+                ..report.clone()
+            };
+            self.announce(&incident, cause, &told).await?;
+        }
         Ok(report)
+    }
+
+    /// The intent of the ECS change `plan` makes, for the timeline before the call.
+    pub(super) fn started_entry(&self, dec: &Decision<'_>, plan: &Plan) -> TimelineEntry {
+        TimelineEntry::of(
+            event_id(&dec.incident.id, dec.cause, &dec.key, "started"),
+            self.ports.clock().now(),
+            detail::RemediationStarted {
+                action: dec.action.clone(),
+                mode: dec.mode,
+                plan: plan.detail.clone(),
+                service: plan.service.to_string(),
+                update: plan.update.clone(),
+                before: snapshot(&plan.before),
+                cause: dec.cause.to_string(),
+                runbook: dec.runbook.map(str::to_string),
+            },
+            format!(
+                "{} on {}: asking ECS for {}",
+                dec.action, plan.service, plan.detail
+            ),
+        )
+    }
+
+    /// For each intent on `entries` without a result (the invocation stopped, or its result was
+    /// lost, between the ECS call and recording it): what ECS shows now decides what is recorded,
+    /// applied or not carried out. Never calls ECS to change anything. An intent younger than
+    /// [`RECONCILE_AFTER_S`] may still be in flight: that is a retryable error, so the delivery
+    /// comes back later.
+    pub(super) async fn reconcile_started(
+        &self,
+        incident: &Incident,
+        entries: &[TimelineEntry],
+    ) -> Result<Vec<TimelineEntry>, Error> {
+        let now = self.ports.clock().now();
+        let mut out = Vec::new();
+        for e in entries {
+            let Detail::RemediationStarted(s) = e.detail() else {
+                continue;
+            };
+            let Some(EntryId::Remediation {
+                cause, action: key, ..
+            }) = EntryId::parse(&e.event_id)
+            else {
+                continue;
+            };
+            let done = entries.iter().any(|x| {
+                matches!(EntryId::parse(&x.event_id), Some(EntryId::Remediation { cause: c, action: a, phase, .. })
+                    if c == cause && a == key && (phase == "applied" || phase == "failed"))
+            });
+            if done {
+                continue;
+            }
+            if now - e.at < chrono::Duration::seconds(RECONCILE_AFTER_S) {
+                return Err(Error::Port(PortError::new(
+                    "remediation",
+                    format!(
+                        "{} on {} started at {} and may still be in flight; try again later",
+                        s.action,
+                        s.service,
+                        ts(e.at)
+                    ),
+                    true,
+                )));
+            }
+            let svc = EcsService::parse(&s.service)?;
+            let state = self.ports.ecs().describe(&svc).await.map_err(Error::Port)?;
+            let applied = update_shows(&s.update, &state, e.at);
+            let dec = Decision {
+                incident,
+                cause: &cause,
+                runbook: s.runbook.as_deref(),
+                key: key.clone(),
+                action: s.action.clone(),
+                mode: s.mode,
+            };
+            let seen = format!(
+                "{}, desiredCount {}, {} deployment(s)",
+                state.task_definition,
+                state.desired,
+                state.deployments.len()
+            );
+            if applied {
+                tracing::warn!(incident = %incident.id, action = %s.action, "an applied action was not recorded; reconciled from ECS");
+                let rec = RemediationRecord {
+                    at: e.at,
+                    ..self.record(
+                        &dec,
+                        Outcome::Applied,
+                        format!(
+                            "{}; reconciled from ECS after an interrupted delivery (now {seen})",
+                            s.plan
+                        ),
+                        Some(&svc),
+                    )
+                };
+                let verify = chrono::Duration::seconds(self.settings.sweeper.default_verify_window_s);
+                out.push(
+                    TimelineEntry::new(
+                        event_id(&incident.id, &cause, &key, "applied"),
+                        now,
+                        EntryKind::RemediationApplied,
+                        format!(
+                            "{} applied on {svc}: {} (reconciled from ECS: the result was not recorded)",
+                            s.action, s.plan
+                        ),
+                    )
+                    .with_detail(detail::RemediationApplied {
+                        record: rec,
+                        before: s.before.clone(),
+                        after: snapshot(&state),
+                        update: s.update.clone(),
+                        applied_at: e.at,
+                        verify_window_s: verify.num_seconds(),
+                        verify_by: e.at + verify,
+                        cause: cause.clone(),
+                        runbook: s.runbook.clone(),
+                    }),
+                );
+            } else {
+                tracing::warn!(incident = %incident.id, action = %s.action, "an interrupted action is not on the service; recorded as not carried out");
+                let error = PortError::new(
+                    "ECS UpdateService",
+                    format!("interrupted: ECS does not show the change (now {seen}); not retried"),
+                    false,
+                );
+                let rec = self.record(
+                    &dec,
+                    Outcome::Failed,
+                    format!("failed: {}: {}", s.plan, error.message),
+                    Some(&svc),
+                );
+                out.push(
+                    TimelineEntry::new(
+                        event_id(&incident.id, &cause, &key, "failed"),
+                        now,
+                        EntryKind::RemediationFailed,
+                        format!(
+                            "{} on {svc} was interrupted and is not on the service (ECS shows {seen})",
+                            s.action
+                        ),
+                    )
+                    .with_detail(detail::RemediationFailed {
+                        record: rec,
+                        error: call_error(&error),
+                        before: s.before.clone(),
+                        update: s.update.clone(),
+                        cause: cause.clone(),
+                        runbook: s.runbook.clone(),
+                    }),
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// After an applied or failed action: the incident's topic, and "Remediation Applied" on the

@@ -5,7 +5,7 @@ use crate::adapters::memory::*;
 use crate::model::incident::AttachedAlarm;
 use crate::model::settings::ModeRule;
 use crate::model::severity::Severity;
-use crate::ports::{Deployment, OpenOutcome};
+use crate::ports::{Deployment, OpenOutcome, StoreError};
 use chrono::TimeZone;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -745,17 +745,24 @@ async fn two_concurrent_invocations_make_exactly_one_ecs_update() {
     let uc = w.uc();
     let d = diag("bad-deploy");
     let (a, b) = futures::join!(uc.on_diagnosis(&d), uc.on_diagnosis(&d));
-    let (a, b) = (a.unwrap(), b.unwrap());
+    // the loser finds the winner's intent without a result yet: in flight, try again later
+    let (won, lost) = match (a, b) {
+        (Ok(r), Err(e)) | (Err(e), Ok(r)) => (r, e),
+        other => panic!("one invocation acts, the other is told to retry: {other:?}"),
+    };
+    assert!(won.skipped.is_none(), "{won:?}");
+    assert!(
+        lost.is_retryable() && lost.to_string().contains("in flight"),
+        "{lost}"
+    );
     assert_eq!(w.attempts(), 1);
     assert_eq!(w.ecs.inner.updates().len(), 1);
-    assert_eq!(
-        [a.skipped.is_some(), b.skipped.is_some()]
-            .iter()
-            .filter(|s| **s)
-            .count(),
-        1,
-        "{a:?} {b:?}"
-    );
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+    // its retry, later: already decided, nothing more
+    w.clock.advance(chrono::Duration::seconds(RECONCILE_AFTER_S + 60));
+    let again = w.uc().on_diagnosis(&d).await.unwrap();
+    assert!(again.skipped.is_some(), "{again:?}");
+    assert_eq!(w.ecs.inner.updates().len(), 1);
     assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
 }
 
@@ -1423,4 +1430,161 @@ async fn request_approval_puts_nothing_when_nothing_awaits_or_the_caller_is_unve
     );
     assert!(w.bus.events().is_empty());
     assert!(w.refusals().await.is_empty(), "the CLI's checks record nothing");
+}
+
+// Write-ahead actions (issue #12): the intent is on the timeline before ECS is asked; a delivery
+// that finds an intent without a result records what ECS shows, and never asks ECS again.
+
+/// The world's store, losing the next append of an entry whose id ends with `suffix` (the
+/// write failed, or succeeded with its response lost: either way the caller sees an error).
+struct LosesAppend<'a> {
+    inner: &'a InMemoryIncidentStore,
+    suffix: &'static str,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl IncidentStore for LosesAppend<'_> {
+    async fn open(
+        &self,
+        i: &Incident,
+        e: &[TimelineEntry],
+        w: std::time::Duration,
+    ) -> Result<OpenOutcome, StoreError> {
+        self.inner.open(i, e, w).await
+    }
+    async fn save(
+        &self,
+        i: &Incident,
+        v: u64,
+        p: PointerChange,
+        e: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        self.inner.save(i, v, p, e).await
+    }
+    async fn append(&self, id: &IncidentId, e: &[TimelineEntry]) -> Result<usize, StoreError> {
+        if e.iter().any(|x| x.event_id.ends_with(self.suffix)) && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Port(PortError::new(
+                "DynamoDB BatchWriteItem",
+                "connection reset",
+                true,
+            )));
+        }
+        self.inner.append(id, e).await
+    }
+    async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.inner.timeline(id).await
+    }
+    async fn find_for_service(
+        &self,
+        s: &str,
+        w: std::time::Duration,
+        n: DateTime<Utc>,
+    ) -> Result<Option<Incident>, StoreError> {
+        self.inner.find_for_service(s, w, n).await
+    }
+    async fn list(&self, q: &crate::ports::ListQuery) -> Result<Vec<Incident>, StoreError> {
+        self.inner.list(q).await
+    }
+    async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.claim(k, u, n).await
+    }
+}
+
+#[tokio::test]
+async fn an_action_whose_result_was_not_recorded_is_reconciled_from_ecs_not_repeated() {
+    let w = World::new().await;
+    let store = LosesAppend {
+        inner: &w.store,
+        suffix: "/applied",
+        armed: std::sync::atomic::AtomicBool::new(true),
+    };
+    let uc = Remediate {
+        ports: Wired::new()
+            .store(&store)
+            .ecs(&w.ecs)
+            .alarms(&w.alarms)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
+        runbooks: &w.runbooks,
+        settings: &w.settings,
+    };
+    // ECS rolls back, then recording the result fails: the delivery fails (and is retried)
+    let e = uc.on_diagnosis(&diag("bad-deploy")).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+    assert_eq!(
+        w.entry(EntryKind::RemediationStarted).await.len(),
+        1,
+        "the intent was written first"
+    );
+    assert!(w.entry(EntryKind::RemediationApplied).await.is_empty());
+    // Lambda's retry, past the in-flight window: the rollback is recorded from what ECS shows
+    w.clock.advance(chrono::Duration::seconds(RECONCILE_AFTER_S + 60));
+    let r = w.uc().on_diagnosis(&diag("bad-deploy")).await.unwrap();
+    assert!(r.skipped.is_some(), "{r:?}");
+    assert_eq!(w.ecs.inner.updates().len(), 1, "never asked twice");
+    let applied = w.entry(EntryKind::RemediationApplied).await;
+    assert_eq!(applied.len(), 1);
+    assert!(
+        applied[0].summary.contains("reconciled from ECS"),
+        "{}",
+        applied[0].summary
+    );
+    let inc = w.incident().await;
+    assert_eq!(inc.status, IncidentStatus::Mitigated);
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+    // and what the interrupted delivery never told is told once
+    assert!(w
+        .bus
+        .events()
+        .iter()
+        .any(|e| e.detail_type == "Remediation Applied"));
+    // a further redelivery changes nothing
+    w.uc().on_diagnosis(&diag("bad-deploy")).await.unwrap();
+    assert_eq!(w.entry(EntryKind::RemediationApplied).await.len(), 1);
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn an_intent_ecs_never_carried_out_is_recorded_as_not_carried_out() {
+    let w = World::new().await;
+    // the invocation stopped right after writing its intent: put one there by hand
+    let d = diag("bad-deploy");
+    let id = inc_id();
+    let first = w.uc().on_diagnosis(&d).await.unwrap();
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+    // a second intent for the same decision with no result, as a crash would leave it, on a fresh world
+    let w2 = World::new().await;
+    let intent = w
+        .store
+        .timeline(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind() == EntryKind::RemediationRequested || e.kind() == EntryKind::RemediationStarted)
+        .collect::<Vec<_>>();
+    assert_eq!(intent.len(), 2, "{first:?}");
+    w2.store.append(&id, &intent).await.unwrap();
+    w2.clock
+        .advance(chrono::Duration::seconds(RECONCILE_AFTER_S + 60));
+    let r = w2.uc().on_diagnosis(&d).await.unwrap();
+    assert!(r.skipped.is_some(), "{r:?}");
+    assert!(
+        w2.ecs.inner.updates().is_empty(),
+        "nothing is asked of ECS on reconciling"
+    );
+    let failed = w2.entry(EntryKind::RemediationFailed).await;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .summary
+            .contains("interrupted and is not on the service"),
+        "{}",
+        failed[0].summary
+    );
+    assert_eq!(w2.outcomes().await, pairs(&[("ecs-rollback", "failed")]));
 }

@@ -297,6 +297,98 @@ impl EventBus for InMemoryEventBus {
     }
 }
 
+/// An [`InMemoryIncidentStore`] with the faults a test asks for: the next saves conflict, as
+/// when another writer got there first; the next append of an entry whose id ends with a given
+/// suffix fails, as when the write failed or its response was lost.
+pub struct FaultyStore<'a> {
+    inner: &'a InMemoryIncidentStore,
+    save_conflicts: Mutex<usize>,
+    lose_append: Mutex<Option<String>>,
+}
+
+impl<'a> FaultyStore<'a> {
+    /// `inner` without faults yet.
+    pub fn new(inner: &'a InMemoryIncidentStore) -> Self {
+        FaultyStore {
+            inner,
+            save_conflicts: Mutex::new(0),
+            lose_append: Mutex::new(None),
+        }
+    }
+
+    /// The next `n` saves fail with [`StoreError::Conflict`].
+    pub fn conflict_next_saves(self, n: usize) -> Self {
+        *lock(&self.save_conflicts) = n;
+        self
+    }
+
+    /// The next append that holds an entry whose id ends with `suffix` fails with a retryable
+    /// error and writes nothing.
+    pub fn lose_next_append_of(self, suffix: impl Into<String>) -> Self {
+        *lock(&self.lose_append) = Some(suffix.into());
+        self
+    }
+}
+
+impl IncidentStore for FaultyStore<'_> {
+    async fn open(&self, i: &Incident, e: &[TimelineEntry], w: Duration) -> Result<OpenOutcome, StoreError> {
+        self.inner.open(i, e, w).await
+    }
+    async fn save(
+        &self,
+        i: &Incident,
+        v: u64,
+        p: PointerChange,
+        e: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        {
+            let mut n = lock(&self.save_conflicts);
+            if *n > 0 {
+                *n -= 1;
+                return Err(StoreError::Conflict(i.id.clone()));
+            }
+        }
+        self.inner.save(i, v, p, e).await
+    }
+    async fn append(&self, id: &IncidentId, e: &[TimelineEntry]) -> Result<usize, StoreError> {
+        {
+            let mut lose = lock(&self.lose_append);
+            if lose
+                .as_deref()
+                .is_some_and(|suffix| e.iter().any(|x| x.event_id.ends_with(suffix)))
+            {
+                *lose = None;
+                return Err(StoreError::Port(PortError::new(
+                    "DynamoDB BatchWriteItem",
+                    "connection reset",
+                    true,
+                )));
+            }
+        }
+        self.inner.append(id, e).await
+    }
+    async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.inner.timeline(id).await
+    }
+    async fn find_for_service(
+        &self,
+        s: &str,
+        w: Duration,
+        n: DateTime<Utc>,
+    ) -> Result<Option<Incident>, StoreError> {
+        self.inner.find_for_service(s, w, n).await
+    }
+    async fn list(&self, q: &ListQuery) -> Result<Vec<Incident>, StoreError> {
+        self.inner.list(q).await
+    }
+    async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.claim(k, u, n).await
+    }
+}
+
 /// Alarm states set by the test or drill.
 #[derive(Debug, Default)]
 pub struct InMemoryAlarmStatus {

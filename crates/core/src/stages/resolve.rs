@@ -575,7 +575,7 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
 mod tests {
     use super::*;
     use crate::adapters::memory::{
-        InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
+        FaultyStore, InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
     };
     use crate::model::incident::{AttachedAlarm, RemediationRecord};
     use crate::ports::retry::CONFLICT_ATTEMPTS;
@@ -1096,76 +1096,15 @@ mod tests {
         assert_eq!(again, ResolveOutcome::AlreadyResolved { notified: false });
     }
 
-    /// A store whose first saves fail with a conflict, as when triage writes concurrently.
-    struct Contended {
-        inner: InMemoryIncidentStore,
-        conflicts: std::sync::Mutex<usize>,
-    }
-
-    impl IncidentStore for Contended {
-        async fn open(
-            &self,
-            i: &Incident,
-            e: &[TimelineEntry],
-            w: Duration,
-        ) -> Result<crate::ports::OpenOutcome, StoreError> {
-            self.inner.open(i, e, w).await
-        }
-        async fn save(
-            &self,
-            i: &Incident,
-            v: u64,
-            p: PointerChange,
-            e: &[TimelineEntry],
-        ) -> Result<(), StoreError> {
-            {
-                let mut n = self.conflicts.lock().unwrap();
-                if *n > 0 {
-                    *n -= 1;
-                    return Err(StoreError::Conflict(i.id.clone()));
-                }
-            }
-            self.inner.save(i, v, p, e).await
-        }
-        async fn append(&self, id: &IncidentId, e: &[TimelineEntry]) -> Result<usize, StoreError> {
-            self.inner.append(id, e).await
-        }
-        async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
-            self.inner.get(id).await
-        }
-        async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
-            self.inner.timeline(id).await
-        }
-        async fn find_for_service(
-            &self,
-            s: &str,
-            w: Duration,
-            n: DateTime<Utc>,
-        ) -> Result<Option<Incident>, StoreError> {
-            self.inner.find_for_service(s, w, n).await
-        }
-        async fn list(&self, q: &crate::ports::ListQuery) -> Result<Vec<Incident>, StoreError> {
-            self.inner.list(q).await
-        }
-        async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
-            self.inner.claim(k, u, n).await
-        }
-    }
-
     // Paused time: the jittered pauses between attempts pass instantly.
     #[tokio::test(start_paused = true)]
     async fn conflicts_are_retried_then_reported() {
         let w = World::new();
-        let store = Contended {
-            inner: InMemoryIncidentStore::new(),
-            conflicts: std::sync::Mutex::new(2),
-        };
+        // the first saves conflict, as when triage writes concurrently
+        let inner = InMemoryIncidentStore::new();
+        let store = FaultyStore::new(&inner).conflict_next_saves(2);
         let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], false);
-        store
-            .inner
-            .open(&i, &[], Duration::from_secs(1800))
-            .await
-            .unwrap();
+        inner.open(&i, &[], Duration::from_secs(1800)).await.unwrap();
         let resolve = w.resolve_over(&store);
         let out = resolve
             .on_recovered(&w.recovered("articles-api-5xx"))
@@ -1173,15 +1112,9 @@ mod tests {
             .unwrap();
         assert!(matches!(out, ResolveOutcome::Resolved(_)));
 
-        let store = Contended {
-            inner: InMemoryIncidentStore::new(),
-            conflicts: std::sync::Mutex::new(CONFLICT_ATTEMPTS),
-        };
-        store
-            .inner
-            .open(&i, &[], Duration::from_secs(1800))
-            .await
-            .unwrap();
+        let inner = InMemoryIncidentStore::new();
+        let store = FaultyStore::new(&inner).conflict_next_saves(CONFLICT_ATTEMPTS);
+        inner.open(&i, &[], Duration::from_secs(1800)).await.unwrap();
         let resolve = w.resolve_over(&store);
         let e = resolve
             .on_recovered(&w.recovered("articles-api-5xx"))

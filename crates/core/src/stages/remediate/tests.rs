@@ -5,7 +5,7 @@ use crate::adapters::memory::*;
 use crate::model::incident::AttachedAlarm;
 use crate::model::settings::ModeRule;
 use crate::model::severity::Severity;
-use crate::ports::{Deployment, OpenOutcome, StoreError};
+use crate::ports::{Deployment, OpenOutcome};
 use chrono::TimeZone;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -1435,72 +1435,11 @@ async fn request_approval_puts_nothing_when_nothing_awaits_or_the_caller_is_unve
 // Write-ahead actions (issue #12): the intent is on the timeline before ECS is asked; a delivery
 // that finds an intent without a result records what ECS shows, and never asks ECS again.
 
-/// The world's store, losing the next append of an entry whose id ends with `suffix` (the
-/// write failed, or succeeded with its response lost: either way the caller sees an error).
-struct LosesAppend<'a> {
-    inner: &'a InMemoryIncidentStore,
-    suffix: &'static str,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-impl IncidentStore for LosesAppend<'_> {
-    async fn open(
-        &self,
-        i: &Incident,
-        e: &[TimelineEntry],
-        w: std::time::Duration,
-    ) -> Result<OpenOutcome, StoreError> {
-        self.inner.open(i, e, w).await
-    }
-    async fn save(
-        &self,
-        i: &Incident,
-        v: u64,
-        p: PointerChange,
-        e: &[TimelineEntry],
-    ) -> Result<(), StoreError> {
-        self.inner.save(i, v, p, e).await
-    }
-    async fn append(&self, id: &IncidentId, e: &[TimelineEntry]) -> Result<usize, StoreError> {
-        if e.iter().any(|x| x.event_id.ends_with(self.suffix)) && self.armed.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Port(PortError::new(
-                "DynamoDB BatchWriteItem",
-                "connection reset",
-                true,
-            )));
-        }
-        self.inner.append(id, e).await
-    }
-    async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
-        self.inner.get(id).await
-    }
-    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
-        self.inner.timeline(id).await
-    }
-    async fn find_for_service(
-        &self,
-        s: &str,
-        w: std::time::Duration,
-        n: DateTime<Utc>,
-    ) -> Result<Option<Incident>, StoreError> {
-        self.inner.find_for_service(s, w, n).await
-    }
-    async fn list(&self, q: &crate::ports::ListQuery) -> Result<Vec<Incident>, StoreError> {
-        self.inner.list(q).await
-    }
-    async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.inner.claim(k, u, n).await
-    }
-}
-
 #[tokio::test]
 async fn an_action_whose_result_was_not_recorded_is_reconciled_from_ecs_not_repeated() {
     let w = World::new().await;
-    let store = LosesAppend {
-        inner: &w.store,
-        suffix: "/applied",
-        armed: std::sync::atomic::AtomicBool::new(true),
-    };
+    // recording the result fails (or its response is lost)
+    let store = FaultyStore::new(&w.store).lose_next_append_of("/applied");
     let uc = Remediate {
         ports: Wired::new()
             .store(&store)

@@ -457,55 +457,39 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     let runbooks = env.runbooks.runbooks();
     let mut policy = env.policy.clone();
     policy.services.splice(0..0, sc.services.iter().cloned());
+    // every port this composition root has, in one bundle each stage takes what it needs from
+    let ports = Wired::new()
+        .store(&store)
+        .notifier(&notifier)
+        .bus(&bus)
+        .clock(&clock)
+        .ecs(&ecs)
+        .alarms(&alarms)
+        .logs(&logs);
     let triage = Triage {
-        ports: Wired::new()
-            .store(&store)
-            .notifier(&notifier)
-            .bus(&bus)
-            .clock(&clock),
+        ports,
         policy: &policy,
         settings: &settings,
     };
     let diagnose = Diagnose {
-        ports: Wired::new()
-            .store(&store)
-            .logs(&logs)
-            .ecs(&ecs)
-            .bus(&bus)
-            .clock(&clock),
+        ports,
         runbooks: env.runbooks,
         settings: &settings,
     };
     let remediate = Remediate {
-        ports: Wired::new()
-            .store(&store)
-            .ecs(&ecs)
-            .alarms(&alarms)
-            .notifier(&notifier)
-            .bus(&bus)
-            .clock(&clock),
+        ports,
         runbooks,
         settings: &settings,
     };
     let resolve = Resolve {
-        ports: Wired::new()
-            .store(&store)
-            .notifier(&notifier)
-            .bus(&bus)
-            .clock(&clock)
-            .alarms(&alarms),
+        ports,
         runbooks,
         settings: &settings,
         metrics_namespace: "Firebreak",
         emf_to_stdout: false,
     };
     let sweeper = Sweeper {
-        ports: Wired::new()
-            .store(&store)
-            .alarms(&alarms)
-            .notifier(&notifier)
-            .bus(&bus)
-            .clock(&clock),
+        ports,
         runbooks,
         settings: &settings,
     };

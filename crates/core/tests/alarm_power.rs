@@ -4,25 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use chrono::{DateTime, Utc};
-use firebreak_core::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
 use firebreak_core::drill::{self, DrillEnv, DrillReport, LoadedScenario};
 use firebreak_core::intake::parse_event_str;
 use firebreak_core::model::incident::{EcsService, Incident};
-use firebreak_core::model::settings::{ModeRule, RemediationMode, RemediationSettings, Settings};
+use firebreak_core::model::settings::{ModeRule, RemediationMode, RemediationSettings};
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::AlarmSignal;
 use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::ports::bundle::{TriagePorts, Wired};
-use firebreak_core::ports::{IncidentStore, ListQuery, Route};
+use firebreak_core::ports::{IncidentStore, Route};
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::guardrails;
-use firebreak_core::stages::triage::Triage;
 use std::path::Path;
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+mod common;
+use common::{at, World};
 
 /// The sample 5xx alarm (AWS/ApplicationELB HTTPCode_Target_5XX_Count) under another name,
 /// delivery and set of tags.
@@ -41,44 +36,10 @@ fn alarm(name: &str, delivery: &str, t: &str, tags: &[(&str, &str)]) -> AlarmSig
     s
 }
 
-struct World {
-    store: InMemoryIncidentStore,
-    notifier: InMemoryNotifier,
-    bus: InMemoryEventBus,
-    clock: SimClock,
-    policy: SeverityPolicy,
-    settings: Settings,
-}
-
-impl World {
-    fn new() -> World {
-        World {
-            store: InMemoryIncidentStore::new(),
-            notifier: InMemoryNotifier::new(),
-            bus: InMemoryEventBus::new(),
-            clock: SimClock::new(at("2026-03-14T14:35:02Z")),
-            policy: SeverityPolicy::shipped().unwrap(),
-            settings: Settings::default(),
-        }
-    }
-
-    fn triage(&self) -> Triage<'_, impl TriagePorts + '_> {
-        Triage {
-            ports: Wired::new()
-                .store(&self.store)
-                .notifier(&self.notifier)
-                .bus(&self.bus)
-                .clock(&self.clock),
-            policy: &self.policy,
-            settings: &self.settings,
-        }
-    }
-
-    async fn only_incident(&self) -> Incident {
-        let mut all = self.store.list(&ListQuery::default()).await.unwrap();
-        assert_eq!(all.len(), 1);
-        all.remove(0)
-    }
+async fn only_incident(w: &World) -> Incident {
+    let mut all = w.incidents().await;
+    assert_eq!(all.len(), 1);
+    all.remove(0)
 }
 
 const ECS: [(&str, &str); 2] = [("ecs-cluster", "prod"), ("ecs-service", "articles-api")];
@@ -105,7 +66,7 @@ async fn a_severity_tag_pages_at_its_severity_but_the_mode_follows_the_policys()
         &[ECS[0], ECS[1], ("severity", "SEV1")],
     );
     w.triage().handle(&tagged).await.unwrap();
-    let inc = w.only_incident().await;
+    let inc = only_incident(&w).await;
     assert_eq!(inc.severity, Severity::Sev1, "paged at the tag's severity");
     assert_eq!(w.notifier.sent()[0].0, Route::Severity(Severity::Sev1));
     assert_eq!(
@@ -144,7 +105,7 @@ async fn escalation_by_a_tag_pages_again_but_only_the_policys_own_classification
     ))
     .await
     .unwrap();
-    let inc = w.only_incident().await;
+    let inc = only_incident(&w).await;
     assert_eq!(inc.severity, Severity::Sev1);
     assert_eq!(inc.policy_severity, Some(Severity::Sev2));
     assert_eq!(
@@ -155,7 +116,7 @@ async fn escalation_by_a_tag_pages_again_but_only_the_policys_own_classification
     let outage = alarm("articles-api-all-unhealthy", "d-3", "2026-03-14T14:37:00Z", &ECS);
     assert_eq!(w.policy.classify(&outage).policy_severity, Severity::Sev1);
     t.handle(&outage).await.unwrap();
-    let inc = w.only_incident().await;
+    let inc = only_incident(&w).await;
     assert_eq!(inc.policy_severity, Some(Severity::Sev1));
     assert_eq!(
         guardrails::mode_for(&sev1_auto(), "ecs-scale-out", &inc),
@@ -188,7 +149,7 @@ async fn alarms_naming_different_targets_are_recorded_and_refused() {
     ))
     .await
     .unwrap();
-    let inc = w.only_incident().await;
+    let inc = only_incident(&w).await;
     assert_eq!(inc.service, "prod/articles-api");
     assert_eq!(inc.alarms.len(), 2);
     assert_eq!(

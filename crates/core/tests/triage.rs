@@ -4,27 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use chrono::{DateTime, Duration, Utc};
-use firebreak_core::adapters::memory::{InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock};
-use firebreak_core::intake::parse_event_str;
 use firebreak_core::model::incident::{IncidentId, IncidentStatus};
-use firebreak_core::model::settings::Settings;
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::{AlarmSignal, AlarmState};
 use firebreak_core::model::timeline::EntryKind;
-use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::ports::bundle::{TriagePorts, Wired};
-use firebreak_core::ports::{detail_types, IncidentStore, ListQuery, PointerChange, Route};
-use firebreak_core::stages::triage::{Triage, TriageOutcome};
+use firebreak_core::ports::{detail_types, IncidentStore, PointerChange, Route};
+use firebreak_core::stages::triage::TriageOutcome;
 
-fn sample(name: &str) -> AlarmSignal {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    parse_event_str(&text).unwrap().remove(0)
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+mod common;
+use common::{at, sample, World};
 
 /// An ALARM on prod/articles-api with a given name, severity tag and delivery.
 fn alarm(name: &str, severity: Option<&str>, delivery: &str, t: &str) -> AlarmSignal {
@@ -46,48 +34,6 @@ fn ok(name: &str, delivery: &str, t: &str) -> AlarmSignal {
     s.state = AlarmState::Ok;
     s.previous_state = Some(AlarmState::Alarm);
     s
-}
-
-struct World {
-    store: InMemoryIncidentStore,
-    notifier: InMemoryNotifier,
-    bus: InMemoryEventBus,
-    clock: SimClock,
-    policy: SeverityPolicy,
-    settings: Settings,
-}
-
-impl World {
-    fn new() -> World {
-        World {
-            store: InMemoryIncidentStore::new(),
-            notifier: InMemoryNotifier::new(),
-            bus: InMemoryEventBus::new(),
-            clock: SimClock::new(at("2026-03-14T14:35:02Z")),
-            policy: SeverityPolicy::shipped().unwrap(),
-            settings: Settings::default(),
-        }
-    }
-
-    fn triage(&self) -> Triage<'_, impl TriagePorts + '_> {
-        Triage {
-            ports: Wired::new()
-                .store(&self.store)
-                .notifier(&self.notifier)
-                .bus(&self.bus)
-                .clock(&self.clock),
-            policy: &self.policy,
-            settings: &self.settings,
-        }
-    }
-
-    async fn incidents(&self) -> Vec<firebreak_core::model::incident::Incident> {
-        self.store.list(&ListQuery::default()).await.unwrap()
-    }
-
-    fn detail_types(&self) -> Vec<String> {
-        self.bus.events().into_iter().map(|e| e.detail_type).collect()
-    }
 }
 
 #[tokio::test]

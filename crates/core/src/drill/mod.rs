@@ -420,7 +420,7 @@ async fn approve_step(
 /// opposed to one of the three alarm shapes.
 fn is_pipeline_envelope(v: &serde_json::Value) -> bool {
     match v.get("detail-type").and_then(|d| d.as_str()) {
-        Some(dt) => dt != "CloudWatch Alarm State Change",
+        Some(dt) => dt != intake::ALARM_STATE_CHANGE,
         None => false,
     }
 }

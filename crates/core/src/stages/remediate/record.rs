@@ -325,13 +325,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                     Some(EntryId::Remediation { incident, cause: c, .. }) if incident == *id && c == cause)
             })
             .collect();
-        let incident = self
-            .ports
-            .store()
-            .get(id)
-            .await?
-            .ok_or_else(|| Error::invalid("incident_id", format!("no incident {id}")))?;
-        let healed = self.reconcile_started(&incident, &entries).await?;
+        let healed = self.reconcile_started(id, &entries).await?;
         let mut entries = entries;
         if !healed.is_empty() {
             self.ports.store().append(id, &healed).await?;
@@ -380,11 +374,13 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     /// comes back later.
     pub(super) async fn reconcile_started(
         &self,
-        incident: &Incident,
+        id: &IncidentId,
         entries: &[TimelineEntry],
     ) -> Result<Vec<TimelineEntry>, Error> {
         let now = self.ports.clock().now();
         let mut out = Vec::new();
+        // read only when an intent needs reconciling (most redeliveries find none)
+        let mut read: Option<Incident> = None;
         for e in entries {
             let Detail::RemediationStarted(s) = e.detail() else {
                 continue;
@@ -414,6 +410,16 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                     true,
                 )));
             }
+            let incident = match &mut read {
+                Some(i) => &*i,
+                None => read.insert(
+                    self.ports
+                        .store()
+                        .get(id)
+                        .await?
+                        .ok_or_else(|| Error::invalid("incident_id", format!("no incident {id}")))?,
+                ),
+            };
             let svc = EcsService::parse(&s.service)?;
             let state = self.ports.ecs().describe(&svc).await.map_err(Error::Port)?;
             let applied = update_shows(&s.update, &state, e.at);

@@ -117,33 +117,27 @@ say "cargo lambda watch on 127.0.0.1:$watch_port"
 
 failures=0
 passed=0
-invoke() { # FN EVENT_FILE
-    local fn=$1 event=$2 out=$work/invoke-$1-$(basename "$2" .json).out rc=0
+# FN EVENT_FILE [PATTERN]: passes when the invocation answers without an error, or, given PATTERN,
+# when it fails with an error matching PATTERN.
+invoke() {
+    local fn=$1 event=$2 pattern=${3:-} out=$work/invoke-$1-$(basename "$2" .json).out rc=0 failed=0
     timeout "$invoke_timeout" cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
         --data-file "$event" --output-format json >"$out" 2>&1 || rc=$?
-    if [[ $rc -ne 0 ]]; then
+    { [[ $rc -ne 0 ]] || grep -q '"errorType"' "$out"; } && failed=1
+    if [[ -n $pattern ]]; then
+        if ((failed)) && grep -q -- "$pattern" "$out"; then
+            say "ok   $fn $(basename "$event") (failed as expected: $pattern)"
+            passed=$((passed + 1))
+        else
+            say "FAIL $fn $(basename "$event"): expected a failure matching '$pattern': $(head -c 400 "$out")"
+            failures=$((failures + 1))
+        fi
+    elif ((failed)); then
         say "FAIL $fn $(basename "$event"): exit $rc: $(head -c 400 "$out")"
-        failures=$((failures + 1))
-    elif grep -q '"errorType"' "$out"; then
-        say "FAIL $fn $(basename "$event"): $(head -c 400 "$out")"
         failures=$((failures + 1))
     else
         say "ok   $fn $(basename "$event")"
         passed=$((passed + 1))
-    fi
-}
-
-# FN EVENT_FILE PATTERN: passes when the invocation fails with an error matching PATTERN.
-invoke_failing_with() {
-    local fn=$1 event=$2 pattern=$3 out=$work/invoke-$1-$(basename "$2" .json).out rc=0
-    timeout "$invoke_timeout" cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
-        --data-file "$event" --output-format json >"$out" 2>&1 || rc=$?
-    if grep -q -- "$pattern" "$out" && { [[ $rc -ne 0 ]] || grep -q '"errorType"' "$out"; }; then
-        say "ok   $fn $(basename "$event") (failed as expected: $pattern)"
-        passed=$((passed + 1))
-    else
-        say "FAIL $fn $(basename "$event"): expected a failure matching '$pattern': $(head -c 400 "$out")"
-        failures=$((failures + 1))
     fi
 }
 
@@ -170,7 +164,7 @@ done
 
 invoke diagnose "$work/events/incident-opened.json"
 invoke remediate "$work/events/diagnosis-completed.json"
-invoke_failing_with resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
+invoke resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
 invoke sweeper "$work/events/sweeper-schedule.json"
 
 echo "smoke: $passed passed, $failures failed"

@@ -341,37 +341,43 @@ async fn list_finds_active_incidents_and_those_opened_since() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_lease_goes_to_exactly_one_claimant_until_it_expires() -> Result<()> {
+async fn a_lease_goes_to_exactly_one_claimant_until_it_expires_and_its_owner_takes_it_again() -> Result<()> {
     let (_m, store) = store("lease").await?;
     let store = Arc::new(store);
     let tasks: Vec<_> = (0..10)
-        .map(|_| {
+        .map(|n| {
             let store = store.clone();
             tokio::spawn(async move {
-                store
-                    .claim("cooldown/prod/articles-api", t(15, 0), t(14, 40))
-                    .await
+                let owner = format!("claimant-{n}");
+                let won = store
+                    .claim("cooldown/prod/articles-api", &owner, t(15, 0), t(14, 40))
+                    .await?;
+                Ok::<_, firebreak_core::ports::StoreError>(won.then_some(owner))
             })
         })
         .collect();
-    let mut won = 0;
+    let mut winners = Vec::new();
     for task in tasks {
-        if task.await?? {
-            won += 1;
-        }
+        winners.extend(task.await??);
     }
-    assert_eq!(won, 1);
+    assert_eq!(winners.len(), 1);
     assert!(
         !store
-            .claim("cooldown/prod/articles-api", t(15, 10), t(14, 59))
+            .claim("cooldown/prod/articles-api", "someone else", t(15, 10), t(14, 59))
+            .await?
+    );
+    // the owner's own retry (the SDK's after a lost response, or the delivery's) is not refused
+    assert!(
+        store
+            .claim("cooldown/prod/articles-api", &winners[0], t(15, 0), t(14, 41))
             .await?
     );
     // at `until` the lease is free again
     assert!(
         store
-            .claim("cooldown/prod/articles-api", t(15, 30), t(15, 0))
+            .claim("cooldown/prod/articles-api", "someone else", t(15, 30), t(15, 0))
             .await?
     );
-    assert!(store.claim("other", t(15, 30), t(15, 0)).await?);
+    assert!(store.claim("other", "x", t(15, 30), t(15, 0)).await?);
     Ok(())
 }

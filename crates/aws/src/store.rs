@@ -889,9 +889,16 @@ impl IncidentStore for DynamoIncidentStore {
         Ok(out)
     }
 
-    async fn claim(&self, lease: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        lease: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut item = key(lease_pk(lease), LEASE_SK);
         item.insert("kind".into(), av("lease"));
+        item.insert("owner".into(), av(owner));
         item.insert("until".into(), av(ts(until)));
         item.insert(
             TTL_ATTRIBUTE.into(),
@@ -902,9 +909,12 @@ impl IncidentStore for DynamoIncidentStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+            // free, lapsed, or ours already (the SDK's retry of a put whose response was lost)
+            .condition_expression("attribute_not_exists(pk) OR #until <= :now OR #owner = :owner")
             .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":now", av(ts(now)))
+            .expression_attribute_values(":owner", av(owner))
             .send()
             .await;
         match res {

@@ -291,8 +291,13 @@ async fn reclaim_of_a_pointer_held_by_another_incident_is_conflict() {
 async fn claim_held_by_someone_else_is_false() {
     let put = mock!(Client::put_item)
         .match_requests(|r| {
-            r.condition_expression() == Some("attribute_not_exists(pk) OR #until <= :now")
+            r.condition_expression() == Some("attribute_not_exists(pk) OR #until <= :now OR #owner = :owner")
                 && r.item().and_then(|i| i.get("expires_at")).is_some()
+                && r.item()
+                    .and_then(|i| i.get("owner"))
+                    .and_then(|o| o.as_s().ok())
+                    .map(String::as_str)
+                    == Some("me")
         })
         .then_error(|| {
             PutItemError::ConditionalCheckFailedException(
@@ -303,7 +308,7 @@ async fn claim_held_by_someone_else_is_false() {
         });
     let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
     assert!(!store
-        .claim("cooldown/prod/api", at(15, 0), at(14, 40))
+        .claim("cooldown/prod/api", "me", at(15, 0), at(14, 40))
         .await
         .unwrap());
 }

@@ -27,7 +27,8 @@ struct StoreState {
     timelines: HashMap<IncidentId, Vec<TimelineEntry>>,
     event_ids: HashSet<(IncidentId, String)>,
     pointers: HashMap<String, Pointer>,
-    leases: HashMap<String, DateTime<Utc>>,
+    /// key → (holder, until)
+    leases: HashMap<String, (String, DateTime<Utc>)>,
     /// Calls made, by method name: lets tests and benches count round trips.
     calls: BTreeMap<&'static str, usize>,
 }
@@ -224,12 +225,18 @@ impl IncidentStore for InMemoryIncidentStore {
         Ok(v)
     }
 
-    async fn claim(&self, key: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut s = self.count("claim");
         match s.leases.get(key) {
-            Some(held) if *held > now => Ok(false),
+            Some((holder, held)) if *held > now && holder != owner => Ok(false),
             _ => {
-                s.leases.insert(key.to_string(), until);
+                s.leases.insert(key.to_string(), (owner.to_string(), until));
                 Ok(true)
             }
         }
@@ -304,6 +311,7 @@ pub struct FaultyStore<'a> {
     inner: &'a InMemoryIncidentStore,
     save_conflicts: Mutex<usize>,
     lose_append: Mutex<Option<String>>,
+    lose_claims: Mutex<usize>,
 }
 
 impl<'a> FaultyStore<'a> {
@@ -313,7 +321,15 @@ impl<'a> FaultyStore<'a> {
             inner,
             save_conflicts: Mutex::new(0),
             lose_append: Mutex::new(None),
+            lose_claims: Mutex::new(0),
         }
+    }
+
+    /// The next `n` lease claims take effect, but their response is lost: a retryable error,
+    /// as when DynamoDB's answer to the PutItem never arrived.
+    pub fn lose_next_claim_responses(self, n: usize) -> Self {
+        *lock(&self.lose_claims) = n;
+        self
     }
 
     /// The next `n` saves fail with [`StoreError::Conflict`].
@@ -384,8 +400,18 @@ impl IncidentStore for FaultyStore<'_> {
     async fn list(&self, q: &ListQuery) -> Result<Vec<Incident>, StoreError> {
         self.inner.list(q).await
     }
-    async fn claim(&self, k: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.inner.claim(k, u, n).await
+    async fn claim(&self, k: &str, o: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
+        let taken = self.inner.claim(k, o, u, n).await?;
+        let mut lose = lock(&self.lose_claims);
+        if *lose > 0 {
+            *lose -= 1;
+            return Err(StoreError::Port(PortError::new(
+                "DynamoDB PutItem",
+                "response lost: connection reset",
+                true,
+            )));
+        }
+        Ok(taken)
     }
 }
 
@@ -393,6 +419,8 @@ impl IncidentStore for FaultyStore<'_> {
 #[derive(Debug, Default)]
 pub struct InMemoryAlarmStatus {
     states: Mutex<BTreeMap<String, AlarmState>>,
+    /// Calls to let through before failing, and how many to fail.
+    failing: Mutex<Option<(usize, usize)>>,
 }
 
 impl InMemoryAlarmStatus {
@@ -402,10 +430,27 @@ impl InMemoryAlarmStatus {
     pub fn set(&self, alarm: &str, state: AlarmState) {
         lock(&self.states).insert(alarm.to_string(), state);
     }
+    /// After `pass` more calls, the next `fail` calls are throttled (retryable).
+    pub fn throttle_after(&self, pass: usize, fail: usize) {
+        *lock(&self.failing) = Some((pass, fail));
+    }
 }
 
 impl AlarmStatus for InMemoryAlarmStatus {
     async fn states(&self, alarm_names: &[String]) -> Result<BTreeMap<String, AlarmState>, PortError> {
+        {
+            let mut f = lock(&self.failing);
+            match &mut *f {
+                Some((0, 0)) => *f = None,
+                Some((0, fail)) => {
+                    *fail -= 1;
+                    return Err(PortError::new("CloudWatch DescribeAlarms", "Rate exceeded", true)
+                        .with_code("Throttling"));
+                }
+                Some((pass, _)) => *pass -= 1,
+                None => {}
+            }
+        }
         let s = lock(&self.states);
         Ok(alarm_names
             .iter()

@@ -56,9 +56,11 @@ pub enum EntryId {
         severity: String,
         step: String,
     },
-    /// A remediation phase of one action for one cause.
+    /// A remediation phase of one action for one cause, in one cycle of the incident (cycle 0
+    /// is written without its number, as releases before cycles wrote it).
     Remediation {
         incident: IncidentId,
+        cycle: u32,
         cause: String,
         action: String,
         phase: String,
@@ -143,10 +145,22 @@ fn parse_incident_form(incident: IncidentId, rest: &str) -> Option<EntryId> {
             })
         }
         "remediate" => {
-            let mut it = rest.splitn(3, '/');
-            let (cause, action, phase) = (it.next()?, it.next()?, it.next()?);
+            // `r{cycle}/cause/action/phase`, or `cause/action/phase` for cycle 0 (no segment
+            // of the old form has a `/`, so four segments are always the cycle form)
+            let parts: Vec<&str> = rest.split('/').collect();
+            let (cycle, cause, action, phase) = match parts.as_slice() {
+                [c, cause, action, phase] => {
+                    let n = c
+                        .strip_prefix('r')
+                        .filter(|n| !n.is_empty() && n.chars().all(|d| d.is_ascii_digit()))?;
+                    (n.parse().ok()?, *cause, *action, *phase)
+                }
+                [cause, action, phase] => (0, *cause, *action, *phase),
+                _ => return None,
+            };
             Some(EntryId::Remediation {
                 incident,
+                cycle,
                 cause: nonempty(cause)?,
                 action: nonempty(action)?,
                 phase: nonempty(phase)?,
@@ -207,10 +221,18 @@ impl fmt::Display for EntryId {
             } => write!(f, "{incident}/diagnosis/r{cycle}/{severity}/{step}"),
             EntryId::Remediation {
                 incident,
+                cycle: 0,
                 cause,
                 action,
                 phase,
             } => write!(f, "{incident}/remediate/{cause}/{action}/{phase}"),
+            EntryId::Remediation {
+                incident,
+                cycle,
+                cause,
+                action,
+                phase,
+            } => write!(f, "{incident}/remediate/r{cycle}/{cause}/{action}/{phase}"),
             EntryId::Resolution {
                 incident,
                 cycle,
@@ -276,11 +298,22 @@ mod tests {
             (
                 EntryId::Remediation {
                     incident: i.clone(),
+                    cycle: 0,
                     cause: "bad-deployment".into(),
                     action: "ecs-rollback".into(),
                     phase: "awaiting-approval".into(),
                 },
                 "INC-20260314-143500-3f9a0c21/remediate/bad-deployment/ecs-rollback/awaiting-approval",
+            ),
+            (
+                EntryId::Remediation {
+                    incident: i.clone(),
+                    cycle: 3,
+                    cause: "bad-deployment".into(),
+                    action: "ecs-rollback".into(),
+                    phase: "requested".into(),
+                },
+                "INC-20260314-143500-3f9a0c21/remediate/r3/bad-deployment/ecs-rollback/requested",
             ),
             (
                 EntryId::Resolution {
@@ -331,8 +364,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn remediation_ids_round_trip(cause in "[a-z][a-z0-9-]{0,20}", action in "ecs-[a-z]{1,10}", phase in "[a-z][a-z-]{0,20}") {
-            let id = EntryId::Remediation { incident: inc(), cause, action, phase };
+        fn remediation_ids_round_trip(cycle in 0u32..40, cause in "[a-z][a-z0-9-]{0,20}", action in "ecs-[a-z]{1,10}", phase in "[a-z][a-z-]{0,20}") {
+            let id = EntryId::Remediation { incident: inc(), cycle, cause, action, phase };
             prop_assert_eq!(EntryId::parse(&id.to_string()), Some(id));
         }
 

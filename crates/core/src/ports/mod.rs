@@ -166,11 +166,15 @@ pub trait IncidentStore: Send + Sync {
 
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
 
-    /// Takes the lease `key` until `until` when it is free or expired (cooldowns, one-shot
-    /// steps). Returns false when someone else holds it. Atomic.
+    /// Takes the lease `key` for `owner` until `until` when it is free, expired, or already held
+    /// by `owner` (cooldowns, one-shot steps). Returns false when someone else holds it. Atomic,
+    /// and idempotent for one owner: a retry of the same claim (the SDK's, after a lost
+    /// response, or a Lambda retry of the same delivery) gets the lease it already took instead
+    /// of being refused by it. The owner names the work, not the invocation.
     fn claim(
         &self,
         key: &str,
+        owner: &str,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

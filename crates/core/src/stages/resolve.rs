@@ -65,6 +65,30 @@ pub struct Resolution {
     pub notified: bool,
 }
 
+/// Who closes an incident: its alarms' recovery (one delivery of it), or a person by hand.
+#[derive(Clone, Copy)]
+enum Closer<'x> {
+    Alarms(&'x AlarmRecovered),
+    Hand(&'x str),
+}
+
+impl<'x> Closer<'x> {
+    fn manual_by(self) -> Option<&'x str> {
+        match self {
+            Closer::Alarms(_) => None,
+            Closer::Hand(by) => Some(by),
+        }
+    }
+
+    /// The summary lease's owner: the delivery, by what it carries, so its retries are it.
+    fn owner(self) -> String {
+        match self {
+            Closer::Alarms(r) => format!("recovered/{}/{}", r.alarm_name, r.recovered_at.timestamp_millis()),
+            Closer::Hand(by) => format!("manual/{by}"),
+        }
+    }
+}
+
 /// What `on_recovered` or `resolve_manually` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResolveOutcome {
@@ -106,7 +130,9 @@ impl<P: ResolvePorts> Resolve<'_, P> {
             let read = up.read().await?;
             let inc = read.clone();
             if inc.status == IncidentStatus::Resolved {
-                let notified = self.complete_notification(&inc).await?;
+                let notified = self
+                    .complete_notification(&inc, &Closer::Hand(by).owner())
+                    .await?;
                 return Ok(ResolveOutcome::AlreadyResolved { notified });
             }
             let not_ok: Vec<&str> = inc
@@ -124,7 +150,7 @@ impl<P: ResolvePorts> Resolve<'_, P> {
                 )
             };
             if let Some(res) = self
-                .resolve_at(&mut up, &read, inc, now, summary, Some(by))
+                .resolve_at(&mut up, &read, inc, now, summary, Closer::Hand(by))
                 .await?
             {
                 return Ok(ResolveOutcome::Resolved(Box::new(res)));
@@ -172,8 +198,9 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         mut inc: Incident,
         at: DateTime<Utc>,
         summary: String,
-        manual_by: Option<&str>,
+        closer: Closer<'_>,
     ) -> Result<Option<Resolution>, Error> {
+        let (manual_by, owner) = (closer.manual_by(), closer.owner());
         let base = base_id(&inc);
         inc.resolve(at);
         let times = StageTimes::of(&inc);
@@ -228,7 +255,7 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         for a in &anomalies {
             tracing::warn!(incident = %inc.id, stage = a.stage, reason = %a.reason, "stage time left out");
         }
-        let notified = self.complete_notification(&inc).await?;
+        let notified = self.complete_notification(&inc, &owner).await?;
         Ok(Some(Resolution {
             incident: inc,
             times,
@@ -241,7 +268,12 @@ impl<P: ResolvePorts> Resolve<'_, P> {
 
     /// Sends the resolution summary and puts "Incident Resolved" unless the `notified` entry
     /// shows a delivery did so already, then records that entry. Returns whether it sent.
-    async fn complete_notification(&self, inc: &Incident) -> Result<bool, Error> {
+    ///
+    /// The summary's lease belongs to `owner` (the delivery, named by what it carries, so its
+    /// retries take the lease again). When another delivery holds it, that delivery is sending
+    /// the summary and has its own retries and failure queue: this one has nothing to do, which
+    /// is success, not an error (two alarms recovering together must not fail one of them).
+    async fn complete_notification(&self, inc: &Incident, owner: &str) -> Result<bool, Error> {
         let base = base_id(inc);
         let marker = base.step("notified");
         let timeline = self.ports.store().timeline(&inc.id).await?;
@@ -253,20 +285,11 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         if !self
             .ports
             .store()
-            .claim(&base.step("notify"), lease_until, now)
+            .claim(&base.step("notify"), owner, lease_until, now)
             .await?
         {
-            // Another delivery holds the lease and has not recorded the summary: it is sending it
-            // now, or it failed. Retrying after the lease lapses settles which, so the summary
-            // cannot be lost to a failed send.
-            return Err(Error::Port(crate::ports::PortError::new(
-                "resolution summary",
-                format!(
-                    "another delivery is sending the summary of {}; retry after {NOTIFY_LEASE_S}s",
-                    inc.id
-                ),
-                true,
-            )));
+            tracing::info!(incident = %inc.id, "another delivery holds the summary's lease and sends it");
+            return Ok(false);
         }
         let times = StageTimes::of(inc);
         let manual = postmortem::resolved_manually(&timeline);
@@ -313,7 +336,9 @@ impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
             let read = up.read().await?;
             let mut inc = read.clone();
             if inc.status == IncidentStatus::Resolved {
-                let notified = self.complete_notification(&inc).await?;
+                let notified = self
+                    .complete_notification(&inc, &Closer::Alarms(r).owner())
+                    .await?;
                 return Ok(ResolveOutcome::AlreadyResolved { notified });
             }
             // Ground truth: what CloudWatch reports now, never the event's word alone.
@@ -344,7 +369,10 @@ impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
                     r.alarm_name,
                     r.recovered_at.format("%H:%M:%S")
                 );
-                match self.resolve_at(&mut up, &read, inc, at, summary, None).await? {
+                match self
+                    .resolve_at(&mut up, &read, inc, at, summary, Closer::Alarms(r))
+                    .await?
+                {
                     Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
                     None => continue,
                 }
@@ -832,8 +860,15 @@ mod tests {
     #[tokio::test]
     async fn a_summary_whose_send_failed_is_sent_by_a_later_retry_not_dropped() {
         let w = World::new();
-        let i = diagnosed(&[("articles-api-5xx", AlarmState::Ok)], true);
+        let i = diagnosed(
+            &[
+                ("articles-api-5xx", AlarmState::Ok),
+                ("articles-api-latency", AlarmState::Ok),
+            ],
+            true,
+        );
         open(&w, &i).await;
+        w.alarms.set("articles-api-latency", AlarmState::Ok);
         w.notifier.fail_next(1);
         let resolve = w.resolve();
         let first = resolve
@@ -841,25 +876,26 @@ mod tests {
             .await
             .unwrap_err();
         assert!(first.is_retryable(), "{first}");
-        // Retried while the first attempt's lease still holds: still retryable, not "done".
-        let second = resolve
-            .on_recovered(&w.recovered("articles-api-5xx"))
+        // The other alarm's recovery, while the first delivery holds the summary's lease: that
+        // delivery sends it (its retries do), so this one succeeds with nothing to do; an error
+        // here would page about Firebreak itself.
+        let other = resolve
+            .on_recovered(&w.recovered("articles-api-latency"))
             .await
-            .unwrap_err();
-        assert!(second.is_retryable(), "{second}");
+            .unwrap();
+        assert_eq!(other, ResolveOutcome::AlreadyResolved { notified: false });
         assert!(w.notifier.sent().is_empty());
-        // Lambda's next retry comes after the lease: the summary goes out, once.
-        w.clock.advance(chrono::Duration::seconds(NOTIFY_LEASE_S + 1));
-        let third = resolve
+        // Lambda's retry of the first delivery takes its own lease again: the summary goes out,
+        // once, without waiting for the lease to lapse.
+        let retry = resolve
             .on_recovered(&w.recovered("articles-api-5xx"))
             .await
             .unwrap();
-        assert_eq!(third, ResolveOutcome::AlreadyResolved { notified: true });
+        assert_eq!(retry, ResolveOutcome::AlreadyResolved { notified: true });
         assert_eq!(w.notifier.sent().len(), 1);
-        resolve
-            .on_recovered(&w.recovered("articles-api-5xx"))
-            .await
-            .unwrap();
+        for alarm in ["articles-api-5xx", "articles-api-latency"] {
+            resolve.on_recovered(&w.recovered(alarm)).await.unwrap();
+        }
         assert_eq!(w.notifier.sent().len(), 1);
     }
 

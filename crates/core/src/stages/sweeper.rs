@@ -193,16 +193,27 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 let Some(target) = inc.severity.response_target_s() else {
                     return Ok(None);
                 };
-                let since = inc
-                    .last_escalated_at
-                    .map_or(inc.opened_at, |e| e.max(inc.opened_at));
+                // counted from the latest of opening, reopening and escalation: a reopened
+                // incident is a new page nobody has taken yet
+                let since = [inc.last_escalated_at, inc.reopened_at]
+                    .into_iter()
+                    .flatten()
+                    .fold(inc.opened_at, DateTime::max);
                 let waited = (now - since).num_seconds();
                 let applies = matches!(inc.severity, Severity::Sev1 | Severity::Sev2)
                     && inc.acknowledged_at.is_none()
                     && waited >= target;
                 applies.then(|| Due {
                     rule,
-                    event_id: sweep_id(id, SweepKind::Unacknowledged, inc.severity.as_str()),
+                    // one escalation per severity per cycle (cycle 0 keeps the key it always had)
+                    event_id: sweep_id(
+                        id,
+                        SweepKind::Unacknowledged,
+                        &match inc.reopened {
+                            0 => inc.severity.as_str().to_string(),
+                            n => format!("{}-r{n}", inc.severity.as_str()),
+                        },
+                    ),
                     to: inc.severity.raised(),
                     summary: format!(
                         "Unacknowledged for {} (target {} for {}); {}",
@@ -583,6 +594,33 @@ mod tests {
         assert_eq!(w.notifier.sent().len(), 2);
         assert_eq!(w.bus.events().len(), 1);
         w.clock.set(i.opened_at + mins(100));
+        assert!(w.sweep().await.escalations.is_empty());
+        assert_eq!(w.notifier.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_reopened_sev1_nobody_acknowledges_is_escalated_again_in_its_cycle() {
+        let mut i = incident();
+        i.severity = Severity::Sev1;
+        let w = World::with(&i).await;
+        w.clock.set(i.opened_at + mins(15));
+        assert_eq!(w.sweep().await.escalations.len(), 1);
+        assert_eq!(w.notifier.sent().len(), 1);
+        // resolved, then back within the reopen window: a new cycle, unacknowledged again
+        let mut inc = w.get().await;
+        let v = inc.version;
+        inc.resolve(i.opened_at + mins(20));
+        inc.reopen(i.opened_at + mins(25));
+        inc.version = v + 1;
+        w.store.save(&inc, v, PointerChange::Keep, &[]).await.unwrap();
+        // 15 minutes counted from the reopening, not from the first escalation
+        w.clock.set(i.opened_at + mins(39));
+        assert!(w.sweep().await.escalations.is_empty());
+        w.clock.set(i.opened_at + mins(40));
+        let r = w.sweep().await;
+        assert_eq!(r.escalations.len(), 1, "{r:?}");
+        assert_eq!(w.notifier.sent().len(), 2);
+        w.clock.set(i.opened_at + mins(45));
         assert!(w.sweep().await.escalations.is_empty());
         assert_eq!(w.notifier.sent().len(), 2);
     }

@@ -618,6 +618,7 @@ pub(crate) mod tests {
                 TimelineEntry::new(
                     EntryId::Remediation {
                         incident: i.id.clone(),
+                        cycle: 0,
                         cause: "db-connection-pool-exhausted".into(),
                         action: "ecs-rollback".into(),
                         phase: "approved".into(),

@@ -28,6 +28,8 @@ pub enum ApprovalState {
 /// An approval request as recorded on the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingApproval {
+    /// The incident's cycle the request was made in.
+    pub cycle: u32,
     pub cause: String,
     pub runbook: Option<String>,
     pub step: RemediationStep,
@@ -50,15 +52,16 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
         .find_map(|e| match EntryId::parse(&e.event_id)? {
             EntryId::Remediation {
                 incident: i,
+                cycle,
                 cause,
                 action: a,
                 phase,
             } if i == *incident && a == action && phase == "awaiting-approval" => {
-                (e.kind() == EntryKind::ApprovalRequested).then_some((e, cause))
+                (e.kind() == EntryKind::ApprovalRequested).then_some((e, cycle, cause))
             }
             _ => None,
         });
-    let Some((req, cause)) = found else {
+    let Some((req, cycle, cause)) = found else {
         return ApprovalState::NotRequested;
     };
     let asked = match req.detail() {
@@ -66,6 +69,7 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
         _ => None,
     };
     let pending = PendingApproval {
+        cycle,
         cause: cause.clone(),
         runbook: asked.and_then(|d| d.runbook.clone()),
         step: asked.map_or_else(
@@ -79,7 +83,7 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
         plan: asked.map(|d| d.plan.clone()).unwrap_or_default(),
         estimated_start: asked.and_then(|d| d.estimated_start),
     };
-    let approved = event_id(incident, &cause, action, "approved");
+    let approved = event_id(incident, cycle, &cause, action, "approved");
     if timeline.iter().any(|e| e.event_id == approved) {
         ApprovalState::Approved(pending)
     } else {
@@ -91,10 +95,10 @@ pub fn approval_state(incident: &IncidentId, timeline: &[TimelineEntry], action:
 fn approver_of(
     incident: &IncidentId,
     timeline: &[TimelineEntry],
-    cause: &str,
+    pending: &PendingApproval,
     action: &str,
 ) -> Option<String> {
-    let approved = event_id(incident, cause, action, "approved");
+    let approved = event_id(incident, pending.cycle, &pending.cause, action, "approved");
     timeline
         .iter()
         .find(|e| e.event_id == approved)
@@ -128,11 +132,17 @@ fn awaiting(
             "{action} is not awaiting approval on {id} ({})",
             incident.status
         ))),
-        ApprovalState::Approved(p) => Err(Nothing::Approved {
-            by: approver_of(id, timeline, &p.cause, action),
-            cause: p.cause,
+        ApprovalState::Approved(p) if p.cycle == incident.reopened => Err(Nothing::Approved {
+            by: approver_of(id, timeline, &p, action),
+            pending: Box::new(p),
         }),
-        ApprovalState::Pending(p) if incident.reopened_at.is_some_and(|t| p.requested_at < t) => {
+        ApprovalState::Approved(_) => Err(Nothing::NotAwaiting(format!(
+            "{action} is not awaiting approval on {id} in its cycle {} ({})",
+            incident.reopened, incident.status
+        ))),
+        ApprovalState::Pending(p)
+            if p.cycle != incident.reopened || incident.reopened_at.is_some_and(|t| p.requested_at < t) =>
+        {
             Err(Nothing::NotAwaiting(format!(
                 "{action} was requested on {id} before it reopened (cycle {}): not awaiting approval now",
                 incident.reopened
@@ -145,7 +155,10 @@ fn awaiting(
 /// Why there is nothing to approve.
 enum Nothing {
     NotAwaiting(String),
-    Approved { cause: String, by: Option<String> },
+    Approved {
+        pending: Box<PendingApproval>,
+        by: Option<String>,
+    },
 }
 
 impl Nothing {
@@ -454,13 +467,19 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ))
             }
         });
-        let pending = match checked.map(|()| awaiting(&incident, &timeline, &a.action)) {
+        let cycle = incident.reopened;
+        let (pending, resumed) = match checked.map(|()| awaiting(&incident, &timeline, &a.action)) {
             Err(why) => return self.refuse_approval(a, &why, report).await,
-            Ok(Ok(p)) => p,
-            Ok(Err(Nothing::Approved { cause, by })) if by.as_deref() == Some(a.approved_by.as_str()) => {
-                // The accepted approval, delivered again.
-                report.cause = Some(cause.clone());
-                return self.redelivered(id, &cause, report).await;
+            Ok(Ok(p)) => (p, false),
+            Ok(Err(Nothing::Approved { pending, by })) if by.as_deref() == Some(a.approved_by.as_str()) => {
+                // The accepted approval, delivered again: finished, or interrupted by an error
+                // a retry fixes before anything reached ECS (then it resumes).
+                report.cause = Some(pending.cause.clone());
+                if !unfinished(id, cycle, &pending.cause, Some(&a.action), &timeline) {
+                    return self.redelivered(id, cycle, &pending.cause, report).await;
+                }
+                tracing::info!(incident = %id, action = %a.action, "resuming an approved action that an error interrupted");
+                (*pending, true)
             }
             Ok(Err(n)) => return self.refuse_approval(a, &n.message(id, &a.action), report).await,
         };
@@ -468,7 +487,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let reads = self.read(&incident).await?;
         report.cause = Some(pending.cause.clone());
         let approved = TimelineEntry::new(
-            event_id(id, &pending.cause, &a.action, "approved"),
+            event_id(id, cycle, &pending.cause, &a.action, "approved"),
             self.ports.clock().now(),
             EntryKind::RemediationRequested,
             format!("{} approved by {}", a.action, a.approved_by),
@@ -480,11 +499,12 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             mode: None,
             approved_by: Some(a.approved_by.clone()),
         });
-        if self.ports.store().append(id, &[approved]).await? == 0 {
-            return self.redelivered(id, &pending.cause, report).await;
+        if !resumed && self.ports.store().append(id, &[approved]).await? == 0 {
+            return self.redelivered(id, cycle, &pending.cause, report).await;
         }
         let dec = Decision {
             incident: &incident,
+            cycle,
             cause: &pending.cause,
             runbook: pending.runbook.as_deref(),
             key: a.action.clone(),
@@ -507,7 +527,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                         || chrono::Duration::seconds(self.settings.sweeper.default_verify_window_s),
                         |b| b.verify_window.to_chrono(),
                     );
-                let (new, _) = self.execute(&dec, &plan, verify, &mut report).await;
+                let (new, _) = self.execute(&dec, &plan, verify, &mut report).await?;
                 entries.extend(new);
             }
         }
@@ -584,7 +604,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             Err(e) => Some(self.notify_failed(dec, "approval request", &e)),
         };
         let entry = TimelineEntry::new(
-            event_id(&inc.id, dec.cause, &dec.key, "awaiting-approval"),
+            event_id(&inc.id, dec.cycle, dec.cause, &dec.key, "awaiting-approval"),
             rec.at,
             EntryKind::ApprovalRequested,
             format!(

@@ -23,6 +23,8 @@ pub(super) struct Plan {
 /// One decision's context, for recording.
 pub(super) struct Decision<'x> {
     pub(super) incident: &'x Incident,
+    /// The incident's cycle the decision belongs to (its entries' ids carry it).
+    pub(super) cycle: u32,
     pub(super) cause: &'x str,
     pub(super) runbook: Option<&'x str>,
     pub(super) key: String,
@@ -84,7 +86,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         g::check_incident_active(incident)?;
         let live = reads.live.as_ref().map_err(|e| {
             Refusal::incident(
-                "alarm-recovered",
+                "alarm-state",
                 format!("could not read the alarms' state: {}", port_error_text(e)),
             )
         })?;
@@ -168,71 +170,112 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         })
     }
 
-    pub(super) async fn act(&self, dec: &Decision<'_>, plan: &Plan) -> Executed {
+    /// The last re-check, the cooldown lease, the intent, then the ECS call. A failure a retry
+    /// can fix (a throttled re-read, a lost lease response, an intent that could not be
+    /// written) is returned as an error before ECS is asked anything, so the delivery is retried
+    /// and resumes the decision; it never becomes a refusal.
+    pub(super) async fn act(&self, dec: &Decision<'_>, plan: &Plan) -> Result<Executed, Error> {
         let svc = &plan.service;
         let cooldown_s = self.settings.remediation.cooldown_s;
-        let now = self.ports.clock().now();
-        let key = g::cooldown_key(svc, dec.action.as_str());
-        match self
-            .ports
-            .store()
-            .claim(&key, g::cooldown_until(now, cooldown_s), now)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Executed::Refused(g::cooldown_refusal(svc, dec.action.as_str(), cooldown_s)),
-            Err(e) => {
-                return Executed::Refused(Refusal::incident(
-                    "cooldown",
-                    format!("could not take the cooldown lease {key}: {e}"),
-                ))
-            }
-        }
-        // Just before acting: the incident still open, its alarm still in ALARM.
+        // Just before acting: the incident still open, its alarm still in ALARM. Read before the
+        // lease, so that a read failing does not leave a cooldown behind it.
         let fresh = match self.ports.store().get(&dec.incident.id).await {
             Ok(Some(i)) => i,
             Ok(None) => {
-                return Executed::Refused(Refusal::incident(
+                return Ok(Executed::Refused(Refusal::incident(
                     "incident-closed",
                     format!("incident {} is gone", dec.incident.id),
-                ))
+                )))
             }
+            Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => {
-                return Executed::Refused(Refusal::incident(
-                    "incident-closed",
+                return Ok(Executed::Refused(Refusal::incident(
+                    "incident-unreadable",
                     format!("could not re-read incident {}: {e}", dec.incident.id),
-                ))
+                )))
             }
         };
+        if fresh.reopened != dec.cycle {
+            return Ok(Executed::Refused(Refusal::incident(
+                "cycle",
+                format!(
+                    "incident {} moved on to cycle {} while cycle {} was being decided",
+                    fresh.id, fresh.reopened, dec.cycle
+                ),
+            )));
+        }
         if let Err(r) = g::check_incident_active(&fresh).and_then(|()| g::check_targets_agree(&fresh)) {
-            return Executed::Refused(r);
+            return Ok(Executed::Refused(r));
         }
         let names: Vec<String> = fresh.alarms.keys().cloned().collect();
         match self.ports.alarms().states(&names).await {
             Ok(live) => {
                 if let Err(r) = g::check_alarms_firing(&fresh, &live) {
-                    return Executed::Refused(r);
+                    return Ok(Executed::Refused(r));
                 }
             }
+            Err(e) if e.retryable => return Err(e.into()),
             Err(e) => {
-                return Executed::Refused(Refusal::incident(
-                    "alarm-recovered",
+                return Ok(Executed::Refused(Refusal::incident(
+                    "alarm-state",
                     format!("could not re-read the alarms' state: {}", port_error_text(&e)),
-                ))
+                )))
+            }
+        }
+        let now = self.ports.clock().now();
+        let key = g::cooldown_key(svc, dec.action.as_str());
+        // the lease belongs to this decision: its own retry takes it again
+        let owner = event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "cooldown");
+        match self
+            .ports
+            .store()
+            .claim(&key, &owner, g::cooldown_until(now, cooldown_s), now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(Executed::Refused(g::cooldown_refusal(
+                    svc,
+                    dec.action.as_str(),
+                    cooldown_s,
+                )))
+            }
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => {
+                return Ok(Executed::Refused(Refusal::incident(
+                    "cooldown",
+                    format!("could not take the cooldown lease {key}: {e}"),
+                )))
             }
         }
         // Write-ahead: the intent goes on the timeline before ECS is asked, so a delivery that
         // finds it without a result learns from ECS what happened (record::reconcile_started).
+        // The intent is also the claim on the call: of two invocations only the one that wrote
+        // it goes on.
         let intent = self.started_entry(dec, plan);
-        if let Err(e) = self.ports.store().append(&dec.incident.id, &[intent]).await {
-            return Executed::Refused(Refusal::incident(
-                "write-ahead",
-                format!("could not record the intent before acting, so nothing was asked of ECS: {e}"),
-            ));
+        match self.ports.store().append(&dec.incident.id, &[intent]).await {
+            Ok(1..) => {}
+            Ok(0) => {
+                return Err(Error::Port(PortError::new(
+                    "remediation",
+                    format!(
+                        "{} on {svc} was started by another invocation; the retry reconciles it",
+                        dec.action
+                    ),
+                    true,
+                )))
+            }
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => {
+                return Ok(Executed::Refused(Refusal::incident(
+                    "write-ahead",
+                    format!("could not record the intent before acting, so nothing was asked of ECS: {e}"),
+                )))
+            }
         }
-        match self.ports.ecs().update(svc, &plan.update).await {
+        Ok(match self.ports.ecs().update(svc, &plan.update).await {
             Ok(after) => Executed::Applied(after),
             Err(e) => Executed::Failed(e),
-        }
+        })
     }
 }

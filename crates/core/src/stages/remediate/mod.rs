@@ -43,6 +43,7 @@ pub use approval::{
     PendingApproval,
 };
 use decision::{Decision, Executed, Plan, Reads};
+use record::unfinished;
 pub use record::{event_id, RECONCILE_AFTER_S};
 use record::{port_error_text, snapshot, ts};
 
@@ -77,6 +78,8 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     pub async fn on_diagnosis(&self, d: &DiagnosisCompleted) -> Result<RemediationReport, Error> {
         let id = &d.incident_id;
         let incident = self.load(id).await?;
+        // each cycle of the incident decides afresh; its entries' ids carry the cycle
+        let cycle = incident.reopened;
         let mut report = RemediationReport {
             incident_id: id.clone(),
             cause: d.cause.clone(),
@@ -97,7 +100,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 (Some(r), Some(_)) => format!("runbook {r} has no cause {cause_id}"),
             };
             let entry = TimelineEntry::new(
-                event_id(id, cause_id, "none", "refused"),
+                event_id(id, cycle, cause_id, "none", "refused"),
                 self.ports.clock().now(),
                 EntryKind::RemediationRefused,
                 format!("no remediation for cause {cause_id}: {why}"),
@@ -108,7 +111,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         };
         if cause.remediation.is_empty() {
             let entry = TimelineEntry::new(
-                event_id(id, cause_id, "none", "note"),
+                event_id(id, cycle, cause_id, "none", "note"),
                 self.ports.clock().now(),
                 EntryKind::Note,
                 format!(
@@ -159,6 +162,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         for (i, (key, step, parsed, mode)) in steps.iter().enumerate() {
             let dec = Decision {
                 incident: &incident,
+                cycle,
                 cause: cause_id,
                 runbook: Some(runbook.id.as_str()),
                 key: key.clone(),
@@ -166,7 +170,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 mode: *mode,
             };
             let requested = TimelineEntry::new(
-                event_id(id, cause_id, key, "requested"),
+                event_id(id, cycle, cause_id, key, "requested"),
                 self.ports.clock().now(),
                 EntryKind::RemediationRequested,
                 format!(
@@ -184,9 +188,15 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 approved_by: None,
             });
             if i == 0 {
-                // The claim on this decision: only one invocation gets past it.
+                // The claim on this decision: only one invocation gets past it, unless an error
+                // a retry fixes stopped that invocation before it recorded any outcome (then
+                // its retry resumes; the ECS call itself is claimed by its intent).
                 if self.ports.store().append(id, &[requested]).await? == 0 {
-                    return self.redelivered(id, cause_id, report).await;
+                    let timeline = self.ports.store().timeline(id).await?;
+                    if !unfinished(id, cycle, cause_id, None, &timeline) {
+                        return self.redelivered(id, cycle, cause_id, report).await;
+                    }
+                    tracing::info!(incident = %id, cause = cause_id, "resuming a decision that an error interrupted");
                 }
             } else {
                 entries.push(requested);
@@ -231,7 +241,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 }
                 RemediationMode::Auto => {
                     let verify = runbook.verify_window.to_chrono();
-                    let (new, done) = self.execute(&dec, &plan, verify, &mut report).await;
+                    let (new, done) = self.execute(&dec, &plan, verify, &mut report).await?;
                     entries.extend(new);
                     if done {
                         break;

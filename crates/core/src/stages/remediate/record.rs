@@ -5,10 +5,48 @@
 use super::*;
 use crate::model::text::{plain, plain_line};
 
+/// True when the decision for `cause` in `cycle` was claimed (its `requested`, or for an
+/// approval of `action` its `approved`, entry is recorded) but no outcome of it is: the claiming
+/// invocation stopped on an error a retry fixes, before it recorded anything else and before ECS
+/// was asked anything (an intent, `started`, counts as an outcome: it is reconciled, never
+/// repeated).
+pub(super) fn unfinished(
+    id: &IncidentId,
+    cycle: u32,
+    cause: &str,
+    action: Option<&str>,
+    timeline: &[TimelineEntry],
+) -> bool {
+    let mut claimed = false;
+    for e in timeline {
+        let Some(EntryId::Remediation {
+            incident,
+            cycle: n,
+            cause: c,
+            action: a,
+            phase,
+        }) = EntryId::parse(&e.event_id)
+        else {
+            continue;
+        };
+        if incident != *id || n != cycle || c != cause || action.is_some_and(|x| x != a) {
+            continue;
+        }
+        match (action, phase.as_str()) {
+            (None, "requested") | (Some(_), "approved") => claimed = true,
+            // what the request itself wrote before the approval
+            (Some(_), "requested" | "awaiting-approval" | "approval-request-failed") => {}
+            _ => return false,
+        }
+    }
+    claimed
+}
+
 /// The deterministic event id of a remediation entry.
-pub fn event_id(incident: &IncidentId, cause: &str, action: &str, phase: &str) -> String {
+pub fn event_id(incident: &IncidentId, cycle: u32, cause: &str, action: &str, phase: &str) -> String {
     EntryId::Remediation {
         incident: incident.clone(),
+        cycle,
         cause: cause.to_string(),
         action: action.to_string(),
         phase: phase.to_string(),
@@ -100,7 +138,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let rec = self.record(dec, Outcome::Refused, format!("refused: {}", r.reason), target);
         report.decisions.push(rec.clone());
         TimelineEntry::new(
-            event_id(&dec.incident.id, dec.cause, &dec.key, "refused"),
+            event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "refused"),
             rec.at,
             EntryKind::RemediationRefused,
             format!("{} refused ({}): {}", dec.action, r.guardrail, r.reason),
@@ -128,7 +166,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         );
         report.decisions.push(rec.clone());
         TimelineEntry::new(
-            event_id(&dec.incident.id, dec.cause, &dec.key, "dry-run"),
+            event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "dry-run"),
             rec.at,
             EntryKind::RemediationDryRun,
             format!(
@@ -150,6 +188,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         TimelineEntry::new(
             event_id(
                 &dec.incident.id,
+                dec.cycle,
                 dec.cause,
                 &dec.key,
                 &format!("{}-failed", what.replace(' ', "-")),
@@ -168,21 +207,24 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         })
     }
 
-    /// Cooldown lease, re-check, then the ECS call. Returns the entries and whether the cause is
-    /// done (applied, failed, or refused for the whole incident).
+    /// Re-check, cooldown lease, intent, then the ECS call. Returns the entries and whether the
+    /// cause is done (applied, failed, or refused for the whole incident).
+    ///
+    /// # Errors
+    /// What a retry can fix, before ECS was asked anything (see `act`).
     pub(super) async fn execute(
         &self,
         dec: &Decision<'_>,
         plan: &Plan,
         verify: chrono::Duration,
         report: &mut RemediationReport,
-    ) -> (Vec<TimelineEntry>, bool) {
+    ) -> Result<(Vec<TimelineEntry>, bool), Error> {
         let inc = dec.incident;
         let svc = &plan.service;
-        let outcome = self.act(dec, plan).await;
+        let outcome = self.act(dec, plan).await?;
         let now = self.ports.clock().now();
         let before = snapshot(&plan.before);
-        match outcome {
+        Ok(match outcome {
             Executed::Refused(r) => {
                 let stops = r.stops();
                 (vec![self.refused(dec, Some(svc), &r, report)], stops)
@@ -197,7 +239,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 );
                 report.decisions.push(rec.clone());
                 let entry = TimelineEntry::new(
-                    event_id(&inc.id, dec.cause, &dec.key, "failed"),
+                    event_id(&inc.id, dec.cycle, dec.cause, &dec.key, "failed"),
                     now,
                     EntryKind::RemediationFailed,
                     format!("{} on {svc} failed: {}", dec.action, port_error_text(&e)),
@@ -229,7 +271,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 );
                 report.decisions.push(rec.clone());
                 let mut entries = vec![TimelineEntry::new(
-                    event_id(&inc.id, dec.cause, &dec.key, "applied"),
+                    event_id(&inc.id, dec.cycle, dec.cause, &dec.key, "applied"),
                     now,
                     EntryKind::RemediationApplied,
                     format!("{} applied on {svc}: {}", dec.action, plan.detail),
@@ -247,7 +289,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 })];
                 if inc.status == IncidentStatus::Open {
                     entries.push(TimelineEntry::new(
-                        event_id(&inc.id, dec.cause, &dec.key, "mitigated"),
+                        event_id(&inc.id, dec.cycle, dec.cause, &dec.key, "mitigated"),
                         now,
                         EntryKind::Mitigated,
                         format!(
@@ -259,7 +301,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 }
                 (entries, true)
             }
-        }
+        })
     }
 
     /// Appends the entries (idempotent), then reconciles the incident from them.
@@ -310,6 +352,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     pub(super) async fn redelivered(
         &self,
         id: &IncidentId,
+        cycle: u32,
         cause: &str,
         mut report: RemediationReport,
     ) -> Result<RemediationReport, Error> {
@@ -322,7 +365,8 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             .into_iter()
             .filter(|e| {
                 matches!(EntryId::parse(&e.event_id),
-                    Some(EntryId::Remediation { incident, cause: c, .. }) if incident == *id && c == cause)
+                    Some(EntryId::Remediation { incident, cycle: n, cause: c, .. })
+                        if incident == *id && n == cycle && c == cause)
             })
             .collect();
         let healed = self.reconcile_started(id, &entries).await?;
@@ -348,7 +392,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     /// The intent of the ECS change `plan` makes, for the timeline before the call.
     pub(super) fn started_entry(&self, dec: &Decision<'_>, plan: &Plan) -> TimelineEntry {
         TimelineEntry::of(
-            event_id(&dec.incident.id, dec.cause, &dec.key, "started"),
+            event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "started"),
             self.ports.clock().now(),
             detail::RemediationStarted {
                 action: dec.action.clone(),
@@ -386,14 +430,17 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 continue;
             };
             let Some(EntryId::Remediation {
-                cause, action: key, ..
+                cycle,
+                cause,
+                action: key,
+                ..
             }) = EntryId::parse(&e.event_id)
             else {
                 continue;
             };
             let done = entries.iter().any(|x| {
-                matches!(EntryId::parse(&x.event_id), Some(EntryId::Remediation { cause: c, action: a, phase, .. })
-                    if c == cause && a == key && (phase == "applied" || phase == "failed"))
+                matches!(EntryId::parse(&x.event_id), Some(EntryId::Remediation { cycle: n, cause: c, action: a, phase, .. })
+                    if n == cycle && c == cause && a == key && (phase == "applied" || phase == "failed"))
             });
             if done {
                 continue;
@@ -425,6 +472,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             let applied = update_shows(&s.update, &state, e.at);
             let dec = Decision {
                 incident,
+                cycle,
                 cause: &cause,
                 runbook: s.runbook.as_deref(),
                 key: key.clone(),
@@ -454,7 +502,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 let verify = chrono::Duration::seconds(self.settings.sweeper.default_verify_window_s);
                 out.push(
                     TimelineEntry::new(
-                        event_id(&incident.id, &cause, &key, "applied"),
+                        event_id(&incident.id, cycle, &cause, &key, "applied"),
                         now,
                         EntryKind::RemediationApplied,
                         format!(
@@ -489,7 +537,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 );
                 out.push(
                     TimelineEntry::new(
-                        event_id(&incident.id, &cause, &key, "failed"),
+                        event_id(&incident.id, cycle, &cause, &key, "failed"),
                         now,
                         EntryKind::RemediationFailed,
                         format!(
@@ -530,6 +578,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let target = rec.target.clone().unwrap_or_default();
         let dec = Decision {
             incident,
+            cycle: incident.reopened,
             cause,
             runbook: None,
             key: rec.action.to_string(),

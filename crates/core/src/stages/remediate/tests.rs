@@ -659,7 +659,12 @@ async fn cooldown_per_service_and_action_refuses_a_second_run() {
     let w = World::new().await;
     let taken = w
         .store
-        .claim("cooldown#prod/articles-api#ecs-restart", t(14, 50), t(14, 30))
+        .claim(
+            "cooldown#prod/articles-api#ecs-restart",
+            "another incident",
+            t(14, 50),
+            t(14, 30),
+        )
         .await
         .unwrap();
     assert!(taken);
@@ -1526,4 +1531,142 @@ async fn an_intent_ecs_never_carried_out_is_recorded_as_not_carried_out() {
         failed[0].summary
     );
     assert_eq!(w2.outcomes().await, pairs(&[("ecs-rollback", "failed")]));
+}
+
+impl World {
+    /// The use-case over this world with `store` in front of its store.
+    fn uc_over<'a, S: IncidentStore>(&'a self, store: &'a S) -> Remediate<'a, impl RemediatePorts + 'a> {
+        Remediate {
+            ports: Wired::new()
+                .store(store)
+                .ecs(&self.ecs)
+                .alarms(&self.alarms)
+                .notifier(&self.notifier)
+                .bus(&self.bus)
+                .clock(&self.clock),
+            runbooks: &self.runbooks,
+            settings: &self.settings,
+        }
+    }
+
+    /// The event ids of the remediation entries.
+    async fn remediation_ids(&self) -> Vec<String> {
+        self.store
+            .timeline(&inc_id())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .filter(|id| id.contains("/remediate/"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_re_read_just_before_acting_is_retried_not_refused() {
+    let w = World::new().await;
+    // the first read passes; the re-read just before the ECS call is throttled
+    w.alarms.throttle_after(1, 1);
+    let e = w.uc().on_diagnosis(&diag("overload")).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(w.attempts(), 0);
+    assert!(
+        w.entry(EntryKind::RemediationRefused).await.is_empty(),
+        "a throttled read is not a refusal ('alarm-recovered')"
+    );
+    // Lambda's retry resumes the decision: the lease taken is its own, so no false cooldown
+    let r = w.diagnose("overload").await;
+    assert_eq!(r.skipped, None, "{r:?}");
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "applied")]));
+    assert_eq!(w.attempts(), 1);
+    // and a later redelivery is a redelivery
+    let again = w.diagnose("overload").await;
+    assert_eq!(again.skipped.as_deref(), Some("already decided"));
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_lease_response_is_not_a_false_cooldown() {
+    let w = World::new().await;
+    let store = FaultyStore::new(&w.store).lose_next_claim_responses(1);
+    let e = w
+        .uc_over(&store)
+        .on_diagnosis(&diag("overload"))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(w.attempts(), 0);
+    // the retry finds the lease it took itself, not someone else's cooldown
+    let r = w.uc_over(&store).on_diagnosis(&diag("overload")).await.unwrap();
+    assert_eq!(r.skipped, None, "{r:?}");
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "applied")]));
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_reopened_incident_gets_its_own_decision_in_its_new_cycle() {
+    let w = World::new().await;
+    let first = w.diagnose("overload").await;
+    assert_eq!(first.decisions[0].outcome, "applied");
+    let at = w.clock.now();
+    w.change(|i| {
+        i.resolve(at + chrono::Duration::minutes(5));
+        i.reopen(at + chrono::Duration::minutes(20));
+    })
+    .await;
+    // past the cooldown: cycle 1 decides, and acts, again
+    w.clock
+        .advance(chrono::Duration::seconds(w.settings.remediation.cooldown_s + 60));
+    let second = w.diagnose("overload").await;
+    assert_eq!(second.skipped, None, "{second:?}");
+    assert_eq!(second.decisions[0].outcome, "applied", "{second:?}");
+    assert_eq!(w.attempts(), 2);
+    let ids = w.remediation_ids().await;
+    assert!(
+        ids.iter()
+            .any(|i| i.ends_with("/remediate/overload/ecs-scale-out/applied")),
+        "{ids:?}"
+    );
+    assert!(
+        ids.iter()
+            .any(|i| i.ends_with("/remediate/r1/overload/ecs-scale-out/applied")),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reopened_incident_within_the_cooldown_records_the_refusal_instead_of_skipping() {
+    let w = World::new().await;
+    w.diagnose("restart-only").await;
+    let at = w.clock.now();
+    w.change(|i| {
+        i.resolve(at + chrono::Duration::minutes(1));
+        i.reopen(at + chrono::Duration::minutes(2));
+    })
+    .await;
+    w.clock.advance(chrono::Duration::minutes(3));
+    let second = w.diagnose("restart-only").await;
+    assert_eq!(second.skipped, None, "{second:?}");
+    assert_eq!(second.decisions[0].outcome, "refused", "{second:?}");
+    assert!(second.decisions[0].detail.contains("cooldown"), "{second:?}");
+    assert_eq!(w.attempts(), 1);
+}
+
+#[tokio::test]
+async fn an_approval_request_of_cycle_0_cannot_be_approved_in_cycle_1_even_for_cycle_1() {
+    let w = World::awaiting_scale_out().await;
+    let at = w.clock.now();
+    w.change(|i| {
+        i.resolve(at);
+        i.reopen(at);
+    })
+    .await;
+    // the request is from cycle 0 (same second as the reopen): its id says so
+    let r = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 1), &approvers())
+        .await
+        .unwrap();
+    assert!(refused(&r).contains("before it reopened"), "{r:?}");
+    assert_eq!(w.attempts(), 0);
 }

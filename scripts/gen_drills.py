@@ -264,6 +264,16 @@ def events():
         put("alarm-storm", f"alarm-{i + 1:02d}.eventbridge.json", eventbridge(name, "ALARM", "OK", d(2026, 8, 20, 3, 0, 5 * i), ns, metric, dims, ecs, 99.0, 1.0))
         put("alarm-storm", f"ok-{i + 1:02d}.eventbridge.json", eventbridge(name, "OK", "ALARM", d(2026, 8, 20, 3, 40), ns, metric, dims, ecs, 0.0, 1.0))
 
+    # One state change, two channels: the SNS copy (no tags) and the EventBridge copy (tags,
+    # naming the service its own way, and a severity) of the same 5xx ALARM, then both copies
+    # of its OK. On its own each copy would be another incident.
+    both = {"service": "articles", "severity": "SEV1", "team": "articles"}
+    t0, t1 = d(2026, 9, 3, 10, 0), d(2026, 9, 3, 10, 30)
+    put("two-channel-copies", "alarm.sns.json", sns("articles-api-5xx-rate", "ALARM", "OK", t0, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, 15.0, 5.0))
+    put("two-channel-copies", "alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", t0, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, both, 15.0, 5.0))
+    put("two-channel-copies", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", t1, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, both, 0.4, 5.0))
+    put("two-channel-copies", "ok.sns.json", sns("articles-api-5xx-rate", "OK", "ALARM", t1, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, 0.4, 5.0))
+
 
 if __name__ == "__main__":
     events()

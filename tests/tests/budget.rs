@@ -1,5 +1,5 @@
-//! AWS calls on triage's new-incident path: open (DynamoDB), page (SNS), tell the bus
-//! (EventBridge). Budget: at most 4. Counted per HTTP request, retries included.
+//! AWS calls on triage's new-incident path: open, claiming the alarm state change for this copy
+//! of it in the same transaction (DynamoDB), page (SNS), tell the bus (EventBridge). Budget: at most 4. Counted per HTTP request, retries included.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
@@ -57,8 +57,16 @@ async fn a_new_incident_costs_one_dynamodb_call_and_three_in_all() -> Result<()>
         TimelineEntry::new("d1/opened", at, EntryKind::Opened, "opened"),
         TimelineEntry::new("d1/classified", at, EntryKind::Classified, "SEV2"),
     ];
+    let change = firebreak_core::ports::Transition {
+        key: "articles-api-5xx-rate/ALARM/1773499200000".into(),
+        delivery: "d1".into(),
+        service: "prod/articles-api".into(),
+        until: at + chrono::Duration::days(3),
+    };
     assert_eq!(
-        store.open(&inc, &entries, Duration::from_secs(1800)).await?,
+        store
+            .open_claiming(&inc, &entries, Duration::from_secs(1800), Some(&change))
+            .await?,
         OpenOutcome::Opened
     );
     assert_eq!(counter.calls(), ["DynamoDB.TransactWriteItems"]);

@@ -53,7 +53,7 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         s
     };
     BTreeMap::from([
-        ("TriageRole", with_page(&[])),
+        ("TriageRole", with_page(&["dynamodb:UpdateItem"])),
         (
             "DiagnoseRole",
             role(&[
@@ -104,7 +104,7 @@ fn expected_detail_types() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 }
 
 /// The partition-key prefixes (crates/aws/src/store.rs: `INC#<id>`, `OPEN#<service>`,
-/// `LEASE#<key>`) each role's table action may touch, as `dynamodb:LeadingKeys` patterns.
+/// `LEASE#<key>`, `TRANSITION#<change>`) each role's table action may touch, as `dynamodb:LeadingKeys` patterns.
 fn expected_leading_keys() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'static str>> {
     let inc = || BTreeSet::from(["INC#*"]);
     let mut m = BTreeMap::new();
@@ -124,13 +124,18 @@ fn expected_leading_keys() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'
         }
     }
     // Triage opens incidents: the open pointer is read and written with the incident.
+    // ... and claims each alarm state change for one of its copies (TRANSITION#).
     m.insert(
         ("TriageRole", "dynamodb:GetItem"),
-        BTreeSet::from(["INC#*", "OPEN#*"]),
+        BTreeSet::from(["INC#*", "OPEN#*", "TRANSITION#*"]),
+    );
+    m.insert(
+        ("TriageRole", "dynamodb:UpdateItem"),
+        BTreeSet::from(["TRANSITION#*"]),
     );
     m.insert(
         ("TriageRole", "dynamodb:PutItem"),
-        BTreeSet::from(["INC#*", "OPEN#*"]),
+        BTreeSet::from(["INC#*", "OPEN#*", "TRANSITION#*"]),
     );
     // Leases: remediation cooldowns, resolve's one-shot notify step.
     m.insert(
@@ -813,7 +818,7 @@ fn every_check_fails_on_a_template_that_regresses() -> Result<()> {
         ),
         (
             "a GetItem without LeadingKeys",
-            "                Condition:\n                  ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"INC#*\", \"OPEN#*\"]\n              # PutItem",
+            "                Condition:\n                  ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"INC#*\", \"OPEN#*\", \"TRANSITION#*\"]\n              # PutItem",
             "\n              # PutItem",
             "table grants",
         ),

@@ -51,6 +51,7 @@ async fn twenty_concurrent_opens_on_one_service_open_exactly_one() -> Result<()>
             (id, OpenOutcome::Opened) => opened.push(id),
             (_, OpenOutcome::Existing(i)) => existing.push(i.id),
             (id, OpenOutcome::IdTaken(i)) => panic!("{id}: distinct ids, yet taken by {}", i.id),
+            (id, other) => panic!("{id}: {other:?} without a claim"),
         }
     }
     assert_eq!(opened.len(), 1, "opened: {opened:?}");
@@ -379,5 +380,61 @@ async fn a_lease_goes_to_exactly_one_claimant_until_it_expires_and_its_owner_tak
             .await?
     );
     assert!(store.claim("other", "x", t(15, 30), t(15, 0)).await?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_of_many_copies_claims_a_state_change_and_the_others_learn_its_service() -> Result<()> {
+    use firebreak_core::ports::{Transition, TransitionClaim};
+    let (_m, store) = store("transition").await?;
+    let store = Arc::new(store);
+    let change = |n: &str| Transition {
+        key: "articles-api-5xx-rate/ALARM/1773499200123".into(),
+        delivery: format!("copy-{n}"),
+        service: format!("service-{n}"),
+        until: t(23, 0),
+    };
+    // half the copies open an incident with the claim in the transaction, half claim it alone
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let c = change(&n.to_string());
+            tokio::spawn(async move {
+                let claim = if n % 2 == 0 {
+                    let inc = incident(&format!("INC-20260314-143500-0000000{n}"), &c.service, t(14, 35));
+                    match store.open_claiming(&inc, &[], WINDOW, Some(&c)).await? {
+                        OpenOutcome::Opened => TransitionClaim::Mine,
+                        OpenOutcome::TransitionTaken { delivery, service } => {
+                            TransitionClaim::Theirs { delivery, service }
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                } else {
+                    store.claim_transition(&c).await?
+                };
+                Ok::<_, StoreError>((c, claim))
+            })
+        })
+        .collect();
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    for task in tasks {
+        match task.await?? {
+            (c, TransitionClaim::Mine) => mine.push(c),
+            (_, TransitionClaim::Theirs { delivery, service }) => theirs.push((delivery, service)),
+        }
+    }
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(theirs.len(), 7);
+    assert!(
+        theirs
+            .iter()
+            .all(|(d, s)| *d == mine[0].delivery && *s == mine[0].service),
+        "{theirs:?}"
+    );
+    // at most the winner opened an incident: the losing opens wrote nothing
+    assert!(store.list(&ListQuery::default()).await?.len() <= 1);
+    // the claimer's own retry is still its claim
+    assert_eq!(store.claim_transition(&mine[0]).await?, TransitionClaim::Mine);
     Ok(())
 }

@@ -9,18 +9,24 @@
 //!   orders entries of equal `at` in write order).
 //! - `OPEN#<service>` / `OPEN`: the service's open pointer: `incident`, and `resolved_at` once the
 //!   incident is resolved.
-//! - `LEASE#<key>` / `LEASE`: a lease held `until`, deleted by TTL (`expires_at`) a day later.
+//! - `LEASE#<key>` / `LEASE`: a lease held `until` by its `owner`, deleted by TTL (`expires_at`)
+//!   a day later.
+//! - `TRANSITION#<alarm>/<state>/<ms>` / `TRANSITION`: the `delivery` that claimed one alarm
+//!   state change and the `service` whose incident it records it on; deleted by TTL.
 
 use crate::error::{build_error, port_error};
 use crate::table::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::timeline::TimelineEntry;
-use firebreak_core::ports::{IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError};
+use firebreak_core::ports::{
+    IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError, Transition, TransitionClaim,
+};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +47,7 @@ const LEASE_GRACE_S: i64 = 86_400;
 const META: &str = "META";
 const POINTER_SK: &str = "OPEN";
 const LEASE_SK: &str = "LEASE";
+const TRANSITION_SK: &str = "TRANSITION";
 const ACTIVE: &str = "ACTIVE";
 
 const TRANSACT: &str = "DynamoDB TransactWriteItems";
@@ -59,6 +66,10 @@ fn pointer_pk(service: &str) -> String {
 
 fn lease_pk(key: &str) -> String {
     format!("LEASE#{key}")
+}
+
+fn transition_pk(key: &str) -> String {
+    format!("TRANSITION#{key}")
 }
 
 /// Fixed-width RFC 3339 with nanoseconds: sorts as text in time order (years 0000-9999).
@@ -102,6 +113,15 @@ fn next_written_at() -> u64 {
 
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_string(), av(pk)), (SK.to_string(), av(sk))])
+}
+
+fn transition_item(t: &Transition) -> Item {
+    let mut item = key(transition_pk(&t.key), TRANSITION_SK);
+    item.insert("kind".into(), av("transition"));
+    item.insert("delivery".into(), av(t.delivery.as_str()));
+    item.insert("service".into(), av(t.service.as_str()));
+    item.insert(TTL_ATTRIBUTE.into(), num(t.until.timestamp()));
+    item
 }
 
 fn meta_item(inc: &Incident) -> Result<Item, StoreError> {
@@ -381,6 +401,23 @@ impl DynamoIncidentStore {
         Ok(out.item)
     }
 
+    /// Who holds the claim on `t` (consistent read), after a write conditioned on it failed.
+    async fn transition_holder(&self, t: &Transition) -> Result<TransitionClaim, StoreError> {
+        let record = transition_pk(&t.key);
+        let item = self
+            .get_item(key(record.clone(), TRANSITION_SK))
+            .await?
+            .ok_or_else(|| corrupt(&record, "claimed by another delivery, then gone"))?;
+        let delivery = get_s(&item, &record, "delivery")?.to_string();
+        if delivery == t.delivery {
+            return Ok(TransitionClaim::Mine);
+        }
+        Ok(TransitionClaim::Theirs {
+            delivery,
+            service: get_s(&item, &record, "service")?.to_string(),
+        })
+    }
+
     async fn read_pointer(&self, service: &str) -> Result<Option<Pointer>, StoreError> {
         match self.get_item(key(pointer_pk(service), POINTER_SK)).await? {
             Some(item) => Ok(Some(parse_pointer(&item)?)),
@@ -580,11 +617,12 @@ impl DynamoIncidentStore {
 }
 
 impl IncidentStore for DynamoIncidentStore {
-    async fn open(
+    async fn open_claiming(
         &self,
         incident: &Incident,
         entries: &[TimelineEntry],
         reopen_window: Duration,
+        transition: Option<&Transition>,
     ) -> Result<OpenOutcome, StoreError> {
         if let Some(dup) = first_batch_duplicate(entries) {
             // DynamoDB refuses two writes to one item in a transaction; answer as the in-memory
@@ -594,8 +632,9 @@ impl IncidentStore for DynamoIncidentStore {
                 None => Err(StoreError::Duplicate(dup.to_string())),
             };
         }
-        if entries.len() + 2 > MAX_TRANSACTION_ITEMS {
-            return Err(too_many(entries.len() + 2));
+        let fixed = 2 + usize::from(transition.is_some());
+        if entries.len() + fixed > MAX_TRANSACTION_ITEMS {
+            return Err(too_many(entries.len() + fixed));
         }
         let cut = cutoff(incident.opened_at, reopen_window);
         let mut attempt = 0;
@@ -619,6 +658,15 @@ impl IncidentStore for DynamoIncidentStore {
                     vec![],
                 )?,
             ];
+            if let Some(t) = transition {
+                items.push(put(
+                    &self.table,
+                    transition_item(t),
+                    "attribute_not_exists(pk) OR #delivery = :d",
+                    &[("#delivery", "delivery")],
+                    vec![(":d", av(t.delivery.as_str()))],
+                )?);
+            }
             items.extend(entry_puts(&self.table, &incident.id, entries)?);
 
             let err = match self.transact(items).await {
@@ -629,6 +677,12 @@ impl IncidentStore for DynamoIncidentStore {
                 Cancelled::Reasons(r) => r,
                 Cancelled::Other(e) => return Err(e.into()),
             };
+            // another copy of the state change claimed it first: checked before anything else
+            if let Some(t) = transition.filter(|_| failed(&reasons, 2)) {
+                if let TransitionClaim::Theirs { delivery, service } = self.transition_holder(t).await? {
+                    return Ok(OpenOutcome::TransitionTaken { delivery, service });
+                }
+            }
             if failed(&reasons, 0) || failed(&reasons, 1) {
                 if let Some(existing) = self
                     .existing(incident, reopen_window, failed(&reasons, 1))
@@ -638,7 +692,7 @@ impl IncidentStore for DynamoIncidentStore {
                 }
                 // The pointer was released past the window between our write and our read:
                 // nothing claims the service now, so try again.
-            } else if let Some(i) = (0..entries.len()).find(|i| failed(&reasons, i + 2)) {
+            } else if let Some(i) = (0..entries.len()).find(|i| failed(&reasons, i + fixed)) {
                 return Err(StoreError::Duplicate(entries[i].event_id.clone()));
             } else if let Some(code) = other_reason(&reasons) {
                 if code != "TransactionConflict" {
@@ -887,6 +941,39 @@ impl IncidentStore for DynamoIncidentStore {
         }
         out.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    async fn claim_transition(&self, t: &Transition) -> Result<TransitionClaim, StoreError> {
+        // UpdateItem with the same condition as the open's Put: the claimer's retry is its claim
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(transition_pk(&t.key), TRANSITION_SK)))
+            .update_expression("SET #delivery = :d, #service = :s, #kind = :kind, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR #delivery = :d")
+            .expression_attribute_names("#delivery", "delivery")
+            .expression_attribute_names("#service", "service")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":d", av(t.delivery.as_str()))
+            .expression_attribute_values(":s", av(t.service.as_str()))
+            .expression_attribute_values(":kind", av("transition"))
+            .expression_attribute_values(":ttl", num(t.until.timestamp()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(TransitionClaim::Mine),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                self.transition_holder(t).await
+            }
+            Err(e) => Err(port_error("DynamoDB UpdateItem", &e).into()),
+        }
     }
 
     async fn claim(

@@ -664,3 +664,88 @@ async fn the_other_channels_copy_of_a_state_change_adds_its_tags_not_a_page() {
         "{t:?}"
     );
 }
+
+/// The SNS and the EventBridge copy of one state change, as delivered: the SNS copy carries no
+/// tags, so it classifies by its dimensions and the policy; the EventBridge copy's tags name
+/// another service and a severity. One incident, one page, whichever copy comes first.
+fn two_channel_copies() -> (AlarmSignal, AlarmSignal) {
+    let mut sns = sample("sns-metric-alarm.json");
+    sns.delivery_id = "sns-msg-1".into();
+    sns.changed_at = at("2026-03-14T14:35:00.123Z");
+    sns.tags.clear();
+    let mut eb = sns.clone();
+    eb.delivery_id = "eb-event-1".into();
+    eb.channel = sample("eventbridge-metric-alarm.json").channel;
+    eb.tags.insert("ecs-cluster".into(), "prod".into());
+    eb.tags.insert("ecs-service".into(), "checkout-api".into());
+    eb.tags.insert("severity".into(), "SEV1".into());
+    (sns, eb)
+}
+
+#[tokio::test]
+async fn two_channels_copies_of_one_state_change_give_one_incident_and_one_page_in_either_order() {
+    for sns_first in [true, false] {
+        let w = World::new();
+        let t = w.triage();
+        let (sns, eb) = two_channel_copies();
+        assert_ne!(
+            w.policy.classify(&sns).service,
+            w.policy.classify(&eb).service,
+            "the copies classify apart on their own"
+        );
+        let (first, second) = if sns_first { (&sns, &eb) } else { (&eb, &sns) };
+        let opened = t.handle(first).await.unwrap();
+        let TriageOutcome::Opened { id } = opened else {
+            panic!("{opened:?}")
+        };
+        assert_eq!(
+            t.handle(second).await.unwrap(),
+            TriageOutcome::Duplicate { id: id.clone() }
+        );
+        // and each copy redelivered changes nothing
+        t.handle(first).await.unwrap();
+        t.handle(second).await.unwrap();
+        assert_eq!(w.incidents().await.len(), 1, "sns first: {sns_first}");
+        assert_eq!(w.notifier.sent().len(), 1, "sns first: {sns_first}");
+        let timeline = w.store.timeline(&id).await.unwrap();
+        let copies: Vec<_> = timeline
+            .iter()
+            .filter(|e| e.summary.contains("a copy of a recorded state change"))
+            .collect();
+        assert_eq!(copies.len(), 1, "{timeline:#?}");
+        if sns_first {
+            assert!(
+                copies[0].summary.contains("severity=SEV1"),
+                "{}",
+                copies[0].summary
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_copy_arriving_while_the_other_is_being_recorded_waits_then_asks_for_a_retry() {
+    let w = World::new();
+    let (sns, eb) = two_channel_copies();
+    // the SNS copy claimed the change and stopped before recording it (a crash, a timeout)
+    w.store
+        .claim_transition(&firebreak_core::ports::Transition {
+            key: firebreak_core::stages::triage::transition_key(&sns),
+            delivery: sns.delivery_id.clone(),
+            service: w.policy.classify(&sns).service,
+            until: at("2026-03-17T00:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let e = w.triage().handle(&eb).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("sns-msg-1"), "{e}");
+    assert!(w.incidents().await.is_empty());
+    // the SNS copy's retry records it; then the EventBridge copy's retry attaches
+    let id = w.triage().handle(&sns).await.unwrap().incident().unwrap().clone();
+    assert_eq!(
+        w.triage().handle(&eb).await.unwrap(),
+        TriageOutcome::Duplicate { id }
+    );
+    assert_eq!(w.notifier.sent().len(), 1);
+}

@@ -29,6 +29,8 @@ struct StoreState {
     pointers: HashMap<String, Pointer>,
     /// key → (holder, until)
     leases: HashMap<String, (String, DateTime<Utc>)>,
+    /// transition → (claiming delivery, its service)
+    transitions: HashMap<String, (String, String)>,
     /// Calls made, by method name: lets tests and benches count round trips.
     calls: BTreeMap<&'static str, usize>,
 }
@@ -49,6 +51,21 @@ impl StoreState {
             }
         }
         Ok(())
+    }
+
+    fn claim_transition(&mut self, t: &Transition) -> TransitionClaim {
+        let (holder, service) = self
+            .transitions
+            .entry(t.key.clone())
+            .or_insert_with(|| (t.delivery.clone(), t.service.clone()));
+        if *holder == t.delivery {
+            TransitionClaim::Mine
+        } else {
+            TransitionClaim::Theirs {
+                delivery: holder.clone(),
+                service: service.clone(),
+            }
+        }
     }
 
     fn push_entries(&mut self, id: &IncidentId, entries: &[TimelineEntry]) -> usize {
@@ -94,13 +111,24 @@ impl InMemoryIncidentStore {
 }
 
 impl IncidentStore for InMemoryIncidentStore {
-    async fn open(
+    async fn open_claiming(
         &self,
         incident: &Incident,
         entries: &[TimelineEntry],
         reopen_window: Duration,
+        transition: Option<&Transition>,
     ) -> Result<OpenOutcome, StoreError> {
         let mut s = self.count("open");
+        if let Some(t) = transition {
+            if let Some((holder, service)) = s.transitions.get(&t.key) {
+                if *holder != t.delivery {
+                    return Ok(OpenOutcome::TransitionTaken {
+                        delivery: holder.clone(),
+                        service: service.clone(),
+                    });
+                }
+            }
+        }
         if let Some(existing) = s.incidents.get(&incident.id) {
             return Ok(OpenOutcome::IdTaken(Box::new(existing.clone())));
         }
@@ -126,6 +154,9 @@ impl IncidentStore for InMemoryIncidentStore {
         );
         s.incidents.insert(incident.id.clone(), incident.clone());
         s.push_entries(&incident.id, entries);
+        if let Some(t) = transition {
+            s.claim_transition(t);
+        }
         Ok(OpenOutcome::Opened)
     }
 
@@ -223,6 +254,10 @@ impl IncidentStore for InMemoryIncidentStore {
             .collect();
         v.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
         Ok(v)
+    }
+
+    async fn claim_transition(&self, t: &Transition) -> Result<TransitionClaim, StoreError> {
+        Ok(self.count("claim_transition").claim_transition(t))
     }
 
     async fn claim(
@@ -347,8 +382,14 @@ impl<'a> FaultyStore<'a> {
 }
 
 impl IncidentStore for FaultyStore<'_> {
-    async fn open(&self, i: &Incident, e: &[TimelineEntry], w: Duration) -> Result<OpenOutcome, StoreError> {
-        self.inner.open(i, e, w).await
+    async fn open_claiming(
+        &self,
+        i: &Incident,
+        e: &[TimelineEntry],
+        w: Duration,
+        t: Option<&Transition>,
+    ) -> Result<OpenOutcome, StoreError> {
+        self.inner.open_claiming(i, e, w, t).await
     }
     async fn save(
         &self,
@@ -399,6 +440,9 @@ impl IncidentStore for FaultyStore<'_> {
     }
     async fn list(&self, q: &ListQuery) -> Result<Vec<Incident>, StoreError> {
         self.inner.list(q).await
+    }
+    async fn claim_transition(&self, t: &Transition) -> Result<TransitionClaim, StoreError> {
+        self.inner.claim_transition(t).await
     }
     async fn claim(&self, k: &str, o: &str, u: DateTime<Utc>, n: DateTime<Utc>) -> Result<bool, StoreError> {
         let taken = self.inner.claim(k, o, u, n).await?;

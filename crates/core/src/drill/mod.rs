@@ -198,6 +198,8 @@ pub struct Expect {
     /// How many `refused` timeline entries the drill ends with, over every incident (forged,
     /// stale or unverifiable events refused at the trust boundary).
     pub refused: Option<usize>,
+    /// How many notifications (pages, summaries, approval requests) the drill sent in all.
+    pub notifications: Option<usize>,
 }
 
 /// The drill's output (`--json`), the contract in DESIGN.md.
@@ -658,6 +660,16 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
             .count();
         if got != n {
             diffs.push(format!("refused: expected {n} refused entries, got {got}"));
+        }
+    }
+    if let Some(n) = expect.notifications {
+        if report.notifications.len() != n {
+            let subjects: Vec<&str> = report.notifications.iter().map(|(s, _)| s.as_str()).collect();
+            diffs.push(format!(
+                "notifications: expected {n}, got {} ({})",
+                report.notifications.len(),
+                subjects.join("; ")
+            ));
         }
     }
     let Some(inc) = report.incidents.first() else {

@@ -90,6 +90,9 @@ pub enum OpenOutcome {
     /// The store does not say whether it is a redelivery of the same alarm or another incident
     /// whose id happens to be the same: the caller decides that from the delivery's identity.
     IdTaken(Box<Incident>),
+    /// Another copy of the state change the open claims ([`IncidentStore::open_claiming`])
+    /// claimed it first, for the incident of `service`. Nothing was written.
+    TransitionTaken { delivery: String, service: String },
 }
 
 /// What a save does to the service's open-incident pointer.
@@ -101,6 +104,29 @@ pub enum PointerChange {
     Release,
     /// A resolved incident reopens: the pointer claims the service for it again.
     Reclaim,
+}
+
+/// Who handles one alarm state change: SNS and EventBridge each deliver it, and the copies may
+/// classify apart (only one carries tags), so the first copy to claim it decides the incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionClaim {
+    /// This delivery handles the change (it claimed it now or before).
+    Mine,
+    /// Another delivery claimed it, for the incident of `service` (its classification).
+    Theirs { delivery: String, service: String },
+}
+
+/// One alarm state change claimed by one of its copies (see [`IncidentStore::claim_transition`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The alarm, state and time (`triage::transition_key`).
+    pub key: String,
+    /// The copy claiming it.
+    pub delivery: String,
+    /// The service whose incident records it.
+    pub service: String,
+    /// Kept until then, long after any copy can still arrive.
+    pub until: DateTime<Utc>,
 }
 
 /// Which incidents to list.
@@ -126,6 +152,20 @@ pub trait IncidentStore: Send + Sync {
         incident: &Incident,
         entries: &[TimelineEntry],
         reopen_window: Duration,
+    ) -> impl Future<Output = Result<OpenOutcome, StoreError>> + Send {
+        self.open_claiming(incident, entries, reopen_window, None)
+    }
+
+    /// [`IncidentStore::open`] that also claims `transition` (as
+    /// [`IncidentStore::claim_transition`] would) in the same atomic write: triage's one call for
+    /// a new incident. When another copy holds the claim, [`OpenOutcome::TransitionTaken`]
+    /// before any other check.
+    fn open_claiming(
+        &self,
+        incident: &Incident,
+        entries: &[TimelineEntry],
+        reopen_window: Duration,
+        transition: Option<&Transition>,
     ) -> impl Future<Output = Result<OpenOutcome, StoreError>> + Send;
 
     /// Writes `incident` (whose `version` must already be `expected_version + 1`), the pointer
@@ -165,6 +205,15 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
 
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
+
+    /// Claims the alarm state change `transition` (alarm, state and time: see
+    /// `triage::transition_key`) for `delivery`, which records it on the incident of `service`,
+    /// unless another delivery did; idempotent for one delivery. Kept until `until`, long after
+    /// any copy can still arrive. Atomic.
+    fn claim_transition(
+        &self,
+        transition: &Transition,
+    ) -> impl Future<Output = Result<TransitionClaim, StoreError>> + Send;
 
     /// Takes the lease `key` for `owner` until `until` when it is free, expired, or already held
     /// by `owner` (cooldowns, one-shot steps). Returns false when someone else holds it. Atomic,

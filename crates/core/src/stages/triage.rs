@@ -18,7 +18,8 @@ use crate::policy::{Classification, SeverityPolicy};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
-    Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, Route, StoreError,
+    Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, PortError, Route,
+    StoreError, Transition, TransitionClaim,
 };
 use crate::Error;
 use std::collections::BTreeMap;
@@ -69,6 +70,21 @@ pub struct Triage<'a, P: TriagePorts> {
     pub ports: P,
     pub policy: &'a SeverityPolicy,
     pub settings: &'a Settings,
+}
+
+/// How long the claim on one alarm state change is kept: far longer than its copies can be
+/// apart (SNS and EventBridge retry for up to a day; the failure queue's redrive is by hand).
+const TRANSITION_KEEP_S: i64 = 3 * 86_400;
+
+/// One alarm state change, whichever channel delivers it: the alarm, the state and the time
+/// CloudWatch gives it (to the millisecond, the same in the SNS and the EventBridge copy).
+pub fn transition_key(signal: &AlarmSignal) -> String {
+    format!(
+        "{}/{}/{}",
+        signal.alarm_name,
+        signal.state.as_str(),
+        signal.changed_at.timestamp_millis()
+    )
 }
 
 /// The id of triage's `step` for this delivery.
@@ -194,14 +210,30 @@ impl<P: TriagePorts> Triage<'_, P> {
         (candidate, entries)
     }
 
+    /// ALARM: the first copy of the state change to claim it decides the incident (opens,
+    /// attaches, reopens); a copy by the other channel only adds a note, with its tags, to that
+    /// incident, however it classifies on its own. A new incident claims the change in the same
+    /// write that opens it.
     async fn on_alarm(&self, signal: &AlarmSignal, class: &Classification) -> Result<TriageOutcome, Error> {
+        let now = self.ports.clock().now();
+        let transition = Transition {
+            key: transition_key(signal),
+            delivery: signal.delivery_id.clone(),
+            service: class.service.clone(),
+            until: now.max(signal.changed_at) + chrono::Duration::seconds(TRANSITION_KEEP_S),
+        };
         let mut n = 0;
         let (mut candidate, mut entries) = self.opening(signal, class, n);
         for attempt in 0..MAX_ATTEMPTS {
             let outcome = match self
                 .ports
                 .store()
-                .open(&candidate, &entries, self.settings.reopen_window())
+                .open_claiming(
+                    &candidate,
+                    &entries,
+                    self.settings.reopen_window(),
+                    Some(&transition),
+                )
                 .await
             {
                 Ok(outcome) => outcome,
@@ -229,13 +261,64 @@ impl<P: TriagePorts> Triage<'_, P> {
                     n += 1;
                     (candidate, entries) = self.opening(signal, class, n);
                 }
-                OpenOutcome::Existing(existing) => match self.join(*existing, signal, class).await {
-                    Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
-                    other => return other,
-                },
+                OpenOutcome::TransitionTaken { delivery, service } => {
+                    return self.copy_of(signal, &transition, &delivery, &service).await;
+                }
+                OpenOutcome::Existing(existing) => {
+                    if let TransitionClaim::Theirs { delivery, service } =
+                        self.ports.store().claim_transition(&transition).await?
+                    {
+                        return self.copy_of(signal, &transition, &delivery, &service).await;
+                    }
+                    match self.join(*existing, signal, class).await {
+                        Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
+                        other => return other,
+                    }
+                }
             }
         }
         Err(Error::Store(StoreError::Conflict(candidate.id)))
+    }
+
+    /// Another copy (`delivery`) of this state change claimed it for the incident of `service`:
+    /// a note on that incident, once that copy has recorded it (it may be doing so right now;
+    /// waited for briefly, then a retryable error).
+    async fn copy_of(
+        &self,
+        signal: &AlarmSignal,
+        transition: &Transition,
+        delivery: &str,
+        service: &str,
+    ) -> Result<TriageOutcome, Error> {
+        let store = self.ports.store();
+        for attempt in 0..MAX_ATTEMPTS / 4 {
+            let found = store
+                .find_for_service(service, self.settings.reopen_window(), self.ports.clock().now())
+                .await?;
+            let known = |inc: &Incident| {
+                inc.alarms
+                    .get(&signal.alarm_name)
+                    .is_some_and(|a| a.changed_at >= signal.changed_at)
+            };
+            match found {
+                Some(inc) if known(&inc) => {
+                    return if is_copy(&inc, signal) {
+                        self.record_copy(&inc, signal).await
+                    } else {
+                        self.record_stale(&inc, signal, EntryKind::AlarmFired).await
+                    };
+                }
+                _ => pause(attempt).await,
+            }
+        }
+        Err(Error::Port(PortError::new(
+            "triage",
+            format!(
+                "another copy ({delivery}) of {} is still being recorded for {service}; retry to attach to its incident",
+                transition.key
+            ),
+            true,
+        )))
     }
 
     /// Whether this very delivery was recorded on `inc` before: a redelivery is known by the
@@ -466,6 +549,17 @@ impl<P: TriagePorts> Triage<'_, P> {
             }
             if is_stale(&inc, signal) {
                 return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
+            }
+            // The same OK by the other channel: a note, not a second recovery. (This delivery's
+            // own redelivery goes on, and finds its entry recorded.)
+            if is_copy(&inc, signal) {
+                let timeline = self.ports.store().timeline(&inc.id).await?;
+                if !timeline
+                    .iter()
+                    .any(|e| e.event_id == eid(signal, "alarm-recovered"))
+                {
+                    return self.record_copy(&inc, signal).await;
+                }
             }
             let read = inc.clone();
             inc.set_alarm(

@@ -274,6 +274,11 @@ def events():
     put("two-channel-copies", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", t1, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, both, 0.4, 5.0))
     put("two-channel-copies", "ok.sns.json", sns("articles-api-5xx-rate", "OK", "ALARM", t1, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, 0.4, 5.0))
 
+    # An alarm that will not settle: ALARM and OK every minute for half an hour, then quiet.
+    # (Each step gives its event the step's time; these two are the templates.)
+    put("flapping-held", "alarm.eventbridge.json", eventbridge("articles-api-p99-latency", "ALARM", "OK", d(2026, 10, 6, 2, 0), "AWS/ApplicationELB", "TargetResponseTime", alb, lat, 2.4, 1.5))
+    put("flapping-held", "ok.eventbridge.json", eventbridge("articles-api-p99-latency", "OK", "ALARM", d(2026, 10, 6, 2, 1), "AWS/ApplicationELB", "TargetResponseTime", alb, lat, 0.3, 1.5))
+
 
 if __name__ == "__main__":
     events()

@@ -25,7 +25,8 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::timeline::TimelineEntry;
 use firebreak_core::ports::{
-    IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError, Transition, TransitionClaim,
+    check_item_size, IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError, Transition,
+    TransitionClaim,
 };
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -129,6 +130,8 @@ fn meta_item(inc: &Incident) -> Result<Item, StoreError> {
         record: format!("{}/{META}", inc_pk(&inc.id)),
         reason: format!("doc: cannot serialise: {e}"),
     })?;
+    // refused here, naming the record, rather than by DynamoDB's ValidationException
+    check_item_size(&format!("{}/{META}", inc_pk(&inc.id)), doc.len())?;
     let mut item = key(inc_pk(&inc.id), META);
     item.insert("kind".into(), av("incident"));
     item.insert("doc".into(), av(doc));
@@ -150,6 +153,7 @@ fn entry_item(id: &IncidentId, e: &TimelineEntry) -> Result<Item, StoreError> {
         record: format!("{}/{}", inc_pk(id), entry_sk(&e.event_id)),
         reason: format!("doc: cannot serialise: {err}"),
     })?;
+    check_item_size(&format!("{}/{}", inc_pk(id), entry_sk(&e.event_id)), doc.len())?;
     let mut item = key(inc_pk(id), &entry_sk(&e.event_id));
     item.insert("kind".into(), av("entry"));
     item.insert("at".into(), av(ts(e.at)));

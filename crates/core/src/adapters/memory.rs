@@ -31,6 +31,8 @@ struct StoreState {
     leases: HashMap<String, (String, DateTime<Utc>)>,
     /// transition → (claiming delivery, its service)
     transitions: HashMap<String, (String, String)>,
+    /// The largest document written so far, by kind (`incident`, `entry`), in JSON bytes.
+    largest: BTreeMap<&'static str, usize>,
     /// Calls made, by method name: lets tests and benches count round trips.
     calls: BTreeMap<&'static str, usize>,
 }
@@ -41,6 +43,33 @@ impl StoreState {
             None => true,
             Some(at) => chrono::Duration::from_std(window).is_ok_and(|w| now - at <= w),
         }
+    }
+
+    /// Sizes the documents a write would store: refused over [`MAX_ITEM_BYTES`], as DynamoDB
+    /// would; otherwise the largest so far is kept.
+    fn check_sizes(
+        &mut self,
+        incident: Option<&Incident>,
+        id: &IncidentId,
+        entries: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        let size = |v: serde_json::Result<Vec<u8>>| v.map_or(0, |b| b.len());
+        let mut seen = Vec::with_capacity(entries.len() + 1);
+        if let Some(i) = incident {
+            let n = size(serde_json::to_vec(i));
+            check_item_size(&format!("INC#{}/META", i.id), n)?;
+            seen.push(("incident", n));
+        }
+        for e in entries {
+            let n = size(serde_json::to_vec(e));
+            check_item_size(&format!("INC#{id}/T#{}", e.event_id), n)?;
+            seen.push(("entry", n));
+        }
+        for (kind, n) in seen {
+            let m = self.largest.entry(kind).or_default();
+            *m = (*m).max(n);
+        }
+        Ok(())
     }
 
     fn check_new_entries(&self, id: &IncidentId, entries: &[TimelineEntry]) -> Result<(), StoreError> {
@@ -89,6 +118,11 @@ pub struct InMemoryIncidentStore {
 impl InMemoryIncidentStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The largest document written so far, by kind (`incident`, `entry`), in JSON bytes.
+    pub fn largest_items(&self) -> BTreeMap<&'static str, usize> {
+        lock(&self.state).largest.clone()
     }
 
     /// How many times each method was called.
@@ -145,6 +179,7 @@ impl IncidentStore for InMemoryIncidentStore {
             }
         }
         s.check_new_entries(&incident.id, entries)?;
+        s.check_sizes(Some(incident), &incident.id, entries)?;
         s.pointers.insert(
             incident.service.clone(),
             Pointer {
@@ -176,6 +211,7 @@ impl IncidentStore for InMemoryIncidentStore {
             return Err(StoreError::Conflict(incident.id.clone()));
         }
         s.check_new_entries(&incident.id, entries)?;
+        s.check_sizes(Some(incident), &incident.id, entries)?;
         match pointer {
             PointerChange::Keep => {}
             PointerChange::Release => {
@@ -212,6 +248,7 @@ impl IncidentStore for InMemoryIncidentStore {
         if !s.incidents.contains_key(id) {
             return Err(StoreError::NotFound(id.clone()));
         }
+        s.check_sizes(None, id, entries)?;
         Ok(s.push_entries(id, entries))
     }
 

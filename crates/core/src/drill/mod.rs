@@ -118,6 +118,8 @@ pub struct DrillSettings {
     pub reopen_window_s: Option<i64>,
     pub cooldown_s: Option<i64>,
     pub max_actions_per_incident: Option<u32>,
+    /// When the incident counts as flapping (`changes`, `window_s`, `stable_s`).
+    pub flapping: Option<crate::model::settings::FlappingSettings>,
     /// Simulated seconds each stage takes (the drill's clock advances by these).
     pub latency: Option<Latency>,
 }
@@ -340,6 +342,9 @@ fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
     if let Some(v) = s.max_actions_per_incident {
         out.remediation.max_actions_per_incident = v;
     }
+    if let Some(f) = s.flapping {
+        out.flapping = f;
+    }
     Ok(out)
 }
 
@@ -433,12 +438,23 @@ fn is_pipeline_envelope(v: &serde_json::Value) -> bool {
 /// [`Error::Invalid`] for a bad scenario, event or log file (naming it); use-case errors as they
 /// come (the in-memory ports do not fail on their own).
 pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillReport, Error> {
+    run_with_store(loaded, env, &InMemoryIncidentStore::new()).await
+}
+
+/// [`run`] over a given (empty) store, so a test can look at what was written.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_store(
+    loaded: &LoadedScenario,
+    env: &DrillEnv<'_>,
+    store: &InMemoryIncidentStore,
+) -> Result<DrillReport, Error> {
     let sc = &loaded.scenario;
     let settings = drill_settings(&sc.settings)?;
     let latency = sc.settings.latency.unwrap_or_default();
     let start = sc.steps.first().map(|s| s.at).unwrap_or_else(Utc::now);
     let clock = SimClock::new(start);
-    let store = InMemoryIncidentStore::new();
     let notifier = InMemoryNotifier::new();
     let bus = InMemoryEventBus::new();
     let alarms = InMemoryAlarmStatus::new();
@@ -461,7 +477,7 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     policy.services.splice(0..0, sc.services.iter().cloned());
     // every port this composition root has, in one bundle each stage takes what it needs from
     let ports = Wired::new()
-        .store(&store)
+        .store(store)
         .notifier(&notifier)
         .bus(&bus)
         .clock(&clock)
@@ -519,7 +535,7 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
             if is_pipeline_envelope(&value) {
                 // From outside the pipeline, whatever it claims: checked like any envelope a
                 // function receives; a refusal is on the timeline, and nothing acts on it.
-                if let Admission::Admitted(event) = admit(&store, &clock, &value).await? {
+                if let Admission::Admitted(event) = admit(store, &clock, &value).await? {
                     crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
                 }
             } else {
@@ -542,7 +558,7 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
             sweeper.sweep().await?;
         }
         if let Some(a) = &step.approve {
-            approve_step(&store, &bus, a, n).await?;
+            approve_step(store, &bus, a, n).await?;
         }
         // Carry every event the step caused through the stages it triggers.
         let mut rounds = 0;

@@ -22,6 +22,8 @@ pub enum SweepKind {
     Unacknowledged,
     NotRecovered,
     OpenTooLong,
+    /// A flapping incident held long enough without a state change: the hold ends.
+    Stable,
 }
 
 impl SweepKind {
@@ -30,6 +32,7 @@ impl SweepKind {
             SweepKind::Unacknowledged => "unacked",
             SweepKind::NotRecovered => "not-recovered",
             SweepKind::OpenTooLong => "open-too-long",
+            SweepKind::Stable => "stable",
         }
     }
 
@@ -38,6 +41,7 @@ impl SweepKind {
             SweepKind::Unacknowledged,
             SweepKind::NotRecovered,
             SweepKind::OpenTooLong,
+            SweepKind::Stable,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

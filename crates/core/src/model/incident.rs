@@ -284,7 +284,34 @@ pub struct Incident {
     pub cause: Option<String>,
     pub remediations: Vec<RemediationRecord>,
     pub postmortem: Option<String>,
+    /// When each attached alarm's latest state changes happened (at most as many as mark an
+    /// alarm flapping), oldest first: bounded, whatever the number of changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Since when the incident is held as flapping: no pages, no automatic remediation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping_since: Option<DateTime<Utc>>,
+    /// State changes recorded while held (this hold).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_changes: u64,
     pub version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What one alarm state change means for flapping ([`Incident::record_change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flap {
+    /// Not flapping: handled as always.
+    Steady,
+    /// This change makes it flapping: say so once, then hold.
+    Started,
+    /// Flapping: recorded, nothing else.
+    Held,
+    /// It was flapping, and this change comes after a stable spell: handled as always again.
+    Ended,
 }
 
 impl Incident {
@@ -324,6 +351,9 @@ impl Incident {
             cause: None,
             remediations: Vec::new(),
             postmortem: None,
+            changes: BTreeMap::new(),
+            flapping_since: None,
+            held_changes: 0,
             version: 1,
         }
     }
@@ -428,6 +458,71 @@ impl Incident {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+
+    /// Records a state change of `alarm` at `at` (the alarm's time), noticed at `now`, against
+    /// the flapping thresholds: an alarm that changes state `f.changes` times within
+    /// `f.window_s` makes the incident flapping (many alarms changing once each, a storm, do
+    /// not).
+    pub fn record_change(
+        &mut self,
+        alarm: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        f: &crate::model::settings::FlappingSettings,
+    ) -> Flap {
+        let keep = usize::try_from(f.changes.max(1)).unwrap_or(usize::MAX);
+        if self.flapping_since.is_some() {
+            let quiet = self
+                .last_change()
+                .is_none_or(|last| (at - last).num_seconds() >= f.stable_s);
+            if !quiet {
+                self.held_changes += 1;
+                self.push_change(alarm, at, keep);
+                return Flap::Held;
+            }
+            self.end_flapping();
+            self.push_change(alarm, at, keep);
+            return Flap::Ended;
+        }
+        let v = self.push_change(alarm, at, keep);
+        let (Some(first), Some(last)) = (v.first(), v.last()) else {
+            return Flap::Steady;
+        };
+        if f.changes > 0 && v.len() >= keep && (*last - *first).num_seconds() <= f.window_s {
+            self.flapping_since = Some(now);
+            self.held_changes = 0;
+            return Flap::Started;
+        }
+        Flap::Steady
+    }
+
+    /// How many recent state changes of `alarm` are recorded (up to the flapping threshold).
+    pub fn recent_changes(&self, alarm: &str) -> usize {
+        self.changes.get(alarm).map_or(0, Vec::len)
+    }
+
+    /// The latest recorded alarm state change.
+    pub fn last_change(&self) -> Option<DateTime<Utc>> {
+        self.changes.values().filter_map(|v| v.last().copied()).max()
+    }
+
+    /// The hold ends: the change history starts again.
+    pub fn end_flapping(&mut self) {
+        self.flapping_since = None;
+        self.held_changes = 0;
+        self.changes.clear();
+    }
+
+    fn push_change(&mut self, alarm: &str, at: DateTime<Utc>, keep: usize) -> &[DateTime<Utc>] {
+        let v = self.changes.entry(alarm.to_string()).or_default();
+        v.push(at);
+        v.sort();
+        if v.len() > keep {
+            let extra = v.len() - keep;
+            v.drain(..extra);
+        }
+        v
     }
 
     /// True when every attached alarm is OK.

@@ -173,6 +173,28 @@ impl Default for SweeperSettings {
     }
 }
 
+/// When an incident's alarms flap (change state again and again) and how long it is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlappingSettings {
+    /// This many alarm state changes of one incident within `window_s` mark it flapping; 0
+    /// never does.
+    pub changes: u32,
+    pub window_s: i64,
+    /// A flapping incident is stable again after this many seconds without a state change.
+    pub stable_s: i64,
+}
+
+impl Default for FlappingSettings {
+    fn default() -> Self {
+        FlappingSettings {
+            changes: 6,
+            window_s: 1800,
+            stable_s: 900,
+        }
+    }
+}
+
 /// All behaviour settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -182,6 +204,7 @@ pub struct Settings {
     pub remediation: RemediationSettings,
     pub diagnosis: DiagnosisSettings,
     pub sweeper: SweeperSettings,
+    pub flapping: FlappingSettings,
 }
 
 impl Default for Settings {
@@ -191,6 +214,7 @@ impl Default for Settings {
             remediation: RemediationSettings::default(),
             diagnosis: DiagnosisSettings::default(),
             sweeper: SweeperSettings::default(),
+            flapping: FlappingSettings::default(),
         }
     }
 }
@@ -210,6 +234,9 @@ pub mod env {
     pub const DIAGNOSIS_LOG_GROUP_PREFIX: &str = "DIAGNOSIS_LOG_GROUP_PREFIX";
     pub const SWEEPER_OPEN_TOO_LONG_S: &str = "SWEEPER_OPEN_TOO_LONG_S";
     pub const SWEEPER_VERIFY_WINDOW_S: &str = "SWEEPER_VERIFY_WINDOW_S";
+    pub const FLAPPING_CHANGES: &str = "FLAPPING_CHANGES";
+    pub const FLAPPING_WINDOW_S: &str = "FLAPPING_WINDOW_S";
+    pub const FLAPPING_STABLE_S: &str = "FLAPPING_STABLE_S";
 }
 
 impl Settings {
@@ -303,6 +330,15 @@ impl Settings {
         }
         if let Some(v) = num(&lookup, env::SWEEPER_VERIFY_WINDOW_S, 60i64)? {
             s.sweeper.default_verify_window_s = v;
+        }
+        if let Some(v) = num(&lookup, env::FLAPPING_CHANGES, 0u32)? {
+            s.flapping.changes = v;
+        }
+        if let Some(v) = num(&lookup, env::FLAPPING_WINDOW_S, 1i64)? {
+            s.flapping.window_s = v;
+        }
+        if let Some(v) = num(&lookup, env::FLAPPING_STABLE_S, 1i64)? {
+            s.flapping.stable_s = v;
         }
         Ok(s)
     }

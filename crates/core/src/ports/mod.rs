@@ -78,6 +78,31 @@ impl StoreError {
     }
 }
 
+/// DynamoDB's item limit is 400 KB. A stored document (an incident, an entry) larger than this
+/// is refused before it is written, naming the record, whatever the store: so the in-memory
+/// store used by tests and drills fails where DynamoDB would.
+pub const MAX_ITEM_BYTES: usize = 390 * 1024;
+
+/// [`MAX_ITEM_BYTES`] as a check: a non-retryable error naming `record` and its size.
+///
+/// # Errors
+/// [`StoreError::Port`] with code `ItemTooLarge`.
+pub fn check_item_size(record: &str, bytes: usize) -> Result<(), StoreError> {
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::Port(
+            PortError::new(
+                "store",
+                format!(
+                    "{record} would be {bytes} bytes, over the {MAX_ITEM_BYTES}-byte item limit: not written"
+                ),
+                false,
+            )
+            .with_code("ItemTooLarge"),
+        ));
+    }
+    Ok(())
+}
+
 /// What happened when an incident was offered for opening.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpenOutcome {

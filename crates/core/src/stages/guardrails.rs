@@ -198,6 +198,21 @@ pub fn check_incident_active(incident: &Incident) -> Result<(), Refusal> {
     }
 }
 
+/// A flapping incident is held: nothing is changed automatically until it is stable again.
+pub fn check_not_flapping(incident: &Incident) -> Result<(), Refusal> {
+    match incident.flapping_since {
+        Some(since) => Err(Refusal::incident(
+            "flapping",
+            format!(
+                "incident {} is flapping (held since {}): no automatic remediation until it is stable",
+                incident.id,
+                since.format("%H:%M:%S")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Some alarm of the incident must still be in ALARM. `live` is what CloudWatch says now; an
 /// alarm CloudWatch does not report (deleted, or the port cannot see it) keeps the state the
 /// incident recorded for it, so it counts as firing only when the incident says so. Returns the

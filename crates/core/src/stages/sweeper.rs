@@ -86,6 +86,9 @@ pub struct SweepReport {
     pub escalations: Vec<Escalation>,
     /// Pages re-sent for escalations an earlier sweep saved but did not page.
     pub repaged: usize,
+    /// Flapping incidents whose hold ended (stable again) in this sweep.
+    #[serde(default)]
+    pub stable: Vec<IncidentId>,
     /// Incidents that could not be swept this time, with the reason; the next sweep tries again.
     pub failures: Vec<(IncidentId, String)>,
 }
@@ -143,6 +146,13 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
     ) -> Result<(), Error> {
         if self.finish_unpaged(&inc, now).await? {
             report.repaged += 1;
+        }
+        if inc.flapping_since.is_some() {
+            // held: nothing is paged for it until it is stable again
+            if self.end_hold_if_stable(&inc, now).await? {
+                report.stable.push(inc.id.clone());
+            }
+            return Ok(());
         }
         for rule in [
             SweepRule::Unacknowledged,
@@ -422,6 +432,10 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             return Ok(false);
         };
         let rule = match kind {
+            SweepKind::Stable => {
+                self.after_stable(inc, &entry.event_id, now).await?;
+                return Ok(true);
+            }
             SweepKind::Unacknowledged => SweepRule::Unacknowledged,
             SweepKind::NotRecovered => SweepRule::RemediationNotRecovered,
             SweepKind::OpenTooLong => SweepRule::OpenTooLong,
@@ -458,6 +472,143 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         };
         self.page(inc, &due, from, now).await?;
         Ok(true)
+    }
+}
+
+impl<P: SweeperPorts> Sweeper<'_, P> {
+    /// A flapping incident with no alarm state change for the settings' `stable_s`: the hold
+    /// ends. True when this sweep ended it.
+    async fn end_hold_if_stable(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
+        let f = &self.settings.flapping;
+        let (Some(since), Some(last)) = (inc.flapping_since, inc.last_change()) else {
+            return Ok(false);
+        };
+        if (now - last).num_seconds() < f.stable_s {
+            return Ok(false);
+        }
+        let event_id = sweep_id(&inc.id, SweepKind::Stable, &since.timestamp_millis().to_string());
+        let mut up = Update::from_read(self.ports.store(), inc.clone());
+        loop {
+            let read = up.read().await?;
+            if read.flapping_since != Some(since) {
+                return Ok(false);
+            }
+            let mut next = read.clone();
+            let held = next.held_changes;
+            next.end_flapping();
+            let steady_alarm = !next.all_alarms_ok();
+            if steady_alarm {
+                // a steady problem now: a new cycle, diagnosed and decided afresh
+                next.reopen(now);
+            }
+            let entry = TimelineEntry::new(
+                event_id.clone(),
+                now,
+                EntryKind::Note,
+                format!(
+                    "stable again: no alarm state change since {} ({} without one) after {} held while flapping; {}",
+                    last.format("%H:%M:%S"),
+                    human(f.stable_s),
+                    held,
+                    if steady_alarm {
+                        format!(
+                            "still in ALARM: cycle {} begins, paged, and diagnosis and remediation resume",
+                            next.reopened
+                        )
+                    } else {
+                        "every alarm is OK: told resolve".to_string()
+                    }
+                ),
+            );
+            match up.save(&read, &mut next, PointerChange::Keep, &[entry]).await? {
+                Saved::Saved => {
+                    self.after_stable(&next, &event_id, now).await?;
+                    return Ok(true);
+                }
+                Saved::AlreadyRecorded(_) => return Ok(false),
+                Saved::Conflict => continue,
+            }
+        }
+    }
+
+    /// What follows the end of a hold (saved as `event_id`): every alarm OK → resolve is told
+    /// (it checks CloudWatch and closes, with one postmortem); otherwise one page says the
+    /// incident is stable in ALARM and diagnose is told, as for a new incident. Then the marker.
+    async fn after_stable(&self, inc: &Incident, event_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let latest = inc.alarms.iter().max_by_key(|(_, a)| a.changed_at);
+        let told = if inc.all_alarms_ok() {
+            let Some((name, a)) = latest else {
+                return Ok(());
+            };
+            let event = Event::Recovered(crate::model::pipeline::AlarmRecovered {
+                incident_id: inc.id.clone(),
+                service: inc.service.clone(),
+                alarm_name: name.clone(),
+                recovered_at: a.changed_at,
+            });
+            self.ports.bus().put(&event.to_pipeline()).await?;
+            "told resolve (Alarm Recovered)".to_string()
+        } else {
+            let firing: Vec<&str> = inc.alarms_firing().collect();
+            let message = Notification {
+                subject: plain_line(&format!(
+                    "[{}] {} stable in ALARM: {}",
+                    inc.severity,
+                    inc.service,
+                    firing.join(", ")
+                )),
+                body: plain(&format!(
+                    "Incident {} on {} stopped flapping and is in ALARM ({}).
+                     Firebreak held it while it flapped; it now runs the runbook's diagnosis and,                      within its guardrails, remediation.
+{}
+Acknowledge: firebreak ack {}
+",
+                    inc.id,
+                    inc.service,
+                    firing.join(", "),
+                    inc.severity.response(),
+                    inc.id
+                )),
+                attributes: BTreeMap::from([
+                    ("severity".to_string(), inc.severity.as_str().to_string()),
+                    ("service".to_string(), inc.service.clone()),
+                    ("kind".to_string(), "stable".to_string()),
+                    ("incident".to_string(), inc.id.to_string()),
+                ]),
+            };
+            self.ports
+                .notifier()
+                .notify(Route::Severity(inc.severity), &message)
+                .await?;
+            let (alarm, at) = inc
+                .alarms
+                .iter()
+                .find(|(_, a)| a.state == AlarmState::Alarm)
+                .map_or((String::new(), inc.detected_at), |(n, a)| {
+                    (n.clone(), a.changed_at)
+                });
+            let event = Event::Escalated(IncidentRaised {
+                incident_id: inc.id.clone(),
+                service: inc.service.clone(),
+                ecs: inc.ecs.clone(),
+                severity: inc.severity,
+                alarm_name: alarm,
+                alarm_at: at,
+                runbook_hint: inc.runbook.clone(),
+                namespace: None,
+                metric_name: None,
+                tags: BTreeMap::new(),
+                reopened: inc.reopened,
+            });
+            self.ports.bus().put(&event.to_pipeline()).await?;
+            format!(
+                "paged {} (stable in ALARM); told diagnose (Incident Escalated)",
+                inc.severity
+            )
+        };
+        let marker = TimelineEntry::new(paged_marker(event_id), now, EntryKind::Note, told);
+        self.ports.store().append(&inc.id, &[marker]).await?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 //! otherwise changes nothing.
 
 use crate::model::entry_id::EntryId;
-use crate::model::incident::{AttachedAlarm, Incident, IncidentId, IncidentStatus};
+use crate::model::incident::{AttachedAlarm, Flap, Incident, IncidentId, IncidentStatus};
 use crate::model::pipeline::{AlarmRecovered, Event, IncidentRaised};
 use crate::model::settings::Settings;
 use crate::model::signal::{AlarmSignal, AlarmState};
@@ -134,6 +134,13 @@ impl<P: TriagePorts> Triage<'_, P> {
         );
         inc.ecs = class.ecs.clone();
         inc.rule = class.rule.clone();
+        // the opening change counts towards flapping like any other
+        inc.record_change(
+            &signal.alarm_name,
+            signal.changed_at,
+            now,
+            &self.settings.flapping,
+        );
         inc.policy_severity = Some(class.policy_severity);
         inc.alarms = alarms;
         if let Some(target) = &class.ecs {
@@ -367,6 +374,15 @@ impl<P: TriagePorts> Triage<'_, P> {
             inc.alarm_targets
                 .insert(signal.alarm_name.clone(), target.clone());
         }
+        let flap = inc.record_change(
+            &signal.alarm_name,
+            signal.changed_at,
+            now,
+            &self.settings.flapping,
+        );
+        if flap == Flap::Started {
+            entries.push(self.flapping_entry(&inc, signal));
+        }
         if reopening {
             inc.reopen(now);
             entries.push(TimelineEntry::new(
@@ -428,15 +444,26 @@ impl<P: TriagePorts> Triage<'_, P> {
             // the caller reads the service's incident again
             Saved::Conflict => return Err(StoreError::Conflict(inc.id).into()),
         }
-        if reopening {
-            info!(incident = %inc.id, "reopened");
-            self.page_and_announce(&inc, signal, class, Announce::Reopened)
+        // flapping: one page says so; while held, nothing is paged or announced
+        let held = matches!(flap, Flap::Started | Flap::Held);
+        if flap == Flap::Started {
+            warn!(incident = %inc.id, alarm = %signal.alarm_name, "flapping: held");
+            self.page_and_announce(&inc, signal, class, Announce::Flapping)
                 .await?;
+        }
+        if reopening {
+            info!(incident = %inc.id, held, "reopened");
+            if !held {
+                self.page_and_announce(&inc, signal, class, Announce::Reopened)
+                    .await?;
+            }
             Ok(TriageOutcome::Reopened { id: inc.id })
         } else if escalate_to.is_some() {
-            info!(incident = %inc.id, severity = %inc.severity, "escalated");
-            self.page_and_announce(&inc, signal, class, Announce::Escalated)
-                .await?;
+            info!(incident = %inc.id, severity = %inc.severity, held, "escalated");
+            if !held {
+                self.page_and_announce(&inc, signal, class, Announce::Escalated)
+                    .await?;
+            }
             Ok(TriageOutcome::Attached {
                 id: inc.id,
                 escalated: true,
@@ -461,7 +488,12 @@ impl<P: TriagePorts> Triage<'_, P> {
     ) -> Result<TriageOutcome, Error> {
         let timeline = self.ports.store().timeline(&inc.id).await?;
         let has = |step: &str| timeline.iter().any(|e| e.event_id == eid(signal, step));
-        let announce = if has("reopened") {
+        let announce = if has("flapping") {
+            Some(Announce::Flapping)
+        } else if inc.flapping_since.is_some() {
+            // held when this delivery was recorded: nothing to finish
+            None
+        } else if has("reopened") {
             Some(Announce::Reopened)
         } else if has("escalated") {
             Some(Announce::Escalated)
@@ -507,25 +539,36 @@ impl<P: TriagePorts> Triage<'_, P> {
             reopened: inc.reopened,
         };
         let event = match announce {
-            Announce::Escalated => Event::Escalated(raised),
-            Announce::Opened | Announce::Reopened => Event::Opened(raised),
+            Announce::Escalated => Some(Event::Escalated(raised)),
+            Announce::Opened | Announce::Reopened => Some(Event::Opened(raised)),
+            // held: no diagnosis, no remediation
+            Announce::Flapping => None,
         };
-        self.ports.bus().put(&event.to_pipeline()).await?;
+        if let Some(event) = &event {
+            self.ports.bus().put(&event.to_pipeline()).await?;
+        }
         let paged = TimelineEntry::new(
             eid(signal, "paged"),
             self.ports.clock().now(),
             EntryKind::Paged,
-            format!(
-                "paged the {} topic ({}); told diagnose ({})",
-                inc.severity,
-                inc.severity.response(),
-                event.detail_type()
-            ),
+            match &event {
+                Some(event) => format!(
+                    "paged the {} topic ({}); told diagnose ({})",
+                    inc.severity,
+                    inc.severity.response(),
+                    event.detail_type()
+                ),
+                None => format!(
+                    "paged the {} topic ({}): flapping, held",
+                    inc.severity,
+                    inc.severity.response()
+                ),
+            },
         )
         .with_detail(detail::Paged {
             message_id: Some(message_id),
             subject: Some(message.subject.clone()),
-            event: Some(event.detail_type().to_string()),
+            event: event.as_ref().map(|e| e.detail_type().to_string()),
         });
         self.ports.store().append(&inc.id, &[paged]).await?;
         Ok(())
@@ -568,6 +611,12 @@ impl<P: TriagePorts> Triage<'_, P> {
                 signal.changed_at,
                 &signal.reason,
             );
+            let flap = inc.record_change(
+                &signal.alarm_name,
+                signal.changed_at,
+                now,
+                &self.settings.flapping,
+            );
             let still = inc.alarms_firing().count();
             let entry = TimelineEntry::new(
                 eid(signal, "alarm-recovered"),
@@ -578,8 +627,12 @@ impl<P: TriagePorts> Triage<'_, P> {
                     signal.alarm_name, signal.reason
                 ),
             );
+            let mut entries = vec![entry];
+            if flap == Flap::Started {
+                entries.push(self.flapping_entry(&inc, signal));
+            }
             match Update::from_read(self.ports.store(), read.clone())
-                .save(&read, &mut inc, PointerChange::Keep, &[entry])
+                .save(&read, &mut inc, PointerChange::Keep, &entries)
                 .await?
             {
                 Saved::Saved => {}
@@ -588,19 +641,59 @@ impl<P: TriagePorts> Triage<'_, P> {
                     continue;
                 }
                 Saved::AlreadyRecorded(_) => {
+                    // what the first attempt of this delivery left undone
                     let timeline = self.ports.store().timeline(&inc.id).await?;
-                    if !timeline.iter().any(|e| e.event_id == eid(signal, "handoff")) {
+                    let has = |step: &str| timeline.iter().any(|e| e.event_id == eid(signal, step));
+                    if has("flapping") {
+                        if !has("paged") {
+                            self.page_flapping_on_ok(&inc, signal, class).await?;
+                        }
+                    } else if read.flapping_since.is_none() && !has("handoff") {
                         self.announce_recovery(&inc, signal).await?;
                     }
                     return Ok(TriageOutcome::Duplicate { id: inc.id });
                 }
             }
-            self.announce_recovery(&inc, signal).await?;
+            match flap {
+                Flap::Started => self.page_flapping_on_ok(&inc, signal, class).await?,
+                // held: resolve is told when the incident is stable again (the sweeper)
+                Flap::Held => {}
+                Flap::Steady | Flap::Ended => self.announce_recovery(&inc, signal).await?,
+            }
             return Ok(TriageOutcome::Recovered { id: inc.id });
         }
         Err(Error::Store(StoreError::Conflict(IncidentId(
             class.service.clone(),
         ))))
+    }
+
+    /// The note that the incident is flapping now, on the change that made it so.
+    fn flapping_entry(&self, inc: &Incident, signal: &AlarmSignal) -> TimelineEntry {
+        let f = &self.settings.flapping;
+        TimelineEntry::new(
+            eid(signal, "flapping"),
+            self.ports.clock().now(),
+            EntryKind::Note,
+            format!(
+                "flapping: {} changed state {} times within {}; held: no pages and no automatic remediation \
+                 until no state change for {} (every change stays on this timeline)",
+                signal.alarm_name,
+                inc.recent_changes(&signal.alarm_name),
+                crate::report::metrics::human(f.window_s),
+                crate::report::metrics::human(f.stable_s)
+            ),
+        )
+    }
+
+    async fn page_flapping_on_ok(
+        &self,
+        inc: &Incident,
+        signal: &AlarmSignal,
+        class: &Classification,
+    ) -> Result<(), Error> {
+        warn!(incident = %inc.id, alarm = %signal.alarm_name, "flapping: held");
+        self.page_and_announce(inc, signal, class, Announce::Flapping)
+            .await
     }
 
     /// Records a late signal on the timeline without letting it change any state.
@@ -747,6 +840,8 @@ enum Announce {
     Opened,
     Reopened,
     Escalated,
+    /// The incident started flapping: paged once, nobody else is told.
+    Flapping,
 }
 
 /// The page: short enough for a phone lock screen, complete enough to act on.
@@ -760,6 +855,7 @@ fn page_message(
         Announce::Opened => "opened",
         Announce::Reopened => "REOPENED",
         Announce::Escalated => "ESCALATED",
+        Announce::Flapping => "FLAPPING",
     };
     // the alarm's words are inert: no mentions, no control characters (chat renders this text)
     let subject = format!(
@@ -776,6 +872,39 @@ fn page_message(
         ),
         None => "no ECS service is known, so nothing will be changed automatically".to_string(),
     };
+    if announce == Announce::Flapping {
+        let f = &settings.flapping;
+        let body = format!(
+            "{sev} {label} incident {id} for {service} is FLAPPING: {alarm} changed state {n} times within {window} \
+             (latest: {state} at {at} UTC).\n\
+             Firebreak holds it: no further pages and no automatic remediation until no state change for {stable}; \
+             then it resolves the incident if every alarm is OK, or pages once and resumes diagnosis and remediation. \
+             Every change stays on the timeline.\n\
+             Response: {response}\n\
+             Acknowledge: firebreak ack {id}",
+            sev = inc.severity,
+            label = inc.severity.label(),
+            id = inc.id,
+            service = plain_line(&inc.service),
+            n = inc.recent_changes(&signal.alarm_name),
+            window = crate::report::metrics::human(f.window_s),
+            alarm = plain_line(&signal.alarm_name),
+            state = signal.state,
+            at = signal.changed_at.format("%Y-%m-%d %H:%M:%S"),
+            stable = crate::report::metrics::human(f.stable_s),
+            response = inc.severity.response(),
+        );
+        let mut attributes = BTreeMap::new();
+        attributes.insert("severity".to_string(), inc.severity.to_string());
+        attributes.insert("service".to_string(), inc.service.clone());
+        attributes.insert("kind".to_string(), "flapping".to_string());
+        attributes.insert("incident".to_string(), inc.id.to_string());
+        return Notification {
+            subject,
+            body,
+            attributes,
+        };
+    }
     let body = format!(
         "{sev} {label} incident {verb} for {service}\n\
          Alarm: {alarm} is ALARM since {at} UTC\n\

@@ -148,23 +148,98 @@ fn summary(out: &mut String, i: &Incident, t: &StageTimes, runbook: Option<&Runb
     out.push('\n');
 }
 
+/// A run of more routine entries than this in a row (alarm state changes, attachments,
+/// hand-offs: what a flapping alarm writes) is shortened to its ends and a count.
+const ROUTINE_RUN_MAX: usize = 40;
+/// Routine entries kept at each end of a shortened run.
+const ROUTINE_RUN_ENDS: usize = 10;
+/// At most this many timeline lines (first and last halves kept): the draft stays small whatever
+/// the timeline holds; the incident's timeline keeps everything.
+const TIMELINE_LINES_MAX: usize = 300;
+
+/// Entries that only say an alarm changed state and where that was passed on.
+fn routine(kind: EntryKind) -> bool {
+    matches!(
+        kind,
+        EntryKind::AlarmFired
+            | EntryKind::AlarmRecovered
+            | EntryKind::AlarmInsufficientData
+            | EntryKind::Attached
+            | EntryKind::Handoff
+    )
+}
+
+/// Shortens runs of routine lines longer than [`ROUTINE_RUN_MAX`], then the whole to
+/// [`TIMELINE_LINES_MAX`] lines.
+fn shorten(lines: Vec<(DateTime<Utc>, String, bool)>) -> Vec<(DateTime<Utc>, String)> {
+    let hm = |t: DateTime<Utc>| t.format("%H:%M:%S").to_string();
+    let mut out: Vec<(DateTime<Utc>, String)> = Vec::with_capacity(lines.len().min(TIMELINE_LINES_MAX));
+    let mut run: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let flush = |run: &mut Vec<(DateTime<Utc>, String)>, out: &mut Vec<(DateTime<Utc>, String)>| {
+        if run.len() > ROUTINE_RUN_MAX {
+            let n = run.len() - 2 * ROUTINE_RUN_ENDS;
+            let (from, to) = (run[ROUTINE_RUN_ENDS].0, run[run.len() - ROUTINE_RUN_ENDS - 1].0);
+            out.extend(run.drain(..ROUTINE_RUN_ENDS));
+            out.push((
+                from,
+                format!(
+                    "… {n} more alarm state changes and hand-offs, {} to {} (each is on the incident's timeline: `firebreak show`)",
+                    hm(from),
+                    hm(to)
+                ),
+            ));
+            let keep = run.len() - ROUTINE_RUN_ENDS;
+            out.extend(run.drain(keep..));
+            run.clear();
+        } else {
+            out.append(run);
+        }
+    };
+    for (at, text, is_routine) in lines {
+        if is_routine {
+            run.push((at, text));
+        } else {
+            flush(&mut run, &mut out);
+            out.push((at, text));
+        }
+    }
+    flush(&mut run, &mut out);
+    if out.len() > TIMELINE_LINES_MAX {
+        let head = TIMELINE_LINES_MAX / 2;
+        let tail = TIMELINE_LINES_MAX - head - 1;
+        let cut = out.len() - head - tail;
+        let at = out[head].0;
+        let mut kept: Vec<(DateTime<Utc>, String)> = out.drain(..head).collect();
+        kept.push((
+            at,
+            format!("… {cut} more timeline entries (each is on the incident's timeline: `firebreak show`)"),
+        ));
+        let rest = out.len() - tail;
+        kept.extend(out.drain(rest..));
+        return kept;
+    }
+    out
+}
+
 fn timeline_section(out: &mut String, i: &Incident, timeline: &[TimelineEntry]) {
     out.push_str("## Timeline\n\n");
-    let mut lines: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut lines: Vec<(DateTime<Utc>, String, bool)> = Vec::new();
     if let Some(s) = i.estimated_start {
         lines.push((
             s,
             "Estimated start of the problem (from the diagnosis).".to_string(),
+            false,
         ));
     }
     for e in timeline {
         if e.kind() == EntryKind::PostmortemDrafted {
             continue;
         }
-        lines.push((e.at, blameless_line(e)));
+        lines.push((e.at, blameless_line(e), routine(e.kind())));
     }
     // stable: the estimate comes before entries at the same instant, entries keep their order
-    lines.sort_by_key(|(at, _)| *at);
+    lines.sort_by_key(|(at, _, _)| *at);
+    let lines = shorten(lines);
     let day = i.detected_at.date_naive();
     let same_day = lines.iter().all(|(at, _)| at.date_naive() == day);
     if same_day {

@@ -84,6 +84,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         };
         g::check_allowlist(svc, &self.settings.remediation, &state.tags)?;
         g::check_incident_active(incident)?;
+        g::check_not_flapping(incident)?;
         let live = reads.live.as_ref().map_err(|e| {
             Refusal::incident(
                 "alarm-state",
@@ -204,7 +205,10 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ),
             )));
         }
-        if let Err(r) = g::check_incident_active(&fresh).and_then(|()| g::check_targets_agree(&fresh)) {
+        if let Err(r) = g::check_incident_active(&fresh)
+            .and_then(|()| g::check_not_flapping(&fresh))
+            .and_then(|()| g::check_targets_agree(&fresh))
+        {
             return Ok(Executed::Refused(r));
         }
         let names: Vec<String> = fresh.alarms.keys().cloned().collect();

@@ -1670,3 +1670,14 @@ async fn an_approval_request_of_cycle_0_cannot_be_approved_in_cycle_1_even_for_c
     assert!(refused(&r).contains("before it reopened"), "{r:?}");
     assert_eq!(w.attempts(), 0);
 }
+
+#[tokio::test]
+async fn a_flapping_incident_is_not_remediated_until_it_is_stable() {
+    let w = World::new().await;
+    let at = w.clock.now();
+    w.change(|i| i.flapping_since = Some(at)).await;
+    let r = w.diagnose("overload").await;
+    assert_eq!(r.decisions[0].outcome, "refused", "{r:?}");
+    assert!(r.decisions[0].detail.contains("flapping"), "{r:?}");
+    assert_eq!(w.attempts(), 0);
+}

@@ -1,0 +1,123 @@
+//! Fault injection over the whole pipeline (issue #12 item 5).
+//!
+//! Every port is wrapped by `adapters::fault::Faulty`, driven by a seeded `FaultPlan`
+//! (throttling, 5xx, timeouts with or without effect, successes whose response was lost); the
+//! functions run with Lambda's async-invoke retries and failure queue (see `fault/driver.rs`);
+//! alarm deliveries come late, out of order and twice; at the end faults stop, the failure
+//! queue is redriven and the sweeper runs on. The invariants (`fault/invariants.rs`) are checked
+//! against the fault-free run of the same schedule.
+//!
+//! `make test` runs the quick set below; `make fault` the long one
+//! (`FIREBREAK_FAULT_SEEDS=N`, default 20), which prints one summary line.
+
+mod fault;
+
+use fault::invariants::{ECS_ONCE, INCIDENTS, PAGED, PAGE_REPEAT, REDRIVE, REMEDIATION_SAME, TRANSITIONS};
+use fault::workload::{drill_dirs, from_drill, storm, Perturb};
+use fault::{run_case, Known, Summary};
+
+/// KNOWN: violations the core has today (issue #12 items 1–4, being fixed). Each is reported and
+/// does not fail the suite; remove an entry when its fix lands and the suite must stay green.
+const KNOWN: &[Known] = &[];
+
+/// Faults per call: drills are short (tens of calls), so they get a high rate.
+const DRILL_RATE: f64 = 0.10;
+const STORM_RATE: f64 = 0.03;
+
+fn print(summary: &Summary, label: &str) {
+    println!("{label}: {}", summary.line());
+    print!("{}", summary.details(6));
+}
+
+fn drills(summary: &mut Summary, seeds: impl Iterator<Item = u64> + Clone) {
+    for dir in drill_dirs() {
+        let w = from_drill(&dir);
+        for seed in seeds.clone() {
+            summary.add(run_case(&w, seed, DRILL_RATE, Perturb::DEFAULT, true), KNOWN);
+        }
+    }
+}
+
+fn assert_green(summary: &Summary) {
+    let unknown = summary.unknown();
+    assert!(
+        unknown.is_empty(),
+        "{} violation(s) not in KNOWN:\n{}",
+        unknown.len(),
+        unknown
+            .iter()
+            .map(|(w, seed, v, _)| format!("  {w} seed {seed}: {}: {}", v.invariant, v.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn quick_set_drills_and_a_small_storm() {
+    let t = std::time::Instant::now();
+    let mut summary = Summary::default();
+    drills(&mut summary, 1..=3);
+    let w = storm(11, 20, 200);
+    for seed in 1..=2 {
+        summary.add(run_case(&w, seed, STORM_RATE, Perturb::DEFAULT, true), KNOWN);
+    }
+    print(&summary, "quick");
+    println!("quick set took {:.1} s", t.elapsed().as_secs_f64());
+    assert!(summary.counts.total() > 0, "no fault was injected");
+    assert_green(&summary);
+}
+
+/// The harness itself: with no faults and no perturbation, every drill holds every invariant
+/// it can (what fails here fails without any fault).
+#[test]
+fn without_faults_the_invariants_hold_on_every_drill() {
+    let mut summary = Summary::default();
+    for dir in drill_dirs() {
+        let w = from_drill(&dir);
+        summary.add(run_case(&w, 0, 0.0, Perturb::NONE, true), KNOWN);
+    }
+    print(&summary, "no faults");
+    assert_eq!(summary.counts.total(), 0);
+    assert_green(&summary);
+}
+
+/// `make fault`: many seeds over the drills and the full storm (1,000 alarm steps over 50
+/// services). `FIREBREAK_FAULT_SEEDS` seeds (default 20); `FIREBREAK_FAULT_SHRINK=1` also
+/// shrinks the first violation of each invariant to a minimal set of faults and prints it.
+#[test]
+#[ignore = "the long set: make fault"]
+fn long_set() {
+    let seeds: u64 = std::env::var("FIREBREAK_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let t = std::time::Instant::now();
+    let mut summary = Summary::default();
+    drills(&mut summary, 100..100 + seeds);
+    let storm_seeds = seeds.div_ceil(4).max(1);
+    for seed in 0..storm_seeds {
+        let w = storm(1000 + seed, 50, 1000);
+        summary.add(
+            run_case(&w, 1000 + seed, STORM_RATE, Perturb::DEFAULT, true),
+            KNOWN,
+        );
+    }
+    print(&summary, "long");
+    println!("long set took {:.1} s", t.elapsed().as_secs_f64());
+    if std::env::var("FIREBREAK_FAULT_SHRINK").is_ok_and(|v| v == "1") {
+        for inv in [TRANSITIONS, INCIDENTS, ECS_ONCE, PAGED, PAGE_REPEAT, REMEDIATION_SAME, REDRIVE] {
+            let Some((w, seed, _, _)) = summary
+                .violations
+                .iter()
+                .find(|v| v.2.invariant == inv && !v.0.starts_with("storm"))
+            else {
+                continue;
+            };
+            let dir = drill_dirs().into_iter().find(|d| d.ends_with(w)).unwrap();
+            if let Some(s) = fault::shrink(&from_drill(&dir), *seed, DRILL_RATE, Perturb::DEFAULT, inv) {
+                println!("{s}");
+            }
+        }
+    }
+    assert_green(&summary);
+}

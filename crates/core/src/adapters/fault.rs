@@ -362,7 +362,13 @@ impl<T: IncidentStore> IncidentStore for Faulty<'_, T> {
     ) -> Result<(), StoreError> {
         self.run(
             "DynamoDB TransactWriteItems (save)",
-            || format!("{} v{expected_version} {pointer:?} [{}]", incident.id, ids(entries)),
+            || {
+                format!(
+                    "{} v{expected_version} {pointer:?} [{}]",
+                    incident.id,
+                    ids(entries)
+                )
+            },
             self.inner.save(incident, expected_version, pointer, entries),
             StoreError::Port,
         )
@@ -553,7 +559,11 @@ mod tests {
             let n = Faulty::new(&inner, &plan);
             let mut out = Vec::new();
             for _ in 0..400 {
-                out.push(n.notify(Route::Severity(crate::model::severity::Severity::Sev1), &note()).await.is_ok());
+                out.push(
+                    n.notify(Route::Severity(crate::model::severity::Severity::Sev1), &note())
+                        .await
+                        .is_ok(),
+                );
             }
             (out, plan.counts(), inner.sent().len())
         };

@@ -45,7 +45,7 @@ pub enum Payload {
     /// The simulated CloudWatch changes an alarm's state (not an invocation).
     Transition(String, firebreak_core::model::signal::AlarmState),
     /// An alarm delivery to triage.
-    Alarm(AlarmSignal),
+    Alarm(Box<AlarmSignal>),
     /// A pipeline event to the stage it triggers.
     Pipeline(PipelineEvent),
     /// An envelope from outside the pipeline, checked at the boundary.
@@ -86,10 +86,7 @@ impl Payload {
                 "{} <- {} {}",
                 self.function(),
                 p.detail_type,
-                p.detail
-                    .get("incident_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
+                p.detail.get("incident_id").and_then(|v| v.as_str()).unwrap_or("")
             ),
             Payload::Envelope(_) => "boundary: envelope from outside".into(),
             Payload::Sweep => "sweeper".into(),
@@ -291,7 +288,13 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
                 redrive_round = 10;
                 let base = clock.now().max(schedule.end);
                 for k in 1..=4 {
-                    push(&mut queue, base + Duration::minutes(5 * k), Payload::Sweep, 0, true);
+                    push(
+                        &mut queue,
+                        base + Duration::minutes(5 * k),
+                        Payload::Sweep,
+                        0,
+                        true,
+                    );
                 }
                 continue;
             }
@@ -318,12 +321,18 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
                 Ok(Event::Applied(_) | Event::Resolved(_)) => Ok(None),
             },
             Payload::Envelope(v) => match admit(&f_store, &clock, v).await {
-                Ok(Admission::Admitted(event)) => f_bus.put(&event.to_pipeline()).await.map(|_| None).map_err(Error::from),
+                Ok(Admission::Admitted(event)) => f_bus
+                    .put(&event.to_pipeline())
+                    .await
+                    .map(|_| None)
+                    .map_err(Error::from),
                 Ok(_) => Ok(None),
                 Err(e) => Err(e),
             },
             Payload::Sweep => sweeper.sweep().await.map(|_| None),
-            Payload::Approve(action, by, incident) => approve(&f_store, &f_bus, action, by, incident.as_deref()).await,
+            Payload::Approve(action, by, incident) => {
+                approve(&f_store, &f_bus, action, by, incident.as_deref()).await
+            }
         };
         let error = result.as_ref().err().map(|e| (e.to_string(), e.is_retryable()));
         out.ran.push(Ran {
@@ -344,7 +353,13 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
             Err(e) => {
                 if e.is_retryable() && (inv.attempt as usize) < RETRY_DELAYS_S.len() {
                     let due = clock.now() + Duration::seconds(RETRY_DELAYS_S[inv.attempt as usize]);
-                    push(&mut queue, due, inv.payload.clone(), inv.attempt + 1, inv.redriven);
+                    push(
+                        &mut queue,
+                        due,
+                        inv.payload.clone(),
+                        inv.attempt + 1,
+                        inv.redriven,
+                    );
                 } else if plan.enabled() || redrive_round == 0 {
                     out.failed_over += 1;
                     if !e.is_retryable() {
@@ -409,7 +424,12 @@ async fn approve<S: IncidentStore, B: EventBus>(
                 .collect();
             match open.as_slice() {
                 [one] => one.id.clone(),
-                _ => return Err(Error::invalid("approve", format!("{} open incidents", open.len()))),
+                _ => {
+                    return Err(Error::invalid(
+                        "approve",
+                        format!("{} open incidents", open.len()),
+                    ))
+                }
             }
         }
     };

@@ -35,7 +35,7 @@ pub const INCIDENTS: &str = "no incident lost or duplicated";
 pub const ECS_ONCE: &str = "no ECS action executed twice or unrecorded";
 pub const PAGED: &str = "every SEV1/SEV2 incident paged at its severity";
 pub const PAGE_REPEAT: &str = "no page repeated unless at-least-once forces it";
-pub const REMEDIATION_SAME: &str = "remediation decisions as in the fault-free run";
+pub const REMEDIATION_SAME: &str = "no transient fault ends a remediation decision";
 pub const REDRIVE: &str = "the redriven failure queue drains";
 
 pub const ALL: [&str; 7] = [
@@ -159,7 +159,10 @@ fn transitions(run: &Outcome, v: &mut Verdict) {
             if n > 1 {
                 v.fail(
                     TRANSITIONS,
-                    format!("{name}: delivery {d} recorded {n} times: {:?}", per_delivery[d]),
+                    format!(
+                        "{name}: delivery {d} recorded again ({n} entries): {:?}",
+                        per_delivery[d]
+                    ),
                 );
             }
         }
@@ -169,9 +172,12 @@ fn transitions(run: &Outcome, v: &mut Verdict) {
                 .flat_map(|d| run.triage.get(d).into_iter().flatten())
                 .collect();
             let nothing_to_record_on = !outcomes.is_empty()
-                && outcomes
-                    .iter()
-                    .all(|o| matches!(o, TriageOutcome::NoIncident | TriageOutcome::Recorded { id: None }));
+                && outcomes.iter().all(|o| {
+                    matches!(
+                        o,
+                        TriageOutcome::NoIncident | TriageOutcome::Recorded { id: None }
+                    )
+                });
             if !nothing_to_record_on {
                 v.fail(
                     TRANSITIONS,
@@ -211,7 +217,8 @@ fn incidents(run: &Outcome, reference: &Outcome, v: &mut Verdict) {
             v.fail(
                 INCIDENTS,
                 format!(
-                    "{s}: {x} incident(s) {ids:?}, the fault-free run has {y} {ref_ids:?}"
+                    "{s}: {} incidents: {x} {ids:?}, the fault-free run has {y} {ref_ids:?}",
+                    if x > y { "more" } else { "fewer" }
                 ),
             );
         }
@@ -268,12 +275,17 @@ fn ecs_once(run: &Outcome, v: &mut Verdict) {
         } else if u > a {
             v.fail(
                 ECS_ONCE,
-                format!("{s}: ECS UpdateService ran {u} times, {a} remediation-applied entr(ies): unrecorded"),
+                format!(
+                    "{s}: ECS UpdateService ran {u} times, {a} remediation-applied entr(ies): unrecorded"
+                ),
             );
         } else if a > u {
             v.fail(
                 ECS_ONCE,
-                format!("{s}: {a} remediation-applied entr(ies) {:?} but ECS was updated {u} times", applied[s]),
+                format!(
+                    "{s}: {a} remediation-applied entr(ies) {:?} but ECS was updated {u} times",
+                    applied[s]
+                ),
             );
         }
     }
@@ -390,37 +402,70 @@ fn page_repeats(run: &Outcome, reference: &Outcome, trace: &[TracedCall], v: &mu
     }
 }
 
-fn remediations(o: &Outcome) -> BTreeMap<String, Vec<String>> {
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// The text of the errors the fault plan injects (see `Fault::error`).
+const INJECTED: [&str; 4] = [
+    "Rate exceeded",
+    "service unavailable (HTTP 500)",
+    "operation timed out",
+    "connection reset by peer while reading the response",
+];
+
+const DECIDED: [&str; 3] = ["applied", "dry-run", "awaiting-approval"];
+
+fn decided(o: &Outcome) -> BTreeMap<String, BTreeSet<String>> {
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for i in &o.incidents {
         for r in &i.remediations {
-            m.entry(i.service.clone())
-                .or_default()
-                .push(format!("{} {}", r.action, r.outcome));
+            if DECIDED.contains(&r.outcome.to_string().as_str()) {
+                m.entry(i.service.clone())
+                    .or_default()
+                    .insert(r.action.to_string());
+            }
         }
-    }
-    for v in m.values_mut() {
-        v.sort();
     }
     m
 }
 
+/// A retryable error must not end a remediation decision: no refusal or failure is recorded
+/// because of an injected (transient) fault, and every action the fault-free run decided
+/// (applied, dry-run or awaiting approval) is decided with faults too.
 fn remediation_same(run: &Outcome, reference: &Outcome, v: &mut Verdict) {
-    let (a, b) = (remediations(run), remediations(reference));
-    let services: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for s in services {
-        let (x, y) = (a.get(s).cloned().unwrap_or_default(), b.get(s).cloned().unwrap_or_default());
-        if x != y {
-            let detail: Vec<String> = run
-                .incidents
-                .iter()
-                .filter(|i| &i.service == s)
-                .flat_map(|i| i.remediations.iter().map(|r| format!("{} {}: {}", r.action, r.outcome, r.detail)))
-                .collect();
-            v.fail(
-                REMEDIATION_SAME,
-                format!("{s}: {x:?}, the fault-free run {y:?}; {detail:?}"),
-            );
+    for i in &run.incidents {
+        for r in &i.remediations {
+            let outcome = r.outcome.to_string();
+            if DECIDED.contains(&outcome.as_str()) {
+                continue;
+            }
+            if let Some(e) = INJECTED.iter().find(|e| r.detail.contains(*e)) {
+                v.fail(
+                    REMEDIATION_SAME,
+                    format!(
+                        "{} {}: {} {} because of a transient error ({e}): {}",
+                        i.id, i.service, r.action, outcome, r.detail
+                    ),
+                );
+            }
+        }
+    }
+    let (a, b) = (decided(run), decided(reference));
+    for (s, actions) in &b {
+        for action in actions {
+            if !a.get(s).is_some_and(|x| x.contains(action)) {
+                let got: Vec<String> = run
+                    .incidents
+                    .iter()
+                    .filter(|i| &i.service == s)
+                    .flat_map(|i| {
+                        i.remediations
+                            .iter()
+                            .map(|r| format!("{} {}", r.action, r.outcome))
+                    })
+                    .collect();
+                v.fail(
+                    REMEDIATION_SAME,
+                    format!("{s}: the fault-free run decided {action}, this run has {got:?}"),
+                );
+            }
         }
     }
 }

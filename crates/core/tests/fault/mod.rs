@@ -61,7 +61,12 @@ pub fn run_case(w: &Workload, seed: u64, rate: f64, perturb: Perturb, keep_trace
 }
 
 /// Replays `sched` with exactly `faults`; the violations of `invariant` it gives.
-fn replay(w: &Workload, sched: &Schedule, faults: &BTreeMap<u64, Fault>, invariant: &str) -> (bool, FaultPlan) {
+fn replay(
+    w: &Workload,
+    sched: &Schedule,
+    faults: &BTreeMap<u64, Fault>,
+    invariant: &str,
+) -> (bool, FaultPlan) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,9 +124,15 @@ pub fn shrink(w: &Workload, seed: u64, rate: f64, perturb: Perturb, invariant: &
             "  [{}] {} {}{}{}\n",
             r.at.format("%H:%M:%S"),
             r.what,
-            if r.attempt > 0 { format!("(retry {}) ", r.attempt) } else { String::new() },
+            if r.attempt > 0 {
+                format!("(retry {}) ", r.attempt)
+            } else {
+                String::new()
+            },
             if r.redriven { "(redriven) " } else { "" },
-            r.error.as_ref().map_or("ok".to_string(), |e| format!("-> Err {}", e.0))
+            r.error
+                .as_ref()
+                .map_or("ok".to_string(), |e| format!("-> Err {}", e.0))
         ));
         if contexts.contains(&r.context) {
             for c in plan.trace().iter().filter(|c| c.context == r.context) {
@@ -254,6 +265,8 @@ impl Summary {
 fn known_why(known: &[Known], workload: &str, v: &Violation) -> Option<&'static str> {
     known
         .iter()
-        .find(|k| k.invariant == v.invariant && workload.starts_with(k.workload) && v.detail.contains(k.contains))
+        .find(|k| {
+            k.invariant == v.invariant && workload.starts_with(k.workload) && v.detail.contains(k.contains)
+        })
         .map(|k| k.why)
 }

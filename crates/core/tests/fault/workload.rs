@@ -9,7 +9,7 @@ use firebreak_core::intake;
 use firebreak_core::model::incident::EcsService;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::model::signal::{AlarmSignal, AlarmState};
-use firebreak_core::policy::{SeverityPolicy, ServiceMapping};
+use firebreak_core::policy::{ServiceMapping, SeverityPolicy};
 use firebreak_core::ports::{Deployment, ServiceState};
 use firebreak_core::runbook::RunbookSet;
 use std::collections::BTreeMap;
@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum StepKind {
     /// An alarm transition; `forged` when CloudWatch did not make it.
-    Alarm { signal: AlarmSignal, forged: bool },
+    Alarm {
+        signal: Box<AlarmSignal>,
+        forged: bool,
+    },
     /// A pipeline envelope from outside the pipeline.
     Envelope(serde_json::Value),
     Sweep,
@@ -166,7 +169,7 @@ pub fn from_drill(dir: &Path) -> Workload {
                 steps.push(Step {
                     at: step.at,
                     kind: StepKind::Alarm {
-                        signal,
+                        signal: Box::new(signal),
                         forged: step.origin == Origin::Forged,
                     },
                     redelivery: step.redeliver,
@@ -279,7 +282,7 @@ pub fn storm(seed: u64, services: usize, steps: usize) -> Workload {
         out.push(Step {
             at,
             kind: StepKind::Alarm {
-                signal: s,
+                signal: Box::new(s),
                 forged: false,
             },
             redelivery: false,
@@ -398,11 +401,7 @@ pub fn schedule(w: &Workload, seed: u64, p: Perturb) -> Schedule {
                 step: i,
                 how: "first",
             }),
-            StepKind::Approve {
-                action,
-                by,
-                incident,
-            } => deliveries.push(Delivery {
+            StepKind::Approve { action, by, incident } => deliveries.push(Delivery {
                 at: s.at,
                 payload: Payload::Approve(action.clone(), by.clone(), incident.clone()),
                 step: i,

@@ -156,6 +156,9 @@ pub struct Outcome {
     pub failed_after_redrive: Vec<Ran>,
     /// Alarm deliveries made (with redeliveries and copies).
     pub deliveries: Vec<Delivery>,
+    /// Services one of whose invocations (an alarm delivery, or a pipeline event of one of its
+    /// incidents) waited in the failure queue for the redrive.
+    pub queued_services: std::collections::BTreeSet<String>,
 }
 
 const RETRY_DELAYS_S: [i64; 2] = [60, 120];
@@ -266,6 +269,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
     }
 
     let mut failure_queue: Vec<Invocation> = Vec::new();
+    let mut queued: Vec<Payload> = Vec::new();
     let mut context = 0u64;
     let mut event_occurrence: BTreeMap<u64, u32> = BTreeMap::new();
     let mut redrive_round = 0;
@@ -365,6 +369,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
                     if !e.is_retryable() {
                         out.failed_permanent += 1;
                     }
+                    queued.push(inv.payload.clone());
                     failure_queue.push(inv.clone());
                 } else if let Some(last) = out.ran.last() {
                     out.failed_after_redrive.push(last.clone());
@@ -399,6 +404,19 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
     for i in &out.incidents {
         out.timelines
             .insert(i.id.clone(), store.timeline(&i.id).await.unwrap_or_default());
+    }
+    for p in &queued {
+        let service = match p {
+            Payload::Alarm(s) => Some(w.policy.classify(s).service),
+            Payload::Pipeline(pe) => pe
+                .detail
+                .get("incident_id")
+                .and_then(|v| v.as_str())
+                .and_then(|id| out.incidents.iter().find(|i| i.id.to_string() == id))
+                .map(|i| i.service.clone()),
+            _ => None,
+        };
+        out.queued_services.extend(service);
     }
     out.sent = notifier.sent();
     out.updates = ecs.updates();

@@ -162,6 +162,7 @@ pub struct Summary {
     pub known: usize,
     pub forced_lost_response: usize,
     pub forced_marker: usize,
+    pub incident_count_differs_queued: usize,
     pub failed_over: usize,
     pub failed_permanent: usize,
     pub invocations: usize,
@@ -176,6 +177,7 @@ impl Summary {
         self.counts.add(&r.counts);
         self.forced_lost_response += r.verdict.forced_repeat_lost_response;
         self.forced_marker += r.verdict.forced_repeat_marker;
+        self.incident_count_differs_queued += r.verdict.incident_count_differs_queued;
         self.failed_over += r.failed_over;
         self.failed_permanent += r.failed_permanent;
         self.invocations += r.invocations;
@@ -213,7 +215,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let c = &self.counts;
         format!(
-            "fault: {} schedules, {} faults injected (throttle {}, 5xx {}, timeout {}, lost-response {}), {} invariants held, {} failed ({} of them KNOWN); {} calls, {} invocations, {} to the failure queue ({} with a non-retryable error), repeated pages forced by at-least-once: {} lost Publish responses, {} lost page markers",
+            "fault: {} schedules, {} faults injected (throttle {}, 5xx {}, timeout {}, lost-response {}), {} invariants held, {} failed ({} of them KNOWN); {} calls, {} invocations, {} to the failure queue ({} with a non-retryable error), repeated pages forced by at-least-once: {} lost Publish responses, {} lost page markers; incident count not comparable (failure queue) for {} service(s)",
             self.schedules,
             c.total(),
             c.throttle,
@@ -229,6 +231,7 @@ impl Summary {
             self.failed_permanent,
             self.forced_lost_response,
             self.forced_marker,
+            self.incident_count_differs_queued,
         )
     }
 
@@ -269,4 +272,53 @@ fn known_why(known: &[Known], workload: &str, v: &Violation) -> Option<&'static 
             k.invariant == v.invariant && workload.starts_with(k.workload) && v.detail.contains(k.contains)
         })
         .map(|k| k.why)
+}
+
+/// For a storm (too long to shrink): the incidents of `service` in the run with faults and in
+/// the fault-free run, their timelines, and the failed invocations that named the service.
+pub fn explain_service(w: &Workload, seed: u64, rate: f64, perturb: Perturb, service: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sched = workload::schedule(w, seed, perturb);
+    let reference = rt.block_on(driver::run(w, &sched, &FaultPlan::off()));
+    let plan = FaultPlan::new(seed, rate);
+    let out = rt.block_on(driver::run(w, &sched, &plan));
+    let short = service.rsplit('/').next().unwrap_or(service);
+    let mut s = String::new();
+    for (label, o) in [("with faults", &out), ("fault-free", &reference)] {
+        s.push_str(&format!("--- {label}\n"));
+        for i in o.incidents.iter().filter(|i| i.service.ends_with(short)) {
+            s.push_str(&format!(
+                "{} {} {} reopened {} opened {} resolved {:?}\n",
+                i.id, i.severity, i.status, i.reopened, i.opened_at, i.resolved_at
+            ));
+            for e in o.timelines.get(&i.id).into_iter().flatten() {
+                s.push_str(&format!(
+                    "   {} {:<22} {}  {}\n",
+                    e.at.format("%H:%M:%S"),
+                    e.kind().to_string(),
+                    e.event_id,
+                    e.summary.chars().take(110).collect::<String>()
+                ));
+            }
+        }
+    }
+    s.push_str("--- failed invocations naming it (with faults)\n");
+    for r in out
+        .ran
+        .iter()
+        .filter(|r| r.error.is_some() && r.what.contains(short))
+    {
+        s.push_str(&format!(
+            "  [{}] {} attempt {} redriven {} -> {}\n",
+            r.at.format("%H:%M:%S"),
+            r.what,
+            r.attempt,
+            r.redriven,
+            r.error.as_ref().map_or("", |e| e.0.as_str())
+        ));
+    }
+    s
 }

@@ -37,8 +37,15 @@ const KNOWN: &[Known] = &[
     Known {
         invariant: TRANSITIONS,
         workload: "",
-        contains: "changed state",
+        contains: "changed state 2 times by one delivery",
         why: "stages/triage.rs on_alarm(): a retried delivery whose first attempt was saved on the service's incident is known as delivered before only through IdTaken of its own candidate id; once that incident no longer claims new alarms (resolved, window passed) the retry opens a second incident for the same transition",
+    },
+    // K8
+    Known {
+        invariant: TRANSITIONS,
+        workload: "",
+        contains: "(channel copies)",
+        why: "issue #12: the SNS copy (no tags) and the EventBridge copy of one transition are two deliveries; triage (stages/triage.rs on_alarm, on_ok: no is_copy check on OK) records the transition twice, or opens a second incident when the tags change the service key",
     },
     Known {
         invariant: INCIDENTS,

@@ -159,6 +159,8 @@ pub struct Outcome {
     /// Services one of whose invocations (an alarm delivery, or a pipeline event of one of its
     /// incidents) waited in the failure queue for the redrive.
     pub queued_services: std::collections::BTreeSet<String>,
+    /// `approve:` steps that still failed after a person's two retries.
+    pub approvals_given_up: usize,
 }
 
 const RETRY_DELAYS_S: [i64; 2] = [60, 120];
@@ -355,7 +357,23 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
             }
             Ok(None) => {}
             Err(e) => {
-                if e.is_retryable() && (inv.attempt as usize) < RETRY_DELAYS_S.len() {
+                let person = matches!(inv.payload, Payload::Approve(..));
+                if person {
+                    // `firebreak approve` is a person at a terminal, not an async invoke: they
+                    // try again a minute later, twice, whatever the error; then give up.
+                    if (inv.attempt as usize) < RETRY_DELAYS_S.len() {
+                        let due = clock.now() + Duration::seconds(RETRY_DELAYS_S[inv.attempt as usize]);
+                        push(
+                            &mut queue,
+                            due,
+                            inv.payload.clone(),
+                            inv.attempt + 1,
+                            inv.redriven,
+                        );
+                    } else {
+                        out.approvals_given_up += 1;
+                    }
+                } else if e.is_retryable() && (inv.attempt as usize) < RETRY_DELAYS_S.len() {
                     let due = clock.now() + Duration::seconds(RETRY_DELAYS_S[inv.attempt as usize]);
                     push(
                         &mut queue,

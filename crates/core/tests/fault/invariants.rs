@@ -124,6 +124,7 @@ fn transitions(run: &Outcome, v: &mut Verdict) {
         }
     }
     let mut state_entries: BTreeMap<Transition, Vec<String>> = BTreeMap::new();
+    let mut state_deliveries: BTreeMap<Transition, BTreeSet<String>> = BTreeMap::new();
     let mut per_delivery: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (inc, timeline) in &run.timelines {
         for e in timeline {
@@ -136,6 +137,10 @@ fn transitions(run: &Outcome, v: &mut Verdict) {
             let place = format!("{inc}: {step} ({})", e.summary);
             if STATE_STEPS.contains(&step.as_str()) {
                 state_entries.entry(t.clone()).or_default().push(place.clone());
+                state_deliveries
+                    .entry(t.clone())
+                    .or_default()
+                    .insert(delivery.clone());
             }
             if STATE_STEPS.contains(&step.as_str()) || NOTE_STEPS.contains(&step.as_str()) {
                 per_delivery.entry(delivery.clone()).or_default().push(place);
@@ -153,7 +158,14 @@ fn transitions(run: &Outcome, v: &mut Verdict) {
         if states > 1 {
             v.fail(
                 TRANSITIONS,
-                format!("{name} changed state {states} times: {:?}", state_entries[t]),
+                format!(
+                    "{name} changed state {states} times {}: {:?}",
+                    match state_deliveries[t].len() {
+                        1 => "by one delivery".to_string(),
+                        n => format!("through {n} deliveries (channel copies)"),
+                    },
+                    state_entries[t]
+                ),
             );
         }
         let mut recorded = 0;

@@ -8,7 +8,7 @@ use firebreak_core::drill::{self, LoadedScenario, Origin};
 use firebreak_core::intake;
 use firebreak_core::model::incident::EcsService;
 use firebreak_core::model::settings::Settings;
-use firebreak_core::model::signal::{AlarmSignal, AlarmState};
+use firebreak_core::model::signal::{AlarmSignal, AlarmState, Channel};
 use firebreak_core::policy::{ServiceMapping, SeverityPolicy};
 use firebreak_core::ports::{Deployment, ServiceState};
 use firebreak_core::runbook::RunbookSet;
@@ -324,6 +324,7 @@ pub struct Schedule {
     pub pipeline_dup_permille: u64,
     pub late: usize,
     pub redelivered: usize,
+    pub copies: usize,
 }
 
 /// How much the schedule perturbs delivery.
@@ -334,6 +335,9 @@ pub struct Perturb {
     /// Per mille of alarm deliveries delivered again (same delivery id, up to 10 min later).
     pub redeliver_permille: u64,
     pub pipeline_dup_permille: u64,
+    /// Per mille of alarm transitions delivered by the other channel too (SNS and
+    /// EventBridge both subscribed): another delivery id, the SNS copy without tags.
+    pub copy_permille: u64,
 }
 
 impl Perturb {
@@ -341,11 +345,13 @@ impl Perturb {
         late_permille: 0,
         redeliver_permille: 0,
         pipeline_dup_permille: 0,
+        copy_permille: 0,
     };
     pub const DEFAULT: Perturb = Perturb {
         late_permille: 80,
         redeliver_permille: 100,
         pipeline_dup_permille: 50,
+        copy_permille: 50,
     };
 }
 
@@ -354,7 +360,7 @@ pub fn schedule(w: &Workload, seed: u64, p: Perturb) -> Schedule {
     let start = w.steps.first().map(|s| s.at).expect("a step");
     let end = w.steps.last().map(|s| s.at).expect("a step") + Duration::minutes(30);
     let mut deliveries = Vec::new();
-    let (mut late, mut redelivered) = (0, 0);
+    let (mut late, mut redelivered, mut copies) = (0, 0, 0);
     for (i, s) in w.steps.iter().enumerate() {
         match &s.kind {
             StepKind::Alarm { signal, forged } => {
@@ -379,6 +385,24 @@ pub fn schedule(w: &Workload, seed: u64, p: Perturb) -> Schedule {
                     step: i,
                     how,
                 });
+                if !s.redelivery && splitmix64(&mut rng) % 1000 < p.copy_permille {
+                    let mut copy = signal.clone();
+                    copy.delivery_id = format!("{}~copy", signal.delivery_id);
+                    copy.channel = match signal.channel {
+                        Channel::Sns => Channel::EventBridge,
+                        _ => Channel::Sns,
+                    };
+                    if copy.channel == Channel::Sns {
+                        copy.tags.clear();
+                    }
+                    copies += 1;
+                    deliveries.push(Delivery {
+                        at: s.at + Duration::seconds((splitmix64(&mut rng) % 60) as i64),
+                        payload: Payload::Alarm(copy),
+                        step: i,
+                        how: "copy",
+                    });
+                }
                 if splitmix64(&mut rng) % 1000 < p.redeliver_permille {
                     redelivered += 1;
                     deliveries.push(Delivery {
@@ -417,5 +441,6 @@ pub fn schedule(w: &Workload, seed: u64, p: Perturb) -> Schedule {
         pipeline_dup_permille: p.pipeline_dup_permille,
         late,
         redelivered,
+        copies,
     }
 }

@@ -251,3 +251,85 @@ fn shrink_one_case() {
         None => println!("{name} seed {seed} does not break \"{invariant}\""),
     }
 }
+
+/// The harness is not vacuous: each invariant fails on an outcome broken the way it names.
+#[test]
+fn the_invariants_catch_what_they_name() {
+    use fault::invariants::check;
+    let dir = drill_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("seed-connection-pool"))
+        .unwrap();
+    let w = from_drill(&dir);
+    let (run, reference, trace) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let fails = |o: &fault::driver::Outcome, trace: &[firebreak_core::adapters::fault::TracedCall]| {
+        check(o, &reference, trace)
+            .failed()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    assert!(fails(&run, &trace).is_empty(), "{:?}", fails(&run, &trace));
+    assert!(!run.updates.is_empty() && !run.sent.is_empty());
+
+    // an ECS action executed twice
+    let (mut twice, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let u = twice.updates[0].clone();
+    twice.updates.push(u);
+    assert!(fails(&twice, &t).contains(&ECS_ONCE));
+
+    // an ECS action not recorded
+    let (mut unrecorded, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    for tl in unrecorded.timelines.values_mut() {
+        tl.retain(|e| e.kind() != firebreak_core::model::timeline::EntryKind::RemediationApplied);
+    }
+    assert!(fails(&unrecorded, &t).contains(&ECS_ONCE));
+
+    // a SEV2 incident never paged
+    let (mut unpaged, _, _) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    unpaged.sent.clear();
+    assert!(fails(&unpaged, &[]).contains(&PAGED));
+
+    // a page repeated with no fault to force it
+    let (mut repeated, _, mut t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let first = repeated.sent[0].clone();
+    repeated.sent.insert(1, first);
+    let publish = t.iter().position(|c| c.operation == "SNS Publish").unwrap();
+    let mut again = t[publish].clone();
+    again.n += 1_000_000;
+    t.insert(publish + 1, again);
+    t.sort_by_key(|c| c.n);
+    assert!(fails(&repeated, &t).contains(&PAGE_REPEAT));
+
+    // a transition lost, and one recorded twice
+    let (mut lost, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    for tl in lost.timelines.values_mut() {
+        tl.retain(|e| !e.event_id.ends_with("/alarm-fired"));
+    }
+    assert!(fails(&lost, &t).contains(&TRANSITIONS));
+    let (mut doubled, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let tl = doubled.timelines.values_mut().next().unwrap();
+    let fired = tl
+        .iter()
+        .find(|e| e.event_id.ends_with("/alarm-fired"))
+        .unwrap()
+        .clone();
+    let other = fired.event_id.replace("/alarm-fired", "/stale");
+    let mut copy = fired;
+    copy.event_id = other;
+    tl.push(copy);
+    assert!(fails(&doubled, &t).contains(&TRANSITIONS));
+
+    // an incident duplicated
+    let (mut dup, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let mut second = dup.incidents[0].clone();
+    second.id = firebreak_core::model::incident::IncidentId("INC-20260314-150000-00000000".into());
+    dup.incidents.push(second);
+    assert!(fails(&dup, &t).contains(&INCIDENTS));
+
+    // a decision ended by a transient error
+    let (mut ended, _, t) = fault::outcomes(&w, 0, 0.0, Perturb::NONE);
+    let r = &mut ended.incidents[0].remediations[0];
+    r.outcome = firebreak_core::model::incident::Outcome::Refused;
+    r.detail = "refused: could not re-read: Rate exceeded".into();
+    assert!(fails(&ended, &t).contains(&REMEDIATION_SAME));
+}

@@ -322,3 +322,26 @@ pub fn explain_service(w: &Workload, seed: u64, rate: f64, perturb: Perturb, ser
     }
     s
 }
+
+/// The fault-free and the faulty run of one schedule, and the faulty run's trace (for tests of
+/// the harness itself).
+pub fn outcomes(
+    w: &Workload,
+    seed: u64,
+    rate: f64,
+    perturb: Perturb,
+) -> (
+    driver::Outcome,
+    driver::Outcome,
+    Vec<firebreak_core::adapters::fault::TracedCall>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sched = workload::schedule(w, seed, perturb);
+    let reference = rt.block_on(driver::run(w, &sched, &FaultPlan::off()));
+    let plan = FaultPlan::new(seed, rate);
+    let out = rt.block_on(driver::run(w, &sched, &plan));
+    (out, reference, plan.trace())
+}

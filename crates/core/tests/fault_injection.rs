@@ -23,80 +23,100 @@ const KNOWN: &[Known] = &[
     Known {
         invariant: TRANSITIONS,
         workload: "",
-        contains: "recorded again",
+        contains: &["recorded again"],
         why: "stages/triage.rs join() and on_ok() test is_stale/is_copy before the delivery's own identity: a redelivery or retry of a delivery already recorded adds a `copy` or `stale` entry",
     },
     // K2
     Known {
         invariant: PAGED,
         workload: "",
-        contains: "was never paged",
+        contains: &["was never paged"],
         why: "stages/triage.rs join(): a retry of an attach/escalate/reopen whose save took effect (response lost) is taken for another channel's copy (is_copy): no page, no Incident Escalated/Opened event",
     },
     // K3
     Known {
         invariant: TRANSITIONS,
         workload: "",
-        contains: "changed state 2 times by one delivery",
+        contains: &["changed state 2 times by one delivery"],
         why: "stages/triage.rs on_alarm(): a retried delivery whose first attempt was saved on the service's incident is known as delivered before only through IdTaken of its own candidate id; once that incident no longer claims new alarms (resolved, window passed) the retry opens a second incident for the same transition",
     },
     // K8
     Known {
         invariant: TRANSITIONS,
         workload: "",
-        contains: "(channel copies)",
+        contains: &["(channel copies)"],
         why: "issue #12: the SNS copy (no tags) and the EventBridge copy of one transition are two deliveries; triage (stages/triage.rs on_alarm, on_ok: no is_copy check on OK) records the transition twice, or opens a second incident when the tags change the service key",
     },
     Known {
         invariant: INCIDENTS,
         workload: "",
-        contains: "more incidents",
+        contains: &["more incidents"],
         why: "K3: a retried or redriven old ALARM opens a new incident (stages/triage.rs on_alarm)",
     },
     // K5
     Known {
         invariant: ECS_ONCE,
         workload: "",
-        contains: "unrecorded",
+        contains: &["unrecorded"],
         why: "stages/remediate (execute, record.rs): a retryable UpdateService error (a timeout whose call took effect) is recorded as `failed (not retried)` instead of reconciled from ECS like an intent without a result",
     },
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
-        contains: "(not retried)",
+        contains: &["(not retried)"],
         why: "K5: a retryable ECS UpdateService error ends the decision as failed (stages/remediate)",
     },
     // K6
     Known {
         invariant: PAGE_REPEAT,
         workload: "",
-        contains: "EventBridge PutEvents",
+        contains: &["EventBridge PutEvents"],
         why: "stages/triage.rs page_and_announce() and stages/resolve.rs write the page's marker only after the bus put: a failed PutEvents after a successful Publish repeats the page on retry (the marker could follow the Publish)",
     },
     // K7
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
-        contains: "could not take the cooldown lease",
+        contains: &["could not take the cooldown lease"],
         why: "stages/remediate guardrails: a failed or lost-response lease PutItem is a refusal; the lease is not idempotent for its own holder, so a retry finds it held (issue #12: transient error becomes a permanent refusal)",
     },
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
-        contains: "could not re-read",
+        contains: &["could not re-read"],
         why: "stages/remediate: after the lease, a throttled re-read of the incident or DescribeAlarms is recorded as a refusal instead of returned as a retryable error",
     },
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
-        contains: "could not record the intent",
+        contains: &["could not record the intent"],
         why: "stages/remediate: a failed append of the write-ahead intent is recorded as a refusal (nothing was asked of ECS, so a retry could act)",
+    },
+    // K9
+    Known {
+        invariant: REMEDIATION_SAME,
+        workload: "",
+        contains: &["decision claimed but never made"],
+        why: "stages/remediate/mod.rs on_diagnosis(): when the claim (the `requested` append) took effect but its response was lost, the retry finds the claim taken (append returns 0) and takes the redelivered() path, which finishes nothing: no outcome is ever recorded",
+    },
+    // K10
+    Known {
+        invariant: REMEDIATION_SAME,
+        workload: "",
+        contains: &["diagnosed cause"],
+        why: "stages/diagnose: a throttled ECS DescribeServices (recent changes) or a failed Logs query is recorded as missing evidence and the diagnosis completes without the cause; nothing retries it, so no remediation is decided",
     },
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
-        contains: "the fault-free run decided",
-        why: "the decision was refused or failed because of K5/K7 (or its incident lost its event, K2)",
+        contains: &["the fault-free run decided", "(not retried)"],
+        why: "K5: the decision failed on a retryable ECS error",
+    },
+    Known {
+        invariant: REMEDIATION_SAME,
+        workload: "",
+        contains: &["the fault-free run decided", "refused: could not"],
+        why: "K7: the decision was refused on a transient error",
     },
 ];
 

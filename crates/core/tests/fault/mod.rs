@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use workload::{Perturb, Schedule, Workload};
 
 /// A violation the core is known to have; the harness reports it and does not fail on it. Each
-/// entry says which invariant, on which workloads (name prefix, "" for all), and a substring
-/// of the violation's text.
+/// entry says which invariant, on which workloads (name prefix, "" for all), and substrings
+/// the violation's text must all contain.
 pub struct Known {
     pub invariant: &'static str,
     pub workload: &'static str,
-    pub contains: &'static str,
+    pub contains: &'static [&'static str],
     pub why: &'static str,
 }
 
@@ -163,6 +163,7 @@ pub struct Summary {
     pub forced_lost_response: usize,
     pub forced_marker: usize,
     pub incident_count_differs_queued: usize,
+    pub decision_differs_queued: usize,
     pub failed_over: usize,
     pub failed_permanent: usize,
     pub invocations: usize,
@@ -178,6 +179,7 @@ impl Summary {
         self.forced_lost_response += r.verdict.forced_repeat_lost_response;
         self.forced_marker += r.verdict.forced_repeat_marker;
         self.incident_count_differs_queued += r.verdict.incident_count_differs_queued;
+        self.decision_differs_queued += r.verdict.decision_differs_queued;
         self.failed_over += r.failed_over;
         self.failed_permanent += r.failed_permanent;
         self.invocations += r.invocations;
@@ -215,7 +217,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let c = &self.counts;
         format!(
-            "fault: {} schedules, {} faults injected (throttle {}, 5xx {}, timeout {}, lost-response {}), {} invariants held, {} failed ({} of them KNOWN); {} calls, {} invocations, {} to the failure queue ({} with a non-retryable error), repeated pages forced by at-least-once: {} lost Publish responses, {} lost page markers; incident count not comparable (failure queue) for {} service(s)",
+            "fault: {} schedules, {} faults injected (throttle {}, 5xx {}, timeout {}, lost-response {}), {} invariants held, {} failed ({} of them KNOWN); {} calls, {} invocations, {} to the failure queue ({} with a non-retryable error), repeated pages forced by at-least-once: {} lost Publish responses, {} lost page markers; not comparable because of the failure queue: {} incident count(s), {} decision(s)",
             self.schedules,
             c.total(),
             c.throttle,
@@ -232,6 +234,7 @@ impl Summary {
             self.forced_lost_response,
             self.forced_marker,
             self.incident_count_differs_queued,
+            self.decision_differs_queued,
         )
     }
 
@@ -269,7 +272,9 @@ fn known_why(known: &[Known], workload: &str, v: &Violation) -> Option<&'static 
     known
         .iter()
         .find(|k| {
-            k.invariant == v.invariant && workload.starts_with(k.workload) && v.detail.contains(k.contains)
+            k.invariant == v.invariant
+                && workload.starts_with(k.workload)
+                && k.contains.iter().all(|c| v.detail.contains(c))
         })
         .map(|k| k.why)
 }

@@ -97,7 +97,7 @@ const KNOWN: &[Known] = &[
         invariant: REMEDIATION_SAME,
         workload: "",
         contains: &["decision claimed but never made"],
-        why: "stages/remediate/mod.rs on_diagnosis(): when the claim (the `requested` append) took effect but its response was lost, the retry finds the claim taken (append returns 0) and takes the redelivered() path, which finishes nothing: no outcome is ever recorded",
+        why: "stages/remediate/mod.rs on_diagnosis(): once the claim (the `requested` entry) is stored, any retry takes the redelivered() path, which finishes nothing; so when the claim's response is lost, or the write of the outcome (refused/applied entries, commit) fails, no outcome is ever recorded",
     },
     // K10
     Known {
@@ -226,7 +226,7 @@ fn long_set() {
                 continue;
             };
             let dir = drill_dirs().into_iter().find(|d| d.ends_with(w)).unwrap();
-            if let Some(s) = fault::shrink(&from_drill(&dir), *seed, DRILL_RATE, Perturb::DEFAULT, inv) {
+            if let Some(s) = fault::shrink(&from_drill(&dir), *seed, DRILL_RATE, Perturb::DEFAULT, inv, "") {
                 println!("{s}");
             }
         }
@@ -235,18 +235,20 @@ fn long_set() {
 }
 
 /// Shrinks one case to the fewest faults that still break an invariant and prints the calls:
-/// `FIREBREAK_FAULT_CASE=DRILL:SEED:INVARIANT-PREFIX`, for example
-/// `FIREBREAK_FAULT_CASE=confused-deputy:1:every SEV1`.
+/// `FIREBREAK_FAULT_CASE=DRILL:SEED:INVARIANT-PREFIX[:TEXT]` (TEXT: a substring the violation
+/// must keep), for example `FIREBREAK_FAULT_CASE=confused-deputy:1:every SEV1`; or
+/// `FIREBREAK_FAULT_CASE=storm:SEED:SERVICE` to show one service of a long-set storm.
 #[test]
 #[ignore = "explains one case: FIREBREAK_FAULT_CASE=drill:seed:invariant"]
 fn shrink_one_case() {
     let Ok(case) = std::env::var("FIREBREAK_FAULT_CASE") else {
         return;
     };
-    let mut parts = case.splitn(3, ':');
-    let (name, seed, inv) = (
+    let mut parts = case.splitn(4, ':');
+    let (name, seed, inv, needle) = (
         parts.next().unwrap_or(""),
         parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(1),
+        parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
     );
     if name == "storm" {
@@ -266,7 +268,14 @@ fn shrink_one_case() {
         .into_iter()
         .find(|d| d.ends_with(name))
         .expect("a drill");
-    match fault::shrink(&from_drill(&dir), seed, DRILL_RATE, Perturb::DEFAULT, invariant) {
+    match fault::shrink(
+        &from_drill(&dir),
+        seed,
+        DRILL_RATE,
+        Perturb::DEFAULT,
+        invariant,
+        needle,
+    ) {
         Some(s) => println!("{s}"),
         None => println!("{name} seed {seed} does not break \"{invariant}\""),
     }

@@ -60,12 +60,14 @@ pub fn run_case(w: &Workload, seed: u64, rate: f64, perturb: Perturb, keep_trace
     }
 }
 
-/// Replays `sched` with exactly `faults`; the violations of `invariant` it gives.
+/// Replays `sched` with exactly `faults`: whether it breaks `invariant` with a violation whose
+/// text contains `needle`.
 fn replay(
     w: &Workload,
     sched: &Schedule,
     faults: &BTreeMap<u64, Fault>,
     invariant: &str,
+    needle: &str,
 ) -> (bool, FaultPlan) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,12 +77,24 @@ fn replay(
     let plan = FaultPlan::scripted(faults.clone());
     let out = rt.block_on(driver::run(w, sched, &plan));
     let v = invariants::check(&out, &reference, &plan.trace());
-    (v.violations.iter().any(|x| x.invariant == invariant), plan)
+    (
+        v.violations
+            .iter()
+            .any(|x| x.invariant == invariant && x.detail.contains(needle)),
+        plan,
+    )
 }
 
 /// Shrinks the faults of a failing seed to a minimal set that still breaks `invariant`, and
 /// describes the run call by call around them.
-pub fn shrink(w: &Workload, seed: u64, rate: f64, perturb: Perturb, invariant: &str) -> Option<String> {
+pub fn shrink(
+    w: &Workload,
+    seed: u64,
+    rate: f64,
+    perturb: Perturb,
+    invariant: &str,
+    needle: &str,
+) -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -89,7 +103,7 @@ pub fn shrink(w: &Workload, seed: u64, rate: f64, perturb: Perturb, invariant: &
     let plan = FaultPlan::new(seed, rate);
     let _ = rt.block_on(driver::run(w, &sched, &plan));
     let mut faults = plan.injected();
-    let (fails, _) = replay(w, &sched, &faults, invariant);
+    let (fails, _) = replay(w, &sched, &faults, invariant, needle);
     if !fails {
         return None;
     }
@@ -97,11 +111,11 @@ pub fn shrink(w: &Workload, seed: u64, rate: f64, perturb: Perturb, invariant: &
     for k in keys {
         let mut fewer = faults.clone();
         fewer.remove(&k);
-        if replay(w, &sched, &fewer, invariant).0 {
+        if replay(w, &sched, &fewer, invariant, needle).0 {
             faults = fewer;
         }
     }
-    let (_, plan) = replay(w, &sched, &faults, invariant);
+    let (_, plan) = replay(w, &sched, &faults, invariant, needle);
     let out = rt.block_on(driver::run(w, &sched, &FaultPlan::scripted(faults.clone())));
     let reference = rt.block_on(driver::run(w, &sched, &FaultPlan::off()));
     let verdict = invariants::check(&out, &reference, &plan.trace());

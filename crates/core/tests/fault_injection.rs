@@ -73,6 +73,13 @@ const KNOWN: &[Known] = &[
         contains: &["EventBridge PutEvents"],
         why: "stages/triage.rs page_and_announce() and stages/resolve.rs write the page's marker only after the bus put: a failed PutEvents after a successful Publish repeats the page on retry (the marker could follow the Publish)",
     },
+    // K11
+    Known {
+        invariant: PAGE_REPEAT,
+        workload: "",
+        contains: &["for a new cycle after a reopen"],
+        why: "stages/triage.rs: an old ALARM (retried or redriven after its alarm's OK was delivered) reopens the resolved incident: the OK was dropped as `not part of the incident` (on_ok) so is_stale cannot tell, and triage does not ask CloudWatch; the phantom cycle is paged REOPENED and RESOLVED again with the same text",
+    },
     // K7
     Known {
         invariant: REMEDIATION_SAME,

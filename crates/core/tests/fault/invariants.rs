@@ -415,6 +415,35 @@ fn page_repeats(run: &Outcome, reference: &Outcome, trace: &[TracedCall], v: &mu
                         c.what
                     ),
                 ),
+                None if trace.iter().any(|c| {
+                    c.n > prev.n
+                        && c.n < calls[k].n
+                        && c.fault.is_none_or(|f| f.took_effect())
+                        && c.operation.starts_with("DynamoDB TransactWriteItems (save)")
+                        && c.what.contains("/reopened")
+                }) =>
+                {
+                    let reopen = trace
+                        .iter()
+                        .find(|c| {
+                            c.n > prev.n
+                                && c.n < calls[k].n
+                                && c.operation.starts_with("DynamoDB TransactWriteItems (save)")
+                                && c.what.contains("/reopened")
+                        })
+                        .map_or(String::new(), |c| format!("#{} {}", c.n, c.what));
+                    v.fail(
+                        PAGE_REPEAT,
+                        format!(
+                            "\"{}\" sent {} times (fault-free run: {}); calls #{} and #{}, for a new cycle after a reopen the fault-free run does not have ({reopen})",
+                            key.1,
+                            calls.len(),
+                            ref_count.get(key).copied().unwrap_or(0),
+                            prev.n,
+                            calls[k].n
+                        ),
+                    );
+                }
                 None => v.fail(
                     PAGE_REPEAT,
                     format!(

@@ -124,10 +124,16 @@ pub fn shrink(
         w.name,
         faults.len()
     );
+    // the invocations that had a fault, and those of the calls FIREBREAK_FAULT_CALLS names
+    let wanted: Vec<u64> = std::env::var("FIREBREAK_FAULT_CALLS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
     let contexts: std::collections::BTreeSet<u64> = plan
         .trace()
         .iter()
-        .filter(|c| c.fault.is_some())
+        .filter(|c| c.fault.is_some() || wanted.contains(&c.n))
         .map(|c| c.context)
         .collect();
     for r in &out.ran {

@@ -51,7 +51,7 @@ const KNOWN: &[Known] = &[
         invariant: INCIDENTS,
         workload: "",
         contains: &["more incidents"],
-        why: "K3: a retried or redriven old ALARM opens a new incident (stages/triage.rs on_alarm)",
+        why: "K12: the reopen window is measured from the time triage runs (Incident.opened_at = now, checked by the store's open()), not from the alarm's state-change time, so a retry 60-180 s later turns a reopen into a new incident (storm seed 1007, svc-09: the 07:51:17 ALARM, 29:22 after the resolution, retried at 07:52:17); also K3",
     },
     // K5
     Known {

@@ -58,7 +58,7 @@ const KNOWN: &[Known] = &[
         invariant: ECS_ONCE,
         workload: "",
         contains: &["unrecorded"],
-        why: "stages/remediate (execute, record.rs): a retryable UpdateService error (a timeout whose call took effect) is recorded as `failed (not retried)` instead of reconciled from ECS like an intent without a result",
+        why: "stages/remediate (execute, record.rs): a retryable UpdateService error whose call took effect (a timeout or a lost response) is recorded as `failed (not retried)` instead of reconciled from ECS like an intent without a result",
     },
     Known {
         invariant: REMEDIATION_SAME,

@@ -19,6 +19,7 @@ help:
 	@echo "make deploy  sam build && sam deploy"
 	@echo "make invoke  FN=triage EVENT=events/sns-metric-alarm.json against cargo lambda watch"
 	@echo "make bench   query engine and function budgets"
+	@echo "make fault   fault injection, many seeds over the drills and a storm (FIREBREAK_FAULT_SEEDS=N)"
 
 firebreak:
 	$(CARGO) build -q -p firebreak-cli
@@ -53,3 +54,4 @@ bench-insights:
 	crates/insights/bench-duckdb.sh
 
 -include mk/infra.mk
+-include mk/fault.mk

@@ -468,7 +468,7 @@ impl DynamoIncidentStore {
             }
         }
         match self.read_pointer(&incident.service).await? {
-            Some(p) if p.claims(reopen_window, incident.opened_at) => {
+            Some(p) if p.claims(reopen_window, incident.detected_at.min(incident.opened_at)) => {
                 // DynamoDB writes the pointer and the incident in one transaction, and a
                 // strongly consistent read after it sees both: a pointer without its incident
                 // is a damaged table, not a race.
@@ -640,7 +640,8 @@ impl IncidentStore for DynamoIncidentStore {
         if entries.len() + fixed > MAX_TRANSACTION_ITEMS {
             return Err(too_many(entries.len() + fixed));
         }
-        let cut = cutoff(incident.opened_at, reopen_window);
+        // the window counts to the alarm's state change, not to when triage got to it
+        let cut = cutoff(incident.detected_at.min(incident.opened_at), reopen_window);
         let mut attempt = 0;
         loop {
             let mut pointer = key(pointer_pk(&incident.service), POINTER_SK);

@@ -16,114 +16,37 @@ use fault::invariants::{ECS_ONCE, INCIDENTS, PAGED, PAGE_REPEAT, REDRIVE, REMEDI
 use fault::workload::{drill_dirs, from_drill, storm, Perturb};
 use fault::{run_case, Known, Summary};
 
-/// KNOWN: violations the core has today (issue #12 items 1–4, being fixed). Each is reported and
-/// does not fail the suite; remove an entry when its fix lands and the suite must stay green.
+/// KNOWN: what the core does not hold, each named with why (docs/architecture.md, "Delivery
+/// guarantees"). Each is reported and does not fail the suite; anything else does. Remove an
+/// entry when a fix lands: the suite must stay green.
 const KNOWN: &[Known] = &[
-    // K1, also without faults (a drill's `redeliver: true` shows it)
-    Known {
-        invariant: TRANSITIONS,
-        workload: "",
-        contains: &["recorded again"],
-        why: "stages/triage.rs join() and on_ok() test is_stale/is_copy before the delivery's own identity: a redelivery or retry of a delivery already recorded adds a `copy` or `stale` entry",
-    },
-    // K2
-    Known {
-        invariant: PAGED,
-        workload: "",
-        contains: &["was never paged"],
-        why: "stages/triage.rs join(): a retry of an attach/escalate/reopen whose save took effect (response lost) is taken for another channel's copy (is_copy): no page, no Incident Escalated/Opened event",
-    },
-    // K3
+    // K3: what cannot hold without asking CloudWatch in triage (docs/architecture.md, "Delivery
+    // guarantees")
     Known {
         invariant: TRANSITIONS,
         workload: "",
         contains: &["changed state 2 times by one delivery"],
-        why: "stages/triage.rs on_alarm(): a retried delivery whose first attempt was saved on the service's incident is known as delivered before only through IdTaken of its own candidate id; once that incident no longer claims new alarms (resolved, window passed) the retry opens a second incident for the same transition",
-    },
-    // K8
-    Known {
-        invariant: TRANSITIONS,
-        workload: "",
-        contains: &["(channel copies)"],
-        why: "issue #12: the SNS copy (no tags) and the EventBridge copy of one transition are two deliveries; triage (stages/triage.rs on_alarm, on_ok: no is_copy check on OK) records the transition twice, or opens a second incident when the tags change the service key",
+        why: "a delivery whose every try failed waits in the failure queue; redriven after its incident resolved and the reopen window passed, it opens a new incident for its (old) transition: triage cannot tell an old ALARM from a new one without asking CloudWatch",
     },
     Known {
         invariant: INCIDENTS,
         workload: "",
         contains: &["more incidents"],
-        why: "K12: the reopen window is measured from the time triage runs (Incident.opened_at = now, checked by the store's open()), not from the alarm's state-change time, so a retry 60-180 s later turns a reopen into a new incident (storm seed 1007, svc-09: the 07:51:17 ALARM, 29:22 after the resolution, retried at 07:52:17); also K3",
-    },
-    // K5
-    Known {
-        invariant: ECS_ONCE,
-        workload: "",
-        contains: &["unrecorded"],
-        why: "stages/remediate (execute, record.rs): a retryable UpdateService error whose call took effect (a timeout or a lost response) is recorded as `failed (not retried)` instead of reconciled from ECS like an intent without a result",
-    },
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["(not retried)"],
-        why: "K5: a retryable ECS UpdateService error ends the decision as failed (stages/remediate)",
-    },
-    // K6
-    Known {
-        invariant: PAGE_REPEAT,
-        workload: "",
-        contains: &["EventBridge PutEvents"],
-        why: "stages/triage.rs page_and_announce() and stages/resolve.rs write the page's marker only after the bus put: a failed PutEvents after a successful Publish repeats the page on retry (the marker could follow the Publish)",
-    },
-    // K11
-    Known {
-        invariant: PAGE_REPEAT,
-        workload: "",
-        contains: &["for a new cycle after a reopen"],
-        why: "stages/triage.rs: an old ALARM (retried or redriven after its alarm's OK was delivered) reopens the resolved incident: the OK was dropped as `not part of the incident` (on_ok) so is_stale cannot tell, and triage does not ask CloudWatch; the phantom cycle is paged REOPENED and RESOLVED again with the same text",
-    },
-    // K7
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["could not take the cooldown lease"],
-        why: "stages/remediate guardrails: a failed or lost-response lease PutItem is a refusal; the lease is not idempotent for its own holder, so a retry finds it held (issue #12: transient error becomes a permanent refusal)",
-    },
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["could not re-read"],
-        why: "stages/remediate: after the lease, a throttled re-read of the incident or DescribeAlarms is recorded as a refusal instead of returned as a retryable error",
-    },
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["could not record the intent"],
-        why: "stages/remediate: a failed append of the write-ahead intent is recorded as a refusal (nothing was asked of ECS, so a retry could act)",
-    },
-    // K9
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["decision claimed but never made"],
-        why: "stages/remediate/mod.rs on_diagnosis(): once the claim (the `requested` entry) is stored, any retry takes the redelivered() path, which finishes nothing; so when the claim's response is lost, or the write of the outcome (refused/applied entries, commit) fails, no outcome is ever recorded",
+        why: "K3: the redriven old ALARM above is a new incident",
     },
     // K10
     Known {
         invariant: REMEDIATION_SAME,
         workload: "",
         contains: &["diagnosed cause"],
-        why: "stages/diagnose: a throttled ECS DescribeServices (recent changes) or a failed Logs query is recorded as missing evidence and the diagnosis completes without the cause; nothing retries it, so no remediation is decided",
+        why: "stages/diagnose tries a throttled read (a query, the ECS describe) up to 4 times within its deadline, then records the evidence as missing and completes without the cause it would have found; a diagnosis that waited for the reads instead could lose the incident's diagnosis to the failure queue",
     },
+    // K11
     Known {
-        invariant: REMEDIATION_SAME,
+        invariant: PAGE_REPEAT,
         workload: "",
-        contains: &["the fault-free run decided", "(not retried)"],
-        why: "K5: the decision failed on a retryable ECS error",
-    },
-    Known {
-        invariant: REMEDIATION_SAME,
-        workload: "",
-        contains: &["the fault-free run decided", "refused: could not"],
-        why: "K7: the decision was refused on a transient error",
+        contains: &["for a new cycle after a reopen"],
+        why: "an old ALARM redriven from the failure queue after its alarm's OK was dropped (the alarm was not attached yet) reopens the resolved incident: a phantom cycle paged REOPENED and RESOLVED; triage does not ask CloudWatch",
     },
 ];
 

@@ -338,16 +338,28 @@ fn ids(entries: &[TimelineEntry]) -> String {
 }
 
 impl<T: IncidentStore> IncidentStore for Faulty<'_, T> {
-    async fn open(
+    async fn open_claiming(
         &self,
         incident: &Incident,
         entries: &[TimelineEntry],
         reopen_window: Duration,
+        transition: Option<&Transition>,
     ) -> Result<OpenOutcome, StoreError> {
         self.run(
             "DynamoDB TransactWriteItems (open)",
             || format!("{} [{}]", incident.id, ids(entries)),
-            self.inner.open(incident, entries, reopen_window),
+            self.inner
+                .open_claiming(incident, entries, reopen_window, transition),
+            StoreError::Port,
+        )
+        .await
+    }
+
+    async fn claim_transition(&self, transition: &Transition) -> Result<TransitionClaim, StoreError> {
+        self.run(
+            "DynamoDB UpdateItem (claim_transition)",
+            || format!("{} by {}", transition.key, transition.delivery),
+            self.inner.claim_transition(transition),
             StoreError::Port,
         )
         .await
@@ -430,11 +442,17 @@ impl<T: IncidentStore> IncidentStore for Faulty<'_, T> {
         .await
     }
 
-    async fn claim(&self, key: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         self.run(
             "DynamoDB PutItem (claim)",
-            || key.to_string(),
-            self.inner.claim(key, until, now),
+            || format!("{key} for {owner}"),
+            self.inner.claim(key, owner, until, now),
             StoreError::Port,
         )
         .await

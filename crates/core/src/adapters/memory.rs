@@ -167,7 +167,8 @@ impl IncidentStore for InMemoryIncidentStore {
             return Ok(OpenOutcome::IdTaken(Box::new(existing.clone())));
         }
         if let Some(p) = s.pointers.get(&incident.service) {
-            if s.claims(p, reopen_window, incident.opened_at) {
+            // the window counts to the alarm's state change, not to when triage got to it
+            if s.claims(p, reopen_window, incident.detected_at.min(incident.opened_at)) {
                 let id = p.incident.clone();
                 return match s.incidents.get(&id) {
                     Some(i) => Ok(OpenOutcome::Existing(Box::new(i.clone()))),

@@ -294,11 +294,7 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         let times = StageTimes::of(inc);
         let manual = postmortem::resolved_manually(&timeline);
         let message = summary_notification(inc, &times, manual);
-        let message_id = self
-            .ports
-            .notifier()
-            .notify(Route::Severity(inc.severity), &message)
-            .await?;
+        // the event first: put again by a retry, it is harmless; the summary is not
         let event = Event::Resolved(IncidentResolved {
             incident_id: inc.id.clone(),
             service: inc.service.clone(),
@@ -306,6 +302,11 @@ impl<P: ResolvePorts> Resolve<'_, P> {
             time_to_resolve_s: times.time_to_resolve_s,
         });
         self.ports.bus().put(&event.to_pipeline()).await?;
+        let message_id = self
+            .ports
+            .notifier()
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
         let entry = TimelineEntry::new(
             marker,
             now.max(inc.resolved_at.unwrap_or(now)),

@@ -369,11 +369,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 ("kind".to_string(), format!("escalated-{kind}")),
             ]),
         };
-        let message_id = self
-            .ports
-            .notifier()
-            .notify(Route::Severity(inc.severity), &message)
-            .await?;
+        // the event before the page: a retry puts the event again harmlessly, a page it would not
         if inc.severity.is_more_severe_than(from) {
             let alarm = inc
                 .alarms
@@ -395,6 +391,11 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             });
             self.ports.bus().put(&event.to_pipeline()).await?;
         }
+        let message_id = self
+            .ports
+            .notifier()
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
         let paged = TimelineEntry::new(
             paged_marker(&due.event_id),
             now,
@@ -576,10 +577,6 @@ Acknowledge: firebreak ack {}
                     ("incident".to_string(), inc.id.to_string()),
                 ]),
             };
-            self.ports
-                .notifier()
-                .notify(Route::Severity(inc.severity), &message)
-                .await?;
             let (alarm, at) = inc
                 .alarms
                 .iter()
@@ -601,6 +598,10 @@ Acknowledge: firebreak ack {}
                 reopened: inc.reopened,
             });
             self.ports.bus().put(&event.to_pipeline()).await?;
+            self.ports
+                .notifier()
+                .notify(Route::Severity(inc.severity), &message)
+                .await?;
             format!(
                 "paged {} (stable in ALARM); told diagnose (Incident Escalated)",
                 inc.severity

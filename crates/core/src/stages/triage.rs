@@ -229,18 +229,16 @@ impl<P: TriagePorts> Triage<'_, P> {
             service: class.service.clone(),
             until: now.max(signal.changed_at) + chrono::Duration::seconds(TRANSITION_KEEP_S),
         };
+        // A copy that classifies to the same service needs no claim: the service's one incident
+        // takes both, the second as a copy. The claim matters when copies classify apart.
+        let mut claim = Some(&transition);
         let mut n = 0;
         let (mut candidate, mut entries) = self.opening(signal, class, n);
         for attempt in 0..MAX_ATTEMPTS {
             let outcome = match self
                 .ports
                 .store()
-                .open_claiming(
-                    &candidate,
-                    &entries,
-                    self.settings.reopen_window(),
-                    Some(&transition),
-                )
+                .open_claiming(&candidate, &entries, self.settings.reopen_window(), claim)
                 .await
             {
                 Ok(outcome) => outcome,
@@ -268,14 +266,21 @@ impl<P: TriagePorts> Triage<'_, P> {
                     n += 1;
                     (candidate, entries) = self.opening(signal, class, n);
                 }
+                OpenOutcome::TransitionTaken { service, .. } if service == class.service => {
+                    claim = None;
+                }
                 OpenOutcome::TransitionTaken { delivery, service } => {
                     return self.copy_of(signal, &transition, &delivery, &service).await;
                 }
                 OpenOutcome::Existing(existing) => {
-                    if let TransitionClaim::Theirs { delivery, service } =
-                        self.ports.store().claim_transition(&transition).await?
-                    {
-                        return self.copy_of(signal, &transition, &delivery, &service).await;
+                    if let Some(t) = claim {
+                        if let TransitionClaim::Theirs { delivery, service } =
+                            self.ports.store().claim_transition(t).await?
+                        {
+                            if service != class.service {
+                                return self.copy_of(signal, &transition, &delivery, &service).await;
+                            }
+                        }
                     }
                     match self.join(*existing, signal, class).await {
                         Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
@@ -342,6 +347,18 @@ impl<P: TriagePorts> Triage<'_, P> {
             .any(|e| e.event_id == fired && e.at == signal.changed_at))
     }
 
+    /// Whether this delivery already left its note (a copy's or a late signal's) on `inc`.
+    async fn noted_before(&self, inc: &Incident, signal: &AlarmSignal) -> Result<bool, Error> {
+        let notes = [eid(signal, "copy"), eid(signal, "stale")];
+        Ok(self
+            .ports
+            .store()
+            .timeline(&inc.id)
+            .await?
+            .iter()
+            .any(|e| notes.contains(&e.event_id)))
+    }
+
     /// Attaches the alarm to an existing incident, reopening or escalating it as needed.
     async fn join(
         &self,
@@ -349,10 +366,15 @@ impl<P: TriagePorts> Triage<'_, P> {
         signal: &AlarmSignal,
         class: &Classification,
     ) -> Result<TriageOutcome, Error> {
-        if is_stale(&inc, signal) {
-            return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
-        }
-        if is_copy(&inc, signal) {
+        if is_stale(&inc, signal) || is_copy(&inc, signal) {
+            // This very delivery recorded before (a retry whose save took effect though its
+            // answer was lost), or another one: only the delivery's own entry tells.
+            if self.delivered_before(&inc, signal).await? {
+                return self.resume(&inc, signal, class, Announce::Escalated).await;
+            }
+            if is_stale(&inc, signal) {
+                return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
+            }
             return self.record_copy(&inc, signal).await;
         }
         let now = self.ports.clock().now();
@@ -517,11 +539,6 @@ impl<P: TriagePorts> Triage<'_, P> {
         announce: Announce,
     ) -> Result<(), Error> {
         let message = page_message(inc, signal, announce, self.settings);
-        let message_id = self
-            .ports
-            .notifier()
-            .notify(Route::Severity(inc.severity), &message)
-            .await?;
         let raised = IncidentRaised {
             incident_id: inc.id.clone(),
             service: inc.service.clone(),
@@ -544,9 +561,17 @@ impl<P: TriagePorts> Triage<'_, P> {
             // held: no diagnosis, no remediation
             Announce::Flapping => None,
         };
+        // The event before the page: a retry after a failed page puts the event again, which
+        // diagnose takes once (its entries are per cycle); the page, which a person reads, goes
+        // out again only when its own response was lost.
         if let Some(event) = &event {
             self.ports.bus().put(&event.to_pipeline()).await?;
         }
+        let message_id = self
+            .ports
+            .notifier()
+            .notify(Route::Severity(inc.severity), &message)
+            .await?;
         let paged = TimelineEntry::new(
             eid(signal, "paged"),
             self.ports.clock().now(),
@@ -590,18 +615,27 @@ impl<P: TriagePorts> Triage<'_, P> {
                 info!(incident = %inc.id, "recovery of an alarm that is not part of the incident");
                 return Ok(TriageOutcome::NoIncident);
             }
-            if is_stale(&inc, signal) {
-                return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
+            if signal.changed_at < inc.detected_at {
+                // an OK from before this incident began belongs to an earlier one (a retry or a
+                // redrive arriving late): nothing to record here
+                info!(incident = %inc.id, "recovery from before the incident began; not part of it");
+                return Ok(TriageOutcome::NoIncident);
             }
-            // The same OK by the other channel: a note, not a second recovery. (This delivery's
-            // own redelivery goes on, and finds its entry recorded.)
-            if is_copy(&inc, signal) {
+            if is_stale(&inc, signal) || is_copy(&inc, signal) {
                 let timeline = self.ports.store().timeline(&inc.id).await?;
-                if !timeline
+                let mine = timeline
                     .iter()
-                    .any(|e| e.event_id == eid(signal, "alarm-recovered"))
-                {
-                    return self.record_copy(&inc, signal).await;
+                    .any(|e| e.event_id == eid(signal, "alarm-recovered"));
+                match (mine, is_stale(&inc, signal)) {
+                    // recorded by this delivery, and the alarm has changed since: nothing left
+                    (true, true) => return Ok(TriageOutcome::Duplicate { id: inc.id }),
+                    (false, true) => {
+                        return self.record_stale(&inc, signal, EntryKind::AlarmRecovered).await;
+                    }
+                    // the same OK by the other channel: a note, not a second recovery
+                    (false, false) => return self.record_copy(&inc, signal).await,
+                    // this delivery's own retry goes on, finds its entry, finishes the handoff
+                    (true, false) => {}
                 }
             }
             let read = inc.clone();
@@ -700,6 +734,9 @@ impl<P: TriagePorts> Triage<'_, P> {
     /// Another channel's copy of a state change the incident has (SNS and EventBridge both
     /// deliver it): one timeline entry, with the tags this copy carries; no page, no event.
     async fn record_copy(&self, inc: &Incident, signal: &AlarmSignal) -> Result<TriageOutcome, Error> {
+        if self.noted_before(inc, signal).await? {
+            return Ok(TriageOutcome::Duplicate { id: inc.id.clone() });
+        }
         info!(incident = %inc.id, channel = ?signal.channel, "copy of a recorded state change");
         let tags: Vec<String> = signal.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let summary = format!(
@@ -730,6 +767,10 @@ impl<P: TriagePorts> Triage<'_, P> {
         signal: &AlarmSignal,
         kind: EntryKind,
     ) -> Result<TriageOutcome, Error> {
+        // one note per delivery, whatever it was noted as first
+        if self.noted_before(inc, signal).await? {
+            return Ok(TriageOutcome::Duplicate { id: inc.id.clone() });
+        }
         let newer = inc
             .alarms
             .get(&signal.alarm_name)

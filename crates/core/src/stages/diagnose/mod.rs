@@ -48,6 +48,10 @@ pub struct Diagnose<'a, P: DiagnosePorts> {
     pub settings: &'a Settings,
 }
 
+/// Tries of one read (a query, the ECS describe) that fails with a retryable error, within the
+/// diagnosis deadline, before the diagnosis records it as missing evidence.
+const READ_ATTEMPTS: usize = 4;
+
 impl<P: DiagnosePorts> Diagnose<'_, P> {
     /// Diagnoses the incident `raised` names. A failed query or ECS call is recorded, not
     /// returned; only store and bus failures are errors (retryable ones are worth a redelivery).
@@ -216,10 +220,26 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 } else {
                     let mut req = req.clone();
                     req.deadline = remaining;
-                    match tokio::time::timeout(remaining + STOP_GRACE, self.ports.logs().run(&req)).await {
-                        Ok(Ok(out)) => Ok(out),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err(QueryError::Timeout(remaining).to_string()),
+                    let mut attempt = 0;
+                    loop {
+                        match tokio::time::timeout(remaining + STOP_GRACE, self.ports.logs().run(&req)).await
+                        {
+                            Ok(Ok(out)) => break Ok(out),
+                            // throttled or unavailable: worth another try within the deadline,
+                            // rather than a diagnosis without this evidence
+                            Ok(Err(QueryError::Port(e)))
+                                if e.retryable
+                                    && attempt + 1 < READ_ATTEMPTS
+                                    && started.elapsed() + crate::ports::retry::pause_for(attempt)
+                                        < budget =>
+                            {
+                                tracing::info!(query = %p.name, error = %e, "query failed; trying again");
+                                crate::ports::retry::pause(attempt).await;
+                                attempt += 1;
+                            }
+                            Ok(Err(e)) => break Err(e.to_string()),
+                            Err(_) => break Err(QueryError::Timeout(remaining).to_string()),
+                        }
                     }
                 }
             }
@@ -232,7 +252,19 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
 
     async fn describe(&self, service: Option<&EcsService>) -> Option<Result<ServiceState, String>> {
         let s = service?;
-        Some(self.ports.ecs().describe(s).await.map_err(|e| e.to_string()))
+        let mut attempt = 0;
+        loop {
+            match self.ports.ecs().describe(s).await {
+                Ok(state) => return Some(Ok(state)),
+                // a throttled read is tried again before the diagnosis goes without it
+                Err(e) if e.retryable && attempt + 1 < READ_ATTEMPTS => {
+                    tracing::info!(service = %s, error = %e, "ECS describe failed; trying again");
+                    crate::ports::retry::pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Some(Err(e.to_string())),
+            }
+        }
     }
 
     /// Updates the incident and records `completed` with it, re-reading on conflicts.

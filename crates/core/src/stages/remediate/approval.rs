@@ -468,6 +468,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             }
         });
         let cycle = incident.reopened;
+        let mut attempt = 1;
         let (pending, resumed) = match checked.map(|()| awaiting(&incident, &timeline, &a.action)) {
             Err(why) => return self.refuse_approval(a, &why, report).await,
             Ok(Ok(p)) => (p, false),
@@ -475,10 +476,18 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 // The accepted approval, delivered again: finished, or interrupted by an error
                 // a retry fixes before anything reached ECS (then it resumes).
                 report.cause = Some(pending.cause.clone());
-                if !unfinished(id, cycle, &pending.cause, Some(&a.action), &timeline) {
-                    return self.redelivered(id, cycle, &pending.cause, report).await;
-                }
-                tracing::info!(incident = %id, action = %a.action, "resuming an approved action that an error interrupted");
+                let attempts = match unfinished(id, cycle, &pending.cause, Some(&a.action), &timeline) {
+                    Some(n) => n,
+                    None => match self
+                        .redelivered(id, cycle, &pending.cause, report.clone(), Some(&a.action))
+                        .await?
+                    {
+                        Redelivery::Done(r) => return Ok(r),
+                        Redelivery::Resume(n) => n,
+                    },
+                };
+                tracing::info!(incident = %id, action = %a.action, ?attempts, "resuming an approved action that an error interrupted");
+                attempt = attempts.get(a.action.as_str()).copied().unwrap_or(1);
                 (*pending, true)
             }
             Ok(Err(n)) => return self.refuse_approval(a, &n.message(id, &a.action), report).await,
@@ -500,7 +509,17 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             approved_by: Some(a.approved_by.clone()),
         });
         if !resumed && self.ports.store().append(id, &[approved]).await? == 0 {
-            return self.redelivered(id, cycle, &pending.cause, report).await;
+            return match self
+                .redelivered(id, cycle, &pending.cause, report.clone(), Some(&a.action))
+                .await?
+            {
+                Redelivery::Done(r) => Ok(r),
+                // a concurrent delivery of the same approval resumes it: nothing here
+                Redelivery::Resume(_) => Ok(RemediationReport {
+                    skipped: Some("already decided".into()),
+                    ..report
+                }),
+            };
         }
         let dec = Decision {
             incident: &incident,
@@ -510,6 +529,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             key: a.action.clone(),
             action: ActionName::from_name(&a.action),
             mode: RemediationMode::Approve,
+            attempt,
         };
         let start = pending
             .estimated_start

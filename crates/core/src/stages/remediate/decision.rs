@@ -30,6 +30,8 @@ pub(super) struct Decision<'x> {
     pub(super) key: String,
     pub(super) action: ActionName,
     pub(super) mode: RemediationMode,
+    /// Which try at the ECS call this is (1, or more after calls that never reached ECS).
+    pub(super) attempt: u32,
 }
 
 pub(super) enum Executed {
@@ -279,6 +281,10 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         }
         Ok(match self.ports.ecs().update(svc, &plan.update).await {
             Ok(after) => Executed::Applied(after),
+            // A timeout or a lost response may have changed the service: the intent stays
+            // without a result, and the retry reconciles it from what ECS shows
+            // (record::reconcile_started), never calls again.
+            Err(e) if e.retryable => return Err(e.into()),
             Err(e) => Executed::Failed(e),
         })
     }

@@ -43,9 +43,9 @@ pub use approval::{
     PendingApproval,
 };
 use decision::{Decision, Executed, Plan, Reads};
-use record::unfinished;
-pub use record::{event_id, RECONCILE_AFTER_S};
+pub use record::{event_id, ECS_ATTEMPTS, RECONCILE_AFTER_S};
 use record::{port_error_text, snapshot, ts};
+use record::{unfinished, Redelivery};
 
 /// What one invocation decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,8 +159,11 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             .or(incident.estimated_start)
             .unwrap_or(incident.detected_at);
         let mut entries = Vec::new();
+        // the try each action's ECS call is at (more than 1 when resuming after calls that
+        // never reached ECS)
+        let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
         for (i, (key, step, parsed, mode)) in steps.iter().enumerate() {
-            let dec = Decision {
+            let mut dec = Decision {
                 incident: &incident,
                 cycle,
                 cause: cause_id,
@@ -168,6 +171,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 key: key.clone(),
                 action: ActionName::from_name(&step.action),
                 mode: *mode,
+                attempt: 1,
             };
             let requested = TimelineEntry::new(
                 event_id(id, cycle, cause_id, key, "requested"),
@@ -193,14 +197,22 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 // its retry resumes; the ECS call itself is claimed by its intent).
                 if self.ports.store().append(id, &[requested]).await? == 0 {
                     let timeline = self.ports.store().timeline(id).await?;
-                    if !unfinished(id, cycle, cause_id, None, &timeline) {
-                        return self.redelivered(id, cycle, cause_id, report).await;
-                    }
-                    tracing::info!(incident = %id, cause = cause_id, "resuming a decision that an error interrupted");
+                    attempts = match unfinished(id, cycle, cause_id, None, &timeline) {
+                        Some(a) => a,
+                        None => match self
+                            .redelivered(id, cycle, cause_id, report.clone(), None)
+                            .await?
+                        {
+                            Redelivery::Done(r) => return Ok(r),
+                            Redelivery::Resume(a) => a,
+                        },
+                    };
+                    tracing::info!(incident = %id, cause = cause_id, ?attempts, "resuming a decision that an error interrupted");
                 }
             } else {
                 entries.push(requested);
             }
+            dec.attempt = attempts.get(key.as_str()).copied().unwrap_or(1);
 
             let action = match parsed {
                 Ok(a) => a,

@@ -5,19 +5,59 @@
 use super::*;
 use crate::model::text::{plain, plain_line};
 
-/// True when the decision for `cause` in `cycle` was claimed (its `requested`, or for an
-/// approval of `action` its `approved`, entry is recorded) but no outcome of it is: the claiming
-/// invocation stopped on an error a retry fixes, before it recorded anything else and before ECS
-/// was asked anything (an intent, `started`, counts as an outcome: it is reconciled, never
-/// repeated).
+/// What a redelivery of a decided (or claimed) decision comes to.
+pub(super) enum Redelivery {
+    /// Nothing to do but report what was decided.
+    Done(RemediationReport),
+    /// Every try so far is known not to have reached ECS: decide again, at these tries (by
+    /// action key).
+    Resume(BTreeMap<String, u32>),
+}
+
+/// The tries at the ECS call an action gets: a call that never reached ECS (a timeout, a
+/// throttle before it got there, as ECS shows afterwards) is asked again, up to this many times.
+pub const ECS_ATTEMPTS: u32 = 3;
+
+/// The phase of the intent of try `attempt` (`started`, `started-2`, ...).
+pub(super) fn started_phase(attempt: u32) -> String {
+    match attempt {
+        0 | 1 => "started".to_string(),
+        n => format!("started-{n}"),
+    }
+}
+
+/// The phase recording that try `attempt` never reached ECS (`interrupted`, `interrupted-2`).
+fn interrupted_phase(attempt: u32) -> String {
+    match attempt {
+        0 | 1 => "interrupted".to_string(),
+        n => format!("interrupted-{n}"),
+    }
+}
+
+/// The try a `started…` or `interrupted…` phase belongs to.
+fn phase_attempt(phase: &str, stem: &str) -> Option<u32> {
+    match phase.strip_prefix(stem)? {
+        "" => Some(1),
+        rest => rest.strip_prefix('-')?.parse().ok(),
+    }
+}
+
+/// When the decision for `cause` in `cycle` was claimed (its `requested`, or for an approval of
+/// `action` its `approved`, entry is recorded) but no outcome of it is, because the claiming
+/// invocation stopped on an error a retry fixes: the try each action's ECS call is at (1 when
+/// it never got that far; more when earlier calls are known not to have reached ECS). `None`
+/// when there is an outcome, or an intent whose result is not known yet (it is reconciled,
+/// never repeated).
 pub(super) fn unfinished(
     id: &IncidentId,
     cycle: u32,
     cause: &str,
     action: Option<&str>,
     timeline: &[TimelineEntry],
-) -> bool {
+) -> Option<BTreeMap<String, u32>> {
     let mut claimed = false;
+    let mut started: BTreeMap<String, u32> = BTreeMap::new();
+    let mut interrupted: BTreeMap<String, u32> = BTreeMap::new();
     for e in timeline {
         let Some(EntryId::Remediation {
             incident,
@@ -32,14 +72,35 @@ pub(super) fn unfinished(
         if incident != *id || n != cycle || c != cause || action.is_some_and(|x| x != a) {
             continue;
         }
+        if let Some(k) = phase_attempt(&phase, "started") {
+            let m = started.entry(a).or_default();
+            *m = (*m).max(k);
+            continue;
+        }
+        if let Some(k) = phase_attempt(&phase, "interrupted") {
+            let m = interrupted.entry(a).or_default();
+            *m = (*m).max(k);
+            continue;
+        }
         match (action, phase.as_str()) {
             (None, "requested") | (Some(_), "approved") => claimed = true,
             // what the request itself wrote before the approval
             (Some(_), "requested" | "awaiting-approval" | "approval-request-failed") => {}
-            _ => return false,
+            _ => return None,
         }
     }
-    claimed
+    if !claimed {
+        return None;
+    }
+    // every try started must be known not to have reached ECS
+    let mut next = BTreeMap::new();
+    for (a, n) in started {
+        if interrupted.get(&a) != Some(&n) {
+            return None;
+        }
+        next.insert(a, n + 1);
+    }
+    Some(next)
 }
 
 /// The deterministic event id of a remediation entry.
@@ -355,7 +416,8 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         cycle: u32,
         cause: &str,
         mut report: RemediationReport,
-    ) -> Result<RemediationReport, Error> {
+        action: Option<&str>,
+    ) -> Result<Redelivery, Error> {
         tracing::info!(incident = %id, cause, "remediation already decided; redelivery does nothing");
         let entries: Vec<TimelineEntry> = self
             .ports
@@ -375,6 +437,10 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             self.ports.store().append(id, &healed).await?;
             entries.extend(healed.iter().cloned());
         }
+        // every try so far known not to have reached ECS: the decision is made again
+        if let Some(attempts) = unfinished(id, cycle, cause, action, &entries) {
+            return Ok(Redelivery::Resume(attempts));
+        }
         let incident = self.reconcile(id, &entries).await?;
         report.decisions = entries.iter().filter_map(record_of).collect();
         report.skipped = Some("already decided".into());
@@ -386,13 +452,19 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             };
             self.announce(&incident, cause, &told).await?;
         }
-        Ok(report)
+        Ok(Redelivery::Done(report))
     }
 
     /// The intent of the ECS change `plan` makes, for the timeline before the call.
     pub(super) fn started_entry(&self, dec: &Decision<'_>, plan: &Plan) -> TimelineEntry {
         TimelineEntry::of(
-            event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "started"),
+            event_id(
+                &dec.incident.id,
+                dec.cycle,
+                dec.cause,
+                &dec.key,
+                &started_phase(dec.attempt),
+            ),
             self.ports.clock().now(),
             detail::RemediationStarted {
                 action: dec.action.clone(),
@@ -433,14 +505,17 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 cycle,
                 cause,
                 action: key,
+                phase: intent,
                 ..
             }) = EntryId::parse(&e.event_id)
             else {
                 continue;
             };
+            let attempt = phase_attempt(&intent, "started").unwrap_or(1);
             let done = entries.iter().any(|x| {
                 matches!(EntryId::parse(&x.event_id), Some(EntryId::Remediation { cycle: n, cause: c, action: a, phase, .. })
-                    if n == cycle && c == cause && a == key && (phase == "applied" || phase == "failed"))
+                    if n == cycle && c == cause && a == key
+                        && (phase == "applied" || phase == "failed" || phase == interrupted_phase(attempt)))
             });
             if done {
                 continue;
@@ -478,6 +553,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 key: key.clone(),
                 action: s.action.clone(),
                 mode: s.mode,
+                attempt,
             };
             let seen = format!(
                 "{}, desiredCount {}, {} deployment(s)",
@@ -522,11 +598,25 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                         runbook: s.runbook.clone(),
                     }),
                 );
+            } else if attempt < ECS_ATTEMPTS {
+                // the call never reached the service: the decision is tried again
+                tracing::warn!(incident = %incident.id, action = %s.action, attempt, "an interrupted action is not on the service; it is asked again");
+                out.push(TimelineEntry::of(
+                    event_id(&incident.id, cycle, &cause, &key, &interrupted_phase(attempt)),
+                    now,
+                    detail::Note::default(),
+                    format!(
+                        "{} on {svc} (try {attempt}) did not reach the service (ECS shows {seen}): asked again",
+                        s.action
+                    ),
+                ));
             } else {
                 tracing::warn!(incident = %incident.id, action = %s.action, "an interrupted action is not on the service; recorded as not carried out");
                 let error = PortError::new(
                     "ECS UpdateService",
-                    format!("interrupted: ECS does not show the change (now {seen}); not retried"),
+                    format!(
+                        "interrupted: ECS does not show the change after {attempt} tries (now {seen}); not retried"
+                    ),
                     false,
                 );
                 let rec = self.record(
@@ -584,6 +674,7 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             key: rec.action.to_string(),
             action: rec.action.clone(),
             mode: RemediationMode::Auto,
+            attempt: 1,
         };
         let mut notes = Vec::new();
         let applied = rec.outcome == Outcome::Applied;

@@ -1494,7 +1494,7 @@ async fn an_action_whose_result_was_not_recorded_is_reconciled_from_ecs_not_repe
 }
 
 #[tokio::test]
-async fn an_intent_ecs_never_carried_out_is_recorded_as_not_carried_out() {
+async fn an_intent_ecs_never_carried_out_is_asked_again_once_and_recorded() {
     let w = World::new().await;
     // the invocation stopped right after writing its intent: put one there by hand
     let d = diag("bad-deploy");
@@ -1515,22 +1515,57 @@ async fn an_intent_ecs_never_carried_out_is_recorded_as_not_carried_out() {
     w2.store.append(&id, &intent).await.unwrap();
     w2.clock
         .advance(chrono::Duration::seconds(RECONCILE_AFTER_S + 60));
+    // ECS does not show the change: the call never reached it, so the decision is made again
     let r = w2.uc().on_diagnosis(&d).await.unwrap();
-    assert!(r.skipped.is_some(), "{r:?}");
-    assert!(
-        w2.ecs.inner.updates().is_empty(),
-        "nothing is asked of ECS on reconciling"
+    assert_eq!(r.skipped, None, "{r:?}");
+    assert_eq!(w2.ecs.inner.updates().len(), 1, "asked once more");
+    assert_eq!(w2.outcomes().await, pairs(&[("ecs-rollback", "applied")]));
+    let ids = w2.remediation_ids().await;
+    for phase in [
+        "/ecs-rollback/interrupted",
+        "/ecs-rollback/started-2",
+        "/ecs-rollback/applied",
+    ] {
+        assert!(ids.iter().any(|i| i.ends_with(phase)), "{phase}: {ids:?}");
+    }
+    // and a redelivery now is a redelivery
+    let again = w2.uc().on_diagnosis(&d).await.unwrap();
+    assert_eq!(again.skipped.as_deref(), Some("already decided"));
+    assert_eq!(w2.ecs.inner.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn an_ecs_call_that_times_out_every_try_is_reconciled_and_ends_failed_after_its_tries() {
+    let w = World::new().await;
+    w.ecs.inner.fail_updates(
+        &svc(),
+        PortError::new("ECS UpdateService", "timed out", true).with_code("RequestTimeout"),
     );
-    let failed = w2.entry(EntryKind::RemediationFailed).await;
+    let d = diag("restart-only");
+    for attempt in 1..=ECS_ATTEMPTS {
+        let e = w.uc().on_diagnosis(&d).await.unwrap_err();
+        assert!(e.is_retryable(), "try {attempt}: {e}");
+        assert!(w.entry(EntryKind::RemediationFailed).await.is_empty());
+        // Lambda's retry after the in-flight window: ECS shows nothing, so try again
+        w.clock.advance(chrono::Duration::seconds(RECONCILE_AFTER_S + 60));
+    }
+    let r = w.uc().on_diagnosis(&d).await.unwrap();
+    assert_eq!(r.skipped.as_deref(), Some("already decided"), "{r:?}");
+    assert_eq!(
+        w.attempts(),
+        ECS_ATTEMPTS as usize,
+        "one call per try, never more"
+    );
+    let failed = w.entry(EntryKind::RemediationFailed).await;
     assert_eq!(failed.len(), 1);
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-restart", "failed")]));
     assert!(
-        failed[0]
-            .summary
-            .contains("interrupted and is not on the service"),
-        "{}",
-        failed[0].summary
+        w.incident().await.remediations[0]
+            .detail
+            .contains("after 3 tries"),
+        "{:?}",
+        w.incident().await.remediations
     );
-    assert_eq!(w2.outcomes().await, pairs(&[("ecs-rollback", "failed")]));
 }
 
 impl World {

@@ -316,3 +316,70 @@ async fn a_new_incident_in_triage_costs_at_most_four_aws_calls() -> Result<()> {
     assert!(calls.len() <= 4, "{calls:?}");
     Ok(())
 }
+
+/// Item 6 of issue #12: a thousand alarms at once over a hundred services on the emulator, each
+/// delivery in its own task as concurrent Lambda invocations would run, with contention retried
+/// within an invocation's deadline as deployed. Every alarm lands on its service's one incident,
+/// with its timeline entry, and no delivery fails.
+///
+/// The emulator serialises every DynamoDB request, so this takes minutes: `make fault` runs it,
+/// not `make test` (which runs the twenty-way test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "minutes on the emulator: make fault runs it"]
+async fn a_thousand_concurrent_alarms_over_a_hundred_services_lose_nothing() -> Result<()> {
+    const SERVICES: usize = 100;
+    const ALARMS: usize = 10;
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let s = Arc::new(Stack::new(&cfg, "triage-thousand", None).await?);
+    let base = sample("eventbridge-metric-alarm.json").remove(0);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..SERVICES * ALARMS {
+        let (svc, n) = (i % SERVICES, i / SERVICES);
+        let s = Arc::clone(&s);
+        let mut signal = base.clone();
+        signal.alarm_name = format!("svc-{svc:02}-alarm-{n:02}");
+        signal.delivery_id = format!("thousand-{i}");
+        signal.tags.insert("ecs-cluster".into(), "prod".into());
+        signal.tags.insert("ecs-service".into(), format!("svc-{svc:02}"));
+        signal.tags.insert("severity".into(), "SEV2".into());
+        tasks.push(tokio::spawn(async move {
+            // an invocation's deadline (the triage function's timeout is 30 s; the emulator
+            // serialises every request of a thousand tasks, so this test allows far more)
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+            firebreak_core::ports::retry::until(deadline, async { s.triage().handle(&signal).await }).await
+        }));
+    }
+    let mut opened = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let outcome = t
+            .await?
+            .map_err(|e| anyhow::anyhow!("alarm {i}: {e} (retryable: {})", e.is_retryable()))?;
+        match outcome {
+            TriageOutcome::Opened { .. } => opened += 1,
+            TriageOutcome::Attached { escalated: false, .. } => {}
+            other => panic!("alarm {i}: unexpected {other:?}"),
+        }
+    }
+    println!(
+        "{} alarms over {SERVICES} services on moto: {:.1}s",
+        SERVICES * ALARMS,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(opened, SERVICES, "one incident opened per service");
+    let incidents = s.store.list(&ListQuery::default()).await?;
+    assert_eq!(incidents.len(), SERVICES);
+    for inc in &incidents {
+        assert_eq!(inc.alarms.len(), ALARMS, "{}: every alarm attached", inc.service);
+        let fired = s
+            .store
+            .timeline(&inc.id)
+            .await?
+            .iter()
+            .filter(|e| e.kind() == EntryKind::AlarmFired)
+            .count();
+        assert_eq!(fired, ALARMS, "{}: no timeline entry lost", inc.service);
+    }
+    Ok(())
+}

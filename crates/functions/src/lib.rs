@@ -124,6 +124,15 @@ impl From<FunctionError> for Diagnostic {
 }
 
 /// Logs the error with its kind and returns it for the runtime.
+/// The invocation's deadline as an instant of the runtime's clock (Lambda gives it in
+/// milliseconds since the epoch): the use-cases retry contention until shortly before it.
+pub fn deadline(ctx: &lambda_runtime::Context) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    tokio::time::Instant::now() + std::time::Duration::from_millis(ctx.deadline.saturating_sub(now_ms))
+}
+
 pub fn fail(e: impl Into<FunctionError>) -> FunctionError {
     let e = e.into();
     tracing::error!(error_type = e.error_type, retryable = e.retryable, error = %e.message, "invocation failed");
@@ -133,6 +142,23 @@ pub fn fail(e: impl Into<FunctionError>) -> FunctionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deadline_is_lambdas_in_the_runtimes_clock() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let mut ctx = lambda_runtime::Context::default();
+        ctx.deadline = now_ms + 5_000;
+        let left = deadline(&ctx) - tokio::time::Instant::now();
+        assert!(
+            left > std::time::Duration::from_millis(4_000) && left <= std::time::Duration::from_millis(5_000),
+            "{left:?}"
+        );
+        ctx.deadline = now_ms - 1_000;
+        assert!(deadline(&ctx) <= tokio::time::Instant::now() + std::time::Duration::from_millis(1));
+    }
 
     #[test]
     fn domain_errors_keep_their_kind_in_the_diagnostic() {

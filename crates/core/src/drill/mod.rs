@@ -513,7 +513,8 @@ pub async fn run_with_store(
     };
 
     let mut metric_lines = Vec::new();
-    let mut last_delivery: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    // each event file's latest delivery: its step and the state-change time it carried
+    let mut last_delivery: BTreeMap<PathBuf, (usize, DateTime<Utc>)> = BTreeMap::new();
     for (n, step) in sc.steps.iter().enumerate() {
         // Stages take simulated time; a step never moves the clock backwards.
         if step.at > clock.now() {
@@ -526,12 +527,12 @@ pub async fn run_with_store(
                 .map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
             let value: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
-            let delivery_step = if step.redeliver {
-                last_delivery.get(rel).copied().unwrap_or(n)
-            } else {
-                n
+            // a redelivery is the same event again: its delivery id and its state-change time
+            let (delivery_step, changed_at) = match last_delivery.get(rel) {
+                Some(&(k, at)) if step.redeliver => (k, at),
+                _ => (n, step.at),
             };
-            last_delivery.insert(rel.clone(), delivery_step);
+            last_delivery.insert(rel.clone(), (delivery_step, changed_at));
             if is_pipeline_envelope(&value) {
                 // From outside the pipeline, whatever it claims: checked like any envelope a
                 // function receives; a refusal is on the timeline, and nothing acts on it.
@@ -544,7 +545,7 @@ pub async fn run_with_store(
                 for mut signal in signals {
                     // The scenario's clock is authoritative: the event file is a template whose
                     // state-change time becomes the step's, and each step is its own delivery.
-                    signal.changed_at = step.at;
+                    signal.changed_at = changed_at;
                     signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
                     if step.origin == Origin::Cloudwatch {
                         alarms.set(&signal.alarm_name, signal.state);

@@ -17,7 +17,7 @@
 //! }
 //! ```
 
-use super::retry::{pause, CONFLICT_ATTEMPTS};
+use super::retry::{may_retry, pause};
 use super::{IncidentStore, PointerChange, StoreError};
 use crate::model::incident::{Incident, IncidentId};
 use crate::model::timeline::TimelineEntry;
@@ -69,11 +69,12 @@ impl<'s, S: IncidentStore> Update<'s, S> {
     ///
     /// # Errors
     /// [`StoreError::NotFound`]; store failures; [`StoreError::Conflict`] (retryable) once
-    /// [`CONFLICT_ATTEMPTS`] reads were each followed by a conflict.
+    /// the reads the deadline allows (or [`super::retry::CONFLICT_ATTEMPTS`]) were each
+    /// followed by a conflict.
     pub async fn read(&mut self) -> Result<Incident, Error> {
         let attempt = self.attempt;
         self.attempt += 1;
-        if attempt >= CONFLICT_ATTEMPTS {
+        if attempt > 0 && !may_retry(attempt - 1) {
             return Err(StoreError::Conflict(self.id.clone()).into());
         }
         if let Some(seed) = self.seed.take() {
@@ -116,6 +117,7 @@ mod tests {
     use crate::adapters::memory::InMemoryIncidentStore;
     use crate::model::severity::Severity;
     use crate::model::timeline::EntryKind;
+    use crate::ports::retry::CONFLICT_ATTEMPTS;
     use chrono::{TimeZone, Utc};
     use std::sync::Arc;
 

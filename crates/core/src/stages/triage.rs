@@ -25,7 +25,11 @@ use crate::Error;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
-use crate::ports::retry::{pause, CONFLICT_ATTEMPTS as MAX_ATTEMPTS};
+use crate::ports::retry::{next, pause, CONFLICT_ATTEMPTS};
+
+/// Tries of one contended step inside an invocation: in practice its deadline stops them first
+/// (see `retry::may_retry`).
+const MAX_ATTEMPTS: usize = 1 << 20;
 
 /// What triage did with one signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,10 +246,13 @@ impl<P: TriagePorts> Triage<'_, P> {
                 .await
             {
                 Ok(outcome) => outcome,
-                // Other invocations kept the same items busy: contention, not failure.
+                // Other invocations kept the same items busy: contention, not failure, retried
+                // while the deadline allows
                 Err(StoreError::Conflict(_)) => {
-                    pause(attempt).await;
-                    continue;
+                    if next(attempt).await {
+                        continue;
+                    }
+                    break;
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -283,7 +290,11 @@ impl<P: TriagePorts> Triage<'_, P> {
                         }
                     }
                     match self.join(*existing, signal, class).await {
-                        Err(Error::Store(StoreError::Conflict(_))) => pause(attempt).await,
+                        Err(Error::Store(StoreError::Conflict(_))) => {
+                            if !next(attempt).await {
+                                break;
+                            }
+                        }
                         other => return other,
                     }
                 }
@@ -303,7 +314,7 @@ impl<P: TriagePorts> Triage<'_, P> {
         service: &str,
     ) -> Result<TriageOutcome, Error> {
         let store = self.ports.store();
-        for attempt in 0..MAX_ATTEMPTS / 4 {
+        for attempt in 0..CONFLICT_ATTEMPTS / 4 {
             let found = store
                 .find_for_service(service, self.settings.reopen_window(), self.ports.clock().now())
                 .await?;
@@ -671,8 +682,10 @@ impl<P: TriagePorts> Triage<'_, P> {
             {
                 Saved::Saved => {}
                 Saved::Conflict => {
-                    pause(attempt).await;
-                    continue;
+                    if next(attempt).await {
+                        continue;
+                    }
+                    break;
                 }
                 Saved::AlreadyRecorded(_) => {
                     // what the first attempt of this delivery left undone

@@ -140,17 +140,17 @@ pub fn from_drill(dir: &Path) -> Workload {
         None => Vec::new(),
     };
     let mut steps = Vec::new();
-    let mut last_delivery: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    // as drill::run: a redelivery is the same event (delivery id and state-change time)
+    let mut last_delivery: BTreeMap<PathBuf, (usize, chrono::DateTime<chrono::Utc>)> = BTreeMap::new();
     for (n, step) in sc.steps.iter().enumerate() {
         if let Some(rel) = &step.event {
             let text = std::fs::read_to_string(dir.join(rel)).unwrap();
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let delivery_step = if step.redeliver {
-                last_delivery.get(rel).copied().unwrap_or(n)
-            } else {
-                n
+            let (delivery_step, changed_at) = match last_delivery.get(rel) {
+                Some(&(k, at)) if step.redeliver => (k, at),
+                _ => (n, step.at),
             };
-            last_delivery.insert(rel.clone(), delivery_step);
+            last_delivery.insert(rel.clone(), (delivery_step, changed_at));
             let is_envelope = value
                 .get("detail-type")
                 .and_then(|d| d.as_str())
@@ -164,7 +164,7 @@ pub fn from_drill(dir: &Path) -> Workload {
                 continue;
             }
             for mut signal in intake::parse_event(&value).unwrap() {
-                signal.changed_at = step.at;
+                signal.changed_at = changed_at;
                 signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
                 steps.push(Step {
                     at: step.at,

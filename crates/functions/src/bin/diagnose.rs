@@ -92,5 +92,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings,
     };
-    lambda_runtime::run(service_fn(|e| handler(&deps, e))).await
+    lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| {
+        // contention is retried while the invocation's deadline allows
+        firebreak_core::ports::retry::until(firebreak_functions::deadline(&e.context), handler(&deps, e))
+    }))
+    .await
 }

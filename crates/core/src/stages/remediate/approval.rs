@@ -122,12 +122,17 @@ fn awaiting(
             KNOWN_ACTIONS.join(", ")
         )));
     }
-    if incident.status == IncidentStatus::Resolved {
+    let state = approval_state(id, timeline, action);
+    // An accepted approval is known as such whatever happened since (the incident may have
+    // resolved while its delivery waited for a retry): its redelivery reconciles what it did.
+    if !matches!(&state, ApprovalState::Approved(p) if p.cycle == incident.reopened)
+        && incident.status == IncidentStatus::Resolved
+    {
         return Err(Nothing::NotAwaiting(format!(
             "incident {id} is resolved: nothing awaits approval"
         )));
     }
-    match approval_state(id, timeline, action) {
+    match state {
         ApprovalState::NotRequested => Err(Nothing::NotAwaiting(format!(
             "{action} is not awaiting approval on {id} ({})",
             incident.status

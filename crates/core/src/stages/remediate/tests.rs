@@ -1716,3 +1716,103 @@ async fn a_flapping_incident_is_not_remediated_until_it_is_stable() {
     assert!(r.decisions[0].detail.contains("flapping"), "{r:?}");
     assert_eq!(w.attempts(), 0);
 }
+
+/// ECS that carries out updates and loses the answer to the first `n`.
+struct LosesUpdateAnswers<'a> {
+    inner: &'a Probe,
+    lose: AtomicUsize,
+}
+
+impl ServiceControl for LosesUpdateAnswers<'_> {
+    async fn describe(&self, service: &EcsService) -> Result<ServiceState, PortError> {
+        self.inner.describe(service).await
+    }
+    async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
+        self.inner.task_definitions(family).await
+    }
+    async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
+        let r = self.inner.update(service, change).await;
+        if self.lose.load(Ordering::SeqCst) > 0 {
+            self.lose.fetch_sub(1, Ordering::SeqCst);
+            return Err(PortError::new(
+                "ECS UpdateService",
+                "connection reset while reading the response",
+                true,
+            ));
+        }
+        r
+    }
+}
+
+#[tokio::test]
+async fn an_approved_action_whose_answer_was_lost_is_reconciled_not_repeated() {
+    let w = World::awaiting_scale_out().await;
+    let ecs = LosesUpdateAnswers {
+        inner: &w.ecs,
+        lose: AtomicUsize::new(1),
+    };
+    let uc = Remediate {
+        ports: Wired::new()
+            .store(&w.store)
+            .ecs(&ecs)
+            .alarms(&w.alarms)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
+        runbooks: &w.runbooks,
+        settings: &w.settings,
+    };
+    let a = approval("ecs-scale-out", &approver("alice"), 0);
+    let e = uc.on_approval(&a, &approvers()).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(w.attempts(), 1);
+    // Lambda's first retry, inside the in-flight window
+    w.clock.advance(chrono::Duration::seconds(60));
+    assert!(uc.on_approval(&a, &approvers()).await.unwrap_err().is_retryable());
+    // the second, after it: ECS shows the change, so it is recorded, not asked again
+    w.clock.advance(chrono::Duration::seconds(120));
+    let r = uc.on_approval(&a, &approvers()).await.unwrap();
+    assert_eq!(w.attempts(), 1, "{r:?}");
+    assert_eq!(
+        w.entry(EntryKind::RemediationApplied).await.len(),
+        1,
+        "{:#?}",
+        w.remediation_ids().await
+    );
+    assert!(w
+        .incident()
+        .await
+        .remediations
+        .iter()
+        .any(|r| r.outcome == Outcome::Applied));
+}
+
+#[tokio::test]
+async fn an_approved_action_redriven_after_the_incident_resolved_is_still_reconciled() {
+    let w = World::awaiting_scale_out().await;
+    let ecs = LosesUpdateAnswers {
+        inner: &w.ecs,
+        lose: AtomicUsize::new(1),
+    };
+    let uc = Remediate {
+        ports: Wired::new()
+            .store(&w.store)
+            .ecs(&ecs)
+            .alarms(&w.alarms)
+            .notifier(&w.notifier)
+            .bus(&w.bus)
+            .clock(&w.clock),
+        runbooks: &w.runbooks,
+        settings: &w.settings,
+    };
+    let a = approval("ecs-scale-out", &approver("alice"), 0);
+    assert!(uc.on_approval(&a, &approvers()).await.unwrap_err().is_retryable());
+    // the delivery waits in the failure queue; meanwhile the alarm recovers and it resolves
+    let at = w.clock.now();
+    w.change(|i| i.resolve(at + chrono::Duration::minutes(5))).await;
+    w.clock.advance(chrono::Duration::minutes(30));
+    let r = uc.on_approval(&a, &approvers()).await.unwrap();
+    assert_eq!(r.skipped.as_deref(), Some("already decided"), "{r:?}");
+    assert_eq!(w.attempts(), 1);
+    assert_eq!(w.entry(EntryKind::RemediationApplied).await.len(), 1);
+}

@@ -162,7 +162,7 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         self.ports.store().append(id, &entries).await?;
 
         let completed = record::completed_entry(&ids, &report, raised, now);
-        match self.save(&incident, &report, now, completed).await {
+        match self.save(&incident, &report, now, completed, &ids).await {
             Ok(()) => {}
             Err(Error::Store(StoreError::Duplicate(e))) if e == completed_id => {
                 // a concurrent delivery recorded it first; it also sends the event
@@ -274,6 +274,7 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         report: &DiagnosisReport,
         now: DateTime<Utc>,
         completed: TimelineEntry,
+        ids: &record::DiagnosisIds<'_>,
     ) -> Result<(), Error> {
         let mut up = Update::from_read(self.ports.store(), first.clone());
         loop {
@@ -285,15 +286,29 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 report.estimated_start,
                 now,
             );
-            match up
-                .save(
-                    &read,
-                    &mut next,
-                    PointerChange::Keep,
-                    std::slice::from_ref(&completed),
-                )
-                .await?
-            {
+            let mut entries = vec![completed.clone()];
+            if read.status == crate::model::incident::IncidentStatus::Resolved {
+                // The incident resolved while the diagnosis ran: its postmortem was drafted
+                // without what the diagnosis found. Drafted again, with it, in the same write.
+                let redrafted = TimelineEntry::new(
+                    ids.redrafted(),
+                    now,
+                    EntryKind::PostmortemDrafted,
+                    format!(
+                        "Postmortem drafted again with the diagnosis that finished after the resolution \
+                         (firebreak postmortem {})",
+                        read.id
+                    ),
+                );
+                let mut timeline = self.ports.store().timeline(&read.id).await?;
+                timeline.extend(entries.iter().cloned());
+                timeline.push(redrafted.clone());
+                crate::model::timeline::sort_entries(&mut timeline);
+                let runbook = next.runbook.as_deref().and_then(|r| self.runbooks.get(r));
+                next.postmortem = Some(crate::report::postmortem::draft(&next, &timeline, runbook));
+                entries.push(redrafted);
+            }
+            match up.save(&read, &mut next, PointerChange::Keep, &entries).await? {
                 Saved::Saved => return Ok(()),
                 Saved::Conflict => tracing::debug!("incident changed underneath; re-reading"),
                 Saved::AlreadyRecorded(id) => {
@@ -556,6 +571,29 @@ prevention: ["don't"]
             .summary
             .contains("1 of 3 queries failed"));
         assert_eq!(w.bus.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_diagnosis_finishing_after_the_resolution_drafts_the_postmortem_again_with_its_cause() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        // resolved (its postmortem drafted without a cause) while the diagnosis was running
+        let mut inc = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
+        let v = inc.version;
+        inc.resolve(at(14, 36));
+        inc.postmortem = Some("drafted before the diagnosis".into());
+        inc.version = v + 1;
+        w.store.save(&inc, v, PointerChange::Release, &[]).await.unwrap();
+        let r = w.uc().handle(&with_route(raised("api-5xx"), "r")).await.unwrap();
+        assert_eq!(r.cause.as_deref(), Some("boom"));
+        let stored = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
+        assert_eq!(stored.cause.as_deref(), Some("boom"));
+        let pm = stored.postmortem.unwrap();
+        assert!(pm.contains("boom"), "{pm}");
+        assert!(w
+            .timeline()
+            .await
+            .iter()
+            .any(|e| e.event_id == format!("{ID}/diagnosis/SEV2/postmortem-redrafted")));
     }
 
     #[tokio::test]

@@ -39,6 +39,10 @@ impl<'r> DiagnosisIds<'r> {
     pub fn published(&self) -> String {
         self.step("published")
     }
+
+    pub fn redrafted(&self) -> String {
+        self.step("postmortem-redrafted")
+    }
 }
 
 /// `diagnosis-started`: the runbook and why, the queries' log groups and window.

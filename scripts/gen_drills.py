@@ -279,6 +279,14 @@ def events():
     put("flapping-held", "alarm.eventbridge.json", eventbridge("articles-api-p99-latency", "ALARM", "OK", d(2026, 10, 6, 2, 0), "AWS/ApplicationELB", "TargetResponseTime", alb, lat, 2.4, 1.5))
     put("flapping-held", "ok.eventbridge.json", eventbridge("articles-api-p99-latency", "OK", "ALARM", d(2026, 10, 6, 2, 1), "AWS/ApplicationELB", "TargetResponseTime", alb, lat, 0.3, 1.5))
 
+    # A late alarm: the latency alarm's ALARM (14:36) reaches Firebreak only at 14:52, after the
+    # 5xx alarm's OK resolved the incident. It is news, not a stale copy: reopened and paged.
+    t = lambda h, m: d(2026, 11, 4, h, m)
+    put("late-alarm", "5xx-alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", t(14, 35), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 15.0, 5.0))
+    put("late-alarm", "5xx-ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", t(14, 45), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.4, 5.0))
+    put("late-alarm", "latency-alarm.eventbridge.json", eventbridge("articles-api-p99-latency", "ALARM", "OK", t(14, 36), "AWS/ApplicationELB", "TargetResponseTime", alb, ecs, 2.4, 1.5))
+    put("late-alarm", "latency-ok.eventbridge.json", eventbridge("articles-api-p99-latency", "OK", "ALARM", t(15, 5), "AWS/ApplicationELB", "TargetResponseTime", alb, ecs, 0.3, 1.5))
+
 
 if __name__ == "__main__":
     events()

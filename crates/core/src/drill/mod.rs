@@ -166,6 +166,10 @@ pub struct Step {
     /// `forged`: the event is not CloudWatch's (see [`Origin`]).
     #[serde(default)]
     pub origin: Origin,
+    /// The state-change time the event carries when it is not `at`: a delivery that arrives
+    /// late (SNS and EventBridge keep no order). At or before `at`.
+    #[serde(default)]
+    pub changed_at: Option<DateTime<Utc>>,
     /// A person approves an action awaiting approval, through the authenticated path
     /// `firebreak approve` takes, with `by` as the verified caller identity (an IAM ARN).
     #[serde(default)]
@@ -286,6 +290,18 @@ impl LoadedScenario {
                 return Err(Error::invalid(
                     format!("{}: steps[{i}]", path.display()),
                     "needs exactly one of `event`, `sweep: true` or `approve`",
+                ));
+            }
+            if s.changed_at.is_some_and(|c| c > s.at) {
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}].changed_at", path.display()),
+                    "a state change cannot arrive before it happened: changed_at must be at or before at",
+                ));
+            }
+            if s.changed_at.is_some() && (s.event.is_none() || s.redeliver) {
+                return Err(Error::invalid(
+                    format!("{}: steps[{i}].changed_at", path.display()),
+                    "changed_at belongs to an event step that is not a redelivery",
                 ));
             }
             if i > 0 && s.at < scenario.steps[i - 1].at {
@@ -530,7 +546,7 @@ pub async fn run_with_store(
             // a redelivery is the same event again: its delivery id and its state-change time
             let (delivery_step, changed_at) = match last_delivery.get(rel) {
                 Some(&(k, at)) if step.redeliver => (k, at),
-                _ => (n, step.at),
+                _ => (n, step.changed_at.unwrap_or(step.at)),
             };
             last_delivery.insert(rel.clone(), (delivery_step, changed_at));
             if is_pipeline_envelope(&value) {

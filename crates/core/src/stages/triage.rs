@@ -391,6 +391,7 @@ impl<P: TriagePorts> Triage<'_, P> {
         let now = self.ports.clock().now();
         let read = inc.clone();
         let reopening = inc.status == IncidentStatus::Resolved;
+        let known_alarm = inc.alarms.contains_key(&signal.alarm_name);
         let mut entries = vec![self.fired_entry(signal)];
         let escalate_to = crate::policy::escalate(inc.severity, class.severity);
 
@@ -418,14 +419,25 @@ impl<P: TriagePorts> Triage<'_, P> {
         }
         if reopening {
             inc.reopen(now);
+            let why = if known_alarm {
+                format!(
+                    "{} fired again within the {}s reopen window",
+                    signal.alarm_name, self.settings.reopen_window_s
+                )
+            } else {
+                // a late delivery: its state change is older than the resolution, but nobody
+                // had seen it
+                format!(
+                    "{} is ALARM since {} (delivered after the resolution)",
+                    signal.alarm_name,
+                    signal.changed_at.format("%H:%M:%S")
+                )
+            };
             entries.push(TimelineEntry::new(
                 eid(signal, "reopened"),
                 now,
                 EntryKind::Reopened,
-                format!(
-                    "{} fired again within the {}s reopen window: incident reopened (time {})",
-                    signal.alarm_name, self.settings.reopen_window_s, inc.reopened
-                ),
+                format!("{why}: incident reopened (time {})", inc.reopened),
             ));
         } else {
             entries.push(TimelineEntry::new(

@@ -148,7 +148,7 @@ pub fn from_drill(dir: &Path) -> Workload {
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
             let (delivery_step, changed_at) = match last_delivery.get(rel) {
                 Some(&(k, at)) if step.redeliver => (k, at),
-                _ => (n, step.at),
+                _ => (n, step.changed_at.unwrap_or(step.at)),
             };
             last_delivery.insert(rel.clone(), (delivery_step, changed_at));
             let is_envelope = value

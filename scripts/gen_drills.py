@@ -287,6 +287,41 @@ def events():
     put("late-alarm", "latency-alarm.eventbridge.json", eventbridge("articles-api-p99-latency", "ALARM", "OK", t(14, 36), "AWS/ApplicationELB", "TargetResponseTime", alb, ecs, 2.4, 1.5))
     put("late-alarm", "latency-ok.eventbridge.json", eventbridge("articles-api-p99-latency", "OK", "ALARM", t(15, 5), "AWS/ApplicationELB", "TargetResponseTime", alb, ecs, 0.3, 1.5))
 
+    # Two services whose alarms, in the same second, derive the same first incident id (the id
+    # shows 32 bits of a hash): the event ids below are found by search (colliding_ids).
+    t0 = d(2026, 12, 1, 9, 15)
+    checkout = {"ecs-cluster": "prod", "ecs-service": "checkout-api"}
+    ida, idb = colliding_ids(t0, "prod/articles-api", "prod/checkout-api")
+    a = eventbridge("articles-api-5xx-rate", "ALARM", "OK", t0, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 15.0, 5.0)
+    a["id"] = ida
+    b = eventbridge("checkout-api-5xx-rate", "ALARM", "OK", t0, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": "app/prod-alb/50dc6c495c0c9188", "TargetGroup": "targetgroup/checkout-api/0a1b2c3d4e5f6789"}, checkout, 22.0, 5.0)
+    b["id"] = idb
+    put("colliding-ids", "articles-alarm.eventbridge.json", a)
+    put("colliding-ids", "checkout-alarm.eventbridge.json", b)
+
+
+def fnv1a(data):
+    h = 0xcbf29ce484222325
+    for byte in data:
+        h ^= byte
+        h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def colliding_ids(t, service_a, service_b):
+    """Event ids for a drill's step 0 (service_a) and step 1 (service_b), at the same time, whose
+    first candidate incident ids (IncidentId::derive over "<id>#step<n>", 0, the service) are
+    equal: a birthday search over the low 32 bits the id shows."""
+    seen = {}
+    for i in range(1 << 20):
+        ea = f"7f1c0a00-0000-4000-8000-{i:012x}"
+        seen[fnv1a(f"{ea}#step0".encode() + b"\0" + service_a.encode()) & 0xFFFFFFFF] = ea
+        eb = f"9e2d0b00-0000-4000-8000-{i:012x}"
+        hb = fnv1a(f"{eb}#step1".encode() + b"\0" + service_b.encode()) & 0xFFFFFFFF
+        if hb in seen:
+            return seen[hb], eb
+    raise SystemExit("no colliding pair")
+
 
 if __name__ == "__main__":
     events()

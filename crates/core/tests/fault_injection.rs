@@ -41,6 +41,13 @@ const KNOWN: &[Known] = &[
         contains: &["diagnosed cause"],
         why: "stages/diagnose tries a throttled read (a query, the ECS describe) up to 4 times within its deadline, then records the evidence as missing and completes without the cause it would have found; a diagnosis that waited for the reads instead could lose the incident's diagnosis to the failure queue",
     },
+    // K13
+    Known {
+        invariant: PAGE_REPEAT,
+        workload: "storm",
+        contains: &["ESCALATED", "failed the invocation and its retry paged again"],
+        why: "the sweeper's escalations follow the sweeps: when a sweep fails to save an escalation, the next sweep makes it later, and an unacknowledged SEV1's 15-minute re-pages, counted from each escalation, fall at other times than in the undisturbed run, one more of them inside it; each page is a new escalation with the same subject, not a repeat of one",
+    },
     // K11
     Known {
         invariant: PAGE_REPEAT,

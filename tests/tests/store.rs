@@ -438,3 +438,28 @@ async fn one_of_many_copies_claims_a_state_change_and_the_others_learn_its_servi
     assert_eq!(store.claim_transition(&mine[0]).await?, TransitionClaim::Mine);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_postmortem_draft_is_its_own_item_replaced_by_the_next_and_not_in_the_timeline() -> Result<()> {
+    let (_m, store) = store("postmortem").await?;
+    let inc = incident("INC-20260314-143500-0000pm01", SVC, t(14, 35));
+    store
+        .open(&inc, &[entry("d/alarm-fired", t(14, 35))], WINDOW)
+        .await?;
+    assert_eq!(store.postmortem(&inc.id).await?, None);
+    store.put_postmortem(&inc.id, "# first draft").await?;
+    store.put_postmortem(&inc.id, "# second draft").await?;
+    assert_eq!(
+        store.postmortem(&inc.id).await?.as_deref(),
+        Some("# second draft")
+    );
+    // neither the timeline nor the incident carries it
+    assert_eq!(store.timeline(&inc.id).await?.len(), 1);
+    assert_eq!(store.get(&inc.id).await?.unwrap().postmortem, None);
+    assert_eq!(store.list(&ListQuery::default()).await?.len(), 1);
+    // a draft too large for an item is refused before DynamoDB, naming the record
+    let huge = "x".repeat(firebreak_core::ports::MAX_ITEM_BYTES + 1);
+    let err = store.put_postmortem(&inc.id, &huge).await.unwrap_err();
+    assert!(err.to_string().contains("POSTMORTEM"), "{err}");
+    Ok(())
+}

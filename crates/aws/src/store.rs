@@ -7,6 +7,7 @@
 //!   the index keys (`gsi1pk`/`gsi1sk` while active, `gsi2pk`/`gsi2sk` always).
 //! - `INC#<id>` / `T#<event_id>`: a timeline entry as JSON `doc`, with `at` and `written_at` (ns,
 //!   orders entries of equal `at` in write order).
+//! - `INC#<id>` / `POSTMORTEM`: the postmortem draft (Markdown `doc`), replaced at each draft.
 //! - `OPEN#<service>` / `OPEN`: the service's open pointer: `incident`, and `resolved_at` once the
 //!   incident is resolved.
 //! - `LEASE#<key>` / `LEASE`: a lease held `until` by its `owner`, deleted by TTL (`expires_at`)
@@ -49,6 +50,7 @@ const META: &str = "META";
 const POINTER_SK: &str = "OPEN";
 const LEASE_SK: &str = "LEASE";
 const TRANSITION_SK: &str = "TRANSITION";
+const POSTMORTEM_SK: &str = "POSTMORTEM";
 const ACTIVE: &str = "ACTIVE";
 
 const TRANSACT: &str = "DynamoDB TransactWriteItems";
@@ -946,6 +948,30 @@ impl IncidentStore for DynamoIncidentStore {
         }
         out.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    async fn put_postmortem(&self, id: &IncidentId, markdown: &str) -> Result<(), StoreError> {
+        let record = format!("{}/{POSTMORTEM_SK}", inc_pk(id));
+        check_item_size(&record, markdown.len())?;
+        let mut item = key(inc_pk(id), POSTMORTEM_SK);
+        item.insert("kind".into(), av("postmortem"));
+        item.insert("doc".into(), av(markdown));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("DynamoDB PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn postmortem(&self, id: &IncidentId) -> Result<Option<String>, StoreError> {
+        let record = format!("{}/{POSTMORTEM_SK}", inc_pk(id));
+        match self.get_item(key(inc_pk(id), POSTMORTEM_SK)).await? {
+            None => Ok(None),
+            Some(item) => Ok(Some(get_s(&item, &record, "doc")?.to_string())),
+        }
     }
 
     async fn claim_transition(&self, t: &Transition) -> Result<TransitionClaim, StoreError> {

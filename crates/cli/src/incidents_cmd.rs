@@ -259,7 +259,7 @@ where
         IncidentsCmd::Postmortem { id } => {
             let id = IncidentId::parse(id)?;
             let inc = manage::load(ctx.store, &id).await?;
-            match &inc.postmortem {
+            match &firebreak_core::ports::postmortem_of(ctx.store, &inc).await? {
                 Some(md) => write!(out, "{}", terminal(md)).map_err(io)?,
                 None => {
                     // not resolved yet: a preview from the current state, not stored

@@ -407,6 +407,26 @@ impl<T: IncidentStore> IncidentStore for Faulty<'_, T> {
         .await
     }
 
+    async fn put_postmortem(&self, id: &IncidentId, markdown: &str) -> Result<(), StoreError> {
+        self.run(
+            "DynamoDB PutItem (put_postmortem)",
+            || id.to_string(),
+            self.inner.put_postmortem(id, markdown),
+            StoreError::Port,
+        )
+        .await
+    }
+
+    async fn postmortem(&self, id: &IncidentId) -> Result<Option<String>, StoreError> {
+        self.run(
+            "DynamoDB GetItem (postmortem)",
+            || id.to_string(),
+            self.inner.postmortem(id),
+            StoreError::Port,
+        )
+        .await
+    }
+
     async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.run(
             "DynamoDB Query (timeline)",

@@ -29,6 +29,7 @@ struct StoreState {
     pointers: HashMap<String, Pointer>,
     /// key → (holder, until)
     leases: HashMap<String, (String, DateTime<Utc>)>,
+    postmortems: HashMap<IncidentId, String>,
     /// transition → (claiming delivery, its service)
     transitions: HashMap<String, (String, String)>,
     /// The largest document written so far, by kind (`incident`, `entry`), in JSON bytes.
@@ -257,6 +258,19 @@ impl IncidentStore for InMemoryIncidentStore {
         Ok(self.count("get").incidents.get(id).cloned())
     }
 
+    async fn put_postmortem(&self, id: &IncidentId, markdown: &str) -> Result<(), StoreError> {
+        let mut s = self.count("put_postmortem");
+        check_item_size(&format!("INC#{id}/POSTMORTEM"), markdown.len())?;
+        let m = s.largest.entry("postmortem").or_default();
+        *m = (*m).max(markdown.len());
+        s.postmortems.insert(id.clone(), markdown.to_string());
+        Ok(())
+    }
+
+    async fn postmortem(&self, id: &IncidentId) -> Result<Option<String>, StoreError> {
+        Ok(self.count("postmortem").postmortems.get(id).cloned())
+    }
+
     async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
         let mut v = self
             .count("timeline")
@@ -464,6 +478,12 @@ impl IncidentStore for FaultyStore<'_> {
     }
     async fn get(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
         self.inner.get(id).await
+    }
+    async fn put_postmortem(&self, id: &IncidentId, md: &str) -> Result<(), StoreError> {
+        self.inner.put_postmortem(id, md).await
+    }
+    async fn postmortem(&self, id: &IncidentId) -> Result<Option<String>, StoreError> {
+        self.inner.postmortem(id).await
     }
     async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.inner.timeline(id).await

@@ -623,7 +623,8 @@ pub async fn run_with_store(
     let mut incidents = Vec::new();
     for inc in store.list(&ListQuery::default()).await? {
         let timeline = store.timeline(&inc.id).await?;
-        incidents.push(report_of(&inc, &timeline));
+        let postmortem = crate::ports::postmortem_of(store, &inc).await?;
+        incidents.push(report_of(&inc, &timeline, postmortem));
     }
     let notifications = notifier
         .sent()
@@ -638,7 +639,11 @@ pub async fn run_with_store(
     })
 }
 
-fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry]) -> IncidentReport {
+fn report_of(
+    inc: &Incident,
+    timeline: &[crate::model::timeline::TimelineEntry],
+    postmortem: Option<String>,
+) -> IncidentReport {
     let t = StageTimes::of(inc);
     IncidentReport {
         id: inc.id.to_string(),
@@ -670,7 +675,7 @@ fn report_of(inc: &Incident, timeline: &[crate::model::timeline::TimelineEntry])
             time_to_mitigate_s: t.time_to_mitigate_s,
             time_to_resolve_s: t.time_to_resolve_s,
         },
-        postmortem_markdown: inc.postmortem.clone(),
+        postmortem_markdown: postmortem,
         reopened: inc.reopened,
         runbook: inc.runbook.clone(),
     }

@@ -78,6 +78,20 @@ impl StoreError {
     }
 }
 
+/// The postmortem draft of `inc`: its own item, else the one older releases kept in the incident.
+///
+/// # Errors
+/// As [`IncidentStore::postmortem`].
+pub async fn postmortem_of<S: IncidentStore>(
+    store: &S,
+    inc: &Incident,
+) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .postmortem(&inc.id)
+        .await?
+        .or_else(|| inc.postmortem.clone()))
+}
+
 /// DynamoDB's item limit is 400 KB. A stored document (an incident, an entry) larger than this
 /// is refused before it is written, naming the record, whatever the store: so the in-memory
 /// store used by tests and drills fails where DynamoDB would.
@@ -213,6 +227,18 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     fn get(&self, id: &IncidentId) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    /// Stores the incident's postmortem draft, replacing the one before, in its own item: it
+    /// grows with the timeline, and the incident item must not.
+    fn put_postmortem(
+        &self,
+        id: &IncidentId,
+        markdown: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The incident's stored postmortem draft, if any (incidents stored before drafts had their
+    /// own item keep it in `Incident::postmortem`: see [`postmortem_of`]).
+    fn postmortem(&self, id: &IncidentId) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// The timeline in order (see [`crate::model::timeline::sort_entries`]).
     fn timeline(

@@ -222,7 +222,11 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         timeline.push(resolved.clone());
         sort_entries(&mut timeline);
         let md = postmortem::draft(&inc, &timeline, self.runbook_for(&inc));
-        inc.postmortem = Some(md.clone());
+        // The draft goes in its own item, before the resolution that it describes is saved: a
+        // save that loses a race is drafted again and replaces it. The incident item stays
+        // small whatever the timeline holds.
+        self.ports.store().put_postmortem(&inc.id, &md).await?;
+        inc.postmortem = None;
         let drafted = TimelineEntry::new(
             base.step("postmortem-drafted"),
             self.ports.clock().now().max(at),
@@ -756,7 +760,9 @@ mod tests {
         assert_eq!(stored.status, IncidentStatus::Resolved);
         assert_eq!(stored.resolved_at, Some(at(15, 0, 0)));
         assert_eq!(stored.version, i.version + 1);
-        let pm = stored.postmortem.unwrap();
+        // the draft is its own item; the incident item does not carry it
+        assert_eq!(stored.postmortem, None);
+        let pm = w.store.postmortem(&i.id).await.unwrap().unwrap();
         assert_eq!(pm, res.postmortem);
         assert!(pm.contains("| Time to resolve, MTTR (alarm → recovery) | 25m |"));
         assert!(pm.contains("Prevention (runbook `http-5xx`)"));

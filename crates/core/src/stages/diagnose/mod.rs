@@ -305,7 +305,9 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 timeline.push(redrafted.clone());
                 crate::model::timeline::sort_entries(&mut timeline);
                 let runbook = next.runbook.as_deref().and_then(|r| self.runbooks.get(r));
-                next.postmortem = Some(crate::report::postmortem::draft(&next, &timeline, runbook));
+                let md = crate::report::postmortem::draft(&next, &timeline, runbook);
+                self.ports.store().put_postmortem(&read.id, &md).await?;
+                next.postmortem = None;
                 entries.push(redrafted);
             }
             match up.save(&read, &mut next, PointerChange::Keep, &entries).await? {
@@ -587,7 +589,7 @@ prevention: ["don't"]
         assert_eq!(r.cause.as_deref(), Some("boom"));
         let stored = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
         assert_eq!(stored.cause.as_deref(), Some("boom"));
-        let pm = stored.postmortem.unwrap();
+        let pm = w.store.postmortem(&IncidentId(ID.into())).await.unwrap().unwrap();
         assert!(pm.contains("boom"), "{pm}");
         assert!(w
             .timeline()

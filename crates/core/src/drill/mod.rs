@@ -338,7 +338,12 @@ fn read_logs(path: &Path) -> Result<Vec<firebreak_insights::LogEvent>, Error> {
         .map_err(|e| Error::invalid("drill logs", e.to_string()))
 }
 
-fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
+/// The behaviour settings a scenario's `settings:` give (defaults for the rest), as
+/// [`run`] uses them.
+///
+/// # Errors
+/// [`Error::Invalid`] for an `allow` entry that is not `cluster/service`.
+pub fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
     let mut out = Settings::default();
     if let Some(m) = s.remediation_mode {
         out.remediation.mode = m;
@@ -364,7 +369,8 @@ fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
     Ok(out)
 }
 
-fn fleet_state(f: &FleetService) -> ServiceState {
+/// The ECS state a scenario's fleet entry describes, as [`run`] seeds the simulated ECS with.
+pub fn fleet_state(f: &FleetService) -> ServiceState {
     let mut deployments: Vec<Deployment> = f
         .deployments
         .iter()

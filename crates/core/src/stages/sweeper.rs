@@ -371,24 +371,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         };
         // the event before the page: a retry puts the event again harmlessly, a page it would not
         if inc.severity.is_more_severe_than(from) {
-            let alarm = inc
-                .alarms
-                .iter()
-                .find(|(_, a)| a.state == AlarmState::Alarm)
-                .or_else(|| inc.alarms.iter().next());
-            let event = Event::Escalated(IncidentRaised {
-                incident_id: inc.id.clone(),
-                service: inc.service.clone(),
-                ecs: inc.ecs.clone(),
-                severity: inc.severity,
-                alarm_name: alarm.map_or_else(String::new, |(n, _)| n.clone()),
-                alarm_at: alarm.map_or(inc.detected_at, |(_, a)| a.changed_at),
-                runbook_hint: inc.runbook.clone(),
-                namespace: None,
-                metric_name: None,
-                tags: BTreeMap::new(),
-                reopened: inc.reopened,
-            });
+            let event = Event::Escalated(raised(inc));
             self.ports.bus().put(&event.to_pipeline()).await?;
         }
         let message_id = self
@@ -577,26 +560,7 @@ Acknowledge: firebreak ack {}
                     ("incident".to_string(), inc.id.to_string()),
                 ]),
             };
-            let (alarm, at) = inc
-                .alarms
-                .iter()
-                .find(|(_, a)| a.state == AlarmState::Alarm)
-                .map_or((String::new(), inc.detected_at), |(n, a)| {
-                    (n.clone(), a.changed_at)
-                });
-            let event = Event::Escalated(IncidentRaised {
-                incident_id: inc.id.clone(),
-                service: inc.service.clone(),
-                ecs: inc.ecs.clone(),
-                severity: inc.severity,
-                alarm_name: alarm,
-                alarm_at: at,
-                runbook_hint: inc.runbook.clone(),
-                namespace: None,
-                metric_name: None,
-                tags: BTreeMap::new(),
-                reopened: inc.reopened,
-            });
+            let event = Event::Escalated(raised(inc));
             self.ports.bus().put(&event.to_pipeline()).await?;
             self.ports
                 .notifier()
@@ -610,6 +574,28 @@ Acknowledge: firebreak ack {}
         let marker = TimelineEntry::new(paged_marker(event_id), now, EntryKind::Note, told);
         self.ports.store().append(&inc.id, &[marker]).await?;
         Ok(())
+    }
+}
+
+/// "Incident Escalated" for `inc`, naming an alarm in ALARM (else its first).
+fn raised(inc: &Incident) -> IncidentRaised {
+    let alarm = inc
+        .alarms
+        .iter()
+        .find(|(_, a)| a.state == AlarmState::Alarm)
+        .or_else(|| inc.alarms.iter().next());
+    IncidentRaised {
+        incident_id: inc.id.clone(),
+        service: inc.service.clone(),
+        ecs: inc.ecs.clone(),
+        severity: inc.severity,
+        alarm_name: alarm.map_or_else(String::new, |(n, _)| n.clone()),
+        alarm_at: alarm.map_or(inc.detected_at, |(_, a)| a.changed_at),
+        runbook_hint: inc.runbook.clone(),
+        namespace: None,
+        metric_name: None,
+        tags: BTreeMap::new(),
+        reopened: inc.reopened,
     }
 }
 

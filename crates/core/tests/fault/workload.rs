@@ -10,7 +10,7 @@ use firebreak_core::model::incident::EcsService;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::model::signal::{AlarmSignal, AlarmState, Channel};
 use firebreak_core::policy::{ServiceMapping, SeverityPolicy};
-use firebreak_core::ports::{Deployment, ServiceState};
+use firebreak_core::ports::ServiceState;
 use firebreak_core::runbook::RunbookSet;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,61 +66,6 @@ pub fn drill_dirs() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn fleet_state(f: &drill::FleetService) -> ServiceState {
-    let mut deployments: Vec<Deployment> = f
-        .deployments
-        .iter()
-        .enumerate()
-        .map(|(i, d)| Deployment {
-            id: format!("ecs-svc/{}", i + 1),
-            status: "INACTIVE".into(),
-            task_definition: d.task_definition.clone(),
-            desired: 0,
-            running: 0,
-            rollout_state: Some("COMPLETED".into()),
-            created_at: Some(d.started),
-            updated_at: Some(d.started),
-        })
-        .collect();
-    deployments.reverse();
-    if let Some(primary) = deployments.first_mut() {
-        primary.status = "PRIMARY".into();
-        primary.desired = f.desired;
-        primary.running = f.running;
-    }
-    ServiceState {
-        service: EcsService::new(&f.cluster, &f.service),
-        status: "ACTIVE".into(),
-        task_definition: f.task_definition.clone(),
-        desired: f.desired,
-        running: f.running,
-        pending: 0,
-        deployments,
-        events: Vec::new(),
-        tags: f.tags.clone(),
-    }
-}
-
-/// The settings `drill::run` gives a scenario (its `drill_settings` is private).
-fn drill_settings(s: &drill::DrillSettings) -> Settings {
-    let mut out = Settings::default();
-    if let Some(m) = s.remediation_mode {
-        out.remediation.mode = m;
-    }
-    out.remediation.rules = s.remediation_rules.clone();
-    out.remediation.allow = s.allow.iter().map(|a| EcsService::parse(a).unwrap()).collect();
-    if let Some(v) = s.reopen_window_s {
-        out.reopen_window_s = v;
-    }
-    if let Some(v) = s.cooldown_s {
-        out.remediation.cooldown_s = v;
-    }
-    if let Some(v) = s.max_actions_per_incident {
-        out.remediation.max_actions_per_incident = v;
-    }
-    out
 }
 
 /// A shipped drill, its steps as `drill::run` would deliver them.
@@ -195,13 +140,13 @@ pub fn from_drill(dir: &Path) -> Workload {
     }
     Workload {
         name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-        settings: drill_settings(&sc.settings),
+        settings: drill::drill_settings(&sc.settings).unwrap(),
         policy,
         runbooks: RunbookSet::shipped().unwrap(),
         fleet: sc
             .ecs
             .iter()
-            .map(|f| (fleet_state(f), f.task_definitions.clone()))
+            .map(|f| (drill::fleet_state(f), f.task_definitions.clone()))
             .collect(),
         seed_alarms: sc.alarms.iter().map(|a| (a.name.clone(), a.state)).collect(),
         logs,

@@ -1584,6 +1584,21 @@ impl World {
         }
     }
 
+    /// The use-case over this world with `ecs` for ECS.
+    fn uc_on<'a, E: ServiceControl>(&'a self, ecs: &'a E) -> Remediate<'a, impl RemediatePorts + 'a> {
+        Remediate {
+            ports: Wired::new()
+                .store(&self.store)
+                .ecs(ecs)
+                .alarms(&self.alarms)
+                .notifier(&self.notifier)
+                .bus(&self.bus)
+                .clock(&self.clock),
+            runbooks: &self.runbooks,
+            settings: &self.settings,
+        }
+    }
+
     /// The event ids of the remediation entries.
     async fn remediation_ids(&self) -> Vec<String> {
         self.store
@@ -1751,17 +1766,7 @@ async fn an_approved_action_whose_answer_was_lost_is_reconciled_not_repeated() {
         inner: &w.ecs,
         lose: AtomicUsize::new(1),
     };
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w.store)
-            .ecs(&ecs)
-            .alarms(&w.alarms)
-            .notifier(&w.notifier)
-            .bus(&w.bus)
-            .clock(&w.clock),
-        runbooks: &w.runbooks,
-        settings: &w.settings,
-    };
+    let uc = w.uc_on(&ecs);
     let a = approval("ecs-scale-out", &approver("alice"), 0);
     let e = uc.on_approval(&a, &approvers()).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
@@ -1794,17 +1799,7 @@ async fn an_approved_action_redriven_after_the_incident_resolved_is_still_reconc
         inner: &w.ecs,
         lose: AtomicUsize::new(1),
     };
-    let uc = Remediate {
-        ports: Wired::new()
-            .store(&w.store)
-            .ecs(&ecs)
-            .alarms(&w.alarms)
-            .notifier(&w.notifier)
-            .bus(&w.bus)
-            .clock(&w.clock),
-        runbooks: &w.runbooks,
-        settings: &w.settings,
-    };
+    let uc = w.uc_on(&ecs);
     let a = approval("ecs-scale-out", &approver("alice"), 0);
     assert!(uc.on_approval(&a, &approvers()).await.unwrap_err().is_retryable());
     // the delivery waits in the failure queue; meanwhile the alarm recovers and it resolves

@@ -34,6 +34,58 @@ const KNOWN: &[Known] = &[
         contains: &["more incidents"],
         why: "K3: the redriven old ALARM above is a new incident",
     },
+    Known {
+        invariant: TRANSITIONS,
+        workload: "storm",
+        contains: &["through 2 deliveries (channel copies)"],
+        why: "K3 for a two-channel pair: one copy noted on the incident of its time, the other redriven from the failure queue after that incident resolved and the window passed, opening a new one",
+    },
+    Known {
+        invariant: TRANSITIONS,
+        workload: "storm",
+        contains: &["~copy recorded again"],
+        why: "K3 for a two-channel pair (above), seen from the copy's side",
+    },
+    Known {
+        invariant: TRANSITIONS,
+        workload: "storm",
+        contains: &["recorded again (2 entries)", ": alarm-fired (", "INC-"],
+        why: "K3 (above), seen from the delivery's side: its alarm-fired on the incident of its time, and again on the one its redrive opened",
+    },
+    // K17
+    Known {
+        invariant: INCIDENTS,
+        workload: "storm",
+        contains: &["fewer incidents"],
+        why: "episodes are cut by time: when retries delay a resolution by minutes, an ALARM that arrives meanwhile joins the still-open incident instead of opening the next one, as it would for a resolution that took that long",
+    },
+    // K14
+    Known {
+        invariant: TRANSITIONS,
+        workload: "",
+        contains: &["recorded again", ": stale ("],
+        why: "a retry or copy of an ALARM already recorded on an earlier incident, arriving after a new incident opened for its alarm, is noted on the new one as a late signal too: triage keeps a late ALARM it cannot place rather than drop a transition nobody may have recorded",
+    },
+    // K15
+    Known {
+        invariant: INCIDENTS,
+        workload: "two-channel-copies",
+        contains: &["fewer incidents"],
+        why: "of the two copies of one state change, the first to arrive decides the incident and its service (one incident, one page either way): delivered in the other order than in the fault-free run, the tagged copy's service (articles) holds the incident, not the tagless copy's (prod/articles-api)",
+    },
+    Known {
+        invariant: INCIDENTS,
+        workload: "colliding-ids",
+        contains: &["fewer incidents"],
+        why: "K15: the harness's tagless copy of the checkout alarm arrived first and decided its incident's service",
+    },
+    // K16
+    Known {
+        invariant: REMEDIATION_SAME,
+        workload: "reopen-cycle",
+        contains: &["decision claimed but never made"],
+        why: "a cycle's decision whose delivery waited in the failure queue while the incident resolved and reopened stays without an outcome: redriven, it is for a cycle that is over, and the new cycle decides on its own",
+    },
     // K10
     Known {
         invariant: REMEDIATION_SAME,

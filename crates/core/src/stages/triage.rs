@@ -384,12 +384,8 @@ impl<P: TriagePorts> Triage<'_, P> {
                 return self.resume(&inc, signal, class, Announce::Escalated).await;
             }
             if is_stale(&inc, signal) {
-                if signal.changed_at < inc.detected_at {
-                    // older than this incident, and superseded here: a state change of an
-                    // earlier incident, arriving late; nothing to record on this one
-                    info!(incident = %inc.id, "ALARM from before the incident began, superseded; not part of it");
-                    return Ok(TriageOutcome::Stale { id: inc.id });
-                }
+                // noted even when it may belong to an earlier incident: a late ALARM nobody
+                // recorded must not vanish
                 return self.record_stale(&inc, signal, EntryKind::AlarmFired).await;
             }
             return self.record_copy(&inc, signal).await;

@@ -259,6 +259,36 @@ async fn every_sample_event_goes_through_triage() -> Result<()> {
     Ok(())
 }
 
+/// `base` as alarm `name` of ECS service `prod/<service>`, SEV2, delivered as `delivery`.
+fn storm_alarm(base: &AlarmSignal, name: &str, delivery: &str, service: &str) -> AlarmSignal {
+    let mut signal = base.clone();
+    signal.alarm_name = name.to_string();
+    signal.delivery_id = delivery.to_string();
+    signal.tags.insert("ecs-cluster".into(), "prod".into());
+    signal.tags.insert("ecs-service".into(), service.into());
+    signal.tags.insert("severity".into(), "SEV2".into());
+    signal
+}
+
+/// Awaits concurrent triage tasks, each of which must open an incident or attach to one
+/// without escalating; how many opened.
+async fn opened_or_attached(
+    tasks: Vec<tokio::task::JoinHandle<Result<TriageOutcome, firebreak_core::Error>>>,
+) -> Result<usize> {
+    let mut opened = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let outcome = t
+            .await?
+            .map_err(|e| anyhow::anyhow!("alarm {i}: {e} (retryable: {})", e.is_retryable()))?;
+        match outcome {
+            TriageOutcome::Opened { .. } => opened += 1,
+            TriageOutcome::Attached { escalated: false, .. } => {}
+            other => panic!("alarm {i}: unexpected {other:?}"),
+        }
+    }
+    Ok(opened)
+}
+
 #[tokio::test]
 async fn twenty_concurrent_alarms_on_one_service_give_exactly_one_incident() -> Result<()> {
     let m = moto()?;
@@ -268,25 +298,15 @@ async fn twenty_concurrent_alarms_on_one_service_give_exactly_one_incident() -> 
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = Arc::clone(&s);
-        let mut signal = base.clone();
-        signal.alarm_name = format!("articles-api-storm-{i:02}");
-        signal.delivery_id = format!("storm-{i}");
-        signal.tags.insert("ecs-cluster".into(), "prod".into());
-        signal.tags.insert("ecs-service".into(), "articles-api".into());
-        signal.tags.insert("severity".into(), "SEV2".into());
+        let signal = storm_alarm(
+            &base,
+            &format!("articles-api-storm-{i:02}"),
+            &format!("storm-{i}"),
+            "articles-api",
+        );
         tasks.push(tokio::spawn(async move { s.triage().handle(&signal).await }));
     }
-    let mut opened = 0;
-    for (i, t) in tasks.into_iter().enumerate() {
-        let outcome = t
-            .await?
-            .map_err(|e| anyhow::anyhow!("alarm {i}: {e} (retryable: {})", e.is_retryable()))?;
-        match outcome {
-            TriageOutcome::Opened { .. } => opened += 1,
-            TriageOutcome::Attached { escalated: false, .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let opened = opened_or_attached(tasks).await?;
     assert_eq!(opened, 1);
     let incidents = s.store.list(&ListQuery::default()).await?;
     assert_eq!(incidents.len(), 1);
@@ -338,12 +358,12 @@ async fn a_thousand_concurrent_alarms_over_a_hundred_services_lose_nothing() -> 
     for i in 0..SERVICES * ALARMS {
         let (svc, n) = (i % SERVICES, i / SERVICES);
         let s = Arc::clone(&s);
-        let mut signal = base.clone();
-        signal.alarm_name = format!("svc-{svc:02}-alarm-{n:02}");
-        signal.delivery_id = format!("thousand-{i}");
-        signal.tags.insert("ecs-cluster".into(), "prod".into());
-        signal.tags.insert("ecs-service".into(), format!("svc-{svc:02}"));
-        signal.tags.insert("severity".into(), "SEV2".into());
+        let signal = storm_alarm(
+            &base,
+            &format!("svc-{svc:02}-alarm-{n:02}"),
+            &format!("thousand-{i}"),
+            &format!("svc-{svc:02}"),
+        );
         tasks.push(tokio::spawn(async move {
             // an invocation's deadline (the triage function's timeout is 30 s; the emulator
             // serialises every request of a thousand tasks, so this test allows far more)
@@ -351,17 +371,7 @@ async fn a_thousand_concurrent_alarms_over_a_hundred_services_lose_nothing() -> 
             firebreak_core::ports::retry::until(deadline, async { s.triage().handle(&signal).await }).await
         }));
     }
-    let mut opened = 0;
-    for (i, t) in tasks.into_iter().enumerate() {
-        let outcome = t
-            .await?
-            .map_err(|e| anyhow::anyhow!("alarm {i}: {e} (retryable: {})", e.is_retryable()))?;
-        match outcome {
-            TriageOutcome::Opened { .. } => opened += 1,
-            TriageOutcome::Attached { escalated: false, .. } => {}
-            other => panic!("alarm {i}: unexpected {other:?}"),
-        }
-    }
+    let opened = opened_or_attached(tasks).await?;
     println!(
         "{} alarms over {SERVICES} services on moto: {:.1}s",
         SERVICES * ALARMS,

@@ -415,34 +415,40 @@ async fn approve_step(
     n: usize,
 ) -> Result<(), Error> {
     let what = format!("steps[{n}].approve");
-    let id = match &a.incident {
-        Some(s) => {
-            IncidentId::parse(s).map_err(|e| Error::invalid(format!("{what}.incident"), e.to_string()))?
-        }
-        None => {
-            let open: Vec<_> = store
-                .list(&ListQuery::default())
-                .await?
-                .into_iter()
-                .filter(|i| i.status != IncidentStatus::Resolved)
-                .collect();
-            match open.as_slice() {
-                [one] => one.id.clone(),
-                [] => return Err(Error::invalid(&what, "no open incident to approve on")),
-                many => {
-                    return Err(Error::invalid(
-                        &what,
-                        format!("{} open incidents: say which with `incident:`", many.len()),
-                    ))
-                }
-            }
-        }
-    };
+    let id = approval_target(store, a.incident.as_deref(), &what).await?;
     let identity = InMemoryCallerIdentity::new(a.by.clone());
     request_approval(store, bus, &identity, &id, &a.action)
         .await
         .map_err(|e| Error::invalid(&what, e.to_string()))?;
     Ok(())
+}
+
+/// The incident an `approve:` step names (`incident`), else the only one not resolved.
+///
+/// # Errors
+/// [`Error::Invalid`] (named `what`) for a malformed id, or no or several open incidents.
+pub async fn approval_target<S: IncidentStore>(
+    store: &S,
+    incident: Option<&str>,
+    what: &str,
+) -> Result<IncidentId, Error> {
+    if let Some(s) = incident {
+        return IncidentId::parse(s).map_err(|e| Error::invalid(format!("{what}.incident"), e.to_string()));
+    }
+    let open: Vec<_> = store
+        .list(&ListQuery::default())
+        .await?
+        .into_iter()
+        .filter(|i| i.status != IncidentStatus::Resolved)
+        .collect();
+    match open.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(Error::invalid(what, "no open incident to approve on")),
+        many => Err(Error::invalid(
+            what,
+            format!("{} open incidents: say which with `incident:`", many.len()),
+        )),
+    }
 }
 
 /// A pipeline event envelope (any `detail-type` but CloudWatch's own alarm state change), as

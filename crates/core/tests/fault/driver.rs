@@ -22,13 +22,13 @@ use firebreak_core::adapters::memory::{
     InMemoryAlarmStatus, InMemoryCallerIdentity, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier,
     InMemoryServiceControl, SimClock,
 };
-use firebreak_core::model::incident::{Incident, IncidentId, IncidentStatus};
+use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::signal::AlarmSignal;
 use firebreak_core::model::timeline::TimelineEntry;
 use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::{
-    Clock, EventBus, IncidentStore, ListQuery, Notification, PipelineEvent, Route, ServiceUpdate,
+    Clock, EventBus, IncidentStore, Notification, PipelineEvent, Route, ServiceUpdate,
 };
 use firebreak_core::stages::boundary::{admit, Admission};
 use firebreak_core::stages::diagnose::Diagnose;
@@ -449,26 +449,7 @@ async fn approve<S: IncidentStore, B: EventBus>(
     by: &str,
     incident: Option<&str>,
 ) -> Result<Option<TriageOutcome>, Error> {
-    let id = match incident {
-        Some(s) => IncidentId::parse(s).map_err(|e| Error::invalid("approve.incident", e.to_string()))?,
-        None => {
-            let open: Vec<_> = store
-                .list(&ListQuery::default())
-                .await?
-                .into_iter()
-                .filter(|i| i.status != IncidentStatus::Resolved)
-                .collect();
-            match open.as_slice() {
-                [one] => one.id.clone(),
-                _ => {
-                    return Err(Error::invalid(
-                        "approve",
-                        format!("{} open incidents", open.len()),
-                    ))
-                }
-            }
-        }
-    };
+    let id = firebreak_core::drill::approval_target(store, incident, "approve").await?;
     let identity = InMemoryCallerIdentity::new(by.to_string());
     request_approval(store, bus, &identity, &id, action).await?;
     Ok(None)

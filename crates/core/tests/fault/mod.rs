@@ -302,14 +302,7 @@ fn known_why(known: &[Known], workload: &str, v: &Violation) -> Option<&'static 
 /// For a storm (too long to shrink): the incidents of `service` in the run with faults and in
 /// the fault-free run, their timelines, and the failed invocations that named the service.
 pub fn explain_service(w: &Workload, seed: u64, rate: f64, perturb: Perturb, service: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let sched = workload::schedule(w, seed, perturb);
-    let reference = rt.block_on(driver::run(w, &sched, &FaultPlan::off()));
-    let plan = FaultPlan::new(seed, rate);
-    let out = rt.block_on(driver::run(w, &sched, &plan));
+    let (out, reference, _) = outcomes(w, seed, rate, perturb);
     let short = service.rsplit('/').next().unwrap_or(service);
     let mut s = String::new();
     for (label, o) in [("with faults", &out), ("fault-free", &reference)] {

@@ -51,6 +51,12 @@ impl ServiceControl for Settled {
     async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
         self.0.task_definitions(family).await
     }
+    async fn task_definition(
+        &self,
+        name: &str,
+    ) -> Result<Option<firebreak_core::ports::TaskDefinition>, PortError> {
+        self.0.task_definition(name).await
+    }
     async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
         self.0.update(service, change).await
     }

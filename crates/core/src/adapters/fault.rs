@@ -516,6 +516,18 @@ impl<T: LogQueries> LogQueries for Faulty<'_, T> {
     }
 }
 
+impl<T: MetricQueries> MetricQueries for Faulty<'_, T> {
+    async fn get(&self, request: &MetricRequest) -> Result<Vec<MetricData>, PortError> {
+        self.run(
+            "CloudWatch GetMetricData",
+            || format!("{} metrics", request.queries.len()),
+            self.inner.get(request),
+            |e| e,
+        )
+        .await
+    }
+}
+
 impl<T: ServiceControl> ServiceControl for Faulty<'_, T> {
     async fn describe(&self, service: &EcsService) -> Result<ServiceState, PortError> {
         self.run(
@@ -532,6 +544,16 @@ impl<T: ServiceControl> ServiceControl for Faulty<'_, T> {
             "ECS ListTaskDefinitions",
             || family.to_string(),
             self.inner.task_definitions(family),
+            |e| e,
+        )
+        .await
+    }
+
+    async fn task_definition(&self, name: &str) -> Result<Option<TaskDefinition>, PortError> {
+        self.run(
+            "ECS DescribeTaskDefinition",
+            || name.to_string(),
+            self.inner.task_definition(name),
             |e| e,
         )
         .await

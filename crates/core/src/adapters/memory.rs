@@ -572,6 +572,8 @@ pub struct InMemoryServiceControl {
 struct FleetState {
     services: BTreeMap<EcsService, ServiceState>,
     task_definitions: BTreeMap<String, Vec<String>>,
+    /// What each revision holds, for those registered with their contents.
+    documents: BTreeMap<String, TaskDefinition>,
     failures: HashMap<EcsService, PortError>,
     updates: Vec<(EcsService, ServiceUpdate)>,
     hold_rollouts: bool,
@@ -597,6 +599,19 @@ impl InMemoryServiceControl {
             }
         }
         s.services.insert(state.service.clone(), state);
+    }
+
+    /// Registers a task-definition revision with its contents.
+    pub fn add_task_definition(&self, td: TaskDefinition) {
+        let mut s = lock(&self.state);
+        let fam = s
+            .task_definitions
+            .entry(family_of(&td.name).to_string())
+            .or_default();
+        if !fam.contains(&td.name) {
+            fam.push(td.name.clone());
+        }
+        s.documents.insert(td.name.clone(), td);
     }
 
     /// Makes the next updates of `service` fail with `error`.
@@ -636,6 +651,24 @@ impl ServiceControl for InMemoryServiceControl {
             .get(family)
             .cloned()
             .unwrap_or_default())
+    }
+
+    /// A revision registered with its contents gives them; one registered by name only gives
+    /// its name and no containers (nothing is known of what it holds).
+    async fn task_definition(&self, name: &str) -> Result<Option<TaskDefinition>, PortError> {
+        let name = name.rsplit('/').next().unwrap_or(name);
+        let s = lock(&self.state);
+        if let Some(td) = s.documents.get(name) {
+            return Ok(Some(td.clone()));
+        }
+        let known = s
+            .task_definitions
+            .get(family_of(name))
+            .is_some_and(|f| f.iter().any(|r| r == name));
+        Ok(known.then(|| TaskDefinition {
+            name: name.to_string(),
+            ..TaskDefinition::default()
+        }))
     }
 
     async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {

@@ -8,6 +8,7 @@ use crate::model::incident::IncidentId;
 use crate::model::pipeline::{DiagnosisCompleted, Event};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a query step counts, for the postmortem's impact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -151,6 +152,41 @@ pub struct Deployment {
     pub rollout_state: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A task definition as the diagnosis compares it with the one before: what a deployment of it
+/// changes. Secret values are never read, only their names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    /// `family:revision`.
+    pub name: String,
+    /// Task-level CPU units and memory (MiB), as ECS gives them (`"512"`, `"1 vCPU"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    pub containers: Vec<ContainerDefinition>,
+}
+
+/// One container of a [`TaskDefinition`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDefinition {
+    pub name: String,
+    /// The image reference (`repo:tag` or `repo@sha256:...`).
+    pub image: String,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// The names of the secrets injected (values stay in Secrets Manager or SSM).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
 }
 
 /// An ECS service event (`(service x) has reached a steady state.`).

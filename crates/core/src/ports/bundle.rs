@@ -6,7 +6,9 @@
 //! need. A port is reachable only when its slot holds an implementation, so a use-case that
 //! needs ECS cannot be built from a bundle without one; that is checked at compile time.
 
-use super::{AlarmStatus, Clock, EventBus, IncidentStore, LogQueries, Notifier, ServiceControl};
+use super::{
+    AlarmStatus, Clock, EventBus, IncidentStore, LogQueries, MetricQueries, Notifier, ServiceControl,
+};
 
 /// The slot of a port a use-case does not use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,7 +19,17 @@ static ABSENT: Absent = Absent;
 /// References to the adapters of one composition root. Build with [`Wired::new`] and the
 /// `store`, `notifier`, … methods, each of which fills one slot.
 #[derive(Debug)]
-pub struct Wired<'a, S = Absent, N = Absent, B = Absent, K = Absent, E = Absent, A = Absent, L = Absent> {
+pub struct Wired<
+    'a,
+    S = Absent,
+    N = Absent,
+    B = Absent,
+    K = Absent,
+    E = Absent,
+    A = Absent,
+    L = Absent,
+    M = Absent,
+> {
     pub store: &'a S,
     pub notifier: &'a N,
     pub bus: &'a B,
@@ -25,15 +37,16 @@ pub struct Wired<'a, S = Absent, N = Absent, B = Absent, K = Absent, E = Absent,
     pub ecs: &'a E,
     pub alarms: &'a A,
     pub logs: &'a L,
+    pub metrics: &'a M,
 }
 
-impl<S, N, B, K, E, A, L> Clone for Wired<'_, S, N, B, K, E, A, L> {
+impl<S, N, B, K, E, A, L, M> Clone for Wired<'_, S, N, B, K, E, A, L, M> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<S, N, B, K, E, A, L> Copy for Wired<'_, S, N, B, K, E, A, L> {}
+impl<S, N, B, K, E, A, L, M> Copy for Wired<'_, S, N, B, K, E, A, L, M> {}
 
 impl Wired<'static> {
     /// A bundle with every slot empty.
@@ -46,6 +59,7 @@ impl Wired<'static> {
             ecs: &ABSENT,
             alarms: &ABSENT,
             logs: &ABSENT,
+            metrics: &ABSENT,
         }
     }
 }
@@ -56,8 +70,8 @@ impl Default for Wired<'static> {
     }
 }
 
-impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
-    pub fn store<'b, X: IncidentStore>(self, store: &'b X) -> Wired<'b, X, N, B, K, E, A, L>
+impl<'a, S, N, B, K, E, A, L, M> Wired<'a, S, N, B, K, E, A, L, M> {
+    pub fn store<'b, X: IncidentStore>(self, store: &'b X) -> Wired<'b, X, N, B, K, E, A, L, M>
     where
         'a: 'b,
     {
@@ -69,10 +83,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms: self.alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn notifier<'b, X: Notifier>(self, notifier: &'b X) -> Wired<'b, S, X, B, K, E, A, L>
+    pub fn notifier<'b, X: Notifier>(self, notifier: &'b X) -> Wired<'b, S, X, B, K, E, A, L, M>
     where
         'a: 'b,
     {
@@ -84,10 +99,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms: self.alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn bus<'b, X: EventBus>(self, bus: &'b X) -> Wired<'b, S, N, X, K, E, A, L>
+    pub fn bus<'b, X: EventBus>(self, bus: &'b X) -> Wired<'b, S, N, X, K, E, A, L, M>
     where
         'a: 'b,
     {
@@ -99,10 +115,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms: self.alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn clock<'b, X: Clock>(self, clock: &'b X) -> Wired<'b, S, N, B, X, E, A, L>
+    pub fn clock<'b, X: Clock>(self, clock: &'b X) -> Wired<'b, S, N, B, X, E, A, L, M>
     where
         'a: 'b,
     {
@@ -114,10 +131,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms: self.alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn ecs<'b, X: ServiceControl>(self, ecs: &'b X) -> Wired<'b, S, N, B, K, X, A, L>
+    pub fn ecs<'b, X: ServiceControl>(self, ecs: &'b X) -> Wired<'b, S, N, B, K, X, A, L, M>
     where
         'a: 'b,
     {
@@ -129,10 +147,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs,
             alarms: self.alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn alarms<'b, X: AlarmStatus>(self, alarms: &'b X) -> Wired<'b, S, N, B, K, E, X, L>
+    pub fn alarms<'b, X: AlarmStatus>(self, alarms: &'b X) -> Wired<'b, S, N, B, K, E, X, L, M>
     where
         'a: 'b,
     {
@@ -144,10 +163,11 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms,
             logs: self.logs,
+            metrics: self.metrics,
         }
     }
 
-    pub fn logs<'b, X: LogQueries>(self, logs: &'b X) -> Wired<'b, S, N, B, K, E, A, X>
+    pub fn logs<'b, X: LogQueries>(self, logs: &'b X) -> Wired<'b, S, N, B, K, E, A, X, M>
     where
         'a: 'b,
     {
@@ -159,6 +179,23 @@ impl<'a, S, N, B, K, E, A, L> Wired<'a, S, N, B, K, E, A, L> {
             ecs: self.ecs,
             alarms: self.alarms,
             logs,
+            metrics: self.metrics,
+        }
+    }
+
+    pub fn metrics<'b, X: MetricQueries>(self, metrics: &'b X) -> Wired<'b, S, N, B, K, E, A, L, X>
+    where
+        'a: 'b,
+    {
+        Wired {
+            store: self.store,
+            notifier: self.notifier,
+            bus: self.bus,
+            clock: self.clock,
+            ecs: self.ecs,
+            alarms: self.alarms,
+            logs: self.logs,
+            metrics,
         }
     }
 }
@@ -180,12 +217,13 @@ slot!(HasClock, Clock, Clock, clock);
 slot!(HasEcs, Ecs, ServiceControl, ecs);
 slot!(HasAlarms, Alarms, AlarmStatus, alarms);
 slot!(HasLogs, Logs, LogQueries, logs);
+slot!(HasMetrics, Metrics, MetricQueries, metrics);
 
 /// `Wired` has a port when that port's slot holds an implementation of it.
 macro_rules! has {
     ($has:ident, $assoc:ident, $get:ident, $param:ident: $bound:ident) => {
-        impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync> $has
-            for Wired<'_, S, N, B, K, E, A, L>
+        impl<S: Sync, N: Sync, B: Sync, K: Sync, E: Sync, A: Sync, L: Sync, M: Sync> $has
+            for Wired<'_, S, N, B, K, E, A, L, M>
         where
             $param: $bound,
         {
@@ -204,6 +242,7 @@ has!(HasClock, Clock, clock, K: Clock);
 has!(HasEcs, Ecs, ecs, E: ServiceControl);
 has!(HasAlarms, Alarms, alarms, A: AlarmStatus);
 has!(HasLogs, Logs, logs, L: LogQueries);
+has!(HasMetrics, Metrics, metrics, M: MetricQueries);
 
 macro_rules! use_case_ports {
     ($(#[$doc:meta])* $name:ident: $($has:ident),+) => {
@@ -218,7 +257,8 @@ use_case_ports!(
     TriagePorts: HasStore, HasNotifier, HasBus, HasClock
 );
 use_case_ports!(
-    /// Diagnose: the store, the logs, ECS (recent changes), the bus, the time.
+    /// Diagnose: the store, the logs, the metrics, ECS (recent changes), the diagnosis page, the
+    /// bus, the time.
     DiagnosePorts: HasStore, HasLogs, HasEcs, HasBus, HasClock
 );
 use_case_ports!(

@@ -1,5 +1,5 @@
 //! The ports: narrow traits, in the domain's words, through which the use-cases reach storage,
-//! people, the event bus, logs, ECS, alarm state and time. Adapters live in `firebreak-aws`;
+//! people, the event bus, logs, metrics, ECS, alarm state and time. Adapters live in `firebreak-aws`;
 //! in-memory implementations in `memory`.
 //!
 //! Methods return `impl Future + Send` so the use-cases can run under any executor and the
@@ -9,7 +9,7 @@ pub mod bundle;
 pub mod retry;
 pub mod update;
 
-pub use crate::model::evidence::{Deployment, ServiceEvent};
+pub use crate::model::evidence::{ContainerDefinition, Deployment, ServiceEvent, TaskDefinition};
 use crate::model::incident::{EcsService, Incident, IncidentId};
 pub use crate::model::remedy::ServiceUpdate;
 use crate::model::severity::Severity;
@@ -406,6 +406,56 @@ pub trait ServiceControl: Send + Sync {
         service: &EcsService,
         change: &ServiceUpdate,
     ) -> impl Future<Output = Result<ServiceState, PortError>> + Send;
+
+    /// One task definition (`family:revision` or its ARN): images, environment, secret names,
+    /// CPU and memory, command. `None` when ECS does not know it (deregistered and deleted, or
+    /// never registered).
+    fn task_definition(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<TaskDefinition>, PortError>> + Send;
+}
+
+/// One metric to read, as CloudWatch's `MetricStat`: the metric, its exact dimensions, the
+/// statistic and the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    /// The caller's id for the answer (`[a-z][a-zA-Z0-9_]*`, as GetMetricData wants).
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    /// Matched exactly: a metric with more or fewer dimensions is another metric.
+    pub dimensions: BTreeMap<String, String>,
+    /// `Average`, `Sum`, `Minimum`, `Maximum`, `SampleCount` or a percentile (`p99`).
+    pub stat: String,
+    /// Seconds; a multiple of 60.
+    pub period_s: u32,
+}
+
+/// Several metrics over one time range: one GetMetricData call (it takes up to 500).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRequest {
+    pub queries: Vec<MetricQuery>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The datapoints of one [`MetricQuery`]: `(period start, value)`, oldest first. Periods
+/// without data are absent: no data is not zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricData {
+    pub id: String,
+    pub points: Vec<(DateTime<Utc>, f64)>,
+    /// A message CloudWatch attached (`PartialData`, an error for this query), if any.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Reads CloudWatch metrics (GetMetricData in AWS; recorded datapoints in drills).
+pub trait MetricQueries: Send + Sync {
+    /// One answer per query of `request`, in any order, matched by id.
+    fn get(&self, request: &MetricRequest)
+        -> impl Future<Output = Result<Vec<MetricData>, PortError>> + Send;
 }
 
 /// Reads the current state of CloudWatch alarms.

@@ -5,7 +5,7 @@ use crate::adapters::memory::*;
 use crate::model::incident::AttachedAlarm;
 use crate::model::settings::ModeRule;
 use crate::model::severity::Severity;
-use crate::ports::{Deployment, OpenOutcome};
+use crate::ports::{Deployment, OpenOutcome, TaskDefinition};
 use chrono::TimeZone;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -100,6 +100,9 @@ impl ServiceControl for Probe {
     }
     async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
         self.inner.task_definitions(family).await
+    }
+    async fn task_definition(&self, name: &str) -> Result<Option<TaskDefinition>, PortError> {
+        self.inner.task_definition(name).await
     }
     async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
         self.updates.fetch_add(1, Ordering::SeqCst);
@@ -1744,6 +1747,9 @@ impl ServiceControl for LosesUpdateAnswers<'_> {
     }
     async fn task_definitions(&self, family: &str) -> Result<Vec<String>, PortError> {
         self.inner.task_definitions(family).await
+    }
+    async fn task_definition(&self, name: &str) -> Result<Option<TaskDefinition>, PortError> {
+        self.inner.task_definition(name).await
     }
     async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
         let r = self.inner.update(service, change).await;

@@ -35,6 +35,114 @@ def event(t, msg, task):
     return {"group": GROUP, "stream": f"ecs/articles-api/{task}", "timestamp": ts(t), "message": msg}
 
 
+ALB = {"LoadBalancer": "app/prod-alb/50dc6c495c0c9188", "TargetGroup": "targetgroup/articles-api/73e2d6bc24d8a067"}
+SVC = {"ClusterName": "prod", "ServiceName": "articles-api"}
+
+
+def write_metrics(name, points):
+    """One CloudWatch datapoint per line, as a drill's `metrics:` file holds them."""
+    path = ROOT / name / "metrics.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for p in sorted(points, key=lambda p: (p["timestamp"], p["namespace"], p["name"])):
+            f.write(json.dumps(p) + "\n")
+    print(f"{path}: {len(points)} datapoints", file=sys.stderr)
+
+
+def service_metrics(seed_, start, end, requests, cpu, tasks):
+    """Per minute from start to end: the ALB's RequestCount (Sum), the service's CPU (Average)
+    and running tasks (Container Insights); each argument a function of the minute."""
+    rnd = random.Random(seed_)
+    out = []
+    t = start
+    while t < end:
+        stamp = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append({"namespace": "AWS/ApplicationELB", "name": "RequestCount", "dimensions": ALB, "timestamp": stamp,
+                    "value": round(requests(t) * rnd.uniform(0.97, 1.03))})
+        out.append({"namespace": "AWS/ECS", "name": "CPUUtilization", "dimensions": SVC, "timestamp": stamp,
+                    "value": round(cpu(t) + rnd.uniform(-1.5, 1.5), 1)})
+        out.append({"namespace": "ECS/ContainerInsights", "name": "RunningTaskCount", "dimensions": SVC, "timestamp": stamp,
+                    "value": tasks(t)})
+        t += timedelta(minutes=1)
+    return out
+
+
+def seed_metrics():
+    """The seed's step 3: CPU and task count normal, request rate doubled at 14:30."""
+    at = lambda h, m: datetime(2026, 3, 14, h, m, tzinfo=timezone.utc)
+    write_metrics("seed-connection-pool", service_metrics(
+        1431, at(13, 20), at(15, 5),
+        requests=lambda t: 2400 if t >= at(14, 30) else 1200,
+        cpu=lambda t: 41 if t >= at(14, 30) else 39,
+        tasks=lambda t: 4))
+
+
+def pool_traffic(name, day, doubled_at, exhausted_at, start, end, seed_=1430):
+    """The seed's shape on another day: traffic doubles, then the pool runs out."""
+    rnd = random.Random(seed_)
+    out = []
+    t = start
+    while t < end:
+        doubled = t >= doubled_at
+        exhausted = t >= exhausted_at
+        per_min = 40 if doubled else 20
+        for i in range(per_min):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
+            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
+            article = rnd.randrange(1, 5000)
+            if exhausted and rnd.random() < 0.15:
+                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
+                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
+            else:
+                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
+                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write(name, out)
+
+
+def logs_begin_late():
+    """The logs begin at 08:30, 45 minutes before the alarm; traffic doubles at 09:10."""
+    at = lambda h, m: datetime(2027, 1, 12, h, m, tzinfo=timezone.utc)
+    pool_traffic("logs-begin-late", None, at(9, 10), at(9, 12), at(8, 30), at(9, 16), 910)
+
+
+def deploy_or_traffic():
+    """A deployment at 14:15 and traffic doubling at 14:30 before the pool runs out: the logs
+    cannot tell which, and no metric was read."""
+    at = lambda h, m: datetime(2027, 2, 3, h, m, tzinfo=timezone.utc)
+    pool_traffic("deploy-or-traffic", None, at(14, 30), at(14, 32), at(13, 30), at(14, 36), 1415)
+
+
+def env_change():
+    """articles-api:43, deployed at 11:20, sets DB_POOL_SIZE=2: the pool runs out from 11:21
+    with no more traffic than usual."""
+    rnd = random.Random(1120)
+    out = []
+    at = lambda h, m: datetime(2027, 3, 9, h, m, tzinfo=timezone.utc)
+    start, end, deployed = at(10, 25), at(11, 31), at(11, 20)
+    out.append(event(deployed, "INFO starting articles-api version=43 task_definition=articles-api:43 db_pool_size=2", TASKS[0]))
+    t = start
+    while t < end:
+        for i in range(20):
+            stamp = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            small = t >= deployed + timedelta(minutes=1)
+            out.append(event(stamp, f"INFO acquired database connection pool=articles in_use={rnd.randrange(1, 3) if small else rnd.randrange(2, 7)} max_connections={2 if small else 10}", task))
+            article = rnd.randrange(1, 5000)
+            if small and rnd.random() < 0.3:
+                out.append(event(stamp + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=2 path=/articles status=500", task))
+                out.append(event(stamp + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(900, 1100)}}}', task))
+            else:
+                latency = rnd.randrange(20, 90)
+                out.append(event(stamp + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write("deployment-env-change", out)
+    write_metrics("deployment-env-change", service_metrics(
+        1121, at(10, 15), at(11, 50), requests=lambda t: 1200, cpu=lambda t: 38, tasks=lambda t: 4))
+
+
 def seed():
     """Traffic doubles at 14:30; pool of 10 connections exhausted from 14:32."""
     rnd = random.Random(1430)
@@ -299,6 +407,16 @@ def events():
     put("colliding-ids", "articles-alarm.eventbridge.json", a)
     put("colliding-ids", "checkout-alarm.eventbridge.json", b)
 
+    # Diagnosis evidence: the logs begin 45 minutes before the alarm; a deployment that changed
+    # an environment variable; a deployment and a traffic rise the logs cannot tell apart.
+    put("logs-begin-late", "alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", d(2027, 1, 12, 9, 15), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 15.0, 5.0))
+    put("logs-begin-late", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", d(2027, 1, 12, 9, 40), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.4, 5.0))
+    put("deployment-env-change", "alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", d(2027, 3, 9, 11, 30), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 38.0, 5.0))
+    put("deployment-env-change", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", d(2027, 3, 9, 11, 45), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.0, 5.0))
+    pool = {"ClusterName": "prod", "ServiceName": "articles-api"}
+    put("deploy-or-traffic", "alarm.eventbridge.json", eventbridge("articles-api-db-pool-exhausted", "ALARM", "OK", d(2027, 2, 3, 14, 35), "Articles", "PoolExhaustedCount", pool, ecs, 12.0, 3.0))
+    put("deploy-or-traffic", "ok.eventbridge.json", eventbridge("articles-api-db-pool-exhausted", "OK", "ALARM", d(2027, 2, 3, 15, 5), "Articles", "PoolExhaustedCount", pool, ecs, 0.0, 3.0))
+
 
 def fnv1a(data):
     h = 0xcbf29ce484222325
@@ -326,6 +444,10 @@ def colliding_ids(t, service_a, service_b):
 if __name__ == "__main__":
     events()
     seed()
+    seed_metrics()
+    logs_begin_late()
+    deploy_or_traffic()
+    env_change()
     bad_deployment()
     health_checks()
     cache()

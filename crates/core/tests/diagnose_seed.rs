@@ -5,8 +5,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use firebreak_core::adapters::local_logs::LocalLogQueries;
+use firebreak_core::adapters::local_metrics::RecordedMetrics;
 use firebreak_core::adapters::memory::{
-    InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock,
+    InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl, SimClock,
 };
 use firebreak_core::model::incident::{EcsService, Incident, IncidentId};
 use firebreak_core::model::pipeline::{Event, IncidentRaised};
@@ -37,6 +38,14 @@ fn seed_events() -> Vec<LogEvent> {
         .unwrap()
 }
 
+/// The seed drill's CloudWatch datapoints: request rate doubled at 14:30, CPU and tasks normal.
+fn seed_metrics() -> Vec<firebreak_core::adapters::local_metrics::MetricPoint> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/scenarios/seed-connection-pool/metrics.jsonl");
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    firebreak_core::adapters::local_metrics::read_points(file, "metrics.jsonl").unwrap()
+}
+
 fn incident(id: &str, alarm_at: DateTime<Utc>) -> Incident {
     let mut i = Incident::open(
         IncidentId(id.to_string()),
@@ -61,6 +70,16 @@ fn raised(id: &str, alarm_at: DateTime<Utc>) -> IncidentRaised {
         runbook_hint: None,
         namespace: Some("AWS/ApplicationELB".into()),
         metric_name: Some("HTTPCode_Target_5XX_Count".into()),
+        dimensions: BTreeMap::from([
+            (
+                "LoadBalancer".to_string(),
+                "app/prod-alb/50dc6c495c0c9188".to_string(),
+            ),
+            (
+                "TargetGroup".to_string(),
+                "targetgroup/articles-api/73e2d6bc24d8a067".to_string(),
+            ),
+        ]),
         tags: BTreeMap::new(),
         reopened: 0,
     }
@@ -97,6 +116,8 @@ fn fleet(deployed_at: DateTime<Utc>, td: &str) -> InMemoryServiceControl {
 struct World {
     store: InMemoryIncidentStore,
     logs: LocalLogQueries,
+    metrics: RecordedMetrics,
+    notifier: InMemoryNotifier,
     ecs: InMemoryServiceControl,
     bus: InMemoryEventBus,
     clock: SimClock,
@@ -119,6 +140,8 @@ impl World {
         World {
             store,
             logs: LocalLogQueries::new(events),
+            metrics: RecordedMetrics::default(),
+            notifier: InMemoryNotifier::new(),
             ecs,
             bus: InMemoryEventBus::new(),
             clock: SimClock::new(alarm_at + chrono::Duration::seconds(20)),
@@ -132,6 +155,8 @@ impl World {
             ports: Wired::new()
                 .store(&self.store)
                 .logs(&self.logs)
+                .metrics(&self.metrics)
+                .notifier(&self.notifier)
                 .ecs(&self.ecs)
                 .bus(&self.bus)
                 .clock(&self.clock),
@@ -148,13 +173,14 @@ const SEED: &str = "INC-20260314-143500-3f9a";
 
 #[tokio::test]
 async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
-    let w = World::new(
+    let mut w = World::new(
         SEED,
         at(14, 35),
         seed_events(),
         fleet(at(14, 5), "articles-api:42"),
     )
     .await;
+    w.metrics = RecordedMetrics::new(seed_metrics());
     let report = w.diagnose(&raised(SEED, at(14, 35))).await;
 
     assert_eq!(report.runbook.as_deref(), Some("high-error-rate"));
@@ -184,6 +210,32 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     let spike = connections.spike.as_ref().unwrap();
     assert_eq!(spike.at, at(14, 30));
     assert!(spike.ratio.unwrap() >= 2.0, "{spike:?}");
+    // the seed's cross-reference: traffic doubled, CPU and tasks normal
+    let lines: Vec<String> = report.metrics.iter().map(|m| m.line()).collect();
+    assert!(
+        lines[0].starts_with("RequestCount 2.0x baseline since 14:30"),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("CPUUtilization normal ("), "{lines:?}");
+    assert_eq!(lines[2], "RunningTaskCount unchanged at 4");
+    for l in &lines {
+        assert!(
+            report.evidence.contains(l) || report.evidence.iter().any(|e| e.ends_with(l.as_str())),
+            "{l}"
+        );
+    }
+    // the deployment 25 minutes before the start came with doubled traffic: it scores lower
+    assert_eq!(report.hypotheses[0].cause, "db-connection-pool-exhausted");
+    assert_eq!(report.hypotheses[0].score, 1.0);
+    assert!(
+        report
+            .hypotheses
+            .iter()
+            .all(|h| h.cause != "bad-deployment" || h.score < 0.5),
+        "{:#?}",
+        report.hypotheses
+    );
+    assert_eq!(report.abstained, None);
 
     // the incident
     let inc = w.store.get(&IncidentId(SEED.into())).await.unwrap().unwrap();
@@ -199,7 +251,7 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     assert_eq!(kinds.first(), Some(&EntryKind::DiagnosisStarted));
     assert_eq!(
         kinds.iter().filter(|k| **k == EntryKind::QueryCompleted).count(),
-        6,
+        7,
         "{kinds:?}"
     );
     assert!(!kinds.contains(&EntryKind::QueryFailed), "{tl:#?}");
@@ -217,7 +269,9 @@ async fn seed_incident_is_diagnosed_as_pool_exhaustion_starting_at_1430() {
     assert!(done.summary.contains("started ~14:30"), "{}", done.summary);
     let recent = tl.iter().find(|e| e.kind() == EntryKind::RecentChanges).unwrap();
     assert!(
-        recent.summary.contains("articles-api:42 at 14:05"),
+        recent
+            .summary
+            .contains("articles-api:42 deployed 2026-03-14 14:05 UTC, 30m before the alarm"),
         "{}",
         recent.summary
     );

@@ -102,7 +102,10 @@ async fn a_thousand_flaps_page_no_more_than_fifty_keep_every_change_and_stay_sma
         assert!(pm.contains("more alarm state changes and hand-offs"), "{pm}");
     }
     assert_eq!(pages[0], pages[1], "pages do not grow with the flaps");
-    assert_eq!(pages[0], 7, "opened, 2 reopened, 3 resolved, 1 flapping");
+    assert_eq!(
+        pages[0], 10,
+        "opened, 2 reopened, 3 resolved, 1 flapping, and the diagnosis of each of the 3 cycles"
+    );
 }
 
 #[tokio::test]

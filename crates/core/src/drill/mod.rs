@@ -6,6 +6,7 @@
 //! remediation or resolution) before the next one is delivered.
 
 use crate::adapters::local_logs::LocalLogQueries;
+use crate::adapters::local_metrics::{read_points, RecordedMetrics};
 use crate::adapters::memory::{
     InMemoryAlarmStatus, InMemoryCallerIdentity, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier,
     InMemoryServiceControl, SimClock,
@@ -44,6 +45,11 @@ pub struct Scenario {
     /// JSON-lines log file, relative to the scenario directory.
     #[serde(default)]
     pub logs: Option<PathBuf>,
+    /// JSON-lines metric datapoints (`{"namespace", "name", "dimensions", "timestamp",
+    /// "value"}`), relative to the scenario directory: what the simulated CloudWatch answers
+    /// metric steps from.
+    #[serde(default)]
+    pub metrics: Option<PathBuf>,
     /// Service mappings tried before the policy's own (alarms whose tags and dimensions do not
     /// name their service).
     #[serde(default)]
@@ -89,13 +95,113 @@ pub struct FleetService {
     pub desired: i32,
     pub running: i32,
     pub task_definition: String,
+    /// The registered revisions: `family:revision` names, or objects with what each holds.
     #[serde(default)]
-    pub task_definitions: Vec<String>,
+    pub task_definitions: Vec<FleetTaskDefinition>,
     /// Newest last.
     #[serde(default)]
     pub deployments: Vec<FleetDeployment>,
+    /// Service events (`service x has reached a steady state.`, failed placements), any order.
+    #[serde(default)]
+    pub events: Vec<FleetEvent>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+impl FleetService {
+    /// The registered revisions' names.
+    pub fn revisions(&self) -> Vec<String> {
+        self.task_definitions
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect()
+    }
+}
+
+/// A registered task-definition revision: its name, or what it holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FleetTaskDefinition {
+    Name(String),
+    Full(FleetTaskDefinitionBody),
+}
+
+/// A task definition with one container, as a scenario describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetTaskDefinitionBody {
+    /// `family:revision` (or its ARN).
+    #[serde(alias = "arn_or_name")]
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub environment: BTreeMap<String, serde_norway::Value>,
+    /// Names only; a secret's value is never in a scenario.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub cpu: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub memory: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub entry_point: Vec<String>,
+}
+
+impl FleetTaskDefinition {
+    pub fn name(&self) -> &str {
+        let n = match self {
+            FleetTaskDefinition::Name(n) => n,
+            FleetTaskDefinition::Full(b) => &b.name,
+        };
+        n.rsplit('/').next().unwrap_or(n)
+    }
+
+    /// What the simulated ECS holds for it; `None` for a bare name.
+    pub fn definition(&self) -> Option<crate::ports::TaskDefinition> {
+        let FleetTaskDefinition::Full(b) = self else {
+            return None;
+        };
+        let scalar = |v: &serde_norway::Value| match v {
+            serde_norway::Value::String(s) => s.clone(),
+            serde_norway::Value::Number(n) => n.to_string(),
+            serde_norway::Value::Bool(b) => b.to_string(),
+            other => serde_norway::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        let name = self.name().to_string();
+        let container = name.split_once(':').map_or(name.as_str(), |(f, _)| f).to_string();
+        Some(crate::ports::TaskDefinition {
+            name,
+            cpu: b.cpu.as_ref().map(scalar),
+            memory: b.memory.as_ref().map(scalar),
+            containers: vec![crate::ports::ContainerDefinition {
+                name: container,
+                image: b.image.clone(),
+                environment: b
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), scalar(v)))
+                    .collect(),
+                secrets: b.secrets.clone(),
+                command: b.command.clone(),
+                entry_point: b.entry_point.clone(),
+                cpu: None,
+                memory: None,
+            }],
+        })
+    }
+}
+
+/// A service event of the simulated fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetEvent {
+    pub at: DateTime<Utc>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +312,8 @@ pub struct Expect {
     pub refused: Option<usize>,
     /// How many notifications (pages, summaries, approval requests) the drill sent in all.
     pub notifications: Option<usize>,
+    /// The first incident's estimated start (RFC 3339), or `none` for no estimate.
+    pub estimated_start: Option<String>,
 }
 
 /// The drill's output (`--json`), the contract in DESIGN.md.
@@ -230,10 +338,25 @@ pub struct IncidentReport {
     pub timeline: Vec<TimelineReport>,
     pub metrics: MetricsReport,
     pub postmortem_markdown: Option<String>,
+    /// The latest diagnosis's estimated start (`null` when there is no baseline to see a rise).
+    pub estimated_start: Option<DateTime<Utc>>,
+    /// The latest diagnosis's hypotheses, best first.
+    pub hypotheses: Vec<HypothesisReport>,
     #[serde(skip)]
     pub reopened: u32,
     #[serde(skip)]
     pub runbook: Option<String>,
+}
+
+/// One hypothesis in `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HypothesisReport {
+    pub cause: String,
+    pub score: f64,
+    pub evidence: Vec<String>,
+    pub missing: Vec<String>,
+    /// What the data contradicts.
+    pub against: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -400,7 +523,18 @@ pub fn fleet_state(f: &FleetService) -> ServiceState {
         running: f.running,
         pending: 0,
         deployments,
-        events: Vec::new(),
+        events: {
+            let mut events: Vec<crate::ports::ServiceEvent> = f
+                .events
+                .iter()
+                .map(|e| crate::ports::ServiceEvent {
+                    at: e.at,
+                    message: e.message.clone(),
+                })
+                .collect();
+            events.sort_by_key(|e| std::cmp::Reverse(e.at));
+            events
+        },
         tags: f.tags.clone(),
     }
 }
@@ -491,7 +625,14 @@ pub async fn run_with_store(
     }
     let ecs = InMemoryServiceControl::new();
     for f in &sc.ecs {
-        ecs.add_service(fleet_state(f), &f.task_definitions);
+        ecs.add_service(fleet_state(f), &f.revisions());
+        for td in f
+            .task_definitions
+            .iter()
+            .filter_map(FleetTaskDefinition::definition)
+        {
+            ecs.add_task_definition(td);
+        }
     }
     let logs = match &sc.logs {
         Some(p) => {
@@ -499,6 +640,16 @@ pub async fn run_with_store(
             LocalLogQueries::new(read_logs(&path)?)
         }
         None => LocalLogQueries::new(Vec::new()),
+    };
+    let metrics = match &sc.metrics {
+        Some(p) => {
+            let path = loaded.dir.join(p);
+            let what = path.display().to_string();
+            let file =
+                std::fs::File::open(&path).map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+            RecordedMetrics::new(read_points(std::io::BufReader::new(file), &what)?)
+        }
+        None => RecordedMetrics::default(),
     };
     let runbooks = env.runbooks.runbooks();
     let mut policy = env.policy.clone();
@@ -511,7 +662,8 @@ pub async fn run_with_store(
         .clock(&clock)
         .ecs(&ecs)
         .alarms(&alarms)
-        .logs(&logs);
+        .logs(&logs)
+        .metrics(&metrics);
     let triage = Triage {
         ports,
         policy: &policy,
@@ -657,6 +809,10 @@ fn report_of(
     postmortem: Option<String>,
 ) -> IncidentReport {
     let t = StageTimes::of(inc);
+    let diagnosis = timeline.iter().rev().find_map(|e| match e.detail() {
+        crate::model::timeline::Detail::DiagnosisCompleted(r) => Some(r),
+        _ => None,
+    });
     IncidentReport {
         id: inc.id.to_string(),
         service: inc.service.clone(),
@@ -688,6 +844,21 @@ fn report_of(
             time_to_resolve_s: t.time_to_resolve_s,
         },
         postmortem_markdown: postmortem,
+        estimated_start: inc.estimated_start,
+        hypotheses: diagnosis
+            .map(|r| {
+                r.hypotheses
+                    .iter()
+                    .map(|h| HypothesisReport {
+                        cause: h.cause.clone(),
+                        score: h.score,
+                        evidence: h.evidence.clone(),
+                        missing: h.missing.clone(),
+                        against: h.against.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         reopened: inc.reopened,
         runbook: inc.runbook.clone(),
     }
@@ -737,6 +908,18 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
         let got = inc.cause.as_deref().unwrap_or("none");
         if got != c {
             diffs.push(format!("cause: expected {c}, got {got}"));
+        }
+    }
+    if let Some(want) = &expect.estimated_start {
+        let want_t = (want != "none").then(|| crate::runbook::findings::parse_time(want));
+        match (want_t, inc.estimated_start) {
+            (None, None) => {}
+            (Some(Some(w)), Some(g)) if w == g => {}
+            (Some(None), _) => diffs.push(format!("estimated_start: {want:?} is neither a time nor none")),
+            (_, got) => diffs.push(format!(
+                "estimated_start: expected {want}, got {}",
+                got.map_or_else(|| "none".to_string(), |g| g.to_rfc3339())
+            )),
         }
     }
     if let Some(r) = &expect.remediation {

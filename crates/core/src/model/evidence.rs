@@ -138,6 +138,155 @@ pub struct CauseMatch {
     pub remediation: Vec<String>,
 }
 
+/// A candidate cause and how well the evidence supports it: every signature of the cause is
+/// judged matched, contradicted, or unknown (its data is missing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hypothesis {
+    pub cause: String,
+    /// `(matched - contradicted) / signatures`, at least 0: a contradicted signature counts
+    /// against its cause, an unknown one counts for nothing.
+    pub score: f64,
+    /// What matched, one line per signature.
+    pub evidence: Vec<String>,
+    /// What the data contradicts, one line per signature.
+    #[serde(default)]
+    pub against: Vec<String>,
+    /// The signatures that could not be judged, and why.
+    pub missing: Vec<String>,
+    /// The remediation action names, in order.
+    #[serde(default)]
+    pub remediation: Vec<String>,
+}
+
+impl Hypothesis {
+    /// `cause (0.67)`.
+    pub fn label(&self) -> String {
+        format!("{} ({:.2})", self.cause, self.score)
+    }
+}
+
+/// How a metric step's incident window compares with its baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricChange {
+    Rose,
+    Fell,
+    Unchanged,
+    /// Data in the incident window but too little before it to compare.
+    NoBaseline,
+    NoData,
+}
+
+/// What a metric step read: its baseline, its level in the incident window, and since when it
+/// changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// The runbook step.
+    pub step: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+    pub period_s: u32,
+    /// The median of the baseline window's datapoints.
+    pub baseline: Option<f64>,
+    pub baseline_points: usize,
+    /// The median of the incident window's datapoints since the change (all of them when
+    /// nothing changed).
+    pub level: Option<f64>,
+    /// The first datapoint of a sustained change.
+    pub since: Option<DateTime<Utc>>,
+    pub change: MetricChange,
+    /// The incident window's datapoints, oldest first.
+    pub points: Series,
+    /// Shown after values (`%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Why there is nothing to compare (the read failed, no data), or what CloudWatch noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl MetricSummary {
+    /// `level / baseline`, when both are known and the baseline is not zero.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.level, self.baseline) {
+            (Some(l), Some(b)) if b != 0.0 => Some(l / b),
+            _ => None,
+        }
+    }
+
+    fn value(&self, x: f64) -> String {
+        // as many digits as a person compares: 2382, 39.7, 0.42
+        let digits = if x.abs() >= 100.0 {
+            0
+        } else if x.abs() >= 10.0 {
+            1
+        } else {
+            2
+        };
+        let mut v = format!("{x:.digits$}");
+        if v.contains('.') {
+            v = v.trim_end_matches('0').trim_end_matches('.').to_string();
+        }
+        format!("{v}{}", self.unit.as_deref().unwrap_or_default())
+    }
+
+    /// In words a responder reads: `RequestCount 2.0x baseline since 14:30 (2400 vs 1200)`,
+    /// `CPUUtilization normal (41% vs 39%)`, `RunningTaskCount unchanged at 4`.
+    pub fn line(&self) -> String {
+        let m = &self.metric;
+        let (Some(level), baseline) = (self.level, self.baseline) else {
+            return format!(
+                "{m}: no data{}",
+                self.note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+        };
+        let since = self
+            .since
+            .map(|t| format!(" since {}", t.format("%H:%M")))
+            .unwrap_or_default();
+        match (self.change, baseline) {
+            (MetricChange::Rose | MetricChange::Fell, Some(b)) => {
+                let how = match self.ratio() {
+                    Some(r) => format!("{r:.1}x baseline"),
+                    None => "up from 0".to_string(),
+                };
+                format!("{m} {how}{since} ({} vs {})", self.value(level), self.value(b))
+            }
+            (MetricChange::Unchanged, Some(b)) if (level - b).abs() <= f64::EPSILON * b.abs().max(1.0) => {
+                format!("{m} unchanged at {}", self.value(level))
+            }
+            (MetricChange::Unchanged, Some(b)) => {
+                format!("{m} normal ({} vs {})", self.value(level), self.value(b))
+            }
+            _ => format!(
+                "{m} at {} with no baseline to compare ({} datapoint(s) before the incident window)",
+                self.value(level),
+                self.baseline_points
+            ),
+        }
+    }
+}
+
+/// What one task-definition revision changed against the one before it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DefinitionDiff {
+    /// `family:revision` deployed.
+    pub revision: String,
+    /// `family:revision` it replaced; `None` when none is known.
+    pub previous: Option<String>,
+    /// One line per difference (`image api:3.4.0 -> api:3.4.1`, `environment DB_POOL_SIZE: 10 -> 5`,
+    /// `secret added: API_KEY`); never a secret's value.
+    pub changes: Vec<String>,
+    /// Why nothing could be compared (a revision unknown to ECS, no details recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// One ECS deployment of a service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -228,6 +377,13 @@ pub struct RecentChanges {
     pub pending: Option<i32>,
     /// Why nothing could be read (no ECS service, describe failed).
     pub note: Option<String>,
+    /// For each deployment shown, what its task definition changed (absent in entries written
+    /// before 0.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<DefinitionDiff>,
+    /// When the recent changes were read (the alarm time), for the deployments' ages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl RecentChanges {
@@ -247,18 +403,84 @@ impl RecentChanges {
         let recent: Vec<String> = self
             .deployments
             .iter()
-            .filter_map(|d| {
-                d.created_at
-                    .map(|at| format!("{} at {} ({})", d.task_definition, at.format("%H:%M"), d.status))
-            })
+            .filter_map(|d| self.deployment_line(d))
             .collect();
         if recent.is_empty() {
             s.push_str("; no deployment in the window");
         } else {
             s.push_str(&format!("; deployments: {}", recent.join(", ")));
         }
+        let notable: Vec<&ServiceEvent> = self.events.iter().filter(|e| e.is_notable()).collect();
         s.push_str(&format!("; {} service events", self.events.len()));
+        if !notable.is_empty() {
+            let shown: Vec<String> = notable
+                .iter()
+                .take(3)
+                .map(|e| format!("{} {}", e.at.format("%H:%M"), cut(&e.message, 120)))
+                .collect();
+            s.push_str(&format!(" ({} notable: {})", notable.len(), shown.join("; ")));
+        }
         s
+    }
+
+    /// `orders:17 deployed 2026-03-11 09:10 UTC, 3d 5h before the alarm (PRIMARY): image ...`.
+    pub fn deployment_line(&self, d: &Deployment) -> Option<String> {
+        let at = d.created_at?;
+        let age = self
+            .as_of
+            .map(|now| {
+                let s = (now - at).num_seconds();
+                if s >= 0 {
+                    format!(", {} before the alarm", crate::model::duration::human(s))
+                } else {
+                    format!(", {} after the alarm", crate::model::duration::human(-s))
+                }
+            })
+            .unwrap_or_default();
+        let diff = self
+            .diffs
+            .iter()
+            .find(|x| x.revision == d.task_definition)
+            .map(DefinitionDiff::line)
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        Some(format!(
+            "{} deployed {}{age} ({}){diff}",
+            d.task_definition,
+            at.format("%Y-%m-%d %H:%M UTC"),
+            d.status
+        ))
+    }
+}
+
+impl DefinitionDiff {
+    /// `against orders:16: image ... -> ...; environment DB_POOL_SIZE: 10 -> 5`.
+    pub fn line(&self) -> String {
+        let against = self
+            .previous
+            .as_deref()
+            .map(|p| format!("against {p}"))
+            .unwrap_or_else(|| "no earlier revision".to_string());
+        if let Some(n) = &self.note {
+            return format!("{against}: {n}");
+        }
+        if self.changes.is_empty() {
+            return format!("{against}: no change in images, environment, secrets, CPU, memory or command");
+        }
+        format!("{against}: {}", self.changes.join("; "))
+    }
+}
+
+impl ServiceEvent {
+    /// An event worth a responder's eye: not the routine steady-state and deployment-completed
+    /// messages.
+    pub fn is_notable(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        !(m.contains("has reached a steady state")
+            || m.contains("deployment completed")
+            || m.contains("has started 1 tasks")
+            || m.contains("has started") && m.contains("tasks:")
+            || m.contains("registered") && m.contains("targets"))
     }
 }
 
@@ -271,7 +493,7 @@ pub struct DiagnosisReport {
     pub runbook: Option<String>,
     /// Why the runbook was selected.
     pub selected_because: Option<String>,
-    /// The first matched cause in runbook order.
+    /// The best hypothesis's cause, unless the diagnosis abstained.
     pub cause: Option<String>,
     pub evidence: Vec<String>,
     /// The cause's remediation actions, in order.
@@ -282,6 +504,19 @@ pub struct DiagnosisReport {
     pub time_to_detect_s: Option<i64>,
     /// Every cause whose signatures matched, in runbook order.
     pub matched: Vec<CauseMatch>,
+    /// The candidate causes that some evidence supports, best first (at most 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<Hypothesis>,
+    /// Why no cause was set although some evidence points at one (the best scores too low, or
+    /// the top two are too close), and which evidence would decide it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abstained: Option<String>,
+    /// Why the start could not be estimated, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_note: Option<String>,
+    /// What each metric step read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSummary>,
     pub queries: Vec<QueryOutcome>,
     pub recent_changes: RecentChanges,
     pub window_start: DateTime<Utc>,

@@ -23,6 +23,10 @@ pub struct IncidentRaised {
     /// Metric namespace and name of the alarm, for runbook selection.
     pub namespace: Option<String>,
     pub metric_name: Option<String>,
+    /// The dimensions of the alarm's metrics (first occurrence wins), for metric steps that
+    /// read the alarm's own dimensions.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dimensions: std::collections::BTreeMap<String, String>,
     pub tags: std::collections::BTreeMap<String, String>,
     /// How many times the incident has been reopened: each cycle is diagnosed afresh.
     #[serde(default)]

@@ -141,6 +141,12 @@ pub struct DiagnosisSettings {
     /// teams' logs. Empty disables the check (the variable left empty keeps the default). A log-group name the runbook gives literally
     /// (no placeholder) is the runbook author's choice and is not checked.
     pub log_group_prefix: String,
+    /// The best hypothesis needs at least this score (0..1) to be named the cause; below it the
+    /// diagnosis abstains: no cause, no automatic action.
+    pub min_score: f64,
+    /// The best hypothesis must lead the second by at least this much; closer, the diagnosis
+    /// abstains (the two are too close to tell).
+    pub min_margin: f64,
 }
 
 impl Default for DiagnosisSettings {
@@ -150,6 +156,8 @@ impl Default for DiagnosisSettings {
             max_parallel: 4,
             default_lookback_s: 3600,
             log_group_prefix: DEFAULT_LOG_GROUP_PREFIX.to_string(),
+            min_score: 0.6,
+            min_margin: 0.2,
         }
     }
 }

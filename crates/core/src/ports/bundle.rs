@@ -259,7 +259,7 @@ use_case_ports!(
 use_case_ports!(
     /// Diagnose: the store, the logs, the metrics, ECS (recent changes), the diagnosis page, the
     /// bus, the time.
-    DiagnosePorts: HasStore, HasLogs, HasEcs, HasBus, HasClock
+    DiagnosePorts: HasStore, HasLogs, HasMetrics, HasEcs, HasNotifier, HasBus, HasClock
 );
 use_case_ports!(
     /// Remediate: the store, ECS, live alarm states, the pages, the bus, the time.

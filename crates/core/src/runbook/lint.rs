@@ -246,7 +246,14 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
                 format!("{:?} must be lowercase letters, digits and dashes", q.name),
             );
         }
-        if !names.insert(q.name.as_str()) {
+        if q.name == super::findings::LOG_VOLUME {
+            err(
+                &mut out,
+                format!("{at}.name"),
+                format!("{:?} is the query every diagnosis adds (log lines per 5 minutes); name this one otherwise", q.name),
+            );
+        }
+        if !names.insert(q.name.clone()) {
             err(
                 &mut out,
                 format!("{at}.name"),
@@ -284,6 +291,7 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
             }
         }
     }
+    lint_metric_steps(file, rb, &mut names, &mut out);
     for (i, c) in rb.status_checks.iter().enumerate() {
         if !STATUS_CHECKS.iter().any(|(k, _)| k == c) {
             err(
@@ -328,79 +336,7 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
             );
         }
         for (j, s) in c.signatures.iter().enumerate() {
-            let sat = format!("{at}.signatures[{j}]");
-            if let Some(qn) = s.query() {
-                match rb.query(qn) {
-                    None => err(
-                        &mut out,
-                        format!("{sat}.query"),
-                        format!(
-                            "names query {qn:?}, which the runbook does not have (known: {})",
-                            known.join(", ")
-                        ),
-                    ),
-                    Some(step) => {
-                        if matches!(s, Signature::Spike { .. })
-                            && !step.query.to_ascii_lowercase().contains("bin(")
-                        {
-                            warn(
-                                &mut out,
-                                format!("{sat}.query"),
-                                format!("spike needs a time-binned query; {qn:?} has no bin(...)"),
-                            );
-                        }
-                    }
-                }
-            }
-            match s {
-                Signature::Pattern {
-                    matches, min_count, ..
-                } => {
-                    if let Err(e) = regex::Regex::new(matches) {
-                        err(
-                            &mut out,
-                            format!("{sat}.matches"),
-                            format!("is not a valid regex: {e}"),
-                        );
-                    }
-                    if *min_count == 0 {
-                        err(&mut out, format!("{sat}.min_count"), "must be at least 1".into());
-                    }
-                }
-                Signature::Threshold { op, value, .. } => {
-                    if !super::findings::THRESHOLD_OPS.contains(&op.trim()) {
-                        err(
-                            &mut out,
-                            format!("{sat}.op"),
-                            format!(
-                                "{op:?} is not one of {}",
-                                super::findings::THRESHOLD_OPS.join(" ")
-                            ),
-                        );
-                    }
-                    if !value.is_finite() {
-                        err(&mut out, format!("{sat}.value"), "must be a finite number".into());
-                    }
-                }
-                Signature::Spike { factor, .. } => {
-                    if !(factor.is_finite() && *factor > 1.0) {
-                        err(
-                            &mut out,
-                            format!("{sat}.factor"),
-                            format!("{factor} must be greater than 1"),
-                        );
-                    }
-                }
-                Signature::Deployment { within } => {
-                    if within.ms <= 0 {
-                        err(
-                            &mut out,
-                            format!("{sat}.within"),
-                            "must be longer than zero".into(),
-                        );
-                    }
-                }
-            }
+            lint_signature(file, rb, s, &format!("{at}.signatures[{j}]"), &known, &mut out);
         }
         for (j, step) in c.remediation.iter().enumerate() {
             if let Err(e) = Action::parse(step) {
@@ -436,6 +372,204 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// Checks one signature (and the one a `not` wraps) at `sat`.
+fn lint_signature(
+    file: &str,
+    rb: &Runbook,
+    s: &Signature,
+    sat: &str,
+    known: &[&str],
+    out: &mut Vec<Finding>,
+) {
+    let id = Some(rb.id.as_str());
+    let err =
+        |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::error(file, id, field, msg));
+    let warn =
+        |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::warning(file, id, field, msg));
+    if let Some(qn) = s.query().filter(|_| !matches!(s, Signature::Not(_))) {
+        match rb.query(qn) {
+            None => err(
+                out,
+                format!("{sat}.query"),
+                format!(
+                    "names query {qn:?}, which the runbook does not have (known: {})",
+                    known.join(", ")
+                ),
+            ),
+            Some(step) => {
+                if matches!(s, Signature::Spike { .. }) && !step.query.to_ascii_lowercase().contains("bin(") {
+                    warn(
+                        out,
+                        format!("{sat}.query"),
+                        format!("spike needs a time-binned query; {qn:?} has no bin(...)"),
+                    );
+                }
+            }
+        }
+    }
+    match s {
+        Signature::Pattern {
+            matches, min_count, ..
+        } => {
+            if let Err(e) = regex::Regex::new(matches) {
+                err(
+                    out,
+                    format!("{sat}.matches"),
+                    format!("is not a valid regex: {e}"),
+                );
+            }
+            if *min_count == 0 {
+                err(out, format!("{sat}.min_count"), "must be at least 1".into());
+            }
+        }
+        Signature::Threshold { op, value, .. } => {
+            if !super::findings::THRESHOLD_OPS.contains(&op.trim()) {
+                err(
+                    out,
+                    format!("{sat}.op"),
+                    format!(
+                        "{op:?} is not one of {}",
+                        super::findings::THRESHOLD_OPS.join(" ")
+                    ),
+                );
+            }
+            if !value.is_finite() {
+                err(out, format!("{sat}.value"), "must be a finite number".into());
+            }
+        }
+        Signature::Spike { factor, .. } => {
+            if !(factor.is_finite() && *factor > 1.0) {
+                err(
+                    out,
+                    format!("{sat}.factor"),
+                    format!("{factor} must be greater than 1"),
+                );
+            }
+        }
+        Signature::Deployment { within } => {
+            if within.ms <= 0 {
+                err(out, format!("{sat}.within"), "must be longer than zero".into());
+            }
+        }
+        Signature::Metric {
+            step,
+            factor,
+            above,
+            below,
+        } => {
+            if !rb.metrics.iter().any(|m| m.name == *step) {
+                let steps: Vec<&str> = rb.metrics.iter().map(|m| m.name.as_str()).collect();
+                err(
+                    out,
+                    format!("{sat}.step"),
+                    format!(
+                        "names metric step {step:?}, which the runbook does not have (known: {})",
+                        if steps.is_empty() {
+                            "none".to_string()
+                        } else {
+                            steps.join(", ")
+                        }
+                    ),
+                );
+            }
+            if let Some(f) = factor {
+                if !(f.is_finite() && *f > 0.0 && (*f - 1.0).abs() > f64::EPSILON) {
+                    err(
+                        out,
+                        format!("{sat}.factor"),
+                        format!(
+                            "{f} must be a positive number other than 1 (above 1 a rise, below 1 a fall)"
+                        ),
+                    );
+                }
+            }
+            for (k, v) in [("above", above), ("below", below)] {
+                if v.is_some_and(|x| !x.is_finite()) {
+                    err(out, format!("{sat}.{k}"), "must be a finite number".into());
+                }
+            }
+        }
+        Signature::Not(inner) => {
+            if matches!(**inner, Signature::Not(_)) {
+                warn(
+                    out,
+                    format!("{sat}.not"),
+                    "a `not` of a `not` is the signature itself".into(),
+                );
+            }
+            lint_signature(file, rb, inner, &format!("{sat}.not"), known, out);
+        }
+    }
+}
+
+/// Checks the metric steps: names unique across all steps, a statistic CloudWatch knows, a
+/// period of whole minutes, windows longer than zero, dimension templates that name variables.
+fn lint_metric_steps(file: &str, rb: &Runbook, names: &mut BTreeSet<String>, out: &mut Vec<Finding>) {
+    let id = Some(rb.id.as_str());
+    let err =
+        |out: &mut Vec<Finding>, field: String, msg: String| out.push(Finding::error(file, id, field, msg));
+    let sample = TemplateVars::sample();
+    for (i, m) in rb.metrics.iter().enumerate() {
+        let at = if m.name.is_empty() {
+            format!("investigation[{i}]")
+        } else {
+            format!("investigation[{}]", m.name)
+        };
+        if !is_id(&m.name) {
+            err(
+                out,
+                format!("{at}.name"),
+                format!("{:?} must be lowercase letters, digits and dashes", m.name),
+            );
+        }
+        if !names.insert(m.name.clone()) {
+            err(out, format!("{at}.name"), format!("{:?} is used twice", m.name));
+        }
+        let stat = m.metric.stat.as_str();
+        let known_stat = ["Average", "Sum", "Minimum", "Maximum", "SampleCount"].contains(&stat)
+            || stat
+                .strip_prefix('p')
+                .and_then(|p| p.parse::<f64>().ok())
+                .is_some_and(|p| (0.0..=100.0).contains(&p));
+        if !known_stat {
+            err(
+                out,
+                format!("{at}.metric.stat"),
+                format!("{stat:?} is not Average, Sum, Minimum, Maximum, SampleCount or a percentile (p99)"),
+            );
+        }
+        if m.period.ms <= 0 || m.period.ms % 60_000 != 0 {
+            err(
+                out,
+                format!("{at}.period"),
+                format!(
+                    "{} must be whole minutes (CloudWatch periods are multiples of 60 s)",
+                    m.period
+                ),
+            );
+        }
+        for (k, span) in [("window", m.window), ("baseline", m.baseline)] {
+            if span.ms < m.period.ms.max(1) {
+                err(
+                    out,
+                    format!("{at}.{k}"),
+                    format!("{span} must be at least one period ({})", m.period),
+                );
+            }
+        }
+        if m.metric.namespace.trim().is_empty() || m.metric.name.trim().is_empty() {
+            err(out, format!("{at}.metric"), "needs a namespace and a name".into());
+        }
+        if let super::model::Dimensions::Fixed(d) = &m.metric.dimensions {
+            for (k, v) in d {
+                if let Err(e) = template::render_value(v, &sample) {
+                    err(out, format!("{at}.metric.dimensions.{k}"), e.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// The action that replaces the running revision with the previous one.

@@ -7,9 +7,11 @@ use crate::model::remedy::RemediationStep;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One runbook.
+/// One runbook. In YAML its `investigation` is one list of steps, Logs Insights queries
+/// (`query:`) and CloudWatch metrics (`metric:`) alike; here the two kinds are apart
+/// ([`Runbook::investigation`], [`Runbook::metrics`]), in the order written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RunbookRepr", into = "RunbookRepr")]
 pub struct Runbook {
     /// Stable id, also the file stem and the value of an alarm's `runbook` tag.
     pub id: String,
@@ -18,27 +20,266 @@ pub struct Runbook {
     /// How this affects users (helps whoever reads it judge severity).
     pub impact: String,
     /// Default log groups for the queries, templated (`/ecs/{service_name}`).
-    #[serde(default)]
     pub log_groups: Vec<String>,
     /// How far before the alarm the queries look.
-    #[serde(default = "default_lookback")]
     pub lookback: Span,
+    /// The Logs Insights steps.
     pub investigation: Vec<QueryStep>,
+    /// The CloudWatch metric steps.
+    pub metrics: Vec<MetricStep>,
     /// Status checks to run besides the queries (`ecs-service`, `ecs-deployments`).
-    #[serde(default)]
     pub status_checks: Vec<String>,
-    #[serde(default)]
     pub causes: Vec<Cause>,
     /// Free-text resolution procedure for people (the automated part is in `causes[].remediation`).
-    #[serde(default)]
     pub resolution: Vec<String>,
     /// Long-term fixes; each becomes a postmortem action item.
-    #[serde(default)]
     pub prevention: Vec<String>,
     /// After a remediation is applied, the alarm should recover within this long; the sweeper
     /// escalates otherwise.
-    #[serde(default = "default_verify_window")]
     pub verify_window: Span,
+}
+
+/// A runbook as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunbookRepr {
+    id: String,
+    title: String,
+    trigger: RunbookTrigger,
+    impact: String,
+    #[serde(default)]
+    log_groups: Vec<String>,
+    #[serde(default = "default_lookback")]
+    lookback: Span,
+    investigation: Vec<StepRepr>,
+    #[serde(default)]
+    status_checks: Vec<String>,
+    #[serde(default)]
+    causes: Vec<Cause>,
+    #[serde(default)]
+    resolution: Vec<String>,
+    #[serde(default)]
+    prevention: Vec<String>,
+    #[serde(default = "default_verify_window")]
+    verify_window: Span,
+}
+
+/// One investigation step as written: a query step or a metric step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepRepr {
+    name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    measures: Option<Measure>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    log_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metric: Option<MetricRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period: Option<Span>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<Span>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baseline: Option<Span>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    missing: Option<Missing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+}
+
+impl TryFrom<RunbookRepr> for Runbook {
+    type Error = String;
+
+    fn try_from(r: RunbookRepr) -> Result<Runbook, String> {
+        let mut investigation = Vec::new();
+        let mut metrics = Vec::new();
+        for (i, s) in r.investigation.into_iter().enumerate() {
+            let at = if s.name.is_empty() {
+                format!("investigation[{i}]")
+            } else {
+                format!("investigation[{}]", s.name)
+            };
+            match (s.query, s.metric) {
+                (Some(query), None) => {
+                    let metric_only = [
+                        ("period", s.period.is_some()),
+                        ("window", s.window.is_some()),
+                        ("baseline", s.baseline.is_some()),
+                        ("missing", s.missing.is_some()),
+                        ("unit", s.unit.is_some()),
+                    ];
+                    if let Some((k, _)) = metric_only.iter().find(|(_, set)| *set) {
+                        return Err(format!(
+                            "{at}: `{k}` belongs to a metric step, and this one is a query"
+                        ));
+                    }
+                    investigation.push(QueryStep {
+                        name: s.name,
+                        description: s.description,
+                        query,
+                        measures: s.measures,
+                        log_groups: s.log_groups,
+                    });
+                }
+                (None, Some(metric)) => {
+                    if s.measures.is_some() || !s.log_groups.is_empty() {
+                        return Err(format!(
+                            "{at}: `measures` and `log_groups` belong to a query step, and this one is a metric"
+                        ));
+                    }
+                    metrics.push(MetricStep {
+                        name: s.name,
+                        description: s.description,
+                        metric,
+                        period: s.period.unwrap_or(Span::minutes(1)),
+                        window: s.window.unwrap_or(Span::minutes(15)),
+                        baseline: s.baseline.unwrap_or(Span::minutes(60)),
+                        missing: s.missing.unwrap_or_default(),
+                        unit: s.unit,
+                    });
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "{at}: a step has `query` (Logs Insights) or `metric` (CloudWatch), not both"
+                    ))
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "{at}: a step needs `query` (Logs Insights) or `metric` (CloudWatch)"
+                    ))
+                }
+            }
+        }
+        Ok(Runbook {
+            id: r.id,
+            title: r.title,
+            trigger: r.trigger,
+            impact: r.impact,
+            log_groups: r.log_groups,
+            lookback: r.lookback,
+            investigation,
+            metrics,
+            status_checks: r.status_checks,
+            causes: r.causes,
+            resolution: r.resolution,
+            prevention: r.prevention,
+            verify_window: r.verify_window,
+        })
+    }
+}
+
+impl From<Runbook> for RunbookRepr {
+    fn from(r: Runbook) -> RunbookRepr {
+        let queries = r.investigation.into_iter().map(|q| StepRepr {
+            name: q.name,
+            description: q.description,
+            query: Some(q.query),
+            measures: q.measures,
+            log_groups: q.log_groups,
+            ..StepRepr::default()
+        });
+        let metrics = r.metrics.into_iter().map(|m| StepRepr {
+            name: m.name,
+            description: m.description,
+            metric: Some(m.metric),
+            period: Some(m.period),
+            window: Some(m.window),
+            baseline: Some(m.baseline),
+            missing: Some(m.missing),
+            unit: m.unit,
+            ..StepRepr::default()
+        });
+        RunbookRepr {
+            id: r.id,
+            title: r.title,
+            trigger: r.trigger,
+            impact: r.impact,
+            log_groups: r.log_groups,
+            lookback: r.lookback,
+            investigation: queries.chain(metrics).collect(),
+            status_checks: r.status_checks,
+            causes: r.causes,
+            resolution: r.resolution,
+            prevention: r.prevention,
+            verify_window: r.verify_window,
+        }
+    }
+}
+
+/// A CloudWatch metric the diagnosis reads, comparing the incident window (the `window` before
+/// the alarm) with the `baseline` before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricStep {
+    pub name: String,
+    /// What a person learns from it.
+    pub description: String,
+    pub metric: MetricRef,
+    /// The period of each datapoint (a multiple of one minute).
+    pub period: Span,
+    /// How far before the alarm the incident window begins (default 15 minutes).
+    pub window: Span,
+    /// How long the baseline before the incident window is (default 60 minutes).
+    pub baseline: Span,
+    /// What a period without data means (default: no data).
+    pub missing: Missing,
+    /// Shown after the values (`%`, `ms`).
+    pub unit: Option<String>,
+}
+
+/// The metric of a [`MetricStep`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRef {
+    pub namespace: String,
+    pub name: String,
+    /// `alarm` (the alarm's own dimensions), `ecs-service` (`ClusterName`, `ServiceName` of the
+    /// incident's service) or a map of names to values, which may use the query templates'
+    /// variables (`{cluster}`, `{service_name}`, `{tag.x}`).
+    #[serde(default)]
+    pub dimensions: Dimensions,
+    /// `Average` (the default), `Sum`, `Minimum`, `Maximum`, `SampleCount` or `pNN`.
+    #[serde(default = "average")]
+    pub stat: String,
+}
+
+fn average() -> String {
+    "Average".to_string()
+}
+
+/// Where a metric step's dimensions come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dimensions {
+    /// `alarm` or `ecs-service`.
+    From(DimensionSource),
+    Fixed(BTreeMap<String, String>),
+}
+
+impl Default for Dimensions {
+    fn default() -> Self {
+        Dimensions::Fixed(BTreeMap::new())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DimensionSource {
+    Alarm,
+    EcsService,
+}
+
+/// What a period without datapoints means: no data (CloudWatch's default), or zero (for counts
+/// such as 5xx that are only published when there are some, as an alarm's treat-missing-data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Missing {
+    #[default]
+    NoData,
+    Zero,
 }
 
 fn default_lookback() -> Span {
@@ -138,6 +379,21 @@ pub enum Signature {
     },
     /// The ECS service had a deployment within `within` before the incident's start.
     Deployment { within: Span },
+    /// A metric step's level in the incident window against its baseline: at least `factor`
+    /// times the baseline (at most, for a factor below 1), or `above` / `below` a value.
+    Metric {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        factor: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        below: Option<f64>,
+    },
+    /// The signature inside does not hold: it is evidence against when it matches, and for when
+    /// its data shows it does not (`not: { metric: { step: cpu, factor: 1.5 } }`: CPU did not
+    /// rise).
+    Not(Box<Signature>),
 }
 
 impl<'de> Deserialize<'de> for Signature {
@@ -178,6 +434,17 @@ impl<'de> Deserialize<'de> for Signature {
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
+        struct MetricArgs {
+            step: String,
+            #[serde(default)]
+            factor: Option<f64>,
+            #[serde(default)]
+            above: Option<f64>,
+            #[serde(default)]
+            below: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
         struct Repr {
             #[serde(default)]
             pattern: Option<PatternArgs>,
@@ -187,16 +454,42 @@ impl<'de> Deserialize<'de> for Signature {
             spike: Option<SpikeArgs>,
             #[serde(default)]
             deployment: Option<DeploymentArgs>,
+            #[serde(default)]
+            metric: Option<MetricArgs>,
+            #[serde(default)]
+            not: Option<Box<Signature>>,
         }
         let r = Repr::deserialize(d)?;
         let n = usize::from(r.pattern.is_some())
             + usize::from(r.threshold.is_some())
             + usize::from(r.spike.is_some())
-            + usize::from(r.deployment.is_some());
+            + usize::from(r.deployment.is_some())
+            + usize::from(r.metric.is_some())
+            + usize::from(r.not.is_some());
         if n != 1 {
             return Err(serde::de::Error::custom(format!(
-                "a signature is exactly one of pattern, threshold, spike, deployment (found {n})"
+                "a signature is exactly one of pattern, threshold, spike, deployment, metric, not (found {n})"
             )));
+        }
+        if let Some(m) = r.metric {
+            let given = usize::from(m.factor.is_some())
+                + usize::from(m.above.is_some())
+                + usize::from(m.below.is_some());
+            if given != 1 {
+                return Err(serde::de::Error::custom(format!(
+                    "a metric signature on step {:?} takes exactly one of factor, above, below (found {given})",
+                    m.step
+                )));
+            }
+            return Ok(Signature::Metric {
+                step: m.step,
+                factor: m.factor,
+                above: m.above,
+                below: m.below,
+            });
+        }
+        if let Some(inner) = r.not {
+            return Ok(Signature::Not(inner));
         }
         Ok(if let Some(p) = r.pattern {
             Signature::Pattern {
@@ -456,7 +749,17 @@ impl Signature {
             Signature::Pattern { query, .. }
             | Signature::Threshold { query, .. }
             | Signature::Spike { query, .. } => Some(query),
-            Signature::Deployment { .. } => None,
+            Signature::Not(inner) => inner.query(),
+            Signature::Deployment { .. } | Signature::Metric { .. } => None,
+        }
+    }
+
+    /// The metric step the signature reads, if any.
+    pub fn metric_step(&self) -> Option<&str> {
+        match self {
+            Signature::Metric { step, .. } => Some(step),
+            Signature::Not(inner) => inner.metric_step(),
+            _ => None,
         }
     }
 
@@ -487,6 +790,19 @@ impl Signature {
             Signature::Deployment { within } => {
                 format!("an ECS deployment within {within} before the incident started")
             }
+            Signature::Metric {
+                step,
+                factor,
+                above,
+                below,
+            } => match (factor, above, below) {
+                (Some(f), _, _) if *f < 1.0 => format!("metric `{step}` at most {f}x its baseline"),
+                (Some(f), _, _) => format!("metric `{step}` at least {f}x its baseline"),
+                (_, Some(a), _) => format!("metric `{step}` above {a}"),
+                (_, _, Some(b)) => format!("metric `{step}` below {b}"),
+                _ => format!("metric `{step}`"),
+            },
+            Signature::Not(inner) => format!("not: {}", inner.describe()),
         }
     }
 }

@@ -114,6 +114,9 @@ impl TemplateVars {
         for (k, val) in &raised.tags {
             v.set(format!("tag.{k}"), val.clone());
         }
+        for (k, val) in &raised.dimensions {
+            v.set(format!("dimension.{k}"), val.clone());
+        }
         v
     }
 
@@ -142,18 +145,20 @@ impl TemplateVars {
         if let Some(v) = self.values.get(name) {
             return Some(v);
         }
-        if name.starts_with("tag.") {
+        if name.starts_with("tag.") || name.starts_with("dimension.") {
             return self.values.get(SAMPLE_TAG).map(String::as_str);
         }
         None
     }
 }
 
-/// Marks a sample set: any `tag.*` resolves.
+/// Marks a sample set: any `tag.*` or `dimension.*` resolves.
 const SAMPLE_TAG: &str = "\u{0}sample-tag";
 
 fn known_variable(name: &str) -> bool {
-    VARIABLES.iter().any(|(k, _)| *k == name) || name.strip_prefix("tag.").is_some_and(|k| !k.is_empty())
+    VARIABLES.iter().any(|(k, _)| *k == name)
+        || name.strip_prefix("tag.").is_some_and(|k| !k.is_empty())
+        || name.strip_prefix("dimension.").is_some_and(|k| !k.is_empty())
 }
 
 fn is_name_start(c: char) -> bool {
@@ -381,6 +386,31 @@ pub fn render_query(template: &str, vars: &TemplateVars) -> Result<String, crate
         out.push_str(&template[last..p.start]);
         out.push_str(&escaped);
         last = p.end;
+    }
+    out.push_str(&template[last..]);
+    Ok(out)
+}
+
+/// Fills a plain-value template (a metric dimension's value): each placeholder becomes its
+/// value as it is. The result is a value sent to an API as data, never a query or a name.
+///
+/// # Errors
+/// [`crate::Error::Invalid`] naming a variable the incident has no value for.
+pub fn render_value(template: &str, vars: &TemplateVars) -> Result<String, crate::Error> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut last = 0;
+    let mut i = 0;
+    while let Some(off) = template[i..].find('{') {
+        let at = i + off;
+        match placeholder_at(template, at) {
+            Some((name, end)) => {
+                out.push_str(&template[last..at]);
+                out.push_str(value_for(vars, &name)?);
+                last = end;
+                i = end;
+            }
+            None => i = at + 1,
+        }
     }
     out.push_str(&template[last..]);
     Ok(out)
@@ -644,6 +674,7 @@ mod tests {
             runbook_hint: None,
             namespace: Some("AWS/ApplicationELB".into()),
             metric_name: None,
+            dimensions: Default::default(),
             tags: [("team".to_string(), "content".to_string())]
                 .into_iter()
                 .collect(),

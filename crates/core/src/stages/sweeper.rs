@@ -594,6 +594,7 @@ fn raised(inc: &Incident) -> IncidentRaised {
         runbook_hint: inc.runbook.clone(),
         namespace: None,
         metric_name: None,
+        dimensions: BTreeMap::new(),
         tags: BTreeMap::new(),
         reopened: inc.reopened,
     }

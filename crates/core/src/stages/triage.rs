@@ -577,6 +577,7 @@ impl<P: TriagePorts> Triage<'_, P> {
                 .trigger
                 .primary_metric()
                 .and_then(|m| m.metric_name.clone()),
+            dimensions: signal.trigger.dimensions(),
             tags: signal.tags.clone(),
             reopened: inc.reopened,
         };

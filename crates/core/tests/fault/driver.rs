@@ -199,6 +199,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
         ecs.add_service(state.clone(), revisions);
     }
     let logs = LocalLogQueries::new(w.logs.clone());
+    let metrics = firebreak_core::adapters::local_metrics::RecordedMetrics::new(w.metrics.clone());
 
     let f_store = Faulty::new(&store, plan);
     let f_notifier = Faulty::new(&notifier, plan);
@@ -206,6 +207,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
     let f_ecs = Faulty::new(&ecs, plan);
     let f_alarms = Faulty::new(&alarms, plan);
     let f_logs = Faulty::new(&logs, plan);
+    let f_metrics = Faulty::new(&metrics, plan);
 
     let runbooks = w.runbooks.runbooks();
     let ports = Wired::new()
@@ -215,7 +217,8 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
         .clock(&clock)
         .ecs(&f_ecs)
         .alarms(&f_alarms)
-        .logs(&f_logs);
+        .logs(&f_logs)
+        .metrics(&f_metrics);
     let triage = Triage {
         ports,
         policy: &w.policy,

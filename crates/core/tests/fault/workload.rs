@@ -50,6 +50,8 @@ pub struct Workload {
     pub fleet: Vec<(ServiceState, Vec<String>)>,
     pub seed_alarms: Vec<(String, AlarmState)>,
     pub logs: Vec<firebreak_insights::LogEvent>,
+    /// The metric datapoints the drill's simulated CloudWatch answers from.
+    pub metrics: Vec<firebreak_core::adapters::local_metrics::MetricPoint>,
     pub steps: Vec<Step>,
     pub latency: drill::Latency,
 }
@@ -81,6 +83,18 @@ pub fn from_drill(dir: &Path) -> Workload {
             firebreak_insights::read_events(std::io::BufReader::new(file), &path.display().to_string())
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap()
+        }
+        None => Vec::new(),
+    };
+    let metrics = match &sc.metrics {
+        Some(p) => {
+            let path = dir.join(p);
+            let file = std::fs::File::open(&path).unwrap();
+            firebreak_core::adapters::local_metrics::read_points(
+                std::io::BufReader::new(file),
+                &path.display().to_string(),
+            )
+            .unwrap()
         }
         None => Vec::new(),
     };
@@ -146,10 +160,11 @@ pub fn from_drill(dir: &Path) -> Workload {
         fleet: sc
             .ecs
             .iter()
-            .map(|f| (drill::fleet_state(f), f.task_definitions.clone()))
+            .map(|f| (drill::fleet_state(f), f.revisions()))
             .collect(),
         seed_alarms: sc.alarms.iter().map(|a| (a.name.clone(), a.state)).collect(),
         logs,
+        metrics,
         steps,
         latency: sc.settings.latency.unwrap_or_default(),
     }
@@ -241,6 +256,7 @@ pub fn storm(seed: u64, services: usize, steps: usize) -> Workload {
         fleet,
         seed_alarms: Vec::new(),
         logs: Vec::new(),
+        metrics: Vec::new(),
         steps: out,
         latency: drill::Latency::default(),
     }

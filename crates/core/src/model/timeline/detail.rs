@@ -8,7 +8,9 @@
 //! before a field existed still read.
 
 use super::EntryKind;
-use crate::model::evidence::{CauseMatch, DiagnosisReport, QuerySummary, RecentChanges};
+use crate::model::evidence::{
+    CauseMatch, DiagnosisReport, Hypothesis, MetricSummary, QuerySummary, RecentChanges,
+};
 use crate::model::incident::RemediationRecord;
 use crate::model::remedy::{RemediationStep, ServiceUpdate};
 use crate::model::settings::RemediationMode;
@@ -32,7 +34,9 @@ pub enum Detail {
     QueryCompleted(QueryCompleted),
     QueryFailed(QueryFailed),
     RecentChanges(Box<RecentChanges>),
+    MetricRead(Box<MetricSummary>),
     CauseMatched(CauseMatch),
+    Hypotheses(Hypotheses),
     NoRunbook(NoRunbook),
     DiagnosisCompleted(Box<DiagnosisReport>),
     RemediationRequested(RemediationRequested),
@@ -46,6 +50,14 @@ pub enum Detail {
     Acknowledged(By),
     Note(Note),
     Refused(Refused),
+}
+
+/// `hypotheses`: the candidate causes, best first, and why the diagnosis abstained when it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hypotheses {
+    pub hypotheses: Vec<Hypothesis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abstained: Option<String>,
 }
 
 /// `alarm-fired`: the alarm as CloudWatch described it.
@@ -356,6 +368,8 @@ impl Detail {
             Detail::QueryCompleted(_) => EntryKind::QueryCompleted,
             Detail::QueryFailed(_) => EntryKind::QueryFailed,
             Detail::RecentChanges(_) => EntryKind::RecentChanges,
+            Detail::MetricRead(_) => EntryKind::MetricRead,
+            Detail::Hypotheses(_) => EntryKind::Hypotheses,
             Detail::CauseMatched(_) => EntryKind::CauseMatched,
             Detail::NoRunbook(_) => EntryKind::NoRunbook,
             Detail::DiagnosisCompleted(_) => EntryKind::DiagnosisCompleted,
@@ -411,6 +425,8 @@ impl Detail {
             Detail::QueryCompleted(d) => v(d),
             Detail::QueryFailed(d) => v(d),
             Detail::RecentChanges(d) => v(d),
+            Detail::MetricRead(d) => v(d),
+            Detail::Hypotheses(d) => v(d),
             Detail::CauseMatched(d) => v(d),
             Detail::NoRunbook(d) => v(d),
             Detail::DiagnosisCompleted(d) => v(d),
@@ -449,6 +465,8 @@ impl Detail {
             EntryKind::QueryCompleted => Detail::QueryCompleted(p(kind, value)?),
             EntryKind::QueryFailed => Detail::QueryFailed(p(kind, value)?),
             EntryKind::RecentChanges => Detail::RecentChanges(p(kind, value)?),
+            EntryKind::MetricRead => Detail::MetricRead(p(kind, value)?),
+            EntryKind::Hypotheses => Detail::Hypotheses(p(kind, value)?),
             EntryKind::CauseMatched => Detail::CauseMatched(p(kind, value)?),
             EntryKind::NoRunbook => Detail::NoRunbook(p(kind, value)?),
             EntryKind::DiagnosisCompleted => Detail::DiagnosisCompleted(p(kind, value)?),
@@ -496,6 +514,8 @@ into_detail! {
     QueryCompleted => QueryCompleted,
     QueryFailed => QueryFailed,
     RecentChanges => RecentChanges boxed box,
+    MetricSummary => MetricRead boxed box,
+    Hypotheses => Hypotheses,
     CauseMatch => CauseMatched,
     NoRunbook => NoRunbook,
     DiagnosisReport => DiagnosisCompleted boxed box,

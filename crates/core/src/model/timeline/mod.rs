@@ -25,7 +25,11 @@ pub enum EntryKind {
     QueryCompleted,
     QueryFailed,
     RecentChanges,
+    /// What a metric step read against its baseline.
+    MetricRead,
     CauseMatched,
+    /// The diagnosis's ranked hypotheses, and why it abstained when it did.
+    Hypotheses,
     NoRunbook,
     DiagnosisCompleted,
     RemediationRequested,
@@ -64,6 +68,8 @@ impl EntryKind {
             EntryKind::QueryCompleted => "query-completed",
             EntryKind::QueryFailed => "query-failed",
             EntryKind::RecentChanges => "recent-changes",
+            EntryKind::MetricRead => "metric-read",
+            EntryKind::Hypotheses => "hypotheses",
             EntryKind::CauseMatched => "cause-matched",
             EntryKind::NoRunbook => "no-runbook",
             EntryKind::DiagnosisCompleted => "diagnosis-completed",

@@ -327,6 +327,50 @@ fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runboo
             );
         }
     }
+    let latest = timeline.iter().rev().find_map(|e| match e.detail() {
+        Detail::DiagnosisCompleted(r) => Some(r),
+        _ => None,
+    });
+    if let Some(r) = latest {
+        if let Some(why) = &r.abstained {
+            let _ = writeln!(
+                out,
+                "\nThe diagnosis abstained: it named no cause and took no automatic action, because {}.",
+                one_line(why)
+            );
+        }
+        if !r.hypotheses.is_empty() {
+            out.push_str("\nHypotheses the diagnosis weighed, best first:\n\n");
+            for h in &r.hypotheses {
+                let _ = writeln!(out, "- `{}`, score {:.2}", h.cause, h.score);
+                for (what, lines) in [
+                    ("for", &h.evidence),
+                    ("against", &h.against),
+                    ("missing", &h.missing),
+                ] {
+                    for l in lines {
+                        let _ = writeln!(out, "  - {what}: {}", one_line(l));
+                    }
+                }
+            }
+        }
+        if !r.metrics.is_empty() {
+            out.push_str("\nMetrics against the hour before:\n\n");
+            for m in &r.metrics {
+                let _ = writeln!(out, "- {}", one_line(&m.line()));
+            }
+        }
+        if r.estimated_start.is_none() {
+            let _ = writeln!(
+                out,
+                "\nThe start of the problem could not be estimated{}, so the time to detect is unknown.",
+                r.start_note
+                    .as_deref()
+                    .map(|n| format!(": {}", one_line(n)))
+                    .unwrap_or_default()
+            );
+        }
+    }
     let changes: Vec<&TimelineEntry> = timeline
         .iter()
         .filter(|e| e.kind() == EntryKind::RecentChanges)

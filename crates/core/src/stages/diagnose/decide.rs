@@ -1,14 +1,20 @@
-//! Deciding a diagnosis: which queries to run, and from their results and the service's recent
-//! changes, the summaries, the matched causes and the estimated start. Pure: the use-case in
-//! `mod.rs` does the reading, `record` turns the decision into timeline entries.
+//! Deciding a diagnosis: which queries and metrics to read, and from what they gave and the
+//! service's recent changes, the summaries, the hypotheses (each cause scored), the cause or an
+//! abstention, and the estimated start. Pure: the use-case in `mod.rs` does the reading,
+//! `record` turns the decision into timeline entries.
 
 use super::MAX_EVENTS;
 use crate::model::duration::{human, Span};
+use crate::model::evidence::{
+    ContainerDefinition, DefinitionDiff, Hypothesis, MetricSummary, TaskDefinition,
+};
 pub use crate::model::evidence::{DiagnosisReport, QueryOutcome, RecentChanges};
 use crate::model::incident::EcsService;
 use crate::model::pipeline::IncidentRaised;
-use crate::ports::{Deployment, QueryOutput, QueryRequest, ServiceEvent, ServiceState};
+use crate::model::settings::DiagnosisSettings;
+use crate::ports::{Deployment, MetricQuery, QueryOutput, QueryRequest, ServiceEvent, ServiceState};
 use crate::runbook::findings::{self, CauseMatch, Evidence, QuerySummary};
+use crate::runbook::model::{DimensionSource, Dimensions, MetricStep};
 use crate::runbook::template::{self, TemplateVars};
 use crate::runbook::{QueryStep, Runbook, RunbookTrigger};
 use crate::Error;
@@ -34,6 +40,7 @@ pub fn generic_runbook(lookback: Span) -> Runbook {
         impact: String::new(),
         log_groups: vec![crate::runbook::DEFAULT_LOG_GROUP.to_string()],
         lookback,
+        metrics: Vec::new(),
         investigation: vec![
             step(
                 "errors",
@@ -121,6 +128,285 @@ pub(super) fn plan(
     (request, dropped)
 }
 
+pub use crate::runbook::findings::LOG_VOLUME;
+
+/// The [`LOG_VOLUME`] query over the log groups of `planned`; `None` when no query can run.
+pub(super) fn log_volume(planned: &[Planned], start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Planned> {
+    let groups: Vec<String> = planned
+        .iter()
+        .filter_map(|p| p.request.as_ref().ok())
+        .flat_map(|r| r.log_groups.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if groups.is_empty() || planned.iter().any(|p| p.name == LOG_VOLUME) {
+        return None;
+    }
+    Some(Planned {
+        name: LOG_VOLUME.to_string(),
+        measures: None,
+        request: Ok(QueryRequest {
+            name: LOG_VOLUME.to_string(),
+            log_groups: groups,
+            query: "stats count() as lines by bin(5m)".to_string(),
+            start,
+            end,
+            deadline: Duration::ZERO,
+        }),
+        dropped: Vec::new(),
+    })
+}
+
+/// One metric step ready to read, or why it cannot be.
+pub(super) struct PlannedMetric<'r> {
+    pub step: &'r MetricStep,
+    pub query: Result<MetricQuery, String>,
+    /// The baseline's start and the incident window.
+    pub baseline_start: DateTime<Utc>,
+    pub incident: (DateTime<Utc>, DateTime<Utc>),
+}
+
+/// The dimensions of a metric step: the alarm's, the ECS service's, or the runbook's (templated).
+fn dimensions_of(
+    step: &MetricStep,
+    raised: &IncidentRaised,
+    ecs: Option<&EcsService>,
+    vars: &TemplateVars,
+) -> Result<BTreeMap<String, String>, String> {
+    match &step.metric.dimensions {
+        Dimensions::From(DimensionSource::Alarm) => {
+            if raised.dimensions.is_empty() {
+                Err(format!(
+                    "alarm {} has no metric dimensions to read {} with",
+                    raised.alarm_name, step.metric.name
+                ))
+            } else {
+                Ok(raised.dimensions.clone())
+            }
+        }
+        Dimensions::From(DimensionSource::EcsService) => ecs
+            .map(|e| {
+                BTreeMap::from([
+                    ("ClusterName".to_string(), e.cluster.clone()),
+                    ("ServiceName".to_string(), e.service.clone()),
+                ])
+            })
+            .ok_or_else(|| "the incident has no ECS service for the ecs-service dimensions".to_string()),
+        Dimensions::Fixed(map) => map
+            .iter()
+            .map(|(k, v)| {
+                template::render_value(v, vars)
+                    .map(|val| (k.clone(), val))
+                    .map_err(|e| format!("dimension {k}: {e}"))
+            })
+            .collect(),
+    }
+}
+
+/// Plans every metric step of `runbook`: ids `m0`, `m1`, … in step order.
+pub(super) fn plan_metrics<'r>(
+    runbook: &'r Runbook,
+    raised: &IncidentRaised,
+    ecs: Option<&EcsService>,
+    vars: &TemplateVars,
+    window_end: DateTime<Utc>,
+) -> Vec<PlannedMetric<'r>> {
+    runbook
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let incident_start = raised.alarm_at - step.window.to_chrono();
+            PlannedMetric {
+                step,
+                query: dimensions_of(step, raised, ecs, vars)
+                    .map(|d| findings::metric_query(&format!("m{i}"), step, d)),
+                baseline_start: incident_start - step.baseline.to_chrono(),
+                incident: (incident_start, window_end),
+            }
+        })
+        .collect()
+}
+
+/// The image's digest when the reference pins one (`repo@sha256:...`).
+fn digest(image: &str) -> Option<&str> {
+    image.split_once('@').map(|(_, d)| d)
+}
+
+fn shown(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// What changed from `prev` to `next`, one line per difference: images (and digests),
+/// environment variable names and changed values, secret names (never values), CPU and memory,
+/// command and entry point.
+pub(super) fn diff_definitions(prev: &TaskDefinition, next: &TaskDefinition) -> Vec<String> {
+    let mut out = Vec::new();
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unset".into());
+    if prev.cpu != next.cpu {
+        out.push(format!("task CPU {} -> {}", opt(&prev.cpu), opt(&next.cpu)));
+    }
+    if prev.memory != next.memory {
+        out.push(format!(
+            "task memory {} -> {}",
+            opt(&prev.memory),
+            opt(&next.memory)
+        ));
+    }
+    let single = prev.containers.len() == 1 && next.containers.len() == 1;
+    for n in &next.containers {
+        let p = prev
+            .containers
+            .iter()
+            .find(|p| p.name == n.name)
+            .or_else(|| single.then(|| &prev.containers[0]));
+        let Some(p) = p else {
+            out.push(format!("container {} added ({})", n.name, n.image));
+            continue;
+        };
+        let c = if next.containers.len() > 1 {
+            format!("container {}: ", n.name)
+        } else {
+            String::new()
+        };
+        diff_container(p, n, &c, &mut out);
+    }
+    for p in &prev.containers {
+        if !next.containers.iter().any(|n| n.name == p.name) && !single {
+            out.push(format!("container {} removed", p.name));
+        }
+    }
+    out
+}
+
+fn diff_container(p: &ContainerDefinition, n: &ContainerDefinition, c: &str, out: &mut Vec<String>) {
+    if p.image != n.image {
+        let d = match (digest(&p.image), digest(&n.image)) {
+            (Some(a), Some(b)) if a != b => format!(" (digest {a} -> {b})"),
+            _ => String::new(),
+        };
+        out.push(format!("{c}image {} -> {}{d}", p.image, n.image));
+    }
+    for (k, v) in &n.environment {
+        match p.environment.get(k) {
+            None => out.push(format!("{c}environment {k} added = {v:?}")),
+            Some(old) if old != v => out.push(format!("{c}environment {k}: {old:?} -> {v:?}")),
+            Some(_) => {}
+        }
+    }
+    for k in p.environment.keys() {
+        if !n.environment.contains_key(k) {
+            out.push(format!("{c}environment {k} removed"));
+        }
+    }
+    for k in &n.secrets {
+        if !p.secrets.contains(k) {
+            out.push(format!("{c}secret {k} added"));
+        }
+    }
+    for k in &p.secrets {
+        if !n.secrets.contains(k) {
+            out.push(format!("{c}secret {k} removed"));
+        }
+    }
+    let num = |o: Option<i32>| o.map_or_else(|| "unset".to_string(), |v| v.to_string());
+    if p.cpu != n.cpu {
+        out.push(format!("{c}CPU {} -> {}", num(p.cpu), num(n.cpu)));
+    }
+    if p.memory != n.memory {
+        out.push(format!("{c}memory {} -> {}", num(p.memory), num(n.memory)));
+    }
+    if p.command != n.command {
+        out.push(format!(
+            "{c}command {} -> {}",
+            shown(&p.command),
+            shown(&n.command)
+        ));
+    }
+    if p.entry_point != n.entry_point {
+        out.push(format!(
+            "{c}entry point {} -> {}",
+            shown(&p.entry_point),
+            shown(&n.entry_point)
+        ));
+    }
+}
+
+/// The diff of one deployed revision against `previous`, from what ECS returned for each.
+pub(super) fn definition_diff(
+    revision: &str,
+    previous: Option<&str>,
+    next: Result<Option<TaskDefinition>, String>,
+    prev: Option<Result<Option<TaskDefinition>, String>>,
+) -> DefinitionDiff {
+    let mut d = DefinitionDiff {
+        revision: revision.to_string(),
+        previous: previous.map(str::to_string),
+        ..DefinitionDiff::default()
+    };
+    let unknown = |name: &str, r: &Result<Option<TaskDefinition>, String>| match r {
+        Err(e) => Some(format!("reading {name} failed: {e}")),
+        Ok(None) => Some(format!("ECS does not know {name}")),
+        Ok(Some(td)) if td.containers.is_empty() => Some(format!("no details recorded for {name}")),
+        Ok(Some(_)) => None,
+    };
+    if let Some(n) = unknown(revision, &next) {
+        d.note = Some(n);
+        return d;
+    }
+    let Some((pname, prev)) = previous.zip(prev) else {
+        return d;
+    };
+    if let Some(n) = unknown(pname, &prev) {
+        d.note = Some(n);
+        return d;
+    }
+    if let (Ok(Some(a)), Ok(Some(b))) = (prev, next) {
+        d.changes = diff_definitions(&a, &b);
+    }
+    d
+}
+
+/// The revision each shown deployment replaced: the task definition of the next older
+/// deployment ECS lists, else the highest registered revision below it.
+pub(super) fn previous_revision(
+    revision: &str,
+    state: &ServiceState,
+    registered: &[String],
+) -> Option<String> {
+    let rev = |td: &str| td.rsplit_once(':').and_then(|(_, r)| r.parse::<u64>().ok());
+    let family = |td: &str| {
+        td.rsplit('/')
+            .next()
+            .unwrap_or(td)
+            .split_once(':')
+            .map(|(f, _)| f.to_string())
+    };
+    let mut by_time: Vec<&Deployment> = state
+        .deployments
+        .iter()
+        .filter(|d| d.created_at.is_some())
+        .collect();
+    by_time.sort_by_key(|d| d.created_at);
+    if let Some(i) = by_time.iter().rposition(|d| d.task_definition == revision) {
+        if let Some(older) = by_time[..i].iter().rev().find(|d| d.task_definition != revision) {
+            return Some(older.task_definition.clone());
+        }
+    }
+    let (fam, r) = (family(revision)?, rev(revision)?);
+    registered
+        .iter()
+        .filter(|td| family(td).as_deref() == Some(fam.as_str()))
+        .filter_map(|td| rev(td).map(|n| (n, td)))
+        .filter(|(n, _)| *n < r)
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, td)| td.clone())
+}
+
 pub(super) fn recent_changes(
     service: Option<&EcsService>,
     state: Option<Result<ServiceState, String>>,
@@ -164,13 +450,16 @@ pub(super) fn recent_changes(
                 running: Some(st.running),
                 pending: Some(st.pending),
                 note: None,
+                diffs: Vec::new(),
+                as_of: None,
             }
         }
     }
 }
 
 /// What `decide` works from: the alarm, the runbook and why it was chosen, the planned
-/// queries and their results, the service's recent changes, the window.
+/// queries and their results, the metric steps' summaries, the service's recent changes, the
+/// window, the thresholds.
 pub(super) struct DecideInput<'a> {
     pub raised: &'a IncidentRaised,
     pub runbook: &'a Runbook,
@@ -178,12 +467,19 @@ pub(super) struct DecideInput<'a> {
     pub because: Option<String>,
     pub planned: &'a [Planned],
     pub results: Vec<(String, Result<QueryOutput, String>)>,
+    pub metrics: Vec<MetricSummary>,
     pub recent: RecentChanges,
     pub window: (DateTime<Utc>, DateTime<Utc>),
+    pub settings: &'a DiagnosisSettings,
 }
 
-/// The diagnosis from what was read: each query summarised, the causes whose signatures all
-/// hold (the first is the cause), the estimated start. Reads and writes nothing.
+/// How many hypotheses a diagnosis keeps.
+pub const MAX_HYPOTHESES: usize = 3;
+
+/// The diagnosis from what was read: each query summarised, every cause scored, the best one
+/// named the cause unless it scores below `min_score` or leads the next by less than
+/// `min_margin` (then the diagnosis abstains), the estimated start from the cause's own
+/// evidence. Reads and writes nothing.
 pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch>) {
     let DecideInput {
         raised,
@@ -192,25 +488,38 @@ pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch
         because,
         planned,
         results,
+        metrics,
         recent,
         window: (window_start, window_end),
+        settings,
     } = input;
     let id = &raised.incident_id;
     let window = Some((window_start, window_end));
     let mut outputs: BTreeMap<String, QueryOutput> = BTreeMap::new();
-    let mut outcomes = Vec::new();
-    for (name, result) in results {
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    for (name, result) in &results {
         match result {
             Ok(out) => {
-                let measures = planned.iter().find(|p| p.name == name).and_then(|p| p.measures);
-                outcomes.push(QueryOutcome::Completed(findings::summarize_step(
-                    &name, measures, &out, window,
-                )));
-                outputs.insert(name, out);
+                outputs.insert(name.clone(), out.clone());
             }
-            Err(error) => outcomes.push(QueryOutcome::Failed { query: name, error }),
+            Err(e) => {
+                failed.insert(name.clone(), e.clone());
+            }
         }
     }
+    let data_since = findings::data_since(outputs.values());
+    let outcomes: Vec<QueryOutcome> = results
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(out) => {
+                let measures = planned.iter().find(|p| p.name == name).and_then(|p| p.measures);
+                QueryOutcome::Completed(findings::summarize_step(
+                    &name, measures, &out, window, data_since,
+                ))
+            }
+            Err(error) => QueryOutcome::Failed { query: name, error },
+        })
+        .collect();
     let summaries: Vec<QuerySummary> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -218,25 +527,69 @@ pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch
             QueryOutcome::Failed { .. } => None,
         })
         .collect();
-    let estimated_start = findings::estimated_start(&summaries).filter(|s| *s <= raised.alarm_at);
-    let all_deployments: Vec<Deployment> = recent.deployments.clone();
-    let evidence_in = Evidence {
+    let before_alarm = |t: &DateTime<Utc>| *t <= raised.alarm_at;
+    // more log lines is not itself evidence of a cause
+    let evidential: Vec<QuerySummary> = summaries
+        .iter()
+        .filter(|s| s.query != LOG_VOLUME)
+        .cloned()
+        .collect();
+    let earliest = findings::earliest_rise(&evidential, &metrics).filter(before_alarm);
+    let by_step: BTreeMap<String, MetricSummary> =
+        metrics.iter().map(|m| (m.step.clone(), m.clone())).collect();
+    let deployments = match &recent.note {
+        Some(n) => Err(n.as_str()),
+        None => Ok(recent.deployments.as_slice()),
+    };
+    let ev = Evidence {
         outputs: &outputs,
+        failed: &failed,
         window,
-        deployments: &all_deployments,
-        start: estimated_start.unwrap_or(raised.alarm_at),
+        data_since,
+        metrics: &by_step,
+        deployments,
+        start: earliest.unwrap_or(raised.alarm_at),
         alarm_at: raised.alarm_at,
     };
     let matched: Vec<CauseMatch> = runbook
         .causes
         .iter()
-        .filter_map(|c| findings::match_cause(c, &evidence_in))
+        .filter_map(|c| findings::match_cause(c, &ev))
         .collect();
-    let chosen = matched.first();
+    let mut scored: Vec<(usize, Hypothesis, Option<DateTime<Utc>>)> = runbook
+        .causes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (h, rose) = findings::hypothesis(c, &ev);
+            (i, h, rose)
+        })
+        .filter(|(_, h, _)| h.score > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    let (chosen, abstained) = choose(&scored, settings, runbook);
+    let hypotheses: Vec<Hypothesis> = scored
+        .iter()
+        .take(MAX_HYPOTHESES)
+        .map(|(_, h, _)| h.clone())
+        .collect();
+    let estimated_start = chosen
+        .and_then(|(_, _, rose)| *rose)
+        .filter(before_alarm)
+        .or(earliest);
+    let start_note = estimated_start
+        .is_none()
+        .then(|| start_note(&summaries, &metrics, data_since));
+
     let mut evidence: Vec<String> = match chosen {
-        Some(m) => m.evidence.clone(),
-        None => summaries.iter().map(QuerySummary::line).collect(),
+        Some((_, h, _)) => h.evidence.clone(),
+        None => evidential.iter().map(QuerySummary::line).collect(),
     };
+    for m in &metrics {
+        if !evidence.iter().any(|e| e.ends_with(&m.line())) {
+            evidence.push(m.line());
+        }
+    }
     if let Some(s) = estimated_start {
         evidence.push(format!(
             "estimated start {} ({} before the alarm)",
@@ -249,12 +602,16 @@ pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch
         service: raised.service.clone(),
         runbook: selected,
         selected_because: because,
-        cause: chosen.map(|m| m.cause.clone()),
+        cause: chosen.map(|(_, h, _)| h.cause.clone()),
         evidence,
-        suggested: chosen.map(|m| m.remediation.clone()).unwrap_or_default(),
+        suggested: chosen.map(|(_, h, _)| h.remediation.clone()).unwrap_or_default(),
         estimated_start,
         time_to_detect_s: estimated_start.map(|s| (raised.alarm_at - s).num_seconds()),
         matched: matched.clone(),
+        hypotheses,
+        abstained,
+        start_note,
+        metrics,
         queries: outcomes,
         recent_changes: recent,
         window_start,
@@ -263,4 +620,80 @@ pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch
     };
 
     (report, matched)
+}
+
+type Scored = (usize, Hypothesis, Option<DateTime<Utc>>);
+
+/// The best hypothesis when it is clear, else why the diagnosis abstains and what would decide.
+fn choose<'s>(
+    scored: &'s [Scored],
+    settings: &DiagnosisSettings,
+    runbook: &Runbook,
+) -> (Option<&'s Scored>, Option<String>) {
+    let Some(best) = scored.first() else {
+        return (None, None);
+    };
+    let decide_by = |hs: &[&Hypothesis]| {
+        let mut missing: Vec<String> = Vec::new();
+        for h in hs {
+            for m in &h.missing {
+                let line = format!("{}: {m}", h.cause);
+                if !missing.contains(&line) {
+                    missing.push(line);
+                }
+            }
+        }
+        if missing.is_empty() {
+            format!(
+                "nothing is missing: the evidence fits both; a signature in runbook {} that one cause has and the other's evidence contradicts would tell them apart",
+                runbook.id
+            )
+        } else {
+            format!("would decide it: {}", missing.join("; "))
+        }
+    };
+    let eps = 1e-9;
+    if best.1.score + eps < settings.min_score {
+        let why = format!(
+            "the best hypothesis, {}, scores below {:.2}; {}",
+            best.1.label(),
+            settings.min_score,
+            decide_by(&[&best.1])
+        );
+        return (None, Some(why));
+    }
+    if let Some(second) = scored.get(1) {
+        if best.1.score - second.1.score + eps < settings.min_margin {
+            let why = format!(
+                "{} and {} are too close to tell (a lead of at least {:.2} is needed); {}",
+                best.1.label(),
+                second.1.label(),
+                settings.min_margin,
+                decide_by(&[&best.1, &second.1])
+            );
+            return (None, Some(why));
+        }
+    }
+    (Some(best), None)
+}
+
+/// Why the start could not be estimated.
+fn start_note(
+    summaries: &[QuerySummary],
+    metrics: &[MetricSummary],
+    data_since: Option<DateTime<Utc>>,
+) -> String {
+    let binned = summaries.iter().any(|s| s.bins > 0);
+    let based = metrics.iter().any(|m| m.baseline.is_some());
+    if !binned && !based {
+        return "no query counts per time bin and no metric has a baseline: there is nothing to see a rise against"
+            .to_string();
+    }
+    format!(
+        "nothing rose against an established baseline (at least {} bins of data before the rise){}",
+        findings::MIN_BASELINE_BINS,
+        data_since
+            .map(|t| format!("; the logs begin at {}", t.format("%H:%M")))
+            .unwrap_or_default()
+    )
 }

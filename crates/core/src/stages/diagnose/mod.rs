@@ -1,7 +1,9 @@
 //! The diagnose use-case: on "Incident Opened" or "Incident Escalated", select the runbook, run
-//! its Logs Insights queries in parallel (bounded, under one deadline), read the ECS service's
-//! recent changes, match the runbook's causes, record everything on the timeline, update the
-//! incident and put "Diagnosis Completed" on the bus.
+//! its Logs Insights queries in parallel (bounded, under one deadline) beside its CloudWatch
+//! metric steps (one GetMetricData), read the ECS service's recent changes (deployments with
+//! what their task definitions changed, service events), score the runbook's causes as
+//! hypotheses, name the cause or abstain, record everything on the timeline, update the
+//! incident, put "Diagnosis Completed" on the bus and page what it found.
 //!
 //! Safe to run twice on the same delivery: every timeline entry has a deterministic event id
 //! (`<incident>/diagnosis/<severity>/...`), and a delivery that finds `.../completed` recorded
@@ -10,6 +12,7 @@
 
 use crate::model::duration::Span;
 use crate::model::entry_id::EntryId;
+use crate::model::evidence::MetricSummary;
 use crate::model::incident::{EcsService, Incident};
 use crate::model::pipeline::IncidentRaised;
 use crate::model::settings::Settings;
@@ -17,9 +20,10 @@ use crate::model::timeline::{EntryKind, TimelineEntry};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
-    Clock, EventBus, IncidentStore, LogQueries, PointerChange, QueryError, QueryOutput, ServiceControl,
-    ServiceState, StoreError,
+    Clock, EventBus, IncidentStore, LogQueries, MetricQueries, MetricRequest, Notifier, PointerChange,
+    QueryError, QueryOutput, Route, ServiceControl, ServiceState, StoreError,
 };
+use crate::runbook::findings;
 use crate::runbook::template::TemplateVars;
 use crate::runbook::{Runbook, RunbookSet, TriggerMatch};
 use crate::Error;
@@ -34,12 +38,14 @@ pub const WINDOW_MARGIN: Span = Span::minutes(2);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Service events kept in the recent changes.
 const MAX_EVENTS: usize = 20;
+/// Deployments whose task definitions a diagnosis compares.
+const MAX_DIFFS: usize = 5;
 
 mod decide;
 mod record;
 
-pub use decide::{generic_runbook, DiagnosisReport, QueryOutcome, RecentChanges};
-use decide::{plan, recent_changes, DecideInput, Planned};
+pub use decide::{generic_runbook, DiagnosisReport, QueryOutcome, RecentChanges, LOG_VOLUME};
+use decide::{plan, plan_metrics, recent_changes, DecideInput, Planned, PlannedMetric};
 
 /// The diagnose use-case over its ports.
 pub struct Diagnose<'a, P: DiagnosePorts> {
@@ -71,6 +77,9 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             report.repeated = true;
             if !timeline.iter().any(|e| e.event_id == published_id) {
                 self.publish(&report, &published_id).await?;
+            }
+            if !timeline.iter().any(|e| e.event_id == ids.paged()) {
+                self.page(raised, &report, &ids).await?;
             }
             tracing::info!(cause = ?report.cause, "diagnosis already recorded; nothing to do");
             return Ok(report);
@@ -116,6 +125,10 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 }
             })
             .collect();
+        let mut planned = planned;
+        if let Some(volume) = decide::log_volume(&planned, window_start, window_end) {
+            planned.push(volume);
+        }
 
         let now = self.ports.clock().now();
         self.ports
@@ -138,11 +151,19 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             self.ports.store().append(id, &[note]).await?;
         }
 
-        // queries and ECS at once
+        // queries, metrics and ECS at once
         let ecs_target = raised.ecs.clone().or_else(|| incident.ecs.clone());
-        let (results, ecs_state) =
-            futures::join!(self.run_queries(&planned), self.describe(ecs_target.as_ref()));
-        let recent = recent_changes(ecs_target.as_ref(), ecs_state, window_start, window_end);
+        let planned_metrics = plan_metrics(runbook, raised, ecs_target.as_ref(), &vars, window_end);
+        let (results, metrics, ecs_state) = futures::join!(
+            self.run_queries(&planned),
+            self.read_metrics(&planned_metrics),
+            self.describe(ecs_target.as_ref())
+        );
+        let mut recent = recent_changes(ecs_target.as_ref(), ecs_state.clone(), window_start, window_end);
+        recent.as_of = Some(raised.alarm_at);
+        if let Some(Ok(state)) = &ecs_state {
+            recent.diffs = self.diffs(state, &recent).await;
+        }
 
         let (report, matched) = decide::decide(DecideInput {
             raised,
@@ -151,8 +172,10 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             because: because.as_ref().map(ToString::to_string),
             planned: &planned,
             results,
+            metrics,
             recent,
             window: (window_start, window_end),
+            settings: &self.settings.diagnosis,
         });
 
         // the timeline
@@ -177,6 +200,7 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             Err(e) => return Err(e),
         }
         self.publish(&report, &published_id).await?;
+        self.page(raised, &report, &ids).await?;
         tracing::info!(
             runbook = ?report.runbook,
             cause = ?report.cause,
@@ -248,6 +272,192 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             tracing::warn!(query = %p.name, error = %e, "query failed");
         }
         (p.name.clone(), result)
+    }
+
+    /// Every metric step in one GetMetricData (tried again while throttled, within the
+    /// diagnosis deadline); a step that cannot be read says why.
+    async fn read_metrics(&self, planned: &[PlannedMetric<'_>]) -> Vec<MetricSummary> {
+        let queries: Vec<_> = planned
+            .iter()
+            .filter_map(|p| p.query.as_ref().ok().cloned())
+            .collect();
+        let answer = if queries.is_empty() {
+            Ok(Vec::new())
+        } else {
+            let request = MetricRequest {
+                queries,
+                start: planned.iter().map(|p| p.baseline_start).min().unwrap_or_default(),
+                end: planned.iter().map(|p| p.incident.1).max().unwrap_or_default(),
+            };
+            let budget = Duration::from_secs(self.settings.diagnosis.deadline_s.max(1));
+            let started = std::time::Instant::now();
+            let mut attempt = 0;
+            loop {
+                match tokio::time::timeout(budget + STOP_GRACE, self.ports.metrics().get(&request)).await {
+                    Ok(Ok(data)) => break Ok(data),
+                    Ok(Err(e))
+                        if e.retryable
+                            && attempt + 1 < READ_ATTEMPTS
+                            && started.elapsed() + crate::ports::retry::pause_for(attempt) < budget =>
+                    {
+                        tracing::info!(error = %e, "GetMetricData failed; trying again");
+                        crate::ports::retry::pause(attempt).await;
+                        attempt += 1;
+                    }
+                    Ok(Err(e)) => break Err(e.to_string()),
+                    Err(_) => {
+                        break Err(format!(
+                            "CloudWatch GetMetricData did not answer within {budget:?}"
+                        ))
+                    }
+                }
+            }
+        };
+        if let Err(e) = &answer {
+            tracing::warn!(error = %e, "metrics could not be read");
+        }
+        planned
+            .iter()
+            .map(|p| {
+                let found = match (&p.query, &answer) {
+                    (Err(e), _) => Err(format!("not read: {e}")),
+                    (Ok(_), Err(e)) => Err(e.clone()),
+                    (Ok(q), Ok(data)) => data
+                        .iter()
+                        .find(|d| d.id == q.id)
+                        .ok_or_else(|| "CloudWatch gave no answer for it".to_string()),
+                };
+                match &p.query {
+                    Ok(q) => findings::summarize_metric(
+                        p.step,
+                        q,
+                        found.as_ref().map(|d| *d).map_err(String::as_str),
+                        p.baseline_start,
+                        p.incident,
+                    ),
+                    Err(e) => {
+                        let q = findings::metric_query("m", p.step, Default::default());
+                        let mut m =
+                            findings::summarize_metric(p.step, &q, Err(e), p.baseline_start, p.incident);
+                        m.note = Some(format!("not read: {e}"));
+                        m
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// For each deployment shown, what its task definition changed against the one before.
+    /// A read that fails is a note in the diff, not a failed diagnosis.
+    async fn diffs(
+        &self,
+        state: &ServiceState,
+        recent: &RecentChanges,
+    ) -> Vec<crate::model::evidence::DefinitionDiff> {
+        let shown: Vec<&str> = recent
+            .deployments
+            .iter()
+            .filter(|d| d.created_at.is_some())
+            .map(|d| d.task_definition.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .take(MAX_DIFFS)
+            .collect();
+        let mut out = Vec::new();
+        let mut families: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for rev in shown {
+            let family = rev
+                .rsplit('/')
+                .next()
+                .unwrap_or(rev)
+                .split_once(':')
+                .map_or(rev, |(f, _)| f)
+                .to_string();
+            if !families.contains_key(&family) {
+                let registered = self
+                    .ports
+                    .ecs()
+                    .task_definitions(&family)
+                    .await
+                    .unwrap_or_default();
+                families.insert(family.clone(), registered);
+            }
+            let previous = decide::previous_revision(rev, state, &families[&family]);
+            let next = self
+                .ports
+                .ecs()
+                .task_definition(rev)
+                .await
+                .map_err(|e| e.to_string());
+            let prev = match &previous {
+                Some(p) => Some(
+                    self.ports
+                        .ecs()
+                        .task_definition(p)
+                        .await
+                        .map_err(|e| e.to_string()),
+                ),
+                None => None,
+            };
+            out.push(decide::definition_diff(rev, previous.as_deref(), next, prev));
+        }
+        out
+    }
+
+    /// The diagnosis page: the cause (or why none is named), the hypotheses, the metrics, what
+    /// changed. Not sent while the incident is held as flapping. Recorded as `.../paged`.
+    async fn page(
+        &self,
+        raised: &IncidentRaised,
+        report: &DiagnosisReport,
+        ids: &record::DiagnosisIds<'_>,
+    ) -> Result<(), Error> {
+        let Some(inc) = self.ports.store().get(&raised.incident_id).await? else {
+            return Ok(());
+        };
+        if inc.flapping_since.is_some() || inc.status == crate::model::incident::IncidentStatus::Resolved {
+            return Ok(());
+        }
+        let message = record::page_message(&inc, report);
+        let summary = format!("Diagnosis paged: {}", message.subject);
+        match self
+            .ports
+            .notifier()
+            .notify(Route::Severity(inc.severity), &message)
+            .await
+        {
+            Ok(_) => {
+                self.ports
+                    .store()
+                    .append(
+                        &inc.id,
+                        &[TimelineEntry::new(
+                            ids.paged(),
+                            self.ports.clock().now(),
+                            EntryKind::Paged,
+                            summary,
+                        )],
+                    )
+                    .await?;
+            }
+            Err(e) if e.retryable => return Err(Error::Port(e)),
+            Err(e) => {
+                // a page nobody can send is recorded; the diagnosis stands
+                self.ports
+                    .store()
+                    .append(
+                        &inc.id,
+                        &[TimelineEntry::new(
+                            ids.paged(),
+                            self.ports.clock().now(),
+                            EntryKind::Note,
+                            format!("The diagnosis page could not be sent: {e}"),
+                        )],
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn describe(&self, service: Option<&EcsService>) -> Option<Result<ServiceState, String>> {
@@ -384,8 +594,9 @@ fn dropped_groups_entry(
 mod tests {
     use super::*;
     use crate::adapters::local_logs::LocalLogQueries;
+    use crate::adapters::local_metrics::RecordedMetrics;
     use crate::adapters::memory::{
-        InMemoryEventBus, InMemoryIncidentStore, InMemoryServiceControl, SimClock,
+        InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, InMemoryServiceControl, SimClock,
     };
     use crate::model::incident::IncidentId;
     use crate::model::pipeline::Event;
@@ -426,6 +637,7 @@ mod tests {
             runbook_hint: None,
             namespace: None,
             metric_name: None,
+            dimensions: Default::default(),
             tags: BTreeMap::new(),
             reopened: 0,
         }
@@ -506,6 +718,8 @@ prevention: ["don't"]
     struct World {
         store: InMemoryIncidentStore,
         logs: FakeLogs,
+        metrics: RecordedMetrics,
+        notifier: InMemoryNotifier,
         ecs: InMemoryServiceControl,
         bus: InMemoryEventBus,
         clock: SimClock,
@@ -523,6 +737,8 @@ prevention: ["don't"]
             World {
                 store,
                 logs,
+                metrics: RecordedMetrics::default(),
+                notifier: InMemoryNotifier::new(),
                 ecs: InMemoryServiceControl::new(),
                 bus: InMemoryEventBus::new(),
                 clock: SimClock::new(at(14, 36)),
@@ -535,6 +751,8 @@ prevention: ["don't"]
                 ports: Wired::new()
                     .store(&self.store)
                     .logs(&self.logs)
+                    .metrics(&self.metrics)
+                    .notifier(&self.notifier)
                     .ecs(&self.ecs)
                     .bus(&self.bus)
                     .clock(&self.clock),
@@ -571,7 +789,7 @@ prevention: ["don't"]
             .find(|e| e.kind() == EntryKind::DiagnosisCompleted)
             .unwrap()
             .summary
-            .contains("1 of 3 queries failed"));
+            .contains("1 of 4 queries failed"));
         assert_eq!(w.bus.events().len(), 1);
     }
 
@@ -625,7 +843,11 @@ prevention: ["don't"]
         let second = w.uc().handle(&ev).await.unwrap();
         assert!(!first.repeated && second.repeated);
         assert_eq!(second.cause, first.cause);
-        assert_eq!(w.logs.calls().len(), 3, "queries ran once");
+        assert_eq!(
+            w.logs.calls().len(),
+            4,
+            "queries ran once (the runbook's 3 and log-volume)"
+        );
         assert_eq!(w.bus.events().len(), 1);
         assert_eq!(w.timeline().await, timeline);
         let inc = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
@@ -634,7 +856,7 @@ prevention: ["don't"]
         let mut esc = ev.clone();
         esc.severity = Severity::Sev1;
         w.uc().handle(&esc).await.unwrap();
-        assert_eq!(w.logs.calls().len(), 6);
+        assert_eq!(w.logs.calls().len(), 8);
         assert_eq!(w.bus.events().len(), 2);
         assert!(w
             .timeline()
@@ -666,6 +888,8 @@ prevention: ["don't"]
             ports: Wired::new()
                 .store(&store2)
                 .logs(&w.logs)
+                .metrics(&w.metrics)
+                .notifier(&w.notifier)
                 .ecs(&w.ecs)
                 .bus(&w.bus)
                 .clock(&w.clock),
@@ -675,7 +899,7 @@ prevention: ["don't"]
         let r = uc.handle(&ev).await.unwrap();
         assert!(r.repeated);
         assert_eq!(w.bus.events().len(), 1);
-        assert_eq!(w.logs.calls().len(), 3, "no query ran again");
+        assert_eq!(w.logs.calls().len(), 4, "no query ran again");
     }
 
     #[tokio::test]
@@ -685,8 +909,9 @@ prevention: ["don't"]
         assert_eq!(r.runbook, None);
         assert_eq!(r.cause, None);
         let names: Vec<String> = w.logs.calls().iter().map(|q| q.name.clone()).collect();
-        assert_eq!(names.len(), 2);
+        assert_eq!(names.len(), 3);
         assert!(names.contains(&"errors".to_string()) && names.contains(&"error-counts".to_string()));
+        assert!(names.contains(&LOG_VOLUME.to_string()));
         assert!(w
             .logs
             .calls()
@@ -741,8 +966,9 @@ prevention: ["don't"]
         let mut ev = with_route(raised("api-5xx"), "r");
         ev.ecs = Some(EcsService::new("prod", "x/ | stats count() by @message"));
         let r = w.uc().handle(&ev).await.unwrap();
-        // the two queries over /ecs/{service_name} are not run; the one with a fixed group is
-        assert_eq!(w.logs.calls().len(), 1);
+        // the two queries over /ecs/{service_name} are not run; the one with a fixed group is,
+        // and log-volume over that group
+        assert_eq!(w.logs.calls().len(), 2);
         let failed: Vec<&str> = r
             .queries
             .iter()
@@ -852,10 +1078,14 @@ prevention: ["x"]
         let clock = SimClock::new(at(14, 36));
         let runbooks = runbooks();
         let settings = Settings::default();
+        let metrics = RecordedMetrics::default();
+        let notifier = InMemoryNotifier::new();
         let uc = Diagnose {
             ports: Wired::new()
                 .store(&store)
                 .logs(&logs)
+                .metrics(&metrics)
+                .notifier(&notifier)
                 .ecs(&ecs)
                 .bus(&bus)
                 .clock(&clock),

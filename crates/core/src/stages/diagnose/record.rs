@@ -4,12 +4,17 @@
 use super::decide::{DiagnosisReport, Planned, QueryOutcome};
 use crate::model::duration::human;
 use crate::model::entry_id::EntryId;
+use crate::model::evidence::Hypothesis;
+use crate::model::incident::Incident;
 use crate::model::pipeline::IncidentRaised;
+use crate::model::text::{plain, plain_line};
 use crate::model::timeline::{detail, Detail, EntryKind, TimelineEntry};
+use crate::ports::Notification;
 use crate::runbook::findings::CauseMatch;
 use crate::runbook::{Runbook, TriggerMatch};
 use crate::Error;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 /// The ids of one diagnosis's entries: one diagnosis per severity (an escalation re-diagnoses)
 /// and per reopened cycle.
@@ -43,6 +48,10 @@ impl<'r> DiagnosisIds<'r> {
     pub fn redrafted(&self) -> String {
         self.step("postmortem-redrafted")
     }
+
+    pub fn paged(&self) -> String {
+        self.step("paged")
+    }
 }
 
 /// `diagnosis-started`: the runbook and why, the queries' log groups and window.
@@ -64,18 +73,31 @@ pub(super) fn started_entry(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    let over = if groups.is_empty() {
+        let why = planned
+            .iter()
+            .find_map(|p| p.request.as_ref().err())
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        format!("no log group{why}")
+    } else {
+        groups.join(", ")
+    };
+    let metrics = if runbook.metrics.is_empty() {
+        String::new()
+    } else {
+        format!(" and {} metrics", runbook.metrics.len())
+    };
     let started_summary = match &because {
         Some(why) => format!(
-            "Diagnosis started with runbook {} ({why}): {} queries over {}, {}–{}",
+            "Diagnosis started with runbook {} ({why}): {} queries over {over}{metrics}, {}–{}",
             runbook.id,
             planned.len(),
-            groups.join(", "),
             window_start.format("%H:%M"),
             window_end.format("%H:%M")
         ),
         None => format!(
-            "Diagnosis started without a runbook: generic queries over {}, {}–{}",
-            groups.join(", "),
+            "Diagnosis started without a runbook: generic queries over {over}, {}–{}",
             window_start.format("%H:%M"),
             window_end.format("%H:%M")
         ),
@@ -140,6 +162,14 @@ pub(super) fn finding_entries(
             ),
         });
     }
+    for m in &report.metrics {
+        entries.push(TimelineEntry::of(
+            ids.step(&format!("metric/{}", m.step)),
+            now,
+            m.clone(),
+            format!("Metric {}: {}", m.step, m.line()),
+        ));
+    }
     entries.push(
         TimelineEntry::new(
             ids.step("recent-changes"),
@@ -199,7 +229,94 @@ pub(super) fn finding_entries(
             .with_detail(m.clone()),
         );
     }
+    if !report.hypotheses.is_empty() || report.abstained.is_some() {
+        entries.push(TimelineEntry::of(
+            ids.step("hypotheses"),
+            now,
+            detail::Hypotheses {
+                hypotheses: report.hypotheses.clone(),
+                abstained: report.abstained.clone(),
+            },
+            hypotheses_line(report),
+        ));
+    }
     entries
+}
+
+/// `Hypotheses: a (1.00), b (0.50); cause a` or `...; abstained: why`.
+fn hypotheses_line(r: &DiagnosisReport) -> String {
+    let ranked: Vec<String> = r.hypotheses.iter().map(Hypothesis::label).collect();
+    let ranked = if ranked.is_empty() {
+        "none".to_string()
+    } else {
+        ranked.join(", ")
+    };
+    match (&r.cause, &r.abstained) {
+        (_, Some(why)) => format!("Hypotheses: {ranked}; abstained, no cause named: {why}"),
+        (Some(c), None) => format!("Hypotheses: {ranked}; cause {c}"),
+        (None, None) => format!("Hypotheses: {ranked}"),
+    }
+}
+
+/// The page a diagnosis sends: what it found and what it did not, for a person to read.
+pub(super) fn page_message(inc: &Incident, r: &DiagnosisReport) -> Notification {
+    let subject = match (&r.cause, &r.abstained) {
+        (Some(c), _) => format!("[{}] Diagnosis: {c} on {}", inc.severity, inc.service),
+        (None, Some(_)) => format!(
+            "[{}] Diagnosis inconclusive on {}: no automatic action",
+            inc.severity, inc.service
+        ),
+        (None, None) => format!("[{}] Diagnosis: no known cause on {}", inc.severity, inc.service),
+    };
+    let mut body = vec![format!("Incident {} ({}).", inc.id, inc.title)];
+    match (&r.cause, &r.abstained) {
+        (Some(c), _) => body.push(format!(
+            "Cause: {c}, runbook {}{}.",
+            r.runbook.as_deref().unwrap_or("none"),
+            if r.suggested.is_empty() {
+                String::new()
+            } else {
+                format!("; suggested {}", r.suggested.join(", "))
+            }
+        )),
+        (None, Some(why)) => body.push(format!(
+            "No cause is named and no automatic action will be taken (approval is still possible): {why}."
+        )),
+        (None, None) => body.push(format!(
+            "No known cause of runbook {} matched.",
+            r.runbook.as_deref().unwrap_or("(none: generic diagnostics)")
+        )),
+    }
+    if !r.hypotheses.is_empty() {
+        body.push("Hypotheses, best first:".to_string());
+        for (i, h) in r.hypotheses.iter().enumerate() {
+            body.push(format!("{}. {}", i + 1, h.label()));
+            body.extend(h.evidence.iter().map(|e| format!("   for: {e}")));
+            body.extend(h.against.iter().map(|e| format!("   against: {e}")));
+            body.extend(h.missing.iter().map(|e| format!("   missing: {e}")));
+        }
+    }
+    if !r.metrics.is_empty() {
+        body.push("Metrics:".to_string());
+        body.extend(r.metrics.iter().map(|m| format!("- {}", m.line())));
+    }
+    body.push(format!("What changed: {}", r.recent_changes.line()));
+    match (r.estimated_start, &r.start_note) {
+        (Some(t), _) => body.push(format!("Started ~{} UTC.", t.format("%H:%M"))),
+        (None, Some(n)) => body.push(format!("Start unknown: {n}.")),
+        (None, None) => {}
+    }
+    Notification {
+        subject: plain_line(&subject),
+        // alarm names, log lines and metric dimensions come from outside: inert
+        body: plain(&body.join("\n")),
+        attributes: BTreeMap::from([
+            ("kind".to_string(), "diagnosis".to_string()),
+            ("severity".to_string(), inc.severity.to_string()),
+            ("service".to_string(), inc.service.clone()),
+            ("incident".to_string(), inc.id.to_string()),
+        ]),
+    }
 }
 
 /// `diagnosis-completed`, carrying the whole report.
@@ -239,6 +356,9 @@ fn sorted_like<'p>(planned: &'p [Planned], outcomes: &[QueryOutcome]) -> Vec<&'p
 fn completed_summary(r: &DiagnosisReport, raised: &IncidentRaised) -> String {
     let mut s = match (&r.cause, &r.runbook) {
         (Some(c), Some(rb)) => format!("Diagnosis completed: cause {c} (runbook {rb})"),
+        (None, Some(rb)) if r.abstained.is_some() => {
+            format!("Diagnosis completed: abstained, the evidence of runbook {rb} does not decide the cause")
+        }
         (None, Some(rb)) => format!("Diagnosis completed: no known cause of runbook {rb} matched"),
         (_, None) => "Diagnosis completed without a runbook".to_string(),
     };

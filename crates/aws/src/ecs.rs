@@ -1,12 +1,16 @@
 //! [`EcsServiceControl`]: the [`ServiceControl`] port over DescribeServices,
-//! ListTaskDefinitions and UpdateService.
+//! ListTaskDefinitions, DescribeTaskDefinition and UpdateService.
 
 use crate::error::port_error;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionStatus};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use firebreak_core::model::incident::EcsService;
 use firebreak_core::ports::{
-    Deployment, PortError, ServiceControl, ServiceEvent, ServiceState, ServiceUpdate,
+    ContainerDefinition, Deployment, PortError, ServiceControl, ServiceEvent, ServiceState, ServiceUpdate,
+    TaskDefinition,
 };
 
 /// `arn:aws:ecs:r:a:task-definition/family:3` (or `family:3`) → `family:3`.
@@ -66,6 +70,59 @@ fn state(service: &EcsService, s: &aws_sdk_ecs::types::Service) -> ServiceState 
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
             .collect(),
     }
+}
+
+/// What a diagnosis compares of a task definition. Secrets keep their names only: `valueFrom` (the
+/// ARN of the secret or parameter) is not copied. A container's `cpu` of 0 is ECS's "not set"
+/// (the field has no null), so it becomes `None`.
+fn task_definition_of(td: &aws_sdk_ecs::types::TaskDefinition, asked: &str) -> TaskDefinition {
+    let name = match (td.task_definition_arn(), td.family()) {
+        (Some(arn), _) if !arn.is_empty() => family_revision(arn).to_string(),
+        (_, Some(family)) if td.revision() > 0 => format!("{family}:{}", td.revision()),
+        _ => family_revision(asked).to_string(),
+    };
+    TaskDefinition {
+        name,
+        cpu: td.cpu().map(str::to_string),
+        memory: td.memory().map(str::to_string),
+        containers: td.container_definitions().iter().map(container_of).collect(),
+    }
+}
+
+fn container_of(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {
+    ContainerDefinition {
+        name: c.name().unwrap_or_default().to_string(),
+        image: c.image().unwrap_or_default().to_string(),
+        environment: c
+            .environment()
+            .iter()
+            .filter_map(|kv| Some((kv.name()?.to_string(), kv.value().unwrap_or_default().to_string())))
+            .collect(),
+        secrets: c.secrets().iter().map(|s| s.name().to_string()).collect(),
+        command: c.command().to_vec(),
+        entry_point: c.entry_point().to_vec(),
+        cpu: Some(c.cpu()).filter(|&n| n != 0),
+        memory: c.memory(),
+    }
+}
+
+/// ECS answers a task definition it does not know with a ClientException ("Unable to describe
+/// task definition."), not with a dedicated error.
+fn is_unknown_task_definition<R>(err: &SdkError<DescribeTaskDefinitionError, R>) -> bool {
+    let Some(e) = err.as_service_error() else {
+        return false;
+    };
+    let client_error =
+        matches!(e, DescribeTaskDefinitionError::ClientException(_)) || e.code() == Some("ClientException");
+    let message = e.message().unwrap_or_default().to_ascii_lowercase();
+    client_error
+        && [
+            "unable to describe task definition",
+            "not found",
+            "does not exist",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 fn not_found(op: &str, service: &EcsService, reason: &str) -> PortError {
@@ -132,6 +189,41 @@ impl ServiceControl for EcsServiceControl {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => return Ok(out),
             }
+        }
+    }
+
+    /// `Ok(None)` for a name ECS does not know (never registered, or deleted); an INACTIVE
+    /// (deregistered) revision is still known and returned.
+    async fn task_definition(&self, name: &str) -> Result<Option<TaskDefinition>, PortError> {
+        const OP: &str = "ECS DescribeTaskDefinition";
+        if name.trim().is_empty() {
+            return Err(PortError::new(OP, "the task definition name is empty", false)
+                .with_code("InvalidParameterException"));
+        }
+        // ECS numbers revisions from 1; anything else after the family's `:` is a malformed
+        // name, not an unknown one (and moto answers it with a 500).
+        if let Some((_, rev)) = family_revision(name).split_once(':') {
+            if rev.parse::<u32>().map_or(true, |r| r == 0) {
+                return Err(PortError::new(
+                    OP,
+                    format!(
+                        "the task definition {name:?} has no valid revision ({rev:?} is not a number from 1)"
+                    ),
+                    false,
+                )
+                .with_code("InvalidParameterException"));
+            }
+        }
+        match self
+            .client
+            .describe_task_definition()
+            .task_definition(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.task_definition().map(|td| task_definition_of(td, name))),
+            Err(e) if is_unknown_task_definition(&e) => Ok(None),
+            Err(e) => Err(port_error(OP, &e)),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod error;
 pub mod identity;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod store;
 pub mod table;
@@ -26,6 +27,7 @@ pub use identity::StsCallerIdentity;
 pub use logs::{
     FetchError, FetchedEvent, FetchingLogQueries, FilterLogEventsFetcher, InsightsLogQueries, PollSchedule,
 };
+pub use metrics::CloudWatchMetrics;
 pub use notify::{SnsNotifier, Topics};
 pub use store::DynamoIncidentStore;
 pub use table::{create_table, table_spec, TableSpec};

@@ -4,10 +4,11 @@ use super::*;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::error::ErrorMetadata;
 use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
-use aws_sdk_ecs::types::error::ClusterNotFoundException;
-use aws_sdk_ecs::types::{DeploymentRolloutState, Failure, Service, Tag};
+use aws_sdk_ecs::types::error::{ClientException, ClusterNotFoundException};
+use aws_sdk_ecs::types::{DeploymentRolloutState, Failure, KeyValuePair, Secret, Service, Tag};
 use aws_sdk_ecs::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
@@ -193,6 +194,215 @@ async fn update_sends_only_the_fields_that_are_set() {
         .unwrap();
     assert_eq!(st.desired, 8);
     assert_eq!(rule.num_calls(), 1);
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf";
+const PARAM_ARN: &str = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/api-key";
+
+fn full_task_definition() -> aws_sdk_ecs::types::TaskDefinition {
+    let app = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("app")
+        .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/articles-api:1.4.2")
+        .cpu(256)
+        .memory(512)
+        .environment(KeyValuePair::builder().name("POOL_SIZE").value("20").build())
+        .environment(KeyValuePair::builder().name("LOG_LEVEL").value("info").build())
+        .secrets(
+            Secret::builder()
+                .name("DB_PASSWORD")
+                .value_from(SECRET_ARN)
+                .build()
+                .unwrap(),
+        )
+        .secrets(
+            Secret::builder()
+                .name("API_KEY")
+                .value_from(PARAM_ARN)
+                .build()
+                .unwrap(),
+        )
+        .command("serve")
+        .command("--port=8080")
+        .entry_point("/bin/app")
+        .build();
+    let sidecar = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("log-router")
+        .image("public.ecr.aws/aws-observability/aws-for-fluent-bit@sha256:0123abcd")
+        .build();
+    aws_sdk_ecs::types::TaskDefinition::builder()
+        .task_definition_arn(format!("{TD}:42"))
+        .family("articles-api")
+        .revision(42)
+        .cpu("1 vCPU")
+        .memory("2048")
+        .container_definitions(app)
+        .container_definitions(sidecar)
+        .build()
+}
+
+#[tokio::test]
+async fn task_definition_maps_containers_and_keeps_only_secret_names() {
+    let rule = mock!(Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some("articles-api:42"))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(full_task_definition())
+                .build()
+        });
+    let td = EcsServiceControl::new(client(&[&rule]))
+        .task_definition("articles-api:42")
+        .await
+        .unwrap()
+        .expect("a registered task definition is found");
+    let expected = TaskDefinition {
+        name: "articles-api:42".into(),
+        cpu: Some("1 vCPU".into()),
+        memory: Some("2048".into()),
+        containers: vec![
+            ContainerDefinition {
+                name: "app".into(),
+                image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/articles-api:1.4.2".into(),
+                environment: [("LOG_LEVEL", "info"), ("POOL_SIZE", "20")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                secrets: vec!["DB_PASSWORD".into(), "API_KEY".into()],
+                command: vec!["serve".into(), "--port=8080".into()],
+                entry_point: vec!["/bin/app".into()],
+                cpu: Some(256),
+                memory: Some(512),
+            },
+            ContainerDefinition {
+                name: "log-router".into(),
+                image: "public.ecr.aws/aws-observability/aws-for-fluent-bit@sha256:0123abcd".into(),
+                ..ContainerDefinition::default()
+            },
+        ],
+    };
+    assert_eq!(td, expected);
+    let json = serde_json::to_string(&td).unwrap();
+    assert!(!json.contains(SECRET_ARN), "{json}");
+    assert!(!json.contains(PARAM_ARN), "{json}");
+    assert!(
+        !json.contains("secretsmanager") && !json.contains("arn:aws:ssm"),
+        "{json}"
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn task_definition_asked_by_arn_is_named_family_revision() {
+    let rule = mock!(Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some(&format!("{TD}:42")))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(full_task_definition())
+                .build()
+        });
+    let td = EcsServiceControl::new(client(&[&rule]))
+        .task_definition(&format!("{TD}:42"))
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(td.name, "articles-api:42");
+}
+
+#[tokio::test]
+async fn unknown_task_definition_is_none() {
+    let rule = mock!(Client::describe_task_definition).then_error(|| {
+        DescribeTaskDefinitionError::ClientException(
+            ClientException::builder()
+                .message("Unable to describe task definition.")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ClientException")
+                        .message("Unable to describe task definition.")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let td = EcsServiceControl::new(client(&[&rule]))
+        .task_definition("articles-api:999")
+        .await
+        .unwrap();
+    assert_eq!(td, None);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn other_client_exceptions_of_task_definition_are_errors_not_none() {
+    let rule = mock!(Client::describe_task_definition).then_error(|| {
+        DescribeTaskDefinitionError::ClientException(
+            ClientException::builder()
+                .message("User is not authorized to perform ecs:DescribeTaskDefinition")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ClientException")
+                        .message("User is not authorized to perform ecs:DescribeTaskDefinition")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let err = EcsServiceControl::new(client(&[&rule]))
+        .task_definition("articles-api:42")
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "ECS DescribeTaskDefinition");
+    assert_eq!(err.code.as_deref(), Some("ClientException"));
+    assert!(!err.retryable);
+}
+
+#[tokio::test]
+async fn task_definition_throttling_is_retryable() {
+    let rule = mock!(Client::describe_task_definition).then_error(|| {
+        DescribeTaskDefinitionError::generic(
+            ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let err = EcsServiceControl::new(client(&[&rule]))
+        .task_definition("articles-api:42")
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "ECS DescribeTaskDefinition");
+    assert_eq!(err.code.as_deref(), Some("ThrottlingException"));
+    assert_eq!(err.message, "Rate exceeded");
+    assert!(err.retryable);
+}
+
+#[tokio::test]
+async fn empty_task_definition_name_is_refused_without_a_call() {
+    let rule = mock!(Client::describe_task_definition)
+        .then_output(|| DescribeTaskDefinitionOutput::builder().build());
+    let err = EcsServiceControl::new(client(&[&rule]))
+        .task_definition(" ")
+        .await
+        .unwrap_err();
+    assert!(!err.retryable);
+    assert!(err.message.contains("empty"), "{err:?}");
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_malformed_revision_is_refused_without_a_call() {
+    let rule = mock!(Client::describe_task_definition)
+        .then_output(|| DescribeTaskDefinitionOutput::builder().build());
+    let ecs = EcsServiceControl::new(client(&[&rule]));
+    for name in [
+        "articles-api:latest",
+        "articles-api:0",
+        "articles-api:",
+        &format!("{TD}:x"),
+    ] {
+        let err = ecs.task_definition(name).await.unwrap_err();
+        assert!(!err.retryable, "{err:?}");
+        assert!(err.message.contains("no valid revision"), "{err:?}");
+    }
+    assert_eq!(rule.num_calls(), 0);
 }
 
 #[test]

@@ -170,6 +170,34 @@ async fn seed_logs(cfg: &SdkConfig, group: &str, alarm: DateTime<Utc>) -> Result
     Ok(())
 }
 
+const ALB: [(&str, &str); 2] = [
+    ("LoadBalancer", "app/prod-alb/50dc6c495c0c9188"),
+    ("TargetGroup", "targetgroup/articles-api/73e2d6bc24d8a067"),
+];
+
+/// The load balancer's RequestCount per minute for the 80 minutes before `alarm`: 1200, then
+/// 2400 from 12 minutes before it, as the seeded logs tell.
+fn request_rate(alarm: DateTime<Utc>) -> Vec<firebreak_core::adapters::local_metrics::MetricPoint> {
+    let start = alarm - Duration::minutes(80);
+    let start = start - Duration::seconds(start.timestamp() % 60);
+    (0..82)
+        .map(|m| {
+            let at = start + Duration::minutes(m);
+            firebreak_core::adapters::local_metrics::MetricPoint {
+                namespace: "AWS/ApplicationELB".into(),
+                name: "RequestCount".into(),
+                dimensions: ALB.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                at,
+                value: if at >= alarm - Duration::minutes(12) {
+                    2400.0
+                } else {
+                    1200.0
+                },
+            }
+        })
+        .collect()
+}
+
 fn raised(inc: &Incident, at: DateTime<Utc>) -> IncidentRaised {
     IncidentRaised {
         incident_id: inc.id.clone(),
@@ -181,6 +209,8 @@ fn raised(inc: &Incident, at: DateTime<Utc>) -> IncidentRaised {
         runbook_hint: None,
         namespace: Some("AWS/ApplicationELB".into()),
         metric_name: Some("HTTPCode_Target_5XX_Count".into()),
+        dimensions: ALB.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        composite_rule: None,
         tags: Default::default(),
         reopened: 0,
     }
@@ -201,10 +231,17 @@ async fn the_seed_incident_is_diagnosed_from_moto_logs_and_scaled_out_for_real()
         aws_sdk_cloudwatchlogs::Client::new(&cfg),
         50_000,
     ));
+    // moto does not serve GetMetricData in the protocol aws-sdk-cloudwatch speaks (DESIGN.md):
+    // the metric steps read recorded points with the logs' story (requests doubled 12 minutes
+    // before the alarm). Without them, the service's deployment (moto's CreateService, minutes
+    // ago) and the traffic would explain the pool errors equally, and the diagnosis abstains.
+    let metrics = firebreak_core::adapters::local_metrics::RecordedMetrics::new(request_rate(alarm_at));
     let diagnose = Diagnose {
         ports: Wired::new()
             .store(&e.store)
             .logs(&logs)
+            .metrics(&metrics)
+            .notifier(&e.notifier)
             .ecs(&e.ecs)
             .bus(&e.bus)
             .clock(&SystemClock),

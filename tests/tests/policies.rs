@@ -56,12 +56,15 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("TriageRole", with_page(&["dynamodb:UpdateItem"])),
         (
             "DiagnoseRole",
-            role(&[
+            with_page(&[
                 "logs:StartQuery",
                 "logs:GetQueryResults",
                 "logs:StopQuery",
                 "logs:FilterLogEvents",
                 "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "ecs:ListTaskDefinitions",
+                "cloudwatch:GetMetricData",
             ]),
         ),
         (
@@ -794,8 +797,8 @@ fn every_check_fails_on_a_template_that_regresses() -> Result<()> {
         ),
         (
             "diagnose may update services",
-            "                Action: ecs:DescribeServices\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # Only",
-            "                Action: ecs:UpdateService\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # Only",
+            "                Action: ecs:DescribeServices\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # What a deployment",
+            "                Action: ecs:UpdateService\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # What a deployment",
             "role actions",
         ),
         (

@@ -117,7 +117,12 @@ fn json_output_has_every_contract_key_with_nulls_not_missing() {
 fn a_failed_check_exits_1_naming_the_difference_and_a_bad_scenario_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let seed = root().join("events/scenarios/seed-connection-pool");
-    for f in ["alarm.sns.json", "ok.eventbridge.json", "logs.jsonl"] {
+    for f in [
+        "alarm.sns.json",
+        "ok.eventbridge.json",
+        "logs.jsonl",
+        "metrics.jsonl",
+    ] {
         std::fs::copy(seed.join(f), dir.path().join(f)).unwrap();
     }
     let yaml = std::fs::read_to_string(seed.join("scenario.yaml"))

@@ -80,6 +80,7 @@ fn raised(id: &str, alarm_at: DateTime<Utc>) -> IncidentRaised {
                 "targetgroup/articles-api/73e2d6bc24d8a067".to_string(),
             ),
         ]),
+        composite_rule: None,
         tags: BTreeMap::new(),
         reopened: 0,
     }

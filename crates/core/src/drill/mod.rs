@@ -123,7 +123,7 @@ impl FleetService {
 #[serde(untagged)]
 pub enum FleetTaskDefinition {
     Name(String),
-    Full(FleetTaskDefinitionBody),
+    Full(Box<FleetTaskDefinitionBody>),
 }
 
 /// A task definition with one container, as a scenario describes it.

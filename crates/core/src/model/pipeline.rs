@@ -27,6 +27,9 @@ pub struct IncidentRaised {
     /// read the alarm's own dimensions.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub dimensions: std::collections::BTreeMap<String, String>,
+    /// A composite alarm's rule (`ALARM("a") OR ALARM("b")`); `None` for metric alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite_rule: Option<String>,
     pub tags: std::collections::BTreeMap<String, String>,
     /// How many times the incident has been reopened: each cycle is diagnosed afresh.
     #[serde(default)]

@@ -745,8 +745,7 @@ pub fn summarize_metric(
             n += 1;
         }
     }
-    let (base, window): (Vec<(DateTime<Utc>, f64)>, Vec<(DateTime<Utc>, f64)>) =
-        points.into_iter().partition(|(t, _)| *t < incident.0);
+    let (base, window): (Series, Series) = points.into_iter().partition(|(t, _)| *t < incident.0);
     summary.baseline_points = base.len();
     summary.points = window.clone();
     if window.is_empty() {
@@ -1017,7 +1016,7 @@ mod tests {
             None,
         );
         assert_eq!(earliest_rise(&[a.clone(), b.clone()], &[]), Some(t("14:15")));
-        assert_eq!(earliest_rise(&[b.clone()], &[]), Some(t("14:20")));
+        assert_eq!(earliest_rise(std::slice::from_ref(&b), &[]), Some(t("14:20")));
         assert_eq!(earliest_rise(&[], &[]), None);
         // two bins of data before it are not yet an established baseline
         let short = summarize("c", &bins(&[("14:00", 5), ("14:05", 5), ("14:10", 30)]), None);

@@ -762,6 +762,97 @@ prevention: ["Stop it going boom."]
         );
     }
 
+    const METRIC: &str = r#"
+  - name: request-rate
+    metric: { namespace: AWS/ApplicationELB, name: RequestCount, dimensions: alarm, stat: Sum }
+  - name: cpu
+    metric: { namespace: AWS/ECS, name: CPUUtilization, dimensions: ecs-service }
+    unit: "%"
+  - name: fixed
+    metric: { namespace: Orders, name: Pool, dimensions: { Cluster: "{cluster}", Env: prod } }
+    period: 5m
+causes:"#;
+
+    fn with_metrics(text: &str) -> String {
+        GOOD.replacen("\ncauses:", METRIC, 1).replace(
+            r#"      - pattern: { query: errors, matches: "boom" }"#,
+            &format!("      - pattern: {{ query: errors, matches: \"boom\" }}\n{text}"),
+        )
+    }
+
+    #[test]
+    fn metric_steps_and_signatures_are_checked() {
+        let ok = with_metrics(
+            "      - metric: { step: request-rate, factor: 1.5 }\n      - not: { metric: { step: cpu, above: 80 } }",
+        );
+        let f = lint_sources(&[src("good.yaml", &ok)]);
+        assert!(errors(&f).is_empty(), "{f:#?}");
+        let rb: Runbook = serde_norway::from_str(&ok).unwrap();
+        assert_eq!(rb.metrics.len(), 3);
+        assert_eq!(rb.investigation.len(), 1);
+
+        let e = errors(&lint_sources(&[src(
+            "good.yaml",
+            &with_metrics("      - metric: { step: rps, factor: 1.5 }"),
+        )]));
+        assert!(
+            e[0].contains("names metric step \"rps\"") && e[0].contains("request-rate, cpu, fixed"),
+            "{e:?}"
+        );
+        let e = errors(&lint_sources(&[src(
+            "good.yaml",
+            &with_metrics("      - not: { metric: { step: cpu, factor: 1 } }"),
+        )]));
+        assert!(e[0].contains("signatures[1].not.factor"), "{e:?}");
+        let bad = with_metrics("")
+            .replace("stat: Sum", "stat: Median")
+            .replace("period: 5m", "period: 90s");
+        let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
+        assert!(e.iter().any(|m| m.contains("\"Median\" is not Average")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("investigation[fixed].period")),
+            "{e:?}"
+        );
+        let bad = with_metrics("").replace("{cluster}", "{clustre}");
+        let e = errors(&lint_sources(&[src("good.yaml", &bad)]));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("investigation[fixed].metric.dimensions.Cluster")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_step_is_a_query_or_a_metric_and_says_so() {
+        let both = GOOD.replace(
+            "  - name: errors\n",
+            "  - name: errors\n    metric: { namespace: A, name: B }\n",
+        );
+        let e = lint_sources(&[src("good.yaml", &both)]);
+        assert!(
+            e[0].to_string()
+                .contains("`query` (Logs Insights) or `metric` (CloudWatch), not both"),
+            "{e:?}"
+        );
+        let neither = GOOD.replace(
+            "  - name: errors\n    query: |",
+            "  - name: errors\n    description: |",
+        );
+        let e = lint_sources(&[src("good.yaml", &neither)]);
+        assert!(e[0].to_string().contains("needs `query`"), "{e:?}");
+        let stray = with_metrics("").replace("    period: 5m\n", "    period: 5m\n    measures: requests\n");
+        let e = lint_sources(&[src("good.yaml", &stray)]);
+        assert!(e[0].to_string().contains("belong to a query step"), "{e:?}");
+        let reserved = GOOD
+            .replace("  - name: errors", "  - name: log-volume")
+            .replace("query: errors,", "query: log-volume,");
+        let e = errors(&lint_sources(&[src("good.yaml", &reserved)]));
+        assert!(
+            e.iter().any(|m| m.contains("the query every diagnosis adds")),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn an_unknown_action_or_bad_parameter_is_an_error() {
         let bad = GOOD.replace("{ action: ecs-restart }", "{ action: ecs-reboot }");

@@ -102,7 +102,8 @@ impl TemplateVars {
                 v.set("cluster", ecs.cluster.clone());
             }
             None => {
-                v.set("service_name", raised.service.clone());
+                // a service named after its alarm ("Orders API 5xx") still names a log group
+                v.set("service_name", log_group_safe(&raised.service));
             }
         }
         if let Some(ns) = &raised.namespace {
@@ -416,6 +417,20 @@ pub fn render_value(template: &str, vars: &TemplateVars) -> Result<String, crate
     Ok(out)
 }
 
+/// `value` with every run of characters a log-group name cannot hold replaced by one `-`
+/// (`Orders API 5xx` → `Orders-API-5xx`), for a service that is not an ECS service.
+pub fn log_group_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#') {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
 /// Whether `name` is a valid CloudWatch Logs log-group name.
 pub fn is_valid_log_group(name: &str) -> bool {
     !name.is_empty()
@@ -675,6 +690,7 @@ mod tests {
             namespace: Some("AWS/ApplicationELB".into()),
             metric_name: None,
             dimensions: Default::default(),
+            composite_rule: None,
             tags: [("team".to_string(), "content".to_string())]
                 .into_iter()
                 .collect(),

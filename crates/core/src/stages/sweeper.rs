@@ -595,6 +595,7 @@ fn raised(inc: &Incident) -> IncidentRaised {
         namespace: None,
         metric_name: None,
         dimensions: BTreeMap::new(),
+        composite_rule: None,
         tags: BTreeMap::new(),
         reopened: inc.reopened,
     }

@@ -578,6 +578,10 @@ impl<P: TriagePorts> Triage<'_, P> {
                 .primary_metric()
                 .and_then(|m| m.metric_name.clone()),
             dimensions: signal.trigger.dimensions(),
+            composite_rule: match &signal.trigger {
+                crate::model::signal::Trigger::Composite { rule, .. } => Some(rule.clone()),
+                crate::model::signal::Trigger::Metric { .. } => None,
+            },
             tags: signal.tags.clone(),
             reopened: inc.reopened,
         };

@@ -1,9 +1,12 @@
 //! diagnose: on "Incident Opened" / "Incident Escalated", runs the runbook's Logs Insights
-//! queries, reads recent ECS changes, matches known causes and tells remediate.
+//! queries and reads its CloudWatch metrics, reads recent ECS changes (deployments and what
+//! their task definitions changed), scores the known causes, pages what it found and tells
+//! remediate.
 
 use firebreak_aws::environment::DiagnosisBackend;
+use firebreak_aws::notify::SnsNotifier;
 use firebreak_aws::{
-    Clients, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, FetchingLogQueries,
+    Clients, CloudWatchMetrics, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, FetchingLogQueries,
     FilterLogEventsFetcher, InsightsLogQueries,
 };
 use firebreak_core::model::pipeline::Event;
@@ -34,6 +37,8 @@ impl LogQueries for Backend {
 struct Deps {
     store: DynamoIncidentStore,
     logs: Backend,
+    metrics: CloudWatchMetrics,
+    notifier: SnsNotifier,
     ecs: EcsServiceControl,
     bus: EventBridgeBus,
     runbooks: RunbookSet,
@@ -53,6 +58,8 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         ports: Wired::new()
             .store(&deps.store)
             .logs(&deps.logs)
+            .metrics(&deps.metrics)
+            .notifier(&deps.notifier)
             .ecs(&deps.ecs)
             .bus(&deps.bus)
             .clock(&SystemClock),
@@ -87,6 +94,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         logs,
+        metrics: CloudWatchMetrics::new(clients.cloudwatch()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
         ecs: EcsServiceControl::new(clients.ecs()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,

@@ -697,3 +697,181 @@ fn start_note(
             .unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::incident::IncidentId;
+    use crate::model::severity::Severity;
+    use chrono::TimeZone;
+
+    fn td(name: &str, image: &str, env: &[(&str, &str)], secrets: &[&str]) -> TaskDefinition {
+        TaskDefinition {
+            name: name.into(),
+            cpu: Some("512".into()),
+            memory: Some("1024".into()),
+            containers: vec![ContainerDefinition {
+                name: "api".into(),
+                image: image.into(),
+                environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                secrets: secrets.iter().map(|s| s.to_string()).collect(),
+                ..ContainerDefinition::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_diff_names_what_changed_and_never_a_secret_value() {
+        let a = td(
+            "api:16",
+            "repo/api@sha256:aaa",
+            &[("POOL", "10"), ("OLD", "x")],
+            &["DB_PASSWORD"],
+        );
+        let mut b = td(
+            "api:17",
+            "repo/api@sha256:bbb",
+            &[("POOL", "2"), ("NEW", "y")],
+            &["DB_PASSWORD", "API_KEY"],
+        );
+        b.memory = Some("2048".into());
+        b.containers[0].command = vec!["serve".into(), "--fast".into()];
+        let d = diff_definitions(&a, &b);
+        assert_eq!(
+            d,
+            vec![
+                "task memory 1024 -> 2048",
+                "image repo/api@sha256:aaa -> repo/api@sha256:bbb (digest sha256:aaa -> sha256:bbb)",
+                "environment NEW added = \"y\"",
+                "environment POOL: \"10\" -> \"2\"",
+                "environment OLD removed",
+                "secret API_KEY added",
+                "command (none) -> [\"serve\", \"--fast\"]",
+            ]
+        );
+        assert!(diff_definitions(&a, &a).is_empty());
+        let diff = definition_diff(
+            "api:17",
+            Some("api:16"),
+            Ok(Some(b.clone())),
+            Some(Ok(Some(a.clone()))),
+        );
+        assert!(
+            diff.line().starts_with("against api:16: task memory"),
+            "{}",
+            diff.line()
+        );
+        let unknown = definition_diff("api:17", Some("api:16"), Ok(Some(b)), Some(Ok(None)));
+        assert_eq!(unknown.note.as_deref(), Some("ECS does not know api:16"));
+        let failed = definition_diff("api:17", None, Err("Throttling".into()), None);
+        assert_eq!(failed.note.as_deref(), Some("reading api:17 failed: Throttling"));
+    }
+
+    #[test]
+    fn the_previous_revision_is_the_older_deployment_else_the_registered_one_below() {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 9, 0, 0).unwrap();
+        let dep = |td: &str, d: u32| Deployment {
+            id: format!("ecs-svc/{d}"),
+            status: "INACTIVE".into(),
+            task_definition: td.into(),
+            desired: 1,
+            running: 1,
+            rollout_state: None,
+            created_at: Some(at(d)),
+            updated_at: None,
+        };
+        let state = ServiceState {
+            service: EcsService::new("prod", "api"),
+            status: "ACTIVE".into(),
+            task_definition: "api:17".into(),
+            desired: 1,
+            running: 1,
+            pending: 0,
+            deployments: vec![dep("api:17", 10), dep("api:12", 2)],
+            events: Vec::new(),
+            tags: Default::default(),
+        };
+        let registered = ["api:12", "api:15", "api:16", "api:17"].map(String::from);
+        assert_eq!(
+            previous_revision("api:17", &state, &registered).as_deref(),
+            Some("api:12")
+        );
+        assert_eq!(previous_revision("api:12", &state, &registered).as_deref(), None);
+        let fresh = ServiceState {
+            deployments: vec![dep("api:17", 10)],
+            ..state
+        };
+        assert_eq!(
+            previous_revision("api:17", &fresh, &registered).as_deref(),
+            Some("api:16")
+        );
+    }
+
+    fn step(dimensions: Dimensions) -> MetricStep {
+        MetricStep {
+            name: "m".into(),
+            description: String::new(),
+            metric: crate::runbook::model::MetricRef {
+                namespace: "AWS/X".into(),
+                name: "Y".into(),
+                dimensions,
+                stat: "Sum".into(),
+            },
+            period: Span::minutes(1),
+            window: Span::minutes(15),
+            baseline: Span::minutes(60),
+            missing: Default::default(),
+            unit: None,
+        }
+    }
+
+    #[test]
+    fn metric_dimensions_come_from_the_alarm_the_service_or_the_runbook() {
+        let alarm_at = Utc.with_ymd_and_hms(2026, 3, 14, 14, 35, 0).unwrap();
+        let mut raised = IncidentRaised {
+            incident_id: IncidentId("INC-1".into()),
+            service: "prod/api".into(),
+            ecs: Some(EcsService::new("prod", "api")),
+            severity: Severity::Sev2,
+            alarm_name: "api-5xx".into(),
+            alarm_at,
+            runbook_hint: None,
+            namespace: None,
+            metric_name: None,
+            dimensions: BTreeMap::from([("LoadBalancer".into(), "app/x".into())]),
+            composite_rule: None,
+            tags: BTreeMap::from([("tg".into(), "targetgroup/api".into())]),
+            reopened: 0,
+        };
+        let vars = TemplateVars::from_raised(&raised);
+        let ecs = raised.ecs.clone();
+        let of = |d: Dimensions, r: &IncidentRaised| dimensions_of(&step(d), r, ecs.as_ref(), &vars);
+        assert_eq!(
+            of(Dimensions::From(DimensionSource::Alarm), &raised).unwrap()["LoadBalancer"],
+            "app/x"
+        );
+        let svc = of(Dimensions::From(DimensionSource::EcsService), &raised).unwrap();
+        assert_eq!(
+            (svc["ClusterName"].as_str(), svc["ServiceName"].as_str()),
+            ("prod", "api")
+        );
+        let fixed = Dimensions::Fixed(BTreeMap::from([("TargetGroup".into(), "{tag.tg}".into())]));
+        assert_eq!(of(fixed, &raised).unwrap()["TargetGroup"], "targetgroup/api");
+        let missing = Dimensions::Fixed(BTreeMap::from([("TargetGroup".into(), "{tag.nope}".into())]));
+        assert!(of(missing, &raised)
+            .unwrap_err()
+            .contains("dimension TargetGroup"));
+        raised.dimensions.clear();
+        assert!(of(Dimensions::From(DimensionSource::Alarm), &raised)
+            .unwrap_err()
+            .contains("has no metric dimensions"));
+        assert!(dimensions_of(
+            &step(Dimensions::From(DimensionSource::EcsService)),
+            &raised,
+            None,
+            &vars
+        )
+        .unwrap_err()
+        .contains("no ECS service"));
+    }
+}

@@ -638,6 +638,7 @@ mod tests {
             namespace: None,
             metric_name: None,
             dimensions: Default::default(),
+            composite_rule: None,
             tags: BTreeMap::new(),
             reopened: 0,
         }
@@ -1066,6 +1067,87 @@ prevention: ["x"]
         let e = w.uc().handle(&ev).await.unwrap_err();
         assert!(matches!(e, Error::Store(StoreError::NotFound(_))), "{e}");
         assert!(w.logs.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_alarm_named_with_spaces_still_names_its_log_group() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = raised("Orders API disk 70 percent");
+        ev.ecs = None;
+        ev.service = "Orders API disk 70 percent".into();
+        w.uc().handle(&ev).await.unwrap();
+        let sent = w.logs.calls();
+        assert!(!sent.is_empty());
+        assert!(
+            sent.iter()
+                .all(|q| q.log_groups == vec!["/ecs/Orders-API-disk-70-percent".to_string()]),
+            "{sent:?}"
+        );
+        let tl = w.timeline().await;
+        let started = tl
+            .iter()
+            .find(|e| e.kind() == EntryKind::DiagnosisStarted)
+            .unwrap();
+        assert!(
+            started.summary.contains("over /ecs/Orders-API-disk-70-percent,"),
+            "{}",
+            started.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn a_composite_alarm_is_named_by_its_rule() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let mut ev = raised("api-degraded");
+        ev.composite_rule = Some(r#"ALARM("api-5xx") AND ALARM("api-latency")"#.into());
+        w.uc().handle(&ev).await.unwrap();
+        let tl = w.timeline().await;
+        let nr = tl.iter().find(|e| e.kind() == EntryKind::NoRunbook).unwrap();
+        assert!(
+            nr.summary
+                .contains(r#"(composite alarm: ALARM("api-5xx") AND ALARM("api-latency"))"#),
+            "{}",
+            nr.summary
+        );
+        assert!(!nr.summary.contains("()"), "{}", nr.summary);
+    }
+
+    #[tokio::test]
+    async fn the_diagnosis_is_paged_once_with_its_hypotheses() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        w.uc().handle(&ev).await.unwrap();
+        w.uc().handle(&ev).await.unwrap();
+        let sent = w.notifier.sent();
+        assert_eq!(sent.len(), 1, "a redelivery pages nothing more");
+        let (_, n) = &sent[0];
+        assert_eq!(n.subject, "[SEV2] Diagnosis: boom on prod/api");
+        assert!(
+            n.body.contains("Hypotheses, best first:\n1. boom (1.00)"),
+            "{}",
+            n.body
+        );
+        assert_eq!(n.attributes.get("kind").map(String::as_str), Some("diagnosis"));
+        let tl = w.timeline().await;
+        assert!(tl
+            .iter()
+            .any(|e| e.event_id == format!("{ID}/diagnosis/SEV2/paged")));
+        assert!(tl.iter().any(|e| e.kind() == EntryKind::Hypotheses));
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_is_sent_by_the_redelivery() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        let ev = with_route(raised("api-5xx"), "r");
+        w.notifier.fail_next(1);
+        assert!(
+            w.uc().handle(&ev).await.is_err(),
+            "a page that could not go out fails the delivery"
+        );
+        let again = w.uc().handle(&ev).await.unwrap();
+        assert!(again.repeated);
+        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.logs.calls().len(), 4, "no query ran again");
     }
 
     #[test]

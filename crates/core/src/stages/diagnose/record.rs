@@ -184,15 +184,21 @@ pub(super) fn finding_entries(
             Some(h) => {
                 format!("the alarm's runbook tag names {h:?}, which does not exist, and no trigger matches")
             }
-            None => format!(
-                "no runbook's trigger matches alarm {} ({})",
-                raised.alarm_name,
-                [raised.namespace.as_deref(), raised.metric_name.as_deref()]
+            None => {
+                let metric = [raised.namespace.as_deref(), raised.metric_name.as_deref()]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+                    .join(" ");
+                let what = match (&raised.composite_rule, metric.is_empty()) {
+                    (Some(rule), _) => {
+                        format!(" (composite alarm: {})", crate::model::evidence::cut(rule, 200))
+                    }
+                    (None, false) => format!(" ({metric})"),
+                    (None, true) => " (no metric named)".to_string(),
+                };
+                format!("no runbook's trigger matches alarm {}{what}", raised.alarm_name)
+            }
         };
         entries.push(
             TimelineEntry::new(

@@ -987,6 +987,14 @@ pub fn render_text(report: &DrillReport) -> String {
         }
         let _ = writeln!(o, "Runbook: {}", inc.runbook.as_deref().unwrap_or("none matched"));
         let _ = writeln!(o, "Cause:   {}", inc.cause.as_deref().unwrap_or("not identified"));
+        if !inc.hypotheses.is_empty() {
+            let ranked: Vec<String> = inc
+                .hypotheses
+                .iter()
+                .map(|h| format!("{} ({:.2})", h.cause, h.score))
+                .collect();
+            let _ = writeln!(o, "Hypotheses: {}", ranked.join(", "));
+        }
         if inc.remediations.is_empty() {
             let _ = writeln!(o, "Remediation: none");
         }

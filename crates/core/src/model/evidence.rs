@@ -416,7 +416,7 @@ impl RecentChanges {
             let shown: Vec<String> = notable
                 .iter()
                 .take(3)
-                .map(|e| format!("{} {}", e.at.format("%H:%M"), cut(&e.message, 120)))
+                .map(|e| format!("{} {}", e.at.format("%H:%M"), cut(&e.message, 200)))
                 .collect();
             s.push_str(&format!(" ({} notable: {})", notable.len(), shown.join("; ")));
         }
@@ -472,15 +472,24 @@ impl DefinitionDiff {
 }
 
 impl ServiceEvent {
-    /// An event worth a responder's eye: not the routine steady-state and deployment-completed
-    /// messages.
+    /// An event worth a responder's eye: failed placements, unhealthy targets, failed health
+    /// checks, stopped tasks, a rollout rolled back; not the routine steady-state, started and
+    /// registered messages.
     pub fn is_notable(&self) -> bool {
+        const NOTABLE: [&str; 10] = [
+            "unhealthy",
+            "unable to",
+            "failed",
+            "failure",
+            "error",
+            "insufficient",
+            "stopped",
+            "throttl",
+            "rolled back",
+            "circuit breaker",
+        ];
         let m = self.message.to_ascii_lowercase();
-        !(m.contains("has reached a steady state")
-            || m.contains("deployment completed")
-            || m.contains("has started 1 tasks")
-            || m.contains("has started") && m.contains("tasks:")
-            || m.contains("registered") && m.contains("targets"))
+        NOTABLE.iter().any(|k| m.contains(k))
     }
 }
 

@@ -240,6 +240,8 @@ pub mod env {
     pub const DIAGNOSIS_DEADLINE_S: &str = "DIAGNOSIS_DEADLINE_S";
     pub const DIAGNOSIS_MAX_PARALLEL: &str = "DIAGNOSIS_MAX_PARALLEL";
     pub const DIAGNOSIS_LOG_GROUP_PREFIX: &str = "DIAGNOSIS_LOG_GROUP_PREFIX";
+    pub const DIAGNOSIS_MIN_SCORE: &str = "DIAGNOSIS_MIN_SCORE";
+    pub const DIAGNOSIS_MIN_MARGIN: &str = "DIAGNOSIS_MIN_MARGIN";
     pub const SWEEPER_OPEN_TOO_LONG_S: &str = "SWEEPER_OPEN_TOO_LONG_S";
     pub const SWEEPER_VERIFY_WINDOW_S: &str = "SWEEPER_VERIFY_WINDOW_S";
     pub const FLAPPING_CHANGES: &str = "FLAPPING_CHANGES";
@@ -332,6 +334,23 @@ impl Settings {
                 ));
             }
             s.diagnosis.log_group_prefix = v.to_string();
+        }
+        for (name, slot) in [
+            (env::DIAGNOSIS_MIN_SCORE, &mut s.diagnosis.min_score),
+            (env::DIAGNOSIS_MIN_MARGIN, &mut s.diagnosis.min_margin),
+        ] {
+            if let Some(v) = lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+            {
+                *slot = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .ok_or_else(|| {
+                        crate::Error::invalid(name, format!("{v:?} is not a number from 0 to 1"))
+                    })?;
+            }
         }
         if let Some(v) = num(&lookup, env::SWEEPER_OPEN_TOO_LONG_S, 60i64)? {
             s.sweeper.open_too_long_s = v;
@@ -432,6 +451,28 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(name), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_abstention_thresholds_are_read_and_checked() {
+        let d = Settings::default().diagnosis;
+        assert_eq!((d.min_score, d.min_margin), (0.6, 0.2));
+        let s = Settings::from_lookup(|n| match n {
+            env::DIAGNOSIS_MIN_SCORE => Some("0.75".into()),
+            env::DIAGNOSIS_MIN_MARGIN => Some(" 0.1 ".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((s.diagnosis.min_score, s.diagnosis.min_margin), (0.75, 0.1));
+        for (name, value) in [
+            (env::DIAGNOSIS_MIN_SCORE, "1.5"),
+            (env::DIAGNOSIS_MIN_MARGIN, "much"),
+        ] {
+            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name) && e.contains("0 to 1"), "{e}");
         }
     }
 

@@ -290,6 +290,11 @@ fn raw_line(e: &TimelineEntry) -> String {
 
 fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runbook: Option<&Runbook>) {
     out.push_str("## Root cause\n\n");
+    let latest = timeline.iter().rev().find_map(|e| match e.detail() {
+        Detail::DiagnosisCompleted(r) => Some(r),
+        _ => None,
+    });
+    let abstained = latest.is_some_and(|r| r.abstained.is_some());
     match (&i.cause, &i.runbook) {
         (Some(cause), _) => {
             let described = runbook
@@ -313,6 +318,13 @@ fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runboo
                 }
             }
         }
+        (None, Some(rb)) if abstained => {
+            let _ = writeln!(
+                out,
+                "The runbook `{rb}` ran, and its evidence did not decide between its known causes. The root \
+                 cause is to be established by the review."
+            );
+        }
         (None, Some(rb)) => {
             let _ = writeln!(
                 out,
@@ -327,10 +339,6 @@ fn root_cause(out: &mut String, i: &Incident, timeline: &[TimelineEntry], runboo
             );
         }
     }
-    let latest = timeline.iter().rev().find_map(|e| match e.detail() {
-        Detail::DiagnosisCompleted(r) => Some(r),
-        _ => None,
-    });
     if let Some(r) = latest {
         if let Some(why) = &r.abstained {
             let _ = writeln!(

@@ -50,6 +50,24 @@ pub(super) fn findings(
             "Write a runbook for this alarm: trigger, investigation queries, common causes, remediation, \
              prevention.",
         )),
+        (Some(rb), None)
+            if timeline
+                .iter()
+                .rev()
+                .find_map(|e| match e.detail() {
+                    Detail::DiagnosisCompleted(r) => Some(r.abstained.is_some()),
+                    _ => None,
+                })
+                .unwrap_or(false) =>
+        {
+            poorly.push(poor(
+                format!("The diagnosis abstained: the evidence of runbook `{rb}` did not decide between its causes."),
+                format!(
+                    "Make the runbook `{rb}` tell its causes apart: a signature one cause has and the other's \
+                     evidence contradicts (a metric step, a `not`), and the evidence it missed readable."
+                ),
+            ))
+        }
         (Some(rb), None) => poorly.push(poor(
             format!("The runbook `{rb}` ran, but none of its known causes matched."),
             format!("Add the cause the review establishes to the runbook `{rb}`, with a signature that recognises it."),

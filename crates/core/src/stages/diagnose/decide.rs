@@ -643,10 +643,18 @@ fn choose<'s>(
                 }
             }
         }
-        if missing.is_empty() {
+        if missing.is_empty() && hs.len() > 1 {
             format!(
                 "nothing is missing: the evidence fits both; a signature in runbook {} that one cause has and the other's evidence contradicts would tell them apart",
                 runbook.id
+            )
+        } else if missing.is_empty() {
+            format!(
+                "nothing is missing, and the data contradicts it: {}",
+                hs.iter()
+                    .flat_map(|h| h.against.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         } else {
             format!("would decide it: {}", missing.join("; "))

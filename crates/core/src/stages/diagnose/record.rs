@@ -286,7 +286,7 @@ pub(super) fn page_message(inc: &Incident, r: &DiagnosisReport) -> Notification 
             }
         )),
         (None, Some(why)) => body.push(format!(
-            "No cause is named and no automatic action will be taken (approval is still possible): {why}."
+            "No cause is named, so no remediation is proposed or taken; a responder decides: {why}."
         )),
         (None, None) => body.push(format!(
             "No known cause of runbook {} matched.",

@@ -77,7 +77,7 @@ def seed_metrics():
         tasks=lambda t: 4))
 
 
-def pool_traffic(name, day, doubled_at, exhausted_at, start, end, seed_=1430):
+def pool_traffic(name, doubled_at, exhausted_at, start, end, seed_):
     """The seed's shape on another day: traffic doubles, then the pool runs out."""
     rnd = random.Random(seed_)
     out = []
@@ -105,14 +105,14 @@ def pool_traffic(name, day, doubled_at, exhausted_at, start, end, seed_=1430):
 def logs_begin_late():
     """The logs begin at 08:30, 45 minutes before the alarm; traffic doubles at 09:10."""
     at = lambda h, m: datetime(2027, 1, 12, h, m, tzinfo=timezone.utc)
-    pool_traffic("logs-begin-late", None, at(9, 10), at(9, 12), at(8, 30), at(9, 16), 910)
+    pool_traffic("logs-begin-late", at(9, 10), at(9, 12), at(8, 30), at(9, 16), 910)
 
 
 def deploy_or_traffic():
     """A deployment at 14:15 and traffic doubling at 14:30 before the pool runs out: the logs
     cannot tell which, and no metric was read."""
     at = lambda h, m: datetime(2027, 2, 3, h, m, tzinfo=timezone.utc)
-    pool_traffic("deploy-or-traffic", None, at(14, 30), at(14, 32), at(13, 30), at(14, 36), 1415)
+    pool_traffic("deploy-or-traffic", at(14, 30), at(14, 32), at(13, 30), at(14, 36), 1415)
 
 
 def env_change():
@@ -145,29 +145,8 @@ def env_change():
 
 def seed():
     """Traffic doubles at 14:30; pool of 10 connections exhausted from 14:32."""
-    rnd = random.Random(1430)
-    out = []
-    start = datetime(2026, 3, 14, 13, 30, tzinfo=timezone.utc)
-    end = datetime(2026, 3, 14, 14, 36, tzinfo=timezone.utc)
-    t = start
-    while t < end:
-        doubled = t >= datetime(2026, 3, 14, 14, 30, tzinfo=timezone.utc)
-        exhausted = t >= datetime(2026, 3, 14, 14, 32, tzinfo=timezone.utc)
-        per_min = 40 if doubled else 20
-        for i in range(per_min):
-            at = t + timedelta(milliseconds=rnd.randrange(60000))
-            task = TASKS[i % len(TASKS)]
-            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
-            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
-            article = rnd.randrange(1, 5000)
-            if exhausted and rnd.random() < 0.15:
-                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
-                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
-            else:
-                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
-                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
-        t += timedelta(minutes=1)
-    write("seed-connection-pool", out)
+    at = lambda h, m: datetime(2026, 3, 14, h, m, tzinfo=timezone.utc)
+    pool_traffic("seed-connection-pool", at(14, 30), at(14, 32), at(13, 30), at(14, 36), 1430)
 
 
 def bad_deployment():

@@ -4,20 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use firebreak_core::drill::{self, DrillEnv, DrillReport, LoadedScenario};
 use firebreak_core::intake::parse_event_str;
 use firebreak_core::model::incident::{EcsService, Incident};
 use firebreak_core::model::settings::{ModeRule, RemediationMode, RemediationSettings};
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::signal::AlarmSignal;
-use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::ports::{IncidentStore, Route};
-use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::guardrails;
 use std::path::Path;
 
 mod common;
-use common::{at, World};
+use common::{at, run_drill, World};
 
 /// The sample 5xx alarm (AWS/ApplicationELB HTTPCode_Target_5XX_Count) under another name,
 /// delivery and set of tags.
@@ -191,26 +188,6 @@ fn an_incident_stored_by_0_1_has_no_policy_severity_and_is_at_most_dry_run() {
     // and it still writes back without the new fields
     let back = serde_json::to_value(&inc).unwrap();
     assert!(back.get("policy_severity").is_none() && back.get("alarm_targets").is_none());
-}
-
-async fn run_drill(name: &str) -> (DrillReport, Vec<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events/scenarios")
-        .join(name);
-    let loaded = LoadedScenario::load(&dir).unwrap();
-    let policy = SeverityPolicy::shipped().unwrap();
-    let runbooks = RunbookSet::shipped().unwrap();
-    let report = drill::run(
-        &loaded,
-        &DrillEnv {
-            policy: &policy,
-            runbooks: &runbooks,
-        },
-    )
-    .await
-    .unwrap();
-    let diffs = drill::check(&report, loaded.scenario.expect.as_ref().unwrap());
-    (report, diffs)
 }
 
 #[tokio::test]

@@ -4,28 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use firebreak_core::drill::{self, DrillEnv, DrillReport, IncidentReport, LoadedScenario};
-use firebreak_core::policy::SeverityPolicy;
-use firebreak_core::runbook::RunbookSet;
-use std::path::Path;
+use firebreak_core::drill::{DrillReport, IncidentReport};
+
+mod common;
+use common::run_drill;
 
 async fn run(name: &str) -> DrillReport {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events/scenarios")
-        .join(name);
-    let loaded = LoadedScenario::load(&dir).unwrap();
-    let policy = SeverityPolicy::shipped().unwrap();
-    let runbooks = RunbookSet::shipped().unwrap();
-    let report = drill::run(
-        &loaded,
-        &DrillEnv {
-            policy: &policy,
-            runbooks: &runbooks,
-        },
-    )
-    .await
-    .unwrap();
-    let diffs = drill::check(&report, loaded.scenario.expect.as_ref().unwrap());
+    let (report, diffs) = run_drill(name).await;
     assert!(diffs.is_empty(), "{name}: {diffs:?}");
     report
 }

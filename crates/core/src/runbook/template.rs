@@ -398,6 +398,15 @@ pub fn render_query(template: &str, vars: &TemplateVars) -> Result<String, crate
 /// # Errors
 /// [`crate::Error::Invalid`] naming a variable the incident has no value for.
 pub fn render_value(template: &str, vars: &TemplateVars) -> Result<String, crate::Error> {
+    fill(template, vars, |_, _| Ok(()))
+}
+
+/// Replaces each placeholder of `template` with its value, after `check(name, value)` accepts it.
+fn fill(
+    template: &str,
+    vars: &TemplateVars,
+    check: impl Fn(&str, &str) -> Result<(), crate::Error>,
+) -> Result<String, crate::Error> {
     let mut out = String::with_capacity(template.len() + 16);
     let mut last = 0;
     let mut i = 0;
@@ -405,8 +414,10 @@ pub fn render_value(template: &str, vars: &TemplateVars) -> Result<String, crate
         let at = i + off;
         match placeholder_at(template, at) {
             Some((name, end)) => {
+                let value = value_for(vars, &name)?;
+                check(&name, value)?;
                 out.push_str(&template[last..at]);
-                out.push_str(value_for(vars, &name)?);
+                out.push_str(value);
                 last = end;
                 i = end;
             }
@@ -454,31 +465,18 @@ pub fn log_group_takes_values(template: &str) -> bool {
 /// # Errors
 /// [`crate::Error::Invalid`] naming the variable or the resulting name.
 pub fn render_log_group(template: &str, vars: &TemplateVars) -> Result<String, crate::Error> {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut last = 0;
-    let mut i = 0;
-    while let Some(off) = template[i..].find('{') {
-        let at = i + off;
-        match placeholder_at(template, at) {
-            Some((name, end)) => {
-                let value = value_for(vars, &name)?;
-                if !is_valid_log_group(value) {
-                    return Err(crate::Error::invalid(
-                        format!("template variable {{{name}}}"),
-                        format!(
-                            "value {value:?} cannot be part of a log-group name (allowed: A-Z a-z 0-9 . - _ / #)"
-                        ),
-                    ));
-                }
-                out.push_str(&template[last..at]);
-                out.push_str(value);
-                last = end;
-                i = end;
-            }
-            None => i = at + 1,
+    let out = fill(template, vars, |name, value| {
+        if is_valid_log_group(value) {
+            Ok(())
+        } else {
+            Err(crate::Error::invalid(
+                format!("template variable {{{name}}}"),
+                format!(
+                    "value {value:?} cannot be part of a log-group name (allowed: A-Z a-z 0-9 . - _ / #)"
+                ),
+            ))
         }
-    }
-    out.push_str(&template[last..]);
+    })?;
     if !is_valid_log_group(&out) {
         return Err(crate::Error::invalid(
             "log group",

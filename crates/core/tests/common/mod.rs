@@ -16,6 +16,29 @@ use firebreak_core::ports::{IncidentStore, ListQuery};
 use firebreak_core::stages::triage::Triage;
 
 /// The first signal of `events/NAME`.
+/// Runs the shipped drill `name` with the shipped policy and runbooks: its report, and how it
+/// differs from its `expect`.
+pub async fn run_drill(name: &str) -> (firebreak_core::drill::DrillReport, Vec<String>) {
+    use firebreak_core::drill::{self, DrillEnv, LoadedScenario};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/scenarios")
+        .join(name);
+    let loaded = LoadedScenario::load(&dir).unwrap();
+    let policy = SeverityPolicy::shipped().unwrap();
+    let runbooks = firebreak_core::runbook::RunbookSet::shipped().unwrap();
+    let report = drill::run(
+        &loaded,
+        &DrillEnv {
+            policy: &policy,
+            runbooks: &runbooks,
+        },
+    )
+    .await
+    .unwrap();
+    let diffs = drill::check(&report, loaded.scenario.expect.as_ref().unwrap());
+    (report, diffs)
+}
+
 pub fn sample(name: &str) -> AlarmSignal {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();

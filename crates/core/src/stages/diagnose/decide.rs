@@ -130,15 +130,20 @@ pub(super) fn plan(
 
 pub use crate::runbook::findings::LOG_VOLUME;
 
-/// The [`LOG_VOLUME`] query over the log groups of `planned`; `None` when no query can run.
-pub(super) fn log_volume(planned: &[Planned], start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Planned> {
-    let groups: Vec<String> = planned
+/// Every log group the planned queries read, sorted, once each.
+pub(super) fn planned_groups(planned: &[Planned]) -> Vec<String> {
+    planned
         .iter()
         .filter_map(|p| p.request.as_ref().ok())
         .flat_map(|r| r.log_groups.iter().cloned())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .collect()
+}
+
+/// The [`LOG_VOLUME`] query over the log groups of `planned`; `None` when no query can run.
+pub(super) fn log_volume(planned: &[Planned], start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Planned> {
+    let groups = planned_groups(planned);
     if groups.is_empty() || planned.iter().any(|p| p.name == LOG_VOLUME) {
         return None;
     }

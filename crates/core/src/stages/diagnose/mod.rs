@@ -420,43 +420,33 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         }
         let message = record::page_message(&inc, report);
         let summary = format!("Diagnosis paged: {}", message.subject);
-        match self
+        let now = self.ports.clock().now();
+        let entry = match self
             .ports
             .notifier()
             .notify(Route::Severity(inc.severity), &message)
             .await
         {
-            Ok(_) => {
-                self.ports
-                    .store()
-                    .append(
-                        &inc.id,
-                        &[TimelineEntry::new(
-                            ids.paged(),
-                            self.ports.clock().now(),
-                            EntryKind::Paged,
-                            summary,
-                        )],
-                    )
-                    .await?;
-            }
+            Ok(message_id) => TimelineEntry::of(
+                ids.paged(),
+                now,
+                crate::model::timeline::detail::Paged {
+                    message_id: Some(message_id),
+                    subject: Some(message.subject.clone()),
+                    event: None,
+                },
+                summary,
+            ),
             Err(e) if e.retryable => return Err(Error::Port(e)),
-            Err(e) => {
-                // a page nobody can send is recorded; the diagnosis stands
-                self.ports
-                    .store()
-                    .append(
-                        &inc.id,
-                        &[TimelineEntry::new(
-                            ids.paged(),
-                            self.ports.clock().now(),
-                            EntryKind::Note,
-                            format!("The diagnosis page could not be sent: {e}"),
-                        )],
-                    )
-                    .await?;
-            }
-        }
+            // a page nobody can send is recorded; the diagnosis stands
+            Err(e) => TimelineEntry::new(
+                ids.paged(),
+                now,
+                EntryKind::Note,
+                format!("The diagnosis page could not be sent: {e}"),
+            ),
+        };
+        self.ports.store().append(&inc.id, &[entry]).await?;
         Ok(())
     }
 

@@ -66,13 +66,7 @@ pub(super) fn started_entry(
     (window_start, window_end): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> TimelineEntry {
-    let groups: Vec<String> = planned
-        .iter()
-        .filter_map(|p| p.request.as_ref().ok())
-        .flat_map(|r| r.log_groups.iter().cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let groups = super::decide::planned_groups(planned);
     let over = if groups.is_empty() {
         let why = planned
             .iter()

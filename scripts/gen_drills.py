@@ -68,13 +68,16 @@ def service_metrics(seed_, start, end, requests, cpu, tasks):
 
 
 def seed_metrics():
-    """The seed's step 3: CPU and task count normal, request rate doubled at 14:30."""
+    """The seed's step 3: CPU and task count normal, request rate doubled at 14:30; for the seed
+    and the drills that replay its incident."""
     at = lambda h, m: datetime(2026, 3, 14, h, m, tzinfo=timezone.utc)
-    write_metrics("seed-connection-pool", service_metrics(
+    points = service_metrics(
         1431, at(13, 20), at(15, 5),
         requests=lambda t: 2400 if t >= at(14, 30) else 1200,
         cpu=lambda t: 41 if t >= at(14, 30) else 39,
-        tasks=lambda t: 4))
+        tasks=lambda t: 4)
+    for name in ["seed-connection-pool", "authenticated-approval", "forged-recovery", "reopen-cycle"]:
+        write_metrics(name, points)
 
 
 def pool_traffic(name, doubled_at, exhausted_at, start, end, seed_):

@@ -108,6 +108,49 @@ fn write_runbook(md: &mut String, rb: &Runbook) -> std::fmt::Result {
         writeln!(md, "{f}")?;
         writeln!(md)?;
     }
+    if !rb.metrics.is_empty() {
+        writeln!(md, "### Metrics")?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "Compare each metric in the incident window with the baseline before it (Firebreak reads them with \
+             GetMetricData and says which changed)."
+        )?;
+        writeln!(md)?;
+        for m in &rb.metrics {
+            let dims = match &m.metric.dimensions {
+                super::model::Dimensions::From(super::model::DimensionSource::Alarm) => {
+                    "the alarm's own dimensions".to_string()
+                }
+                super::model::Dimensions::From(super::model::DimensionSource::EcsService) => {
+                    "`ClusterName={cluster}`, `ServiceName={service_name}`".to_string()
+                }
+                super::model::Dimensions::Fixed(d) if d.is_empty() => "no dimensions".to_string(),
+                super::model::Dimensions::Fixed(d) => d
+                    .iter()
+                    .map(|(k, v)| inline(&format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            writeln!(
+                md,
+                "- `{}`: {} `{}` {} per {}, {dims}; the {} before the alarm against the {} before that.{}",
+                m.name,
+                inline(&m.metric.namespace),
+                m.metric.name,
+                m.metric.stat,
+                m.period,
+                m.window,
+                m.baseline,
+                if m.description.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", m.description.trim())
+                }
+            )?;
+        }
+        writeln!(md)?;
+    }
     if !rb.status_checks.is_empty() {
         writeln!(md, "### Status checks")?;
         writeln!(md)?;
@@ -250,6 +293,18 @@ mod tests {
         );
         assert!(md.contains("- [ ] Size the database connection pool for peak traffic"));
         assert!(md.contains("Log groups: `/ecs/{service_name}`"));
+        assert!(md.contains("### Metrics"), "{md}");
+        assert!(
+            md.contains(
+                "- `request-rate`: `AWS/ApplicationELB` `RequestCount` Sum per 1m, the alarm's own dimensions; \
+                 the 15m before the alarm against the 1h before that."
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("`ClusterName={cluster}`, `ServiceName={service_name}`"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -405,7 +405,9 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
     }
 
     /// The diagnosis page: the cause (or why none is named), the hypotheses, the metrics, what
-    /// changed. Not sent while the incident is held as flapping. Recorded as `.../paged`.
+    /// changed. Not sent while the incident is held as flapping or after it resolved, nor when
+    /// it was escalated or reopened since this diagnosis's trigger (that trigger's diagnosis
+    /// pages). Recorded as `.../paged`.
     async fn page(
         &self,
         raised: &IncidentRaised,
@@ -416,6 +418,21 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             return Ok(());
         };
         if inc.flapping_since.is_some() || inc.status == crate::model::incident::IncidentStatus::Resolved {
+            return Ok(());
+        }
+        if inc.severity != raised.severity || inc.reopened != raised.reopened {
+            // escalated or reopened since: that trigger's own diagnosis pages, this one would only
+            // repeat its subject
+            let note = TimelineEntry::new(
+                ids.paged(),
+                self.ports.clock().now(),
+                EntryKind::Note,
+                format!(
+                    "Diagnosis not paged: the incident is {} (cycle {}) now, and the diagnosis of that pages",
+                    inc.severity, inc.reopened
+                ),
+            );
+            self.ports.store().append(&inc.id, &[note]).await?;
             return Ok(());
         }
         let message = record::page_message(&inc, report);
@@ -1123,6 +1140,30 @@ prevention: ["x"]
             .iter()
             .any(|e| e.event_id == format!("{ID}/diagnosis/SEV2/paged")));
         assert!(tl.iter().any(|e| e.kind() == EntryKind::Hypotheses));
+    }
+
+    #[tokio::test]
+    async fn a_diagnosis_overtaken_by_an_escalation_leaves_the_page_to_the_escalation() {
+        let w = World::new(FakeLogs::new(&[], &[])).await;
+        // escalated to SEV1 while the SEV2 diagnosis waited
+        let mut inc = w.store.get(&IncidentId(ID.into())).await.unwrap().unwrap();
+        let v = inc.version;
+        inc.severity = Severity::Sev1;
+        inc.version = v + 1;
+        w.store.save(&inc, v, PointerChange::Keep, &[]).await.unwrap();
+        let ev = with_route(raised("api-5xx"), "r");
+        w.uc().handle(&ev).await.unwrap();
+        assert!(w.notifier.sent().is_empty());
+        let mut esc = ev.clone();
+        esc.severity = Severity::Sev1;
+        w.uc().handle(&esc).await.unwrap();
+        let sent = w.notifier.sent();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0].1.subject.starts_with("[SEV1] Diagnosis"),
+            "{}",
+            sent[0].1.subject
+        );
     }
 
     #[tokio::test]

@@ -119,11 +119,24 @@ impl FleetService {
 }
 
 /// A registered task-definition revision: its name, or what it holds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum FleetTaskDefinition {
     Name(String),
     Full(Box<FleetTaskDefinitionBody>),
+}
+
+impl<'de> Deserialize<'de> for FleetTaskDefinition {
+    /// A string is a bare revision; anything else must be a whole definition, and its error
+    /// names the field that is wrong (an untagged enum would only say that nothing matched).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_norway::Value::deserialize(d)?;
+        match v {
+            serde_norway::Value::String(s) => Ok(FleetTaskDefinition::Name(s)),
+            other => serde_norway::from_value::<FleetTaskDefinitionBody>(other)
+                .map(|b| FleetTaskDefinition::Full(Box::new(b)))
+                .map_err(|e| serde::de::Error::custom(format!("a task definition: {e}"))),
+        }
+    }
 }
 
 /// A task definition with one container, as a scenario describes it.
@@ -1033,4 +1046,30 @@ pub fn render_text(report: &DrillReport) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str = "description: x\nsteps: []\necs:\n  - { cluster: prod, service: api, desired: 1, running: 1, task_definition: api:2, task_definitions: [";
+
+    fn fleet(defs: &str) -> Result<Scenario, String> {
+        serde_norway::from_str::<Scenario>(&format!("{FLEET}{defs}] }}\n")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn task_definitions_are_names_or_whole_definitions_and_a_bad_one_says_what_is_wrong() {
+        let sc = fleet(r#"api:1, { arn_or_name: "arn:aws:ecs:us-east-1:1:task-definition/api:2", image: "repo/api:2", environment: { POOL: 10 }, cpu: 256 }"#)
+            .unwrap();
+        let defs = &sc.ecs[0].task_definitions;
+        assert_eq!(sc.ecs[0].revisions(), vec!["api:1", "api:2"]);
+        assert!(defs[0].definition().is_none());
+        let td = defs[1].definition().unwrap();
+        assert_eq!(td.name, "api:2");
+        assert_eq!(td.cpu.as_deref(), Some("256"));
+        assert_eq!(td.containers[0].environment["POOL"], "10");
+        let e = fleet("{ name: api:2, imag: x }").unwrap_err();
+        assert!(e.contains("a task definition") && e.contains("imag"), "{e}");
+    }
 }

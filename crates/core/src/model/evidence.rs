@@ -428,14 +428,7 @@ impl RecentChanges {
         let at = d.created_at?;
         let age = self
             .as_of
-            .map(|now| {
-                let s = (now - at).num_seconds();
-                if s >= 0 {
-                    format!(", {} before the alarm", crate::model::duration::human(s))
-                } else {
-                    format!(", {} after the alarm", crate::model::duration::human(-s))
-                }
-            })
+            .map(|alarm_at| format!(", {}", from_alarm(at, alarm_at)))
             .unwrap_or_default();
         let diff = self
             .diffs
@@ -547,6 +540,16 @@ impl DiagnosisReport {
             suggested: self.suggested.clone(),
             estimated_start: self.estimated_start,
         })
+    }
+}
+
+/// `4d 5h before the alarm` (or `after`).
+pub(crate) fn from_alarm(at: DateTime<Utc>, alarm_at: DateTime<Utc>) -> String {
+    let s = (alarm_at - at).num_seconds();
+    if s >= 0 {
+        format!("{} before the alarm", crate::model::duration::human(s))
+    } else {
+        format!("{} after the alarm", crate::model::duration::human(-s))
     }
 }
 

@@ -5,7 +5,7 @@
 //! the estimated start of the incident.
 
 use super::model::{Cause, Measure, MetricStep, Missing, Signature};
-use crate::model::duration::{human, Span};
+use crate::model::duration::Span;
 use crate::model::evidence::{cut, fmt_num};
 pub use crate::model::evidence::{
     CauseMatch, Count, Hypothesis, MessageCount, MetricChange, MetricSummary, QuerySummary, Series, SpikeBin,
@@ -385,13 +385,11 @@ fn matched(line: String) -> Judgement {
 
 /// `2026-03-10 09:30 UTC, 4d 5h before the alarm`.
 fn when(at: DateTime<Utc>, alarm_at: DateTime<Utc>) -> String {
-    let s = (alarm_at - at).num_seconds();
-    let rel = if s >= 0 {
-        format!("{} before the alarm", human(s))
-    } else {
-        format!("{} after the alarm", human(-s))
-    };
-    format!("{}, {rel}", at.format("%Y-%m-%d %H:%M UTC"))
+    format!(
+        "{}, {}",
+        at.format("%Y-%m-%d %H:%M UTC"),
+        crate::model::evidence::from_alarm(at, alarm_at)
+    )
 }
 
 /// Judges `sig` against the evidence.

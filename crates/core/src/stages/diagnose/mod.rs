@@ -244,26 +244,14 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 } else {
                     let mut req = req.clone();
                     req.deadline = remaining;
-                    let mut attempt = 0;
-                    loop {
-                        match tokio::time::timeout(remaining + STOP_GRACE, self.ports.logs().run(&req)).await
-                        {
-                            Ok(Ok(out)) => break Ok(out),
-                            // throttled or unavailable: worth another try within the deadline,
-                            // rather than a diagnosis without this evidence
-                            Ok(Err(QueryError::Port(e)))
-                                if e.retryable
-                                    && attempt + 1 < READ_ATTEMPTS
-                                    && started.elapsed() + crate::ports::retry::pause_for(attempt)
-                                        < budget =>
-                            {
-                                tracing::info!(query = %p.name, error = %e, "query failed; trying again");
-                                crate::ports::retry::pause(attempt).await;
-                                attempt += 1;
-                            }
-                            Ok(Err(e)) => break Err(e.to_string()),
-                            Err(_) => break Err(QueryError::Timeout(remaining).to_string()),
-                        }
+                    let retryable = |e: &QueryError| matches!(e, QueryError::Port(p) if p.retryable);
+                    match read_within(budget, started, &p.name, retryable, || {
+                        self.ports.logs().run(&req)
+                    })
+                    .await
+                    {
+                        Some(r) => r.map_err(|e| e.to_string()),
+                        None => Err(QueryError::Timeout(remaining).to_string()),
                     }
                 }
             }
@@ -290,27 +278,21 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 end: planned.iter().map(|p| p.incident.1).max().unwrap_or_default(),
             };
             let budget = Duration::from_secs(self.settings.diagnosis.deadline_s.max(1));
-            let started = std::time::Instant::now();
-            let mut attempt = 0;
-            loop {
-                match tokio::time::timeout(budget + STOP_GRACE, self.ports.metrics().get(&request)).await {
-                    Ok(Ok(data)) => break Ok(data),
-                    Ok(Err(e))
-                        if e.retryable
-                            && attempt + 1 < READ_ATTEMPTS
-                            && started.elapsed() + crate::ports::retry::pause_for(attempt) < budget =>
-                    {
-                        tracing::info!(error = %e, "GetMetricData failed; trying again");
-                        crate::ports::retry::pause(attempt).await;
-                        attempt += 1;
-                    }
-                    Ok(Err(e)) => break Err(e.to_string()),
-                    Err(_) => {
-                        break Err(format!(
-                            "CloudWatch GetMetricData did not answer within {budget:?}"
-                        ))
-                    }
-                }
+            let retryable = |e: &crate::ports::PortError| e.retryable;
+            let read = || self.ports.metrics().get(&request);
+            match read_within(
+                budget,
+                std::time::Instant::now(),
+                "GetMetricData",
+                retryable,
+                read,
+            )
+            .await
+            {
+                Some(r) => r.map_err(|e| e.to_string()),
+                None => Err(format!(
+                    "CloudWatch GetMetricData did not answer within {budget:?}"
+                )),
             }
         };
         if let Err(e) = &answer {
@@ -559,6 +541,36 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// One read (a query, the metrics) within the diagnosis deadline: each try stopped when the
+/// time left (plus a grace) runs out, a throttled or unavailable answer tried again while the
+/// deadline leaves room for the pause, at most [`READ_ATTEMPTS`] times, rather than a diagnosis
+/// without this evidence. `None` when a try outlived the time left.
+async fn read_within<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    budget: Duration,
+    started: std::time::Instant,
+    what: &str,
+    retryable: impl Fn(&E) -> bool,
+    mut call: impl FnMut() -> F,
+) -> Option<Result<T, E>> {
+    let remaining = budget.saturating_sub(started.elapsed());
+    let mut attempt = 0;
+    loop {
+        match tokio::time::timeout(remaining + STOP_GRACE, call()).await {
+            Ok(Err(e))
+                if retryable(&e)
+                    && attempt + 1 < READ_ATTEMPTS
+                    && started.elapsed() + crate::ports::retry::pause_for(attempt) < budget =>
+            {
+                tracing::info!(read = %what, error = %e, "read failed; trying again");
+                crate::ports::retry::pause(attempt).await;
+                attempt += 1;
+            }
+            Ok(r) => return Some(r),
+            Err(_) => return None,
+        }
     }
 }
 

@@ -500,31 +500,32 @@ pub(super) fn decide(input: DecideInput<'_>) -> (DiagnosisReport, Vec<CauseMatch
     } = input;
     let id = &raised.incident_id;
     let window = Some((window_start, window_end));
+    let data_since = findings::data_since(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
+    let outcomes: Vec<QueryOutcome> = results
+        .iter()
+        .map(|(name, result)| match result {
+            Ok(out) => {
+                let measures = planned.iter().find(|p| p.name == *name).and_then(|p| p.measures);
+                QueryOutcome::Completed(findings::summarize_step(name, measures, out, window, data_since))
+            }
+            Err(error) => QueryOutcome::Failed {
+                query: name.clone(),
+                error: error.clone(),
+            },
+        })
+        .collect();
     let mut outputs: BTreeMap<String, QueryOutput> = BTreeMap::new();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    for (name, result) in &results {
+    for (name, result) in results {
         match result {
             Ok(out) => {
-                outputs.insert(name.clone(), out.clone());
+                outputs.insert(name, out);
             }
             Err(e) => {
-                failed.insert(name.clone(), e.clone());
+                failed.insert(name, e);
             }
         }
     }
-    let data_since = findings::data_since(outputs.values());
-    let outcomes: Vec<QueryOutcome> = results
-        .into_iter()
-        .map(|(name, result)| match result {
-            Ok(out) => {
-                let measures = planned.iter().find(|p| p.name == name).and_then(|p| p.measures);
-                QueryOutcome::Completed(findings::summarize_step(
-                    &name, measures, &out, window, data_since,
-                ))
-            }
-            Err(error) => QueryOutcome::Failed { query: name, error },
-        })
-        .collect();
     let summaries: Vec<QuerySummary> = outcomes
         .iter()
         .filter_map(|o| match o {

@@ -399,6 +399,48 @@ def events():
     put("deploy-or-traffic", "alarm.eventbridge.json", eventbridge("articles-api-db-pool-exhausted", "ALARM", "OK", d(2027, 2, 3, 14, 35), "Articles", "PoolExhaustedCount", pool, ecs, 12.0, 3.0))
     put("deploy-or-traffic", "ok.eventbridge.json", eventbridge("articles-api-db-pool-exhausted", "OK", "ALARM", d(2027, 2, 3, 15, 5), "Articles", "PoolExhaustedCount", pool, ecs, 0.0, 3.0))
 
+    # Closed loop: the same 5xx alarm, fired and recovered once per episode (each step gives the
+    # event its time; these are the templates).
+    put("circuit-breaker", "alarm.eventbridge.json", eventbridge("articles-api-5xx-rate", "ALARM", "OK", d(2027, 4, 6, 9, 10), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 15.0, 5.0))
+    put("circuit-breaker", "ok.eventbridge.json", eventbridge("articles-api-5xx-rate", "OK", "ALARM", d(2027, 4, 6, 9, 20), "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, ecs, 0.4, 5.0))
+
+
+def episodes(name, alarms, start, end, seed_):
+    """The seed's shape again and again on one day: for each alarm time, traffic doubles 5
+    minutes before it and the pool runs out 3 minutes before it, for 10 minutes; quiet between.
+    The logs and the request rate (the circuit-breaker and earned-autonomy drills)."""
+    rnd = random.Random(seed_)
+    hot = lambda t, lead: any(a - timedelta(minutes=lead) <= t < a + timedelta(minutes=6) for a in alarms)
+    out = []
+    t = start
+    while t < end:
+        doubled, exhausted = hot(t, 5), hot(t, 3)
+        for i in range(40 if doubled else 20):
+            at = t + timedelta(milliseconds=rnd.randrange(60000))
+            task = TASKS[i % len(TASKS)]
+            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
+            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
+            article = rnd.randrange(1, 5000)
+            if exhausted and rnd.random() < 0.15:
+                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
+                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
+            else:
+                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
+                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        t += timedelta(minutes=1)
+    write(name, out)
+    write_metrics(name, service_metrics(
+        seed_ + 1, start, end,
+        requests=lambda t: 2400 if hot(t, 5) else 1200,
+        cpu=lambda t: 41 if hot(t, 5) else 39,
+        tasks=lambda t: 4))
+
+
+def repeated_episodes():
+    """Four episodes 90 minutes apart on 2027-04-06 (09:10, 10:40, 12:10, 13:40)."""
+    at = lambda h, m: datetime(2027, 4, 6, h, m, tzinfo=timezone.utc)
+    episodes("circuit-breaker", [at(9, 10), at(10, 40), at(12, 10), at(13, 40)], at(8, 0), at(13, 50), 406)
+
 
 def fnv1a(data):
     h = 0xcbf29ce484222325
@@ -433,3 +475,4 @@ if __name__ == "__main__":
     bad_deployment()
     health_checks()
     cache()
+    repeated_episodes()

@@ -78,7 +78,12 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ),
         (
             "ResolveRole",
-            with_page(&["dynamodb:UpdateItem", "cloudwatch:DescribeAlarms"]),
+            // DescribeServices: shadow scoring reads what people changed on the service
+            with_page(&[
+                "dynamodb:UpdateItem",
+                "cloudwatch:DescribeAlarms",
+                "ecs:DescribeServices",
+            ]),
         ),
         ("SweeperRole", with_page(&["cloudwatch:DescribeAlarms"])),
         (
@@ -107,7 +112,8 @@ fn expected_detail_types() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 }
 
 /// The partition-key prefixes (crates/aws/src/store.rs: `INC#<id>`, `OPEN#<service>`,
-/// `LEASE#<key>`, `TRANSITION#<change>`) each role's table action may touch, as `dynamodb:LeadingKeys` patterns.
+/// `LEASE#<key>`, `TRANSITION#<change>`, and the one partition `AUTONOMY` of the autonomy
+/// records) each role's table action may touch, as `dynamodb:LeadingKeys` patterns.
 fn expected_leading_keys() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'static str>> {
     let inc = || BTreeSet::from(["INC#*"]);
     let mut m = BTreeMap::new();
@@ -140,14 +146,32 @@ fn expected_leading_keys() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'
         ("TriageRole", "dynamodb:PutItem"),
         BTreeSet::from(["INC#*", "OPEN#*", "TRANSITION#*"]),
     );
-    // Leases: remediation cooldowns, resolve's one-shot notify step.
+    // Leases: remediation cooldowns and circuit-breaker slots, resolve's one-shot notify step.
     m.insert(
         ("RemediateRole", "dynamodb:PutItem"),
         BTreeSet::from(["INC#*", "LEASE#*"]),
     );
     m.insert(
         ("ResolveRole", "dynamodb:PutItem"),
-        BTreeSet::from(["INC#*", "LEASE#*"]),
+        BTreeSet::from(["INC#*", "LEASE#*", "AUTONOMY"]),
+    );
+    // Autonomy records: the mode `earned` reads them (and an open circuit says who holds its
+    // slot, LEASE#); resolve counts shadow verdicts and the sweeper verification outcomes.
+    m.insert(
+        ("RemediateRole", "dynamodb:GetItem"),
+        BTreeSet::from(["INC#*", "LEASE#*", "AUTONOMY"]),
+    );
+    m.insert(
+        ("ResolveRole", "dynamodb:GetItem"),
+        BTreeSet::from(["INC#*", "AUTONOMY"]),
+    );
+    m.insert(
+        ("SweeperRole", "dynamodb:GetItem"),
+        BTreeSet::from(["INC#*", "AUTONOMY"]),
+    );
+    m.insert(
+        ("SweeperRole", "dynamodb:PutItem"),
+        BTreeSet::from(["INC#*", "AUTONOMY"]),
     );
     // Resolving releases the open pointer (SET resolved_at).
     m.insert(("ResolveRole", "dynamodb:UpdateItem"), BTreeSet::from(["OPEN#*"]));
@@ -830,6 +854,18 @@ fn every_check_fails_on_a_template_that_regresses() -> Result<()> {
             "Resource: !Sub ${Table.Arn}/index/gsi1\n              - Sid: AlarmsDescribe",
             "Resource: !Sub ${Table.Arn}/index/*\n              - Sid: AlarmsDescribe",
             "table grants",
+        ),
+        (
+            "the sweeper may write every partition's items",
+            "                    dynamodb:LeadingKeys: [\"INC#*\", \"AUTONOMY\"]\n              # The ConditionCheck",
+            "                    dynamodb:LeadingKeys: [\"*\"]\n              # The ConditionCheck",
+            "table grants",
+        ),
+        (
+            "resolve can no longer read what people changed on the service",
+            "as diagnose.\n              - Sid: EcsDescribeServices\n                Effect: Allow",
+            "as diagnose.\n              - Sid: EcsDescribeServices\n                Effect: Deny",
+            "role actions",
         ),
         (
             "a function role may assume the approver role",

@@ -4,9 +4,11 @@
 use anyhow::Result;
 use chrono::{DateTime, Duration as Cd, TimeZone, Utc};
 use firebreak_aws::DynamoIncidentStore;
+use firebreak_core::model::autonomy::{AutonomyKey, AutonomyRecord, Mark, PromotionPolicy};
 use firebreak_core::model::incident::{IncidentId, IncidentStatus};
+use firebreak_core::model::settings::RemediationMode;
 use firebreak_core::model::timeline::{EntryKind, TimelineEntry};
-use firebreak_core::ports::{IncidentStore, ListQuery, OpenOutcome, PointerChange, StoreError};
+use firebreak_core::ports::{IncidentStore, Lease, ListQuery, OpenOutcome, PointerChange, StoreError};
 use firebreak_integration::{incident, moto, table};
 use std::sync::Arc;
 use std::time::Duration;
@@ -461,5 +463,193 @@ async fn a_postmortem_draft_is_its_own_item_replaced_by_the_next_and_not_in_the_
     let huge = "x".repeat(firebreak_core::ports::MAX_ITEM_BYTES + 1);
     let err = store.put_postmortem(&inc.id, &huge).await.unwrap_err();
     assert!(err.to_string().contains("POSTMORTEM"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lease_reads_back_as_claimed_held_or_lapsed() -> Result<()> {
+    let (_m, store) = store("lease-read").await?;
+    let slot = "circuit#service#prod/articles-api#0";
+    assert_eq!(store.lease(slot).await?, None);
+    assert!(
+        store
+            .claim(slot, "INC-A/ecs-scale-out", t(15, 0), t(14, 40))
+            .await?
+    );
+    let held = Lease {
+        owner: "INC-A/ecs-scale-out".into(),
+        until: t(15, 0),
+    };
+    assert_eq!(store.lease(slot).await?, Some(held.clone()));
+    // lapsed (it is long past 15:00 of 2026-03-14): still there until TTL deletes it
+    assert!(
+        store
+            .claim("cooldown/prod/other", "INC-B", t(14, 0), t(13, 50))
+            .await?
+    );
+    assert_eq!(
+        store.lease("cooldown/prod/other").await?,
+        Some(Lease {
+            owner: "INC-B".into(),
+            until: t(14, 0),
+        })
+    );
+    // a refused claim changes nothing; one after `until` replaces owner and until
+    assert!(
+        !store
+            .claim(slot, "INC-C/ecs-restart", t(15, 20), t(14, 50))
+            .await?
+    );
+    assert_eq!(store.lease(slot).await?, Some(held));
+    assert!(
+        store
+            .claim(slot, "INC-C/ecs-restart", t(15, 40), t(15, 0))
+            .await?
+    );
+    assert_eq!(
+        store.lease(slot).await?,
+        Some(Lease {
+            owner: "INC-C/ecs-restart".into(),
+            until: t(15, 40),
+        })
+    );
+    Ok(())
+}
+
+fn counted(action: &str, outcomes: &[(&str, Mark)], version: u64) -> AutonomyRecord {
+    let mut r = AutonomyRecord::new(AutonomyKey::new("db-connection-pool", "pool-exhausted", action));
+    for (id, mark) in outcomes {
+        r.count(id, *mark, Some(120), t(15, 0), &PromotionPolicy::default());
+    }
+    r.version = version;
+    r
+}
+
+#[tokio::test]
+async fn save_autonomy_creates_then_updates_by_version_and_a_stale_save_writes_nothing() -> Result<()> {
+    let (_m, store) = store("autonomy-lock").await?;
+    let key = AutonomyKey::new("db-connection-pool", "pool-exhausted", "ecs-scale-out");
+    assert_eq!(store.autonomy(&key).await?, None);
+
+    let v1 = counted("ecs-scale-out", &[("INC-A", Mark::Matched)], 1);
+    assert!(store.save_autonomy(&v1, 0).await?);
+    assert_eq!(store.autonomy(&key).await?, Some(v1.clone()));
+    // a second creator (expected 0) loses to the first
+    let other_v1 = counted("ecs-scale-out", &[("INC-B", Mark::Different)], 1);
+    assert!(!store.save_autonomy(&other_v1, 0).await?);
+    assert_eq!(store.autonomy(&key).await?, Some(v1.clone()));
+
+    let v2 = counted(
+        "ecs-scale-out",
+        &[
+            ("INC-A", Mark::Matched),
+            ("INC-C", Mark::Matched),
+            ("INC-D", Mark::Matched),
+        ],
+        2,
+    );
+    assert_eq!(v2.level, RemediationMode::Approve);
+    assert!(store.save_autonomy(&v2, 1).await?);
+    assert_eq!(store.autonomy(&key).await?, Some(v2.clone()));
+
+    // a writer that read version 1 loses, and the stored record stays as it was
+    let stale = counted(
+        "ecs-scale-out",
+        &[("INC-A", Mark::Matched), ("INC-E", Mark::Contradicted)],
+        2,
+    );
+    assert!(!store.save_autonomy(&stale, 1).await?);
+    assert_eq!(store.autonomy(&key).await?, Some(v2.clone()));
+
+    // a record not one version past the expected one is the caller's bug: refused, not retried
+    let err = store
+        .save_autonomy(&counted("ecs-scale-out", &[], 2), 2)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a record at the expected version was saved"))?;
+    assert!(!err.is_retryable(), "{err:?}");
+    assert_eq!(store.autonomy(&key).await?, Some(v2.clone()));
+
+    let v3 = counted("ecs-scale-out", &[("INC-F", Mark::Ineffective)], 3);
+    assert!(store.save_autonomy(&v3, 2).await?);
+    assert_eq!(store.autonomy(&key).await?, Some(v3));
+    assert_eq!(store.autonomy_records().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn autonomy_records_lists_every_record_in_key_order_across_pages() -> Result<()> {
+    let m = moto()?;
+    let cfg = m.sdk_config().await;
+    let (client, name) = table(&cfg, "autonomy-pages").await?;
+    let store = DynamoIncidentStore::new(client.clone(), name.clone());
+    // other items of the table are not autonomy records
+    store
+        .open(&incident("INC-A", SVC, t(14, 35)), &[], WINDOW)
+        .await?;
+    assert!(
+        store
+            .claim("cooldown/prod/articles-api", "INC-A", t(15, 0), t(14, 40))
+            .await?
+    );
+    assert_eq!(store.autonomy_records().await?, []);
+
+    // ~300 KB each (100 outcome ids of 3 KB): six make more than one 1 MB Query page
+    let long = "x".repeat(3_000);
+    let actions = [
+        "ecs-scale-out",
+        "ecs-restart",
+        "ecs-rollback",
+        "a",
+        "ecs-force",
+        "z",
+    ];
+    let mut saved = Vec::new();
+    for action in actions {
+        let ids: Vec<String> = (0..100).map(|i| format!("INC-{i:03}-{action}-{long}")).collect();
+        let outcomes: Vec<(&str, Mark)> = ids.iter().map(|i| (i.as_str(), Mark::Unneeded)).collect();
+        let r = counted(action, &outcomes, 1);
+        assert!(store.save_autonomy(&r, 0).await?);
+        saved.push(r);
+    }
+    // and a small one under another runbook
+    let mut small = AutonomyRecord::new(AutonomyKey::new("bad-deploy", "deploy", "ecs-rollback"));
+    small.version = 1;
+    assert!(store.save_autonomy(&small, 0).await?);
+    saved.push(small);
+    saved.sort_by_key(|r| r.key.text());
+
+    // moto did split the partition into pages
+    let first = client
+        .query()
+        .table_name(&name)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("AUTONOMY".into()),
+        )
+        .send()
+        .await?;
+    assert!(
+        first.last_evaluated_key.is_some(),
+        "one page only: {} items",
+        first.count
+    );
+
+    let got = store.autonomy_records().await?;
+    let keys: Vec<String> = got.iter().map(|r| r.key.text()).collect();
+    assert_eq!(
+        keys,
+        [
+            "bad-deploy#deploy#ecs-rollback",
+            "db-connection-pool#pool-exhausted#a",
+            "db-connection-pool#pool-exhausted#ecs-force",
+            "db-connection-pool#pool-exhausted#ecs-restart",
+            "db-connection-pool#pool-exhausted#ecs-rollback",
+            "db-connection-pool#pool-exhausted#ecs-scale-out",
+            "db-connection-pool#pool-exhausted#z",
+        ]
+    );
+    assert_eq!(got, saved);
     Ok(())
 }

@@ -3,11 +3,16 @@
 //!
 //! While `infra/template.yaml` does not exist yet this test prints that it skipped; once the
 //! template lands it must hold exactly one AWS::DynamoDB::Table that matches.
+//!
+//! And the remediation parameters reach the functions: each is passed as the variable
+//! `Settings::from_lookup` reads, with the code's default, and the template's defaults are
+//! settings the code accepts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use anyhow::{bail, ensure, Context, Result};
 use firebreak_aws::table::{table_spec, KeyAttr};
+use firebreak_core::model::settings::{env, RemediationMode, Settings};
 use firebreak_integration::workspace_root;
 use serde_norway::Value;
 use std::collections::BTreeSet;
@@ -182,5 +187,154 @@ Resources:
         check_template(&extra_attr).is_err(),
         "an extra attribute definition passed"
     );
+    Ok(())
+}
+
+/// `(parameter, variable, the code's default)` of the remediation settings the template exposes
+/// (the circuit breakers and the mode `earned`).
+fn remediation_parameters() -> Vec<(&'static str, &'static str, String)> {
+    let d = Settings::default().remediation;
+    vec![
+        (
+            "CircuitPerService",
+            env::CIRCUIT_PER_SERVICE,
+            d.circuit.per_service.to_string(),
+        ),
+        (
+            "CircuitServiceWindowSeconds",
+            env::CIRCUIT_SERVICE_WINDOW_S,
+            d.circuit.service_window_s.to_string(),
+        ),
+        ("CircuitGlobal", env::CIRCUIT_GLOBAL, d.circuit.global.to_string()),
+        (
+            "CircuitGlobalWindowSeconds",
+            env::CIRCUIT_GLOBAL_WINDOW_S,
+            d.circuit.global_window_s.to_string(),
+        ),
+        (
+            "EarnedApproveAfter",
+            env::EARNED_APPROVE_AFTER,
+            d.earned.approve_after.to_string(),
+        ),
+        (
+            "EarnedAutoAfter",
+            env::EARNED_AUTO_AFTER,
+            d.earned.auto_after.to_string(),
+        ),
+        ("EarnedWindow", env::EARNED_WINDOW, d.earned.window.to_string()),
+        (
+            "EarnedCeiling",
+            env::EARNED_CEILING,
+            d.earned.ceiling.as_str().to_string(),
+        ),
+    ]
+}
+
+/// A scalar as the text CloudFormation passes on (numbers and strings alike).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn check_settings(text: &str) -> Result<()> {
+    let doc: Value = serde_norway::from_str(text).context("parsing the template")?;
+    let params = doc.get("Parameters").context("template has no Parameters")?;
+    let vars = doc
+        .get("Globals")
+        .and_then(|g| g.get("Function"))
+        .and_then(|f| f.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .context("Globals.Function.Environment.Variables is missing")?;
+    let default_of = |name: &str| -> Option<String> { params.get(name)?.get("Default").and_then(scalar) };
+    for (param, var, want) in remediation_parameters() {
+        let default = default_of(param).with_context(|| format!("parameter {param} has no Default"))?;
+        ensure!(
+            default == want,
+            "{param} defaults to {default:?}, the code to {want:?}"
+        );
+        let passed = match vars.get(var) {
+            Some(Value::Tagged(t)) if t.tag == "Ref" => t.value.as_str().map(str::to_string),
+            _ => None,
+        };
+        ensure!(
+            passed.as_deref() == Some(param),
+            "{var} is {:?} in the functions' environment, want !Ref {param}",
+            vars.get(var)
+        );
+    }
+    let allowed = |name: &str| -> Result<Vec<String>> {
+        Ok(params
+            .get(name)
+            .and_then(|p| p.get("AllowedValues"))
+            .and_then(Value::as_sequence)
+            .with_context(|| format!("{name} has no AllowedValues"))?
+            .iter()
+            .filter_map(scalar)
+            .collect())
+    };
+    let modes = allowed("RemediationMode")?;
+    for m in ["off", "dry-run", "approve", "auto", "earned"] {
+        ensure!(modes.iter().any(|v| v == m), "RemediationMode does not allow {m}");
+    }
+    for v in &modes {
+        v.parse::<RemediationMode>()
+            .with_context(|| format!("RemediationMode allows {v:?}"))?;
+    }
+    let ceilings = allowed("EarnedCeiling")?;
+    ensure!(
+        ceilings == ["dry-run", "approve", "auto"],
+        "EarnedCeiling allows {ceilings:?}"
+    );
+
+    // Every variable set from a parameter, at the parameter's default: settings the code accepts.
+    let mut resolved = std::collections::BTreeMap::new();
+    for (k, v) in vars {
+        let Some(k) = k.as_str() else { continue };
+        let value = match v {
+            Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().and_then(default_of),
+            other => scalar(other),
+        };
+        if let Some(value) = value {
+            resolved.insert(k.to_string(), value);
+        }
+    }
+    let s = Settings::from_lookup(|n| resolved.get(n).cloned())
+        .context("the template's defaults are not settings the code accepts")?;
+    let d = Settings::default().remediation;
+    ensure!(
+        (s.remediation.circuit, s.remediation.earned) == (d.circuit, d.earned),
+        "the template's circuit and earned settings differ from the code's defaults"
+    );
+    Ok(())
+}
+
+#[test]
+fn remediation_parameters_reach_the_functions_with_the_codes_defaults() -> Result<()> {
+    let path = workspace_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    check_settings(&text)?;
+    // and the check can fail: a default that drifted, a variable not passed, a mode not allowed
+    for (from, to) in [
+        (
+            "  EarnedCeiling:\n    Type: String\n    Default: approve",
+            "  EarnedCeiling:\n    Type: String\n    Default: auto",
+        ),
+        ("        CIRCUIT_GLOBAL: !Ref CircuitGlobal\n", ""),
+        ("approve, auto, earned]", "approve, auto]"),
+    ] {
+        ensure!(
+            text.matches(from).count() == 1,
+            "the edit {from:?} no longer applies"
+        );
+        ensure!(
+            check_settings(&text.replacen(from, to, 1)).is_err(),
+            "a template with {from:?} replaced by {to:?} passed"
+        );
+    }
     Ok(())
 }

@@ -14,6 +14,8 @@
 //!   a day later.
 //! - `TRANSITION#<alarm>/<state>/<ms>` / `TRANSITION`: the `delivery` that claimed one alarm
 //!   state change and the `service` whose incident it records it on; deleted by TTL.
+//! - `AUTONOMY` / `<runbook>#<cause>#<action>`: the autonomy record of one (runbook, cause,
+//!   action) as one JSON `doc`, with its `version` (the optimistic lock). Never expires.
 
 use crate::error::{build_error, port_error};
 use crate::table::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTRIBUTE};
@@ -26,8 +28,8 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use firebreak_core::model::incident::{Incident, IncidentId};
 use firebreak_core::model::timeline::TimelineEntry;
 use firebreak_core::ports::{
-    check_item_size, IncidentStore, ListQuery, OpenOutcome, PointerChange, PortError, StoreError, Transition,
-    TransitionClaim,
+    check_item_size, AutonomyKey, AutonomyRecord, IncidentStore, Lease, ListQuery, OpenOutcome,
+    PointerChange, PortError, StoreError, Transition, TransitionClaim,
 };
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -52,6 +54,8 @@ const LEASE_SK: &str = "LEASE";
 const TRANSITION_SK: &str = "TRANSITION";
 const POSTMORTEM_SK: &str = "POSTMORTEM";
 const ACTIVE: &str = "ACTIVE";
+/// The partition of every autonomy record (one item per key, sorted by its text).
+const AUTONOMY_PK: &str = "AUTONOMY";
 
 const TRANSACT: &str = "DynamoDB TransactWriteItems";
 
@@ -260,6 +264,70 @@ fn parse_entry(item: &Item) -> Result<(TimelineEntry, u64), StoreError> {
     Ok((entry, written_at))
 }
 
+fn autonomy_record_name(key: &AutonomyKey) -> String {
+    format!("{AUTONOMY_PK}/{}", key.text())
+}
+
+fn autonomy_item(record: &AutonomyRecord) -> Result<Item, StoreError> {
+    let name = autonomy_record_name(&record.key);
+    let doc =
+        serde_json::to_string(record).map_err(|e| corrupt(&name, format!("doc: cannot serialise: {e}")))?;
+    // refused here, naming the record, rather than by DynamoDB's ValidationException
+    check_item_size(&name, doc.len())?;
+    let mut item = key(AUTONOMY_PK.to_string(), &record.key.text());
+    item.insert("kind".into(), av("autonomy"));
+    item.insert("doc".into(), av(doc));
+    item.insert("version".into(), num(record.version));
+    Ok(item)
+}
+
+fn parse_autonomy(item: &Item) -> Result<AutonomyRecord, StoreError> {
+    let record = record_name(item);
+    let doc = get_s(item, &record, "doc")?;
+    let rec: AutonomyRecord = serde_json::from_str(doc)
+        .map_err(|e| corrupt(&record, format!("doc: not an autonomy record: {e}")))?;
+    let sk = get_s(item, &record, SK)?;
+    if sk != rec.key.text() {
+        return Err(corrupt(
+            &record,
+            format!("doc: is the record of {}, not of {sk}", rec.key.text()),
+        ));
+    }
+    let version = get_u64(item, &record, "version")?;
+    if version != rec.version {
+        return Err(corrupt(
+            &record,
+            format!("version: attribute says {version}, doc says {}", rec.version),
+        ));
+    }
+    Ok(rec)
+}
+
+fn parse_lease(item: &Item) -> Result<Lease, StoreError> {
+    let record = record_name(item);
+    let owner = get_s(item, &record, "owner")?.to_string();
+    let until = parse_time(&record, "until", get_s(item, &record, "until")?)?;
+    Ok(Lease { owner, until })
+}
+
+/// A record whose `version` is not `expected + 1`: the caller's bug, not a race, so not
+/// retryable (re-reading would not change it).
+fn version_mismatch(record: &AutonomyRecord, expected: u64) -> StoreError {
+    StoreError::Port(
+        PortError::new(
+            "store",
+            format!(
+                "{} carries version {}, but a save expecting version {expected} must carry {}: not written",
+                autonomy_record_name(&record.key),
+                record.version,
+                expected.saturating_add(1)
+            ),
+            false,
+        )
+        .with_code("VersionMismatch"),
+    )
+}
+
 /// The service's open pointer.
 #[derive(Debug, Clone, PartialEq)]
 struct Pointer {
@@ -374,7 +442,7 @@ fn too_many(n: usize) -> StoreError {
     )
 }
 
-/// Incidents, timelines, open pointers and leases in one DynamoDB table.
+/// Incidents, timelines, open pointers, leases and autonomy records in one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoIncidentStore {
     client: Client,
@@ -1047,6 +1115,74 @@ impl IncidentStore for DynamoIncidentStore {
             }
             Err(e) => Err(port_error("DynamoDB PutItem", &e).into()),
         }
+    }
+
+    async fn lease(&self, lease: &str) -> Result<Option<Lease>, StoreError> {
+        // held or lapsed: the caller compares `until` (TTL deletes it a day after)
+        match self.get_item(key(lease_pk(lease), LEASE_SK)).await? {
+            Some(item) => Ok(Some(parse_lease(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn autonomy(&self, k: &AutonomyKey) -> Result<Option<AutonomyRecord>, StoreError> {
+        match self.get_item(key(AUTONOMY_PK.to_string(), &k.text())).await? {
+            Some(item) => Ok(Some(parse_autonomy(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_autonomy(
+        &self,
+        record: &AutonomyRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        if expected_version.checked_add(1) != Some(record.version) {
+            return Err(version_mismatch(record, expected_version));
+        }
+        let item = autonomy_item(record)?;
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let req = if expected_version == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", num(expected_version))
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("DynamoDB PutItem", &e).into()),
+        }
+    }
+
+    async fn autonomy_records(&self) -> Result<Vec<AutonomyRecord>, StoreError> {
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_values(":pk", av(AUTONOMY_PK))
+                    .consistent_read(true)
+            })
+            .await?;
+        let mut records = items.iter().map(parse_autonomy).collect::<Result<Vec<_>, _>>()?;
+        // DynamoDB returns them in sort-key (byte) order already; the port promises it
+        records.sort_by_cached_key(|r| r.key.text());
+        Ok(records)
     }
 }
 

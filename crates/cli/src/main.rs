@@ -2,6 +2,7 @@
 //! store (AWS, or the emulator through `AWS_ENDPOINT_URL`).
 
 mod approve;
+mod autonomy_cmd;
 mod aws_ctx;
 mod classify;
 mod drill_cmd;
@@ -37,6 +38,9 @@ enum Command {
     Runbook(runbook_cmd::RunbookCmd),
     /// Approve a remediation that is awaiting approval
     Approve(approve::ApproveArgs),
+    /// How far each runbook's actions have earned their way out of dry-run
+    #[command(subcommand)]
+    Autonomy(autonomy_cmd::AutonomyCmd),
     #[command(flatten)]
     Incidents(incidents_cmd::IncidentsCmd),
 }
@@ -76,6 +80,9 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Classify(args) => classify::run(&args),
         Command::Query(args) => query::run(&args),
         Command::Runbook(cmd) => runbook_cmd::run(&cmd),
+        Command::Autonomy(cmd) => {
+            autonomy_cmd::run(&cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+        }
         store @ (Command::Approve(_) | Command::Incidents(_)) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

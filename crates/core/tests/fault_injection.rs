@@ -93,6 +93,13 @@ const KNOWN: &[Known] = &[
         contains: &["diagnosed cause"],
         why: "stages/diagnose tries a throttled read (a query, the ECS describe) up to 4 times within its deadline, then records the evidence as missing and completes without the cause it would have found; a diagnosis that waited for the reads instead could lose the incident's diagnosis to the failure queue",
     },
+    // K18
+    Known {
+        invariant: REDRIVE,
+        workload: "two-channel-copies",
+        contains: &["is still being recorded for"],
+        why: "the copy that lost the claim attaches to the holder's incident through the service's pointer: redriven after that incident resolved and the reopen window passed, it cannot find it and fails back to the queue; the holder recorded the state change, so nothing is lost",
+    },
     // K13
     Known {
         invariant: PAGE_REPEAT,

@@ -5,13 +5,16 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_sdk_dynamodb::types::error::{ConditionalCheckFailedException, TransactionCanceledException};
 use aws_sdk_dynamodb::types::CancellationReason;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::TimeZone;
+use firebreak_core::model::autonomy::Mark;
 use firebreak_core::model::incident::IncidentStatus;
+use firebreak_core::model::settings::RemediationMode;
 use firebreak_core::model::severity::Severity;
 use firebreak_core::model::timeline::EntryKind;
 
@@ -406,6 +409,305 @@ async fn a_version_attribute_that_disagrees_with_the_doc_is_corrupt() {
     let err = store.get(&IncidentId("INC-1".into())).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Corrupt { ref reason, .. } if reason.starts_with("version:")),
+        "{err:?}"
+    );
+}
+
+fn conditional_check_failed() -> PutItemError {
+    PutItemError::ConditionalCheckFailedException(
+        ConditionalCheckFailedException::builder()
+            .message("The conditional request failed")
+            .build(),
+    )
+}
+
+fn autonomy_record(action: &str, version: u64) -> AutonomyRecord {
+    let mut r = AutonomyRecord::new(AutonomyKey::new("db-connection-pool", "pool", action));
+    r.matched = 3;
+    r.recent = vec![Mark::Matched; 3];
+    r.leads_s = vec![60, 120, 90];
+    r.level = RemediationMode::Approve;
+    r.seen = vec!["INC-1/shadow".into()];
+    r.updated_at = Some(at(15, 0));
+    r.version = version;
+    r
+}
+
+fn s_of<'a>(item: Option<&'a HashMap<String, AttributeValue>>, field: &str) -> Option<&'a str> {
+    item.and_then(|i| i.get(field))
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+#[tokio::test]
+async fn lease_reads_owner_and_until_of_the_lease_item_even_lapsed() {
+    let get = mock!(Client::get_item)
+        .match_requests(|r| {
+            is_key(r.key(), "LEASE#circuit#prod/api")
+                && s_of(r.key(), "sk") == Some("LEASE")
+                && r.consistent_read() == Some(true)
+        })
+        .then_output(|| {
+            let mut item = key(lease_pk("circuit#prod/api"), LEASE_SK);
+            item.insert("kind".into(), av("lease"));
+            item.insert("owner".into(), av("INC-1/ecs-scale-out"));
+            item.insert("until".into(), av(ts(at(14, 0))));
+            item.insert("expires_at".into(), num(at(14, 0).timestamp() + LEASE_GRACE_S));
+            GetItemOutput::builder().set_item(Some(item)).build()
+        });
+    let none = mock!(Client::get_item)
+        .match_requests(|r| is_key(r.key(), "LEASE#free"))
+        .then_output(|| GetItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&get, &none]), "t");
+    // 14:00 is long past (2026-03-14): still returned, the caller compares `until`
+    assert_eq!(
+        store.lease("circuit#prod/api").await.unwrap(),
+        Some(Lease {
+            owner: "INC-1/ecs-scale-out".into(),
+            until: at(14, 0),
+        })
+    );
+    assert_eq!(store.lease("free").await.unwrap(), None);
+    assert_eq!((get.num_calls(), none.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_lease_with_a_bad_until_is_corrupt_naming_the_record() {
+    let get = mock!(Client::get_item).then_output(|| {
+        let mut item = key(lease_pk("cooldown/prod/api"), LEASE_SK);
+        item.insert("owner".into(), av("me"));
+        item.insert("until".into(), av("tomorrow"));
+        GetItemOutput::builder().set_item(Some(item)).build()
+    });
+    let store = DynamoIncidentStore::new(client_no_retry(&[&get]), "t");
+    match store.lease("cooldown/prod/api").await.unwrap_err() {
+        StoreError::Corrupt { record, reason } => {
+            assert_eq!(record, "LEASE#cooldown/prod/api/LEASE");
+            assert!(reason.starts_with("until:"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_first_save_of_an_autonomy_record_puts_it_only_if_absent() {
+    let put = mock!(Client::put_item)
+        .match_requests(|r| {
+            let item = r.item();
+            let doc: Option<AutonomyRecord> = s_of(item, "doc").and_then(|d| serde_json::from_str(d).ok());
+            r.condition_expression() == Some("attribute_not_exists(pk)")
+                && r.expression_attribute_values().is_none()
+                && r.expression_attribute_names().is_none()
+                && s_of(item, "pk") == Some("AUTONOMY")
+                && s_of(item, "sk") == Some("db-connection-pool#pool#ecs-scale-out")
+                && s_of(item, "kind") == Some("autonomy")
+                && item.and_then(|i| i.get("version")) == Some(&num(1))
+                && doc == Some(autonomy_record("ecs-scale-out", 1))
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
+    assert!(store
+        .save_autonomy(&autonomy_record("ecs-scale-out", 1), 0)
+        .await
+        .unwrap());
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_later_save_of_an_autonomy_record_is_conditioned_on_the_expected_version() {
+    let put = mock!(Client::put_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("#version = :expected")
+                && r.expression_attribute_names()
+                    .and_then(|n| n.get("#version"))
+                    .map(String::as_str)
+                    == Some("version")
+                && r.expression_attribute_values().and_then(|v| v.get(":expected")) == Some(&num(3))
+                && r.item().and_then(|i| i.get("version")) == Some(&num(4))
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
+    assert!(store
+        .save_autonomy(&autonomy_record("ecs-scale-out", 4), 3)
+        .await
+        .unwrap());
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_autonomy_save_whose_condition_fails_is_false() {
+    let put = mock!(Client::put_item).then_error(conditional_check_failed);
+    let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
+    assert!(!store
+        .save_autonomy(&autonomy_record("ecs-scale-out", 1), 0)
+        .await
+        .unwrap());
+    assert!(!store
+        .save_autonomy(&autonomy_record("ecs-scale-out", 6), 5)
+        .await
+        .unwrap());
+    assert_eq!(put.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn an_autonomy_record_not_one_version_past_the_expected_is_refused_unwritten() {
+    let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
+    for (version, expected) in [(3, 3), (1, 2), (0, u64::MAX)] {
+        let err = store
+            .save_autonomy(&autonomy_record("ecs-scale-out", version), expected)
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{err:?}");
+        match err {
+            StoreError::Port(p) => {
+                assert_eq!(p.code.as_deref(), Some("VersionMismatch"));
+                assert!(
+                    p.message
+                        .contains("AUTONOMY/db-connection-pool#pool#ecs-scale-out carries version"),
+                    "{}",
+                    p.message
+                );
+            }
+            other => panic!("expected a port error, got {other:?}"),
+        }
+    }
+    assert_eq!(put.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_autonomy_record_too_large_for_an_item_is_refused_unwritten() {
+    let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&put]), "t");
+    let mut big = autonomy_record("ecs-scale-out", 1);
+    big.seen = vec!["x".repeat(400 * 1024)];
+    let err = store.save_autonomy(&big, 0).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Port(p) if p.code.as_deref() == Some("ItemTooLarge")),
+        "{err:?}"
+    );
+    assert_eq!(put.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn autonomy_reads_the_record_consistently_and_none_when_absent() {
+    let found = mock!(Client::get_item)
+        .match_requests(|r| {
+            is_key(r.key(), "AUTONOMY")
+                && s_of(r.key(), "sk") == Some("db-connection-pool#pool#ecs-scale-out")
+                && r.consistent_read() == Some(true)
+        })
+        .then_output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(autonomy_item(&autonomy_record("ecs-scale-out", 2)).unwrap()))
+                .build()
+        });
+    let absent = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let store = DynamoIncidentStore::new(client_no_retry(&[&found, &absent]), "t");
+    assert_eq!(
+        store
+            .autonomy(&AutonomyKey::new("db-connection-pool", "pool", "ecs-scale-out"))
+            .await
+            .unwrap(),
+        Some(autonomy_record("ecs-scale-out", 2))
+    );
+    assert_eq!(
+        store
+            .autonomy(&AutonomyKey::new("db-connection-pool", "pool", "ecs-restart"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!((found.num_calls(), absent.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn autonomy_records_follows_every_page_and_orders_by_key() {
+    let page_key = || key(AUTONOMY_PK.to_string(), "db-connection-pool#pool#ecs-scale-out");
+    let first = mock!(Client::query)
+        .match_requests(|r| {
+            r.exclusive_start_key().is_none()
+                && r.key_condition_expression() == Some("#pk = :pk")
+                && r.expression_attribute_values().and_then(|v| v.get(":pk")) == Some(&av("AUTONOMY"))
+                && r.consistent_read() == Some(true)
+        })
+        .then_output(move || {
+            QueryOutput::builder()
+                .items(autonomy_item(&autonomy_record("ecs-rollback", 1)).unwrap())
+                .items(autonomy_item(&autonomy_record("ecs-scale-out", 7)).unwrap())
+                .set_last_evaluated_key(Some(page_key()))
+                .build()
+        });
+    let second = mock!(Client::query)
+        .match_requests(move |r| r.exclusive_start_key() == Some(&page_key()))
+        .then_output(|| {
+            QueryOutput::builder()
+                // out of order on purpose: the store sorts
+                .items(autonomy_item(&autonomy_record("ecs-restart", 3)).unwrap())
+                .items(autonomy_item(&autonomy_record("ecs-force-new", 2)).unwrap())
+                .build()
+        });
+    let store = DynamoIncidentStore::new(client_no_retry(&[&first, &second]), "t");
+    let got = store.autonomy_records().await.unwrap();
+    let actions: Vec<&str> = got.iter().map(|r| r.key.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["ecs-force-new", "ecs-restart", "ecs-rollback", "ecs-scale-out"]
+    );
+    assert_eq!(got[3], autonomy_record("ecs-scale-out", 7));
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_corrupt_autonomy_doc_names_the_record_and_field() {
+    let q = mock!(Client::query).then_output(|| {
+        let mut bad = autonomy_item(&autonomy_record("ecs-restart", 1)).unwrap();
+        bad.insert("doc".into(), av("{\"matched\": \"many\"}"));
+        QueryOutput::builder()
+            .items(autonomy_item(&autonomy_record("ecs-rollback", 1)).unwrap())
+            .items(bad)
+            .build()
+    });
+    let store = DynamoIncidentStore::new(client_no_retry(&[&q]), "t");
+    match store.autonomy_records().await.unwrap_err() {
+        StoreError::Corrupt { record, reason } => {
+            assert_eq!(record, "AUTONOMY/db-connection-pool#pool#ecs-restart");
+            assert!(reason.starts_with("doc: not an autonomy record"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_autonomy_item_whose_version_or_key_disagrees_with_its_doc_is_corrupt() {
+    let moved = mock!(Client::get_item)
+        .match_requests(|r| s_of(r.key(), "sk") == Some("db-connection-pool#pool#ecs-restart"))
+        .then_output(|| {
+            let mut item = autonomy_item(&autonomy_record("ecs-restart", 2)).unwrap();
+            item.insert("version".into(), num(3));
+            GetItemOutput::builder().set_item(Some(item)).build()
+        });
+    let elsewhere = mock!(Client::get_item).then_output(|| {
+        let mut item = autonomy_item(&autonomy_record("ecs-rollback", 2)).unwrap();
+        item.insert("sk".into(), av("db-connection-pool#pool#ecs-scale-out"));
+        GetItemOutput::builder().set_item(Some(item)).build()
+    });
+    let store = DynamoIncidentStore::new(client_no_retry(&[&moved, &elsewhere]), "t");
+    let err = store
+        .autonomy(&AutonomyKey::new("db-connection-pool", "pool", "ecs-restart"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { reason, .. } if reason.starts_with("version:")),
+        "{err:?}"
+    );
+    let err = store
+        .autonomy(&AutonomyKey::new("db-connection-pool", "pool", "ecs-scale-out"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { record, reason }
+            if record == "AUTONOMY/db-connection-pool#pool#ecs-scale-out" && reason.starts_with("doc:")),
         "{err:?}"
     );
 }

@@ -477,6 +477,46 @@ impl<T: IncidentStore> IncidentStore for Faulty<'_, T> {
         )
         .await
     }
+
+    async fn lease(&self, key: &str) -> Result<Option<Lease>, StoreError> {
+        self.run(
+            "DynamoDB GetItem (lease)",
+            || key.to_string(),
+            self.inner.lease(key),
+            StoreError::Port,
+        )
+        .await
+    }
+
+    async fn autonomy(&self, key: &AutonomyKey) -> Result<Option<AutonomyRecord>, StoreError> {
+        self.run(
+            "DynamoDB GetItem (autonomy)",
+            || key.text(),
+            self.inner.autonomy(key),
+            StoreError::Port,
+        )
+        .await
+    }
+
+    async fn save_autonomy(&self, record: &AutonomyRecord, expected: u64) -> Result<bool, StoreError> {
+        self.run(
+            "DynamoDB PutItem (save_autonomy)",
+            || format!("{} v{expected}", record.key.text()),
+            self.inner.save_autonomy(record, expected),
+            StoreError::Port,
+        )
+        .await
+    }
+
+    async fn autonomy_records(&self) -> Result<Vec<AutonomyRecord>, StoreError> {
+        self.run(
+            "DynamoDB Query (autonomy_records)",
+            String::new,
+            self.inner.autonomy_records(),
+            StoreError::Port,
+        )
+        .await
+    }
 }
 
 impl<T: Notifier> Notifier for Faulty<'_, T> {

@@ -29,6 +29,7 @@ struct StoreState {
     pointers: HashMap<String, Pointer>,
     /// key → (holder, until)
     leases: HashMap<String, (String, DateTime<Utc>)>,
+    autonomy: BTreeMap<String, AutonomyRecord>,
     postmortems: HashMap<IncidentId, String>,
     /// transition → (claiming delivery, its service)
     transitions: HashMap<String, (String, String)>,
@@ -328,6 +329,61 @@ impl IncidentStore for InMemoryIncidentStore {
             }
         }
     }
+
+    async fn lease(&self, key: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(self.count("lease").leases.get(key).map(|(owner, until)| Lease {
+            owner: owner.clone(),
+            until: *until,
+        }))
+    }
+
+    async fn autonomy(&self, key: &AutonomyKey) -> Result<Option<AutonomyRecord>, StoreError> {
+        Ok(self.count("autonomy").autonomy.get(&key.text()).cloned())
+    }
+
+    async fn save_autonomy(&self, record: &AutonomyRecord, expected: u64) -> Result<bool, StoreError> {
+        let mut s = self.count("save_autonomy");
+        let k = record.key.text();
+        let stored = s.autonomy.get(&k).map_or(0, |r| r.version);
+        if record.version != expected + 1 {
+            return Err(StoreError::Port(
+                PortError::new(
+                    "DynamoDB PutItem (save_autonomy)",
+                    format!(
+                        "record {k} has version {}, not {} (expected + 1)",
+                        record.version,
+                        expected + 1
+                    ),
+                    false,
+                )
+                .with_code("VersionMismatch"),
+            ));
+        }
+        if stored != expected {
+            return Ok(false);
+        }
+        s.autonomy.insert(k, record.clone());
+        Ok(true)
+    }
+
+    async fn autonomy_records(&self) -> Result<Vec<AutonomyRecord>, StoreError> {
+        Ok(self
+            .count("autonomy_records")
+            .autonomy
+            .values()
+            .cloned()
+            .collect())
+    }
+}
+
+impl InMemoryIncidentStore {
+    /// Stores autonomy records as they are (the drills carry them from one drill to the next).
+    pub fn load_autonomy(&self, records: impl IntoIterator<Item = AutonomyRecord>) {
+        let mut s = lock(&self.state);
+        for r in records {
+            s.autonomy.insert(r.key.text(), r);
+        }
+    }
 }
 
 /// Records notifications instead of sending them.
@@ -515,6 +571,18 @@ impl IncidentStore for FaultyStore<'_> {
         }
         Ok(taken)
     }
+    async fn lease(&self, k: &str) -> Result<Option<Lease>, StoreError> {
+        self.inner.lease(k).await
+    }
+    async fn autonomy(&self, k: &AutonomyKey) -> Result<Option<AutonomyRecord>, StoreError> {
+        self.inner.autonomy(k).await
+    }
+    async fn save_autonomy(&self, r: &AutonomyRecord, v: u64) -> Result<bool, StoreError> {
+        self.inner.save_autonomy(r, v).await
+    }
+    async fn autonomy_records(&self) -> Result<Vec<AutonomyRecord>, StoreError> {
+        self.inner.autonomy_records().await
+    }
 }
 
 /// Alarm states set by the test or drill.
@@ -566,6 +634,8 @@ impl AlarmStatus for InMemoryAlarmStatus {
 #[derive(Debug, Default)]
 pub struct InMemoryServiceControl {
     state: Mutex<FleetState>,
+    /// Stamps deployments and service events, as ECS does; without it they carry no time.
+    clock: Option<SimClock>,
 }
 
 #[derive(Debug, Default)]
@@ -587,6 +657,15 @@ fn family_of(td: &str) -> &str {
 impl InMemoryServiceControl {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fleet whose changes carry `clock`'s time: a deployment's creation, the service event
+    /// of tasks started or stopped for a new desired count.
+    pub fn with_clock(clock: &SimClock) -> Self {
+        InMemoryServiceControl {
+            state: Mutex::default(),
+            clock: Some(clock.clone()),
+        }
     }
 
     /// Adds (or replaces) a service and registers its task-definition revisions.
@@ -672,11 +751,37 @@ impl ServiceControl for InMemoryServiceControl {
     }
 
     async fn update(&self, service: &EcsService, change: &ServiceUpdate) -> Result<ServiceState, PortError> {
+        self.apply(service, change, true)
+    }
+}
+
+impl InMemoryServiceControl {
+    /// An UpdateService that people make (the console, the CLI): applied as ECS would, and not
+    /// counted among [`InMemoryServiceControl::updates`], which are Firebreak's.
+    ///
+    /// # Errors
+    /// As UpdateService: an unknown service or revision.
+    pub fn update_by_people(
+        &self,
+        service: &EcsService,
+        change: &ServiceUpdate,
+    ) -> Result<ServiceState, PortError> {
+        self.apply(service, change, false)
+    }
+
+    fn apply(
+        &self,
+        service: &EcsService,
+        change: &ServiceUpdate,
+        firebreak: bool,
+    ) -> Result<ServiceState, PortError> {
         let mut s = lock(&self.state);
-        if let Some(e) = s.failures.get(service) {
+        if let Some(e) = s.failures.get(service).filter(|_| firebreak) {
             return Err(e.clone());
         }
-        s.updates.push((service.clone(), change.clone()));
+        if firebreak {
+            s.updates.push((service.clone(), change.clone()));
+        }
         let hold = s.hold_rollouts;
         let known = change.task_definition.as_ref().is_none_or(|td| {
             s.task_definitions
@@ -696,7 +801,18 @@ impl ServiceControl for InMemoryServiceControl {
         if let Some(td) = &change.task_definition {
             st.task_definition = td.clone();
         }
+        let now = self.clock.as_ref().map(Clock::now);
         if let Some(d) = change.desired {
+            // what ECS says when it starts or stops tasks for a new count
+            if let (Some(at), true) = (now, d != st.desired) {
+                let name = &service.service;
+                let message = if d > st.desired {
+                    format!("(service {name}) has started {} tasks.", d - st.desired)
+                } else {
+                    format!("(service {name}) has stopped {} running tasks.", st.desired - d)
+                };
+                st.events.insert(0, ServiceEvent { at, message });
+            }
             st.desired = d;
             if !hold {
                 st.running = d;
@@ -711,8 +827,8 @@ impl ServiceControl for InMemoryServiceControl {
                 desired: st.desired,
                 running: if hold { 0 } else { st.desired },
                 rollout_state: Some(if hold { "IN_PROGRESS" } else { "COMPLETED" }.into()),
-                created_at: None,
-                updated_at: None,
+                created_at: now,
+                updated_at: now,
             };
             if hold {
                 for d in &mut st.deployments {
@@ -731,15 +847,22 @@ impl ServiceControl for InMemoryServiceControl {
 }
 
 /// A clock the drill or test moves by hand.
-#[derive(Debug)]
+/// Clones share one time: the simulated ECS stamps its changes with the drill's clock.
+#[derive(Clone)]
 pub struct SimClock {
-    now: Mutex<DateTime<Utc>>,
+    now: std::sync::Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl std::fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimClock({})", self.now())
+    }
 }
 
 impl SimClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         SimClock {
-            now: Mutex::new(start),
+            now: std::sync::Arc::new(Mutex::new(start)),
         }
     }
     pub fn set(&self, t: DateTime<Utc>) {

@@ -63,6 +63,9 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// What it took people (shown beside the drill's own times).
+    #[serde(default)]
+    pub baseline: Option<Baseline>,
 }
 
 /// An alarm CloudWatch has before the drill starts.
@@ -241,6 +244,11 @@ pub struct DrillSettings {
     pub flapping: Option<crate::model::settings::FlappingSettings>,
     /// Simulated seconds each stage takes (the drill's clock advances by these).
     pub latency: Option<Latency>,
+    /// Circuit breakers (`per_service`, `service_window_s`, `global`, `global_window_s`).
+    pub circuit: Option<crate::model::settings::CircuitSettings>,
+    /// The promotion policy of the mode `earned` (`approve_after`, `auto_after`, `window`,
+    /// `ceiling`).
+    pub earned: Option<crate::model::autonomy::PromotionPolicy>,
 }
 
 /// Simulated stage durations, seconds. The defaults are typical of the functions in AWS: triage
@@ -293,7 +301,43 @@ pub struct Step {
     /// `firebreak approve` takes, with `by` as the verified caller identity (an IAM ARN).
     #[serde(default)]
     pub approve: Option<ApproveStep>,
+    /// A change people make to an ECS service (UpdateService, as the console or the CLI makes it).
+    #[serde(default)]
+    pub ecs: Option<PeopleStep>,
 }
+
+/// `ecs: {service, desired | task_definition | force_new_deployment}`: what people do to a
+/// service, applied by the simulated ECS as UpdateService would (a new deployment entry, the
+/// desired count and its service event).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleStep {
+    /// `cluster/service`, one of the fleet's.
+    pub service: String,
+    #[serde(default)]
+    pub desired: Option<i32>,
+    /// A registered revision (`orders:16`): a new deployment of it.
+    #[serde(default)]
+    pub task_definition: Option<String>,
+    #[serde(default)]
+    pub force_new_deployment: bool,
+}
+
+/// What a person knew the incident took by hand, set beside the drill's result (`make demo` sets
+/// Firebreak's MTTR beside the people's 25 minutes of the seed).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// The time to resolve people took, from the alarm to recovery.
+    pub time_to_resolve: crate::model::duration::Span,
+    /// Where the number comes from.
+    pub source: String,
+}
+
+/// The deployed sweeper's schedule (`rate(5 minutes)`): a drill runs it on the same grid.
+pub const SWEEP_EVERY_S: i64 = 300;
+/// After the last step a drill runs the schedule while a deadline is pending, at most this long.
+pub const MAX_AFTER_LAST_STEP_S: i64 = 24 * 3600;
 
 /// `approve: {action, by[, incident]}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +371,12 @@ pub struct Expect {
     pub notifications: Option<usize>,
     /// The first incident's estimated start (RFC 3339), or `none` for no estimate.
     pub estimated_start: Option<String>,
+    /// The first incident's first applied action's verification (`verified`, `ineffective`,
+    /// `pending`).
+    pub verification: Option<String>,
+    /// The first incident's first scored proposal's shadow verdict (`matched`, `different`,
+    /// `unneeded`, `contradicted`).
+    pub verdict: Option<String>,
 }
 
 /// The drill's output (`--json`), the contract in DESIGN.md.
@@ -338,6 +388,8 @@ pub struct DrillReport {
     pub notifications: Vec<(String, String)>,
     #[serde(skip)]
     pub metric_lines: Vec<String>,
+    #[serde(skip)]
+    pub baseline: Option<Baseline>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -378,6 +430,21 @@ pub struct RemediationReport {
     pub mode: String,
     pub outcome: String,
     pub detail: String,
+    /// An applied action's verification (`verified`, `ineffective`, `pending`); `null` for the
+    /// others.
+    pub verification: Option<String>,
+    /// A proposal's shadow verdict (dry-run, awaiting approval, applied); `null` for refusals and
+    /// failures.
+    pub shadow: Option<ShadowReport>,
+}
+
+/// `shadow` in `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowReport {
+    /// `null` while unresolved, and for an applied action people did not undo.
+    pub verdict: Option<String>,
+    pub people_action: Option<String>,
+    pub lead_s: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -420,13 +487,39 @@ impl LoadedScenario {
             ));
         }
         for (i, s) in scenario.steps.iter().enumerate() {
-            let kinds =
-                usize::from(s.event.is_some()) + usize::from(s.sweep) + usize::from(s.approve.is_some());
+            let kinds = usize::from(s.event.is_some())
+                + usize::from(s.sweep)
+                + usize::from(s.approve.is_some())
+                + usize::from(s.ecs.is_some());
             if kinds != 1 {
                 return Err(Error::invalid(
                     format!("{}: steps[{i}]", path.display()),
-                    "needs exactly one of `event`, `sweep: true` or `approve`",
+                    "needs exactly one of `event`, `sweep: true`, `approve` or `ecs`",
                 ));
+            }
+            if let Some(p) = &s.ecs {
+                let what = format!("{}: steps[{i}].ecs", path.display());
+                let svc = EcsService::parse(&p.service)
+                    .map_err(|e| Error::invalid(format!("{what}.service"), e.to_string()))?;
+                if !scenario
+                    .ecs
+                    .iter()
+                    .any(|f| EcsService::new(&f.cluster, &f.service) == svc)
+                {
+                    return Err(Error::invalid(
+                        format!("{what}.service"),
+                        format!("{svc} is not a service of the scenario's `ecs` fleet"),
+                    ));
+                }
+                if p.desired.is_none() && p.task_definition.is_none() && !p.force_new_deployment {
+                    return Err(Error::invalid(
+                        what,
+                        "needs `desired`, `task_definition` or `force_new_deployment: true`",
+                    ));
+                }
+                if p.desired.is_some_and(|d| d < 0) {
+                    return Err(Error::invalid(format!("{what}.desired"), "cannot be negative"));
+                }
             }
             if s.changed_at.is_some_and(|c| c > s.at) {
                 return Err(Error::invalid(
@@ -502,6 +595,13 @@ pub fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
     if let Some(f) = s.flapping {
         out.flapping = f;
     }
+    if let Some(c) = s.circuit {
+        out.remediation.circuit = c;
+    }
+    if let Some(e) = s.earned {
+        e.validate()?;
+        out.remediation.earned = e;
+    }
     Ok(out)
 }
 
@@ -570,6 +670,34 @@ async fn approve_step(
     Ok(())
 }
 
+/// Carries out an `ecs:` step: the UpdateService people make, on the simulated ECS.
+fn people_step(ecs: &InMemoryServiceControl, p: &PeopleStep, n: usize) -> Result<(), Error> {
+    let what = format!("steps[{n}].ecs");
+    let svc = EcsService::parse(&p.service)
+        .map_err(|e| Error::invalid(format!("{what}.service"), e.to_string()))?;
+    let change = crate::model::remedy::ServiceUpdate {
+        task_definition: p.task_definition.clone(),
+        desired: p.desired,
+        force_new_deployment: p.force_new_deployment,
+    };
+    ecs.update_by_people(&svc, &change)
+        .map_err(|e| Error::invalid(what, e.to_string()))?;
+    Ok(())
+}
+
+/// Whether any incident still has a deadline the schedule must act on.
+async fn pending_deadline<P: crate::ports::bundle::SweeperPorts>(
+    sweeper: &Sweeper<'_, P>,
+    store: &InMemoryIncidentStore,
+) -> Result<bool, Error> {
+    for inc in store.list(&ListQuery::default()).await? {
+        if sweeper.next_deadline(&inc).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The incident an `approve:` step names (`incident`), else the only one not resolved.
 ///
 /// # Errors
@@ -616,6 +744,29 @@ pub async fn run(loaded: &LoadedScenario, env: &DrillEnv<'_>) -> Result<DrillRep
     run_with_store(loaded, env, &InMemoryIncidentStore::new()).await
 }
 
+/// Runs the drills in order, each on its own store that starts with the autonomy records the
+/// drills before it left (a team's history, one incident after another), and returns the
+/// records at the end: what `firebreak autonomy report --drills` reports.
+///
+/// # Errors
+/// As [`run`], naming the drill.
+pub async fn autonomy_from_drills(
+    dirs: &[PathBuf],
+    env: &DrillEnv<'_>,
+) -> Result<Vec<crate::model::autonomy::AutonomyRecord>, Error> {
+    let mut records = Vec::new();
+    for dir in dirs {
+        let loaded = LoadedScenario::load(dir)?;
+        let store = InMemoryIncidentStore::new();
+        store.load_autonomy(records);
+        run_with_store(&loaded, env, &store)
+            .await
+            .map_err(|e| Error::invalid(dir.display().to_string(), e.to_string()))?;
+        records = store.autonomy_records().await?;
+    }
+    Ok(records)
+}
+
 /// [`run`] over a given (empty) store, so a test can look at what was written.
 ///
 /// # Errors
@@ -636,7 +787,7 @@ pub async fn run_with_store(
     for a in &sc.alarms {
         alarms.set(&a.name, a.state);
     }
-    let ecs = InMemoryServiceControl::new();
+    let ecs = InMemoryServiceControl::with_clock(&clock);
     for f in &sc.ecs {
         ecs.add_service(fleet_state(f), &f.revisions());
         for td in f
@@ -708,51 +859,81 @@ pub async fn run_with_store(
     let mut metric_lines = Vec::new();
     // each event file's latest delivery: its step and the state-change time it carried
     let mut last_delivery: BTreeMap<PathBuf, (usize, DateTime<Utc>)> = BTreeMap::new();
-    for (n, step) in sc.steps.iter().enumerate() {
-        // Stages take simulated time; a step never moves the clock backwards.
-        if step.at > clock.now() {
-            clock.set(step.at);
-        }
-        if let Some(rel) = &step.event {
-            let path = loaded.dir.join(rel);
-            let what = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
-            let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
-            // a redelivery is the same event again: its delivery id and its state-change time
-            let (delivery_step, changed_at) = match last_delivery.get(rel) {
-                Some(&(k, at)) if step.redeliver => (k, at),
-                _ => (n, step.changed_at.unwrap_or(step.at)),
+    // The deployed sweeper runs every five minutes: so does the drill's, on the same grid,
+    // between the steps, and after the last one while a deadline (a verification window, the
+    // end of a flapping hold) is pending, for at most a day.
+    let grid = |t: DateTime<Utc>| {
+        let s = t.timestamp();
+        DateTime::<Utc>::from_timestamp(s - s.rem_euclid(SWEEP_EVERY_S) + SWEEP_EVERY_S, 0).unwrap_or(t)
+    };
+    let mut next_tick = grid(start);
+    let last_at = sc.steps.last().map_or(start, |s| s.at);
+    let horizon = last_at + chrono::Duration::seconds(MAX_AFTER_LAST_STEP_S);
+    let mut n = 0;
+    loop {
+        let tick = match sc.steps.get(n) {
+            Some(step) => next_tick <= step.at,
+            None => next_tick <= horizon && pending_deadline(&sweeper, store).await?,
+        };
+        if tick {
+            if next_tick > clock.now() {
+                clock.set(next_tick);
+            }
+            sweeper.sweep().await?;
+            next_tick += chrono::Duration::seconds(SWEEP_EVERY_S);
+        } else {
+            let Some(step) = sc.steps.get(n) else {
+                break;
             };
-            last_delivery.insert(rel.clone(), (delivery_step, changed_at));
-            if is_pipeline_envelope(&value) {
-                // From outside the pipeline, whatever it claims: checked like any envelope a
-                // function receives; a refusal is on the timeline, and nothing acts on it.
-                if let Admission::Admitted(event) = admit(store, &clock, &value).await? {
-                    crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
-                }
-            } else {
-                let signals =
-                    intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
-                for mut signal in signals {
-                    // The scenario's clock is authoritative: the event file is a template whose
-                    // state-change time becomes the step's, and each step is its own delivery.
-                    signal.changed_at = changed_at;
-                    signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
-                    if step.origin == Origin::Cloudwatch {
-                        alarms.set(&signal.alarm_name, signal.state);
+            // Stages take simulated time; a step never moves the clock backwards.
+            if step.at > clock.now() {
+                clock.set(step.at);
+            }
+            if let Some(rel) = &step.event {
+                let path = loaded.dir.join(rel);
+                let what = path.display().to_string();
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::invalid(&what, format!("cannot read: {e}")))?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::invalid(&what, format!("not JSON: {e}")))?;
+                // a redelivery is the same event again: its delivery id and its state-change time
+                let (delivery_step, changed_at) = match last_delivery.get(rel) {
+                    Some(&(k, at)) if step.redeliver => (k, at),
+                    _ => (n, step.changed_at.unwrap_or(step.at)),
+                };
+                last_delivery.insert(rel.clone(), (delivery_step, changed_at));
+                if is_pipeline_envelope(&value) {
+                    // From outside the pipeline, whatever it claims: checked like any envelope a
+                    // function receives; a refusal is on the timeline, and nothing acts on it.
+                    if let Admission::Admitted(event) = admit(store, &clock, &value).await? {
+                        crate::ports::EventBus::put(&bus, &event.to_pipeline()).await?;
                     }
-                    triage.handle(&signal).await?;
-                    clock.advance(chrono::Duration::seconds(latency.triage_s));
+                } else {
+                    let signals =
+                        intake::parse_event(&value).map_err(|e| Error::invalid(&what, e.to_string()))?;
+                    for mut signal in signals {
+                        // The scenario's clock is authoritative: the event file is a template whose
+                        // state-change time becomes the step's, and each step is its own delivery.
+                        signal.changed_at = changed_at;
+                        signal.delivery_id = format!("{}#step{delivery_step}", signal.delivery_id);
+                        if step.origin == Origin::Cloudwatch {
+                            alarms.set(&signal.alarm_name, signal.state);
+                        }
+                        triage.handle(&signal).await?;
+                        clock.advance(chrono::Duration::seconds(latency.triage_s));
+                    }
                 }
             }
-        }
-        if step.sweep {
-            sweeper.sweep().await?;
-        }
-        if let Some(a) = &step.approve {
-            approve_step(store, &bus, a, n).await?;
+            if step.sweep {
+                sweeper.sweep().await?;
+            }
+            if let Some(a) = &step.approve {
+                approve_step(store, &bus, a, n).await?;
+            }
+            if let Some(p) = &step.ecs {
+                people_step(&ecs, p, n)?;
+            }
+            n += 1;
         }
         // Carry every event the step caused through the stages it triggers.
         let mut rounds = 0;
@@ -813,6 +994,7 @@ pub async fn run_with_store(
         incidents,
         notifications,
         metric_lines,
+        baseline: sc.baseline.clone(),
     })
 }
 
@@ -840,6 +1022,8 @@ fn report_of(
                 mode: r.mode.to_string(),
                 outcome: r.outcome.to_string(),
                 detail: r.detail.clone(),
+                verification: verification_of(r, timeline),
+                shadow: shadow_of(r, timeline),
             })
             .collect(),
         timeline: timeline
@@ -875,6 +1059,52 @@ fn report_of(
         reopened: inc.reopened,
         runbook: inc.runbook.clone(),
     }
+}
+
+/// An applied action's verification as the timeline has it (`pending` until it is judged).
+fn verification_of(
+    r: &crate::model::incident::RemediationRecord,
+    timeline: &[crate::model::timeline::TimelineEntry],
+) -> Option<String> {
+    use crate::model::incident::Outcome;
+    if r.outcome != Outcome::Applied {
+        return None;
+    }
+    let judged = timeline.iter().find_map(|e| match e.detail() {
+        crate::model::timeline::Detail::Verification(v) if v.applied == *r => Some(v.result.as_str()),
+        _ => None,
+    });
+    Some(judged.unwrap_or("pending").to_string())
+}
+
+/// A proposal's shadow verdict as the timeline has it (all `null` while unresolved).
+fn shadow_of(
+    r: &crate::model::incident::RemediationRecord,
+    timeline: &[crate::model::timeline::TimelineEntry],
+) -> Option<ShadowReport> {
+    use crate::model::incident::Outcome;
+    if !matches!(
+        r.outcome,
+        Outcome::Applied | Outcome::DryRun | Outcome::AwaitingApproval
+    ) {
+        return None;
+    }
+    let scored = timeline.iter().find_map(|e| match e.detail() {
+        crate::model::timeline::Detail::ShadowScored(d) if d.proposal == *r => Some(d),
+        _ => None,
+    });
+    Some(match scored {
+        Some(d) => ShadowReport {
+            verdict: d.verdict.map(|v| v.as_str().to_string()),
+            people_action: d.people_action.clone(),
+            lead_s: d.lead_s,
+        },
+        None => ShadowReport {
+            verdict: None,
+            people_action: None,
+            lead_s: None,
+        },
+    })
 }
 
 /// Compares a report with the scenario's `expect`; returns one line per difference.
@@ -964,6 +1194,27 @@ pub fn check(report: &DrillReport, expect: &Expect) -> Vec<String> {
             ));
         }
     }
+    if let Some(want) = &expect.verification {
+        let got = inc.remediations.iter().find_map(|r| r.verification.clone());
+        if got.as_deref() != Some(want.as_str()) {
+            diffs.push(format!(
+                "verification: expected {want}, got {}",
+                got.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+    if let Some(want) = &expect.verdict {
+        let got = inc
+            .remediations
+            .iter()
+            .find_map(|r| r.shadow.as_ref().and_then(|s| s.verdict.clone()));
+        if got.as_deref() != Some(want.as_str()) {
+            diffs.push(format!(
+                "verdict: expected {want}, got {}",
+                got.as_deref().unwrap_or("none")
+            ));
+        }
+    }
     if let Some(s) = expect.status {
         if inc.status != s {
             diffs.push(format!("status: expected {s}, got {}", inc.status));
@@ -1017,6 +1268,27 @@ pub fn render_text(report: &DrillReport) -> String {
                 "Remediation: {} [{}] {} — {}",
                 r.action, r.mode, r.outcome, r.detail
             );
+            if let Some(v) = &r.verification {
+                let _ = writeln!(o, "  verification: {v}");
+            }
+            if let Some(sh) = r
+                .shadow
+                .as_ref()
+                .filter(|s| s.verdict.is_some() || s.people_action.is_some())
+            {
+                let _ = writeln!(
+                    o,
+                    "  shadow: {}{}{}",
+                    sh.verdict.as_deref().unwrap_or("none (applied, not undone)"),
+                    sh.people_action
+                        .as_deref()
+                        .map_or_else(String::new, |p| format!(" — people: {p}")),
+                    sh.lead_s.map_or_else(String::new, |l| format!(
+                        " — lead {}",
+                        crate::model::duration::human(l)
+                    ))
+                );
+            }
         }
         let m = &inc.metrics;
         let _ = writeln!(
@@ -1027,6 +1299,21 @@ pub fn render_text(report: &DrillReport) -> String {
             fmt_secs(m.time_to_mitigate_s),
             fmt_secs(m.time_to_resolve_s)
         );
+        if let (Some(b), Some(mttr)) = (&report.baseline, m.time_to_resolve_s) {
+            let people = b.time_to_resolve.as_secs();
+            let _ = writeln!(
+                o,
+                "MTTR:    Firebreak {} beside people's {} ({}){}",
+                fmt_secs(Some(mttr)),
+                fmt_secs(Some(people)),
+                b.source,
+                if mttr > 0 {
+                    format!(", {:.1}x faster", people as f64 / mttr as f64)
+                } else {
+                    String::new()
+                }
+            );
+        }
         let _ = writeln!(o, "\nTimeline:");
         for e in &inc.timeline {
             let _ = writeln!(o, "  {}  {:<22} {}", e.at.format("%H:%M:%S"), e.kind, e.summary);

@@ -294,6 +294,10 @@ pub struct Incident {
     /// State changes recorded while held (this hold).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held_changes: u64,
+    /// Why no further automatic action is taken on this incident (an applied action proved
+    /// ineffective); actions are asked for approval instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_held: Option<String>,
     pub version: u64,
 }
 
@@ -354,6 +358,7 @@ impl Incident {
             changes: BTreeMap::new(),
             flapping_since: None,
             held_changes: 0,
+            auto_held: None,
             version: 1,
         }
     }

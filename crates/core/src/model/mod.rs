@@ -1,5 +1,6 @@
 //! The domain's vocabulary: what every stage reads and writes.
 
+pub mod autonomy;
 pub mod duration;
 pub mod entry_id;
 pub mod evidence;

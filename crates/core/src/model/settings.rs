@@ -22,6 +22,11 @@ pub enum RemediationMode {
     Approve,
     /// Act.
     Auto,
+    /// The level the (runbook, cause, action) earned from its outcomes (see
+    /// `model::autonomy`), never above the configured ceiling: resolved to `dry-run`, `approve`
+    /// or `auto` when deciding. Ordered last only so that it sorts; it is never compared as
+    /// more automatic than `auto` (`min` with another mode is taken after resolving).
+    Earned,
 }
 
 impl RemediationMode {
@@ -31,6 +36,7 @@ impl RemediationMode {
             RemediationMode::DryRun => "dry-run",
             RemediationMode::Approve => "approve",
             RemediationMode::Auto => "auto",
+            RemediationMode::Earned => "earned",
         }
     }
 }
@@ -56,9 +62,10 @@ impl FromStr for RemediationMode {
             "dry-run" | "dryrun" | "dry_run" => Ok(RemediationMode::DryRun),
             "approve" => Ok(RemediationMode::Approve),
             "auto" => Ok(RemediationMode::Auto),
+            "earned" => Ok(RemediationMode::Earned),
             other => Err(crate::Error::invalid(
                 "remediation mode",
-                format!("{other:?} is not one of off, dry-run, approve, auto"),
+                format!("{other:?} is not one of off, dry-run, approve, auto, earned"),
             )),
         }
     }
@@ -90,6 +97,37 @@ pub struct RemediationSettings {
     pub cooldown_s: i64,
     /// At most this many actions carried out (or attempted) per incident.
     pub max_actions_per_incident: u32,
+    /// How many automatic actions may run before the circuit opens.
+    pub circuit: CircuitSettings,
+    /// When the mode `earned` moves an action up or down, and its ceiling.
+    pub earned: crate::model::autonomy::PromotionPolicy,
+}
+
+/// Circuit breakers on automatic actions: past either limit, every automatic action is refused
+/// ("circuit open") until the oldest action counted leaves its window. Actions a person approved
+/// do not count and are not refused by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitSettings {
+    /// At most this many automatic actions per ECS service within `service_window_s`
+    /// (0 disables this limit).
+    pub per_service: u32,
+    pub service_window_s: i64,
+    /// At most this many automatic actions over all services within `global_window_s`
+    /// (0 disables this limit).
+    pub global: u32,
+    pub global_window_s: i64,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        CircuitSettings {
+            per_service: 3,
+            service_window_s: 6 * 3600,
+            global: 10,
+            global_window_s: 3600,
+        }
+    }
 }
 
 impl Default for RemediationSettings {
@@ -101,6 +139,8 @@ impl Default for RemediationSettings {
             allow_tag: Some("firebreak:remediate".to_string()),
             cooldown_s: 900,
             max_actions_per_incident: 3,
+            circuit: CircuitSettings::default(),
+            earned: crate::model::autonomy::PromotionPolicy::default(),
         }
     }
 }
@@ -176,7 +216,7 @@ impl Default for SweeperSettings {
     fn default() -> Self {
         SweeperSettings {
             open_too_long_s: 4 * 3600,
-            default_verify_window_s: 600,
+            default_verify_window_s: 900,
         }
     }
 }
@@ -237,6 +277,14 @@ pub mod env {
     pub const REMEDIATION_ALLOW_TAG: &str = "REMEDIATION_ALLOW_TAG";
     pub const REMEDIATION_COOLDOWN_S: &str = "REMEDIATION_COOLDOWN_S";
     pub const REMEDIATION_MAX_ACTIONS: &str = "REMEDIATION_MAX_ACTIONS";
+    pub const CIRCUIT_PER_SERVICE: &str = "CIRCUIT_PER_SERVICE";
+    pub const CIRCUIT_SERVICE_WINDOW_S: &str = "CIRCUIT_SERVICE_WINDOW_S";
+    pub const CIRCUIT_GLOBAL: &str = "CIRCUIT_GLOBAL";
+    pub const CIRCUIT_GLOBAL_WINDOW_S: &str = "CIRCUIT_GLOBAL_WINDOW_S";
+    pub const EARNED_APPROVE_AFTER: &str = "EARNED_APPROVE_AFTER";
+    pub const EARNED_AUTO_AFTER: &str = "EARNED_AUTO_AFTER";
+    pub const EARNED_WINDOW: &str = "EARNED_WINDOW";
+    pub const EARNED_CEILING: &str = "EARNED_CEILING";
     pub const DIAGNOSIS_DEADLINE_S: &str = "DIAGNOSIS_DEADLINE_S";
     pub const DIAGNOSIS_MAX_PARALLEL: &str = "DIAGNOSIS_MAX_PARALLEL";
     pub const DIAGNOSIS_LOG_GROUP_PREFIX: &str = "DIAGNOSIS_LOG_GROUP_PREFIX";
@@ -317,6 +365,36 @@ impl Settings {
         if let Some(v) = num(&lookup, env::REMEDIATION_MAX_ACTIONS, 0u32)? {
             s.remediation.max_actions_per_incident = v;
         }
+        if let Some(v) = num(&lookup, env::CIRCUIT_PER_SERVICE, 0u32)? {
+            s.remediation.circuit.per_service = v;
+        }
+        if let Some(v) = num(&lookup, env::CIRCUIT_SERVICE_WINDOW_S, 60i64)? {
+            s.remediation.circuit.service_window_s = v;
+        }
+        if let Some(v) = num(&lookup, env::CIRCUIT_GLOBAL, 0u32)? {
+            s.remediation.circuit.global = v;
+        }
+        if let Some(v) = num(&lookup, env::CIRCUIT_GLOBAL_WINDOW_S, 60i64)? {
+            s.remediation.circuit.global_window_s = v;
+        }
+        if let Some(v) = num(&lookup, env::EARNED_APPROVE_AFTER, 1u32)? {
+            s.remediation.earned.approve_after = v;
+        }
+        if let Some(v) = num(&lookup, env::EARNED_AUTO_AFTER, 1u32)? {
+            s.remediation.earned.auto_after = v;
+        }
+        if let Some(v) = num(&lookup, env::EARNED_WINDOW, 1u32)? {
+            s.remediation.earned.window = v;
+        }
+        if let Some(v) = lookup(env::EARNED_CEILING).filter(|v| !v.trim().is_empty()) {
+            s.remediation.earned.ceiling = v
+                .parse()
+                .map_err(|e: crate::Error| crate::Error::invalid(env::EARNED_CEILING, e.to_string()))?;
+        }
+        s.remediation
+            .earned
+            .validate()
+            .map_err(|e| crate::Error::invalid("EARNED_*", e.to_string()))?;
         if let Some(v) = num(&lookup, env::DIAGNOSIS_DEADLINE_S, 1u64)? {
             s.diagnosis.deadline_s = v;
         }
@@ -491,6 +569,39 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains(env::DIAGNOSIS_LOG_GROUP_PREFIX), "{e}");
+    }
+
+    #[test]
+    fn circuit_and_earned_settings_are_read_and_checked() {
+        let d = Settings::default().remediation;
+        assert_eq!((d.circuit.per_service, d.circuit.service_window_s), (3, 21_600));
+        assert_eq!((d.circuit.global, d.circuit.global_window_s), (10, 3600));
+        assert_eq!(d.earned.ceiling, RemediationMode::Approve);
+        let s = Settings::from_lookup(|n| match n {
+            env::CIRCUIT_PER_SERVICE => Some("2".into()),
+            env::CIRCUIT_GLOBAL_WINDOW_S => Some("600".into()),
+            env::EARNED_CEILING => Some("auto".into()),
+            env::EARNED_AUTO_AFTER => Some("5".into()),
+            env::REMEDIATION_MODE => Some("earned".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.remediation.circuit.per_service, 2);
+        assert_eq!(s.remediation.circuit.global_window_s, 600);
+        assert_eq!(s.remediation.earned.ceiling, RemediationMode::Auto);
+        assert_eq!(s.remediation.earned.auto_after, 5);
+        assert_eq!(s.remediation.mode, RemediationMode::Earned);
+        for (name, value, says) in [
+            (env::EARNED_CEILING, "always", env::EARNED_CEILING),
+            (env::EARNED_CEILING, "off", "ceiling"),
+            (env::EARNED_APPROVE_AFTER, "20", "approve_after"),
+            (env::CIRCUIT_SERVICE_WINDOW_S, "5", env::CIRCUIT_SERVICE_WINDOW_S),
+        ] {
+            let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{name}={value}: {e}");
+        }
     }
 
     #[test]

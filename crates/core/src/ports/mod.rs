@@ -278,7 +278,38 @@ pub trait IncidentStore: Send + Sync {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The lease `key` as stored (held or lapsed), if any: who took it and until when. For
+    /// saying since when a limit is reached (the circuit breakers).
+    fn lease(&self, key: &str) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+
+    /// The autonomy record of `key`, if any outcome was counted for it.
+    fn autonomy(
+        &self,
+        key: &AutonomyKey,
+    ) -> impl Future<Output = Result<Option<AutonomyRecord>, StoreError>> + Send;
+
+    /// Saves `record` (whose `version` must already be `expected_version + 1`) when the stored
+    /// version is `expected_version` (0: none stored yet). Returns false, writing nothing, when
+    /// it is not: re-read, count again, retry.
+    fn save_autonomy(
+        &self,
+        record: &AutonomyRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every autonomy record, ordered by key.
+    fn autonomy_records(&self) -> impl Future<Output = Result<Vec<AutonomyRecord>, StoreError>> + Send;
 }
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+pub use crate::model::autonomy::{AutonomyKey, AutonomyRecord};
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -183,11 +183,7 @@ pub fn lint_runbook(file: &str, rb: &Runbook) -> Vec<Finding> {
         );
     }
     if rb.verify_window.ms <= 0 {
-        err(
-            &mut out,
-            "verify_window".into(),
-            "must be longer than zero".into(),
-        );
+        err(&mut out, "verify".into(), "must be longer than zero".into());
     }
 
     // log groups

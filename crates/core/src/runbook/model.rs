@@ -34,8 +34,8 @@ pub struct Runbook {
     pub resolution: Vec<String>,
     /// Long-term fixes; each becomes a postmortem action item.
     pub prevention: Vec<String>,
-    /// After a remediation is applied, the alarm should recover within this long; the sweeper
-    /// escalates otherwise.
+    /// An applied action's verification window (`verify:`, default 15 minutes): at its end the
+    /// sweeper reads CloudWatch, all OK verifies it, an alarm still firing makes it ineffective.
     pub verify_window: Span,
 }
 
@@ -60,7 +60,8 @@ struct RunbookRepr {
     resolution: Vec<String>,
     #[serde(default)]
     prevention: Vec<String>,
-    #[serde(default = "default_verify_window")]
+    /// `verify:` (also read as `verify_window:`).
+    #[serde(default = "default_verify_window", rename = "verify", alias = "verify_window")]
     verify_window: Span,
 }
 
@@ -286,8 +287,9 @@ fn default_lookback() -> Span {
     Span::minutes(60)
 }
 
+/// Long enough for ECS to start tasks and for a 5-minute alarm to evaluate again.
 fn default_verify_window() -> Span {
-    Span::minutes(10)
+    Span::minutes(15)
 }
 
 /// Which alarms a runbook is for. An alarm whose `runbook` tag names the runbook always selects

@@ -233,7 +233,7 @@ fn write_runbook(md: &mut String, rb: &Runbook) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(
         md,
-        "After a remediation the alarm should recover within {}; otherwise the incident is escalated.",
+        "Each applied action is verified {} after it: every alarm OK verifies it; an alarm still in ALARM makes it ineffective, escalates the incident one level and stops further automatic actions on it.",
         rb.verify_window
     )?;
     writeln!(md)?;

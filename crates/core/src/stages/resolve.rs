@@ -9,6 +9,7 @@
 //! notification is sent until the `notified` entry records it (at least once, guarded by a short
 //! lease against a concurrent delivery).
 
+use crate::model::autonomy::{AutonomyKey, Mark, Verdict};
 use crate::model::entry_id::EntryId;
 use crate::model::incident::Outcome;
 use crate::model::incident::{Incident, IncidentId, IncidentStatus};
@@ -16,16 +17,19 @@ use crate::model::pipeline::{AlarmRecovered, Event, IncidentResolved};
 use crate::model::settings::Settings;
 use crate::model::signal::AlarmState;
 use crate::model::text::{plain, plain_line};
+use crate::model::timeline::Detail;
 use crate::model::timeline::{detail, sort_entries, EntryKind, TimelineEntry};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
     AlarmStatus, Clock, EventBus, IncidentStore, Notification, Notifier, PointerChange, Route,
 };
+use crate::ports::{ServiceControl, ServiceState};
 use crate::report::metrics::{emf_lines, human_opt, StageTimes};
 use crate::report::postmortem;
 use crate::runbook::Runbook;
 use crate::stages::boundary::refusal_entry;
+use crate::stages::closed_loop::{self, people_changes, score, OwnChange, Proposal, Scored};
 use crate::stages::manage::validate_person;
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -150,7 +154,17 @@ impl<P: ResolvePorts> Resolve<'_, P> {
                 )
             };
             if let Some(res) = self
-                .resolve_at(&mut up, &read, inc, now, summary, Closer::Hand(by))
+                .resolve_at(
+                    &mut up,
+                    &read,
+                    inc,
+                    Closing {
+                        at: now,
+                        summary,
+                        closer: Closer::Hand(by),
+                        scored: Vec::new(),
+                    },
+                )
                 .await?
             {
                 return Ok(ResolveOutcome::Resolved(Box::new(res)));
@@ -189,17 +203,22 @@ impl<P: ResolvePorts> Resolve<'_, P> {
         self.runbooks.iter().find(|r| r.id == id)
     }
 
-    /// Saves `inc` as resolved at `at` with its postmortem, then emits the metrics and the
-    /// summary. `None` when the save lost a race (re-read and try again).
+    /// Saves `inc` as resolved as `closing` says, with its postmortem and the proposals'
+    /// verdicts, then emits the metrics and the summary. `None` when the save lost a race
+    /// (re-read and try again).
     async fn resolve_at(
         &self,
         up: &mut Update<'_, P::Store>,
         read: &Incident,
         mut inc: Incident,
-        at: DateTime<Utc>,
-        summary: String,
-        closer: Closer<'_>,
+        closing: Closing<'_>,
     ) -> Result<Option<Resolution>, Error> {
+        let Closing {
+            at,
+            summary,
+            closer,
+            scored,
+        } = closing;
         let (manual_by, owner) = (closer.manual_by(), closer.owner());
         let base = base_id(&inc);
         inc.resolve(at);
@@ -220,6 +239,7 @@ impl<P: ResolvePorts> Resolve<'_, P> {
             TimelineEntry::new(base.step("resolved"), at, EntryKind::Resolved, summary).with_detail(detail);
         let mut timeline = self.ports.store().timeline(&inc.id).await?;
         timeline.push(resolved.clone());
+        timeline.extend(scored.iter().map(|s| s.entry.clone()));
         sort_entries(&mut timeline);
         let md = postmortem::draft(&inc, &timeline, self.runbook_for(&inc));
         // The draft goes in its own item, before the resolution that it describes is saved: a
@@ -236,13 +256,27 @@ impl<P: ResolvePorts> Resolve<'_, P> {
                 inc.id
             ),
         );
-        match up
-            .save(read, &mut inc, PointerChange::Release, &[resolved, drafted])
-            .await?
-        {
+        let mut entries: Vec<TimelineEntry> = scored.iter().map(|s| s.entry.clone()).collect();
+        entries.extend([resolved, drafted]);
+        match up.save(read, &mut inc, PointerChange::Release, &entries).await? {
             Saved::Saved => {}
             // another delivery resolved it meanwhile: the next read sees that
             Saved::Conflict | Saved::AlreadyRecorded(_) => return Ok(None),
+        }
+        // each verdict counts on its (runbook, cause, action) record, once whatever the retries
+        for s in &scored {
+            if let Some((key, mark, lead)) = &s.counts {
+                closed_loop::count_outcome(
+                    self.ports.store(),
+                    key,
+                    &s.entry.event_id,
+                    *mark,
+                    *lead,
+                    at,
+                    &self.settings.remediation.earned,
+                )
+                .await?;
+            }
         }
         let emf = emf_lines(&inc, &times, self.metrics_namespace);
         if self.emf_to_stdout {
@@ -326,7 +360,7 @@ impl<P: ResolvePorts> Resolve<'_, P> {
     }
 }
 
-impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
+impl<P: ResolvePorts + HasAlarms + HasEcs> Resolve<'_, P> {
     /// Handles "Alarm Recovered".
     ///
     /// # Errors
@@ -337,6 +371,7 @@ impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
     pub async fn on_recovered(&self, r: &AlarmRecovered) -> Result<ResolveOutcome, Error> {
         let mut up = Update::new(self.ports.store(), &r.incident_id);
         let mut live = None;
+        let mut service = None;
         loop {
             let read = up.read().await?;
             let mut inc = read.clone();
@@ -374,8 +409,19 @@ impl<P: ResolvePorts + HasAlarms> Resolve<'_, P> {
                     r.alarm_name,
                     r.recovered_at.format("%H:%M:%S")
                 );
+                let scored = self.score_proposals(&inc, at, &mut service).await?;
                 match self
-                    .resolve_at(&mut up, &read, inc, at, summary, Closer::Alarms(r))
+                    .resolve_at(
+                        &mut up,
+                        &read,
+                        inc,
+                        Closing {
+                            at,
+                            summary,
+                            closer: Closer::Alarms(r),
+                            scored,
+                        },
+                    )
                     .await?
                 {
                     Some(res) => return Ok(ResolveOutcome::Resolved(Box::new(res))),
@@ -514,6 +560,190 @@ struct ResolutionIds {
     cycle: u32,
 }
 
+/// How an incident is closed: when, the timeline's words, by whom, and the verdicts saved with it.
+struct Closing<'x> {
+    at: DateTime<Utc>,
+    summary: String,
+    closer: Closer<'x>,
+    scored: Vec<Scoring>,
+}
+
+/// A proposal's verdict, ready to save with the resolution, and what it counts.
+pub(crate) struct Scoring {
+    entry: TimelineEntry,
+    counts: Option<(AutonomyKey, Mark, Option<i64>)>,
+}
+
+impl<P: ResolvePorts + HasAlarms + HasEcs> Resolve<'_, P> {
+    /// Scores every proposal of this cycle not scored yet (dry-run, awaiting approval, applied)
+    /// against what people did to the service between the proposal and `recovered_at`, as ECS
+    /// shows it now. The service is read once per delivery (`service` keeps it across retries
+    /// of the save). A retryable ECS error fails the delivery (its retry scores); any other is
+    /// noted and the incident resolves unscored, rather than staying open.
+    async fn score_proposals(
+        &self,
+        inc: &Incident,
+        recovered_at: DateTime<Utc>,
+        service: &mut Option<Result<ServiceState, String>>,
+    ) -> Result<Vec<Scoring>, Error> {
+        let Some(svc) = &inc.ecs else {
+            return Ok(Vec::new());
+        };
+        let timeline = self.ports.store().timeline(&inc.id).await?;
+        let cycle = inc.reopened;
+        let remediation = |e: &TimelineEntry| match EntryId::parse(&e.event_id) {
+            Some(EntryId::Remediation {
+                incident,
+                cycle: c,
+                cause,
+                action,
+                phase,
+            }) if incident == inc.id => Some((c, cause, action, phase)),
+            _ => None,
+        };
+        let own: Vec<OwnChange> = timeline
+            .iter()
+            .filter_map(|e| match e.detail() {
+                Detail::RemediationApplied(d) => Some(OwnChange {
+                    at: d.applied_at,
+                    update: d.update.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for e in &timeline {
+            let Some((c, cause, key, phase)) = remediation(e) else {
+                continue;
+            };
+            if c != cycle {
+                continue;
+            }
+            let (record, before, update, runbook, applied) = match e.detail() {
+                Detail::RemediationDryRun(d) => (&d.record, &d.before, &d.update, &d.runbook, false),
+                Detail::ApprovalRequested(d) => (&d.record, &d.before, &d.update, &d.runbook, false),
+                Detail::RemediationApplied(d) => (&d.record, &d.before, &d.update, &d.runbook, true),
+                _ => continue,
+            };
+            let id = crate::stages::remediate::event_id(&inc.id, c, &cause, &key, &format!("shadow-{phase}"));
+            if timeline.iter().any(|x| x.event_id == id) {
+                continue;
+            }
+            let phase_of = |p: &str| crate::stages::remediate::event_id(&inc.id, c, &cause, &key, p);
+            // the remediation request: the first step's `requested`, else this entry
+            let proposed_at = timeline
+                .iter()
+                .find(|x| x.event_id == phase_of("requested"))
+                .map_or(e.at, |x| x.at.min(e.at));
+            // an approval that carried this proposal out: people chose this very action
+            let approved = (record.outcome == Outcome::AwaitingApproval)
+                .then(|| timeline.iter().find(|x| x.event_id == phase_of("approved")))
+                .flatten()
+                .filter(|_| timeline.iter().any(|x| x.event_id == phase_of("applied")))
+                .map(|x| (x.at, x.detail().by().unwrap_or("a person").to_string()));
+            let state = match service {
+                Some(s) => s,
+                None => service.insert(match self.ports.ecs().describe(svc).await {
+                    Ok(s) => Ok(s),
+                    Err(e) if e.retryable => return Err(e.into()),
+                    Err(e) => Err(e.to_string()),
+                }),
+            };
+            let state = match state {
+                Ok(s) => s,
+                Err(why) => {
+                    out.push(Scoring {
+                        entry: TimelineEntry::new(
+                            id,
+                            recovered_at,
+                            EntryKind::Note,
+                            format!(
+                                "{} was not scored: could not read {svc} from ECS: {why}",
+                                record.action
+                            ),
+                        ),
+                        counts: None,
+                    });
+                    continue;
+                }
+            };
+            let changes = people_changes(state, before, proposed_at, recovered_at, &own);
+            let p = Proposal {
+                action: record.action.as_str(),
+                at: proposed_at,
+                applied,
+                before,
+                update,
+            };
+            let scored = score(&p, &changes, approved.as_ref().map(|(t, by)| (*t, by.as_str())));
+            let summary = shadow_summary(record, &scored, recovered_at);
+            let counts = match (runbook, scored.verdict) {
+                (Some(rb), Some(v)) => Some((
+                    AutonomyKey::new(rb, &cause, record.action.as_str()),
+                    v.into(),
+                    scored.lead_s,
+                )),
+                _ => None,
+            };
+            out.push(Scoring {
+                entry: TimelineEntry::new(id, recovered_at, EntryKind::ShadowScored, summary).with_detail(
+                    detail::ShadowDetail {
+                        proposal: record.clone(),
+                        verdict: scored.verdict,
+                        people_action: scored.people_action,
+                        lead_s: scored.lead_s,
+                        proposed_at,
+                        recovered_at,
+                        cause: cause.clone(),
+                        runbook: runbook.clone(),
+                    },
+                ),
+                counts,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One line for a verdict: `dry-run ecs-scale-out: matched (people scaled out to 6 tasks (from
+/// 4) at 14:47; 11m after the proposal, the time Firebreak would have saved)`.
+fn shadow_summary(
+    record: &crate::model::incident::RemediationRecord,
+    s: &Scored,
+    recovered_at: DateTime<Utc>,
+) -> String {
+    let what = format!("{} {}", record.outcome, record.action);
+    match s.verdict {
+        Some(Verdict::Matched) => format!(
+            "{what}: matched ({}{})",
+            s.people_action.as_deref().unwrap_or("people did the same"),
+            s.lead_s.map_or_else(String::new, |l| format!(
+                "; {} after the proposal, the time Firebreak would have saved",
+                human_opt(Some(l))
+            ))
+        ),
+        Some(Verdict::Different) => format!(
+            "{what}: different (people {} instead, and it recovered at {})",
+            s.people_action.as_deref().unwrap_or("did something else"),
+            recovered_at.format("%H:%M")
+        ),
+        Some(Verdict::Unneeded) => format!(
+            "{what}: unneeded (nobody changed the service, and it recovered at {})",
+            recovered_at.format("%H:%M")
+        ),
+        Some(Verdict::Contradicted) => format!(
+            "{what}: contradicted (people {})",
+            s.people_action.as_deref().unwrap_or("did the opposite")
+        ),
+        None => format!(
+            "{what}: not undone by people{}; its verification says whether it worked",
+            s.people_action
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" ({p})"))
+        ),
+    }
+}
+
 impl ResolutionIds {
     fn step(&self, step: impl Into<String>) -> String {
         EntryId::Resolution {
@@ -608,7 +838,8 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
 mod tests {
     use super::*;
     use crate::adapters::memory::{
-        FaultyStore, InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
+        FaultyStore, InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier,
+        InMemoryServiceControl, SimClock,
     };
     use crate::model::incident::{AttachedAlarm, RemediationRecord};
     use crate::ports::retry::CONFLICT_ATTEMPTS;
@@ -625,6 +856,7 @@ mod tests {
         /// What CloudWatch reports: `open` seeds it from the incident, `recovered` makes the
         /// named alarm OK in it (a real recovery).
         alarms: InMemoryAlarmStatus,
+        ecs: InMemoryServiceControl,
         runbooks: Vec<Runbook>,
         settings: Settings,
     }
@@ -642,11 +874,12 @@ mod tests {
                 bus: InMemoryEventBus::new(),
                 clock: SimClock::new(at(15, 0, 5)),
                 alarms: InMemoryAlarmStatus::new(),
+                ecs: InMemoryServiceControl::new(),
                 runbooks: vec![runbook()],
                 settings: Settings::default(),
             }
         }
-        fn resolve(&self) -> Resolve<'_, impl ResolvePorts + HasAlarms + '_> {
+        fn resolve(&self) -> Resolve<'_, impl ResolvePorts + HasAlarms + HasEcs + '_> {
             self.resolve_over(&self.store)
         }
 
@@ -654,14 +887,15 @@ mod tests {
         fn resolve_over<'a, St: IncidentStore>(
             &'a self,
             store: &'a St,
-        ) -> Resolve<'a, impl ResolvePorts + HasAlarms + 'a> {
+        ) -> Resolve<'a, impl ResolvePorts + HasAlarms + HasEcs + 'a> {
             Resolve {
                 ports: Wired::new()
                     .store(store)
                     .notifier(&self.notifier)
                     .bus(&self.bus)
                     .clock(&self.clock)
-                    .alarms(&self.alarms),
+                    .alarms(&self.alarms)
+                    .ecs(&self.ecs),
                 runbooks: &self.runbooks,
                 settings: &self.settings,
                 metrics_namespace: "Firebreak",

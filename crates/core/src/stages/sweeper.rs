@@ -20,8 +20,8 @@
 //! between the two pages on the next run, and a sweep in an unchanged state does nothing. When the
 //! severity rises, "Incident Escalated" goes on the bus so diagnose runs again.
 
+use crate::model::autonomy::{AutonomyKey, Verification};
 use crate::model::entry_id::{EntryId, SweepKind};
-use crate::model::incident::Outcome;
 use crate::model::incident::{Incident, IncidentId};
 use crate::model::pipeline::{Event, IncidentRaised};
 use crate::model::settings::Settings;
@@ -36,7 +36,12 @@ use crate::ports::{
 };
 use crate::report::metrics::human;
 use crate::runbook::Runbook;
+use crate::stages::closed_loop;
 use crate::Error;
+
+/// How far back a sweep looks for resolved incidents whose applied action still awaits its
+/// verification (a verification window is minutes to hours).
+const VERIFY_LOOKBACK_DAYS: i64 = 2;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -118,10 +123,33 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 since: None,
             })
             .await?;
+        // a resolved incident's applied action still has its verification window to finish
+        let recent = self
+            .ports
+            .store()
+            .list(&ListQuery {
+                active_only: false,
+                since: Some(now - chrono::Duration::days(VERIFY_LOOKBACK_DAYS)),
+            })
+            .await?;
         let mut report = SweepReport {
             examined: active.len(),
             ..SweepReport::default()
         };
+        for inc in recent.into_iter().filter(|i| !i.status.is_active()) {
+            let id = inc.id.clone();
+            if !inc.remediation_applied() {
+                continue;
+            }
+            match self.verify_due(&inc, now).await {
+                Ok(Some(e)) => report.escalations.push(e),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(incident = %id, error = %e, "verification of a resolved incident failed");
+                    report.failures.push((id, e.to_string()));
+                }
+            }
+        }
         for inc in active {
             let id = inc.id.clone();
             if let Err(e) = self.sweep_one(inc, now, &mut report).await {
@@ -154,11 +182,10 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             }
             return Ok(());
         }
-        for rule in [
-            SweepRule::Unacknowledged,
-            SweepRule::RemediationNotRecovered,
-            SweepRule::OpenTooLong,
-        ] {
+        if let Some(e) = self.verify_due(&inc, now).await? {
+            report.escalations.push(e);
+        }
+        for rule in [SweepRule::Unacknowledged, SweepRule::OpenTooLong] {
             let mut up = Update::from_read(self.ports.store(), inc.clone());
             loop {
                 inc = up.read().await?;
@@ -238,43 +265,8 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                     ),
                 })
             }
-            SweepRule::RemediationNotRecovered => {
-                let Some(applied) = inc.remediations.iter().rfind(|r| r.outcome == Outcome::Applied) else {
-                    return Ok(None);
-                };
-                let window_s = self.verify_window_s(inc);
-                if (now - applied.at).num_seconds() < window_s {
-                    return Ok(None);
-                }
-                let names: Vec<String> = inc.alarms.keys().cloned().collect();
-                if names.is_empty() {
-                    return Ok(None);
-                }
-                let states = self.ports.alarms().states(&names).await?;
-                let firing: Vec<&str> = states
-                    .iter()
-                    .filter(|(_, s)| **s == AlarmState::Alarm)
-                    .map(|(n, _)| n.as_str())
-                    .collect();
-                (!firing.is_empty()).then(|| Due {
-                    rule,
-                    event_id: sweep_id(
-                        id,
-                        SweepKind::NotRecovered,
-                        &applied.at.timestamp_millis().to_string(),
-                    ),
-                    to: inc.severity.raised(),
-                    summary: format!(
-                        "{} was applied {} ago but {} still in ALARM after the {} verification window; \
-                         raised to {}",
-                        applied.action,
-                        human((now - applied.at).num_seconds()),
-                        firing.join(", "),
-                        human(window_s),
-                        inc.severity.raised()
-                    ),
-                })
-            }
+            // verification windows are judged by `verify_due`, not by a rule
+            SweepRule::RemediationNotRecovered => None,
             SweepRule::OpenTooLong => {
                 let open_s = (now - inc.opened_at).num_seconds();
                 let limit = self.settings.sweeper.open_too_long_s;
@@ -460,6 +452,248 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
 }
 
 impl<P: SweeperPorts> Sweeper<'_, P> {
+    /// Applied actions of `inc` whose verification window has ended by `now` and that are not
+    /// verified yet: the applied entry, its detail and the verification's entry id.
+    pub fn pending_verifications<'t>(
+        inc: &Incident,
+        timeline: &'t [TimelineEntry],
+    ) -> Vec<(&'t TimelineEntry, &'t detail::RemediationApplied, String)> {
+        timeline
+            .iter()
+            .filter_map(|e| match e.detail() {
+                Detail::RemediationApplied(d) => {
+                    let vid = verification_id(&e.event_id)?;
+                    (!timeline.iter().any(|x| x.event_id == vid)).then_some((e, &**d, vid))
+                }
+                _ => None,
+            })
+            .filter(|(e, _, _)| {
+                EntryId::parse(&e.event_id).and_then(|i| i.incident().cloned()) == Some(inc.id.clone())
+            })
+            .collect()
+    }
+
+    /// The earliest deadline a sweep still has to act on for `inc`: an applied action's
+    /// verification, or the end of a flapping hold. `None` when nothing is pending.
+    pub async fn next_deadline(&self, inc: &Incident) -> Result<Option<DateTime<Utc>>, Error> {
+        let mut next: Option<DateTime<Utc>> = None;
+        if inc.remediation_applied() {
+            let timeline = self.ports.store().timeline(&inc.id).await?;
+            for (_, d, _) in Self::pending_verifications(inc, &timeline) {
+                next = Some(next.map_or(d.verify_by, |n| n.min(d.verify_by)));
+            }
+        }
+        if let (Some(_), Some(last)) = (inc.flapping_since, inc.last_change()) {
+            let end = last + chrono::Duration::seconds(self.settings.flapping.stable_s);
+            next = Some(next.map_or(end, |n| n.min(end)));
+        }
+        Ok(next)
+    }
+
+    /// Judges every applied action of `inc` whose verification window has ended: CloudWatch's
+    /// alarm states then decide (see [`closed_loop::verification`]). Verified is recorded and
+    /// counted. Ineffective is recorded and counted, and (on an active incident) escalates the
+    /// incident one severity level, pages, and holds it to approval: no further automatic action.
+    /// States that decide nothing (INSUFFICIENT_DATA, an alarm CloudWatch does not report) wait
+    /// for the next sweep. Returns the escalation, when there was one.
+    async fn verify_due(&self, inc: &Incident, now: DateTime<Utc>) -> Result<Option<Escalation>, Error> {
+        if !inc.remediation_applied() {
+            return Ok(None);
+        }
+        let timeline = self.ports.store().timeline(&inc.id).await?;
+        let due: Vec<_> = Self::pending_verifications(inc, &timeline)
+            .into_iter()
+            .filter(|(_, d, _)| d.verify_by <= now)
+            .collect();
+        if due.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<String> = inc.alarms.keys().cloned().collect();
+        let live = self.ports.alarms().states(&names).await?;
+        let Some(result) = closed_loop::verification(&names, &live) else {
+            tracing::info!(incident = %inc.id, "verification window ended but CloudWatch decides nothing yet");
+            return Ok(None);
+        };
+        let states: BTreeMap<String, String> = names
+            .iter()
+            .map(|n| {
+                let s = live.get(n).map_or("not reported", |s| s.as_str());
+                (n.clone(), s.to_string())
+            })
+            .collect();
+        let firing: Vec<&str> = names
+            .iter()
+            .filter(|n| live.get(*n) == Some(&AlarmState::Alarm))
+            .map(String::as_str)
+            .collect();
+        let mut escalation = None;
+        for (applied, d, vid) in due {
+            let window = human(d.verify_window_s);
+            let summary = match result {
+                Verification::Verified => format!(
+                    "{} verified: every alarm OK at the end of its {window} verification window (applied {})",
+                    d.record.action,
+                    d.applied_at.format("%H:%M:%S")
+                ),
+                Verification::Ineffective => format!(
+                    "{} ineffective: {} still in ALARM at the end of its {window} verification window (applied {})",
+                    d.record.action,
+                    firing.join(", "),
+                    d.applied_at.format("%H:%M:%S")
+                ),
+            };
+            let entry = TimelineEntry::new(vid.clone(), now, EntryKind::Note, summary.clone()).with_detail(
+                detail::VerificationDetail {
+                    applied: d.record.clone(),
+                    result,
+                    applied_at: d.applied_at,
+                    verify_by: d.verify_by,
+                    alarms: states.clone(),
+                    cause: d.cause.clone(),
+                    runbook: d.runbook.clone(),
+                },
+            );
+            let escalate = result == Verification::Ineffective && escalation.is_none();
+            if escalate {
+                escalation = self.ineffective(inc, applied, d, entry, &firing, now).await?;
+            } else {
+                self.ports.store().append(&inc.id, &[entry]).await?;
+            }
+            if let Some(runbook) = &d.runbook {
+                let key = AutonomyKey::new(runbook, &d.cause, d.record.action.as_str());
+                closed_loop::count_outcome(
+                    self.ports.store(),
+                    &key,
+                    &vid,
+                    result.into(),
+                    None,
+                    now,
+                    &self.settings.remediation.earned,
+                )
+                .await?;
+            }
+            tracing::info!(incident = %inc.id, action = %d.record.action, result = result.as_str(), "verification");
+        }
+        // a resolved incident's postmortem was drafted before the verdict: draft it again
+        if let Some(now_inc) = self.ports.store().get(&inc.id).await? {
+            if now_inc.status == crate::model::incident::IncidentStatus::Resolved {
+                let timeline = self.ports.store().timeline(&inc.id).await?;
+                let runbook = now_inc
+                    .runbook
+                    .as_deref()
+                    .and_then(|id| self.runbooks.iter().find(|r| r.id == id));
+                let md = crate::report::postmortem::draft(&now_inc, &timeline, runbook);
+                self.ports.store().put_postmortem(&inc.id, &md).await?;
+            }
+        }
+        Ok(escalation)
+    }
+
+    /// Records an ineffective action: on an active incident, in one save with the escalation one
+    /// level up and the hold on automatic actions, then the page. A resolved incident is not
+    /// escalated (its alarms recovered since; a new ALARM reopens it on its own).
+    async fn ineffective(
+        &self,
+        inc: &Incident,
+        applied: &TimelineEntry,
+        d: &detail::RemediationApplied,
+        entry: TimelineEntry,
+        firing: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Escalation>, Error> {
+        let due = Due {
+            rule: SweepRule::RemediationNotRecovered,
+            event_id: sweep_id(
+                &inc.id,
+                SweepKind::NotRecovered,
+                &applied.at.timestamp_millis().max(d.applied_at.timestamp_millis()).to_string(),
+            ),
+            to: inc.severity.raised(),
+            summary: format!(
+                "{} applied at {} did not work: {} still in ALARM after its {} verification window; raised to {}, and no further automatic action on this incident (approval still possible)",
+                d.record.action,
+                d.applied_at.format("%H:%M:%S"),
+                firing.join(", "),
+                human(d.verify_window_s),
+                inc.severity.raised()
+            ),
+        };
+        let mut up = Update::from_read(self.ports.store(), inc.clone());
+        loop {
+            let read = up.read().await?;
+            if !read.status.is_active() {
+                self.ports.store().append(&read.id, &[entry]).await?;
+                return Ok(None);
+            }
+            let from = read.severity;
+            let mut next = read.clone();
+            next.severity = read.severity.raised();
+            next.last_escalated_at = Some(now);
+            next.auto_held = Some(format!(
+                "{} applied at {} was ineffective",
+                d.record.action,
+                d.applied_at.format("%H:%M")
+            ));
+            let escalated = TimelineEntry::new(
+                due.event_id.clone(),
+                now,
+                EntryKind::Escalated,
+                due.summary.clone(),
+            )
+            .with_detail(detail::Escalated {
+                rule: Some(due.rule.as_str().to_string()),
+                from,
+                to: next.severity,
+            });
+            match up
+                .save(&read, &mut next, PointerChange::Keep, &[entry.clone(), escalated])
+                .await?
+            {
+                Saved::Saved => {
+                    self.page(&next, &due, from, now).await?;
+                    return Ok(Some(Escalation {
+                        incident: next.id.clone(),
+                        rule: due.rule,
+                        from,
+                        to: next.severity,
+                        event_id: due.event_id.clone(),
+                    }));
+                }
+                Saved::AlreadyRecorded(_) => {
+                    self.page_if_missing(&read, &due, now).await?;
+                    return Ok(None);
+                }
+                Saved::Conflict => continue,
+            }
+        }
+    }
+}
+
+/// The id of the verification of the applied entry `applied_id` (its remediation id with the
+/// phase `verification`); `None` for an id that is not a remediation's.
+fn verification_id(applied_id: &str) -> Option<String> {
+    match EntryId::parse(applied_id)? {
+        EntryId::Remediation {
+            incident,
+            cycle,
+            cause,
+            action,
+            ..
+        } => Some(
+            EntryId::Remediation {
+                incident,
+                cycle,
+                cause,
+                action,
+                phase: "verification".to_string(),
+            }
+            .text(),
+        ),
+        _ => None,
+    }
+}
+
+impl<P: SweeperPorts> Sweeper<'_, P> {
     /// A flapping incident with no alarm state change for the settings' `stable_s`: the hold
     /// ends. True when this sweep ended it.
     async fn end_hold_if_stable(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
@@ -641,6 +875,7 @@ mod tests {
     use crate::adapters::memory::{
         InMemoryAlarmStatus, InMemoryEventBus, InMemoryIncidentStore, InMemoryNotifier, SimClock,
     };
+    use crate::model::incident::Outcome;
     use crate::model::incident::{IncidentStatus, RemediationRecord};
     use crate::ports::detail_types;
     use crate::report::metrics::tests::{at, incident};
@@ -828,10 +1063,51 @@ mod tests {
         i
     }
 
+    /// The applied entry remediate writes for `remediated()`'s rollback, verified by `verify_by`.
+    fn applied(i: &Incident, verify_s: i64) -> TimelineEntry {
+        let rec = i.remediations[0].clone();
+        let snap = |td: &str| detail::ServiceSnapshot {
+            task_definition: td.into(),
+            desired: 4,
+            running: 4,
+            deployments: 1,
+        };
+        TimelineEntry::new(
+            crate::stages::remediate::event_id(&i.id, 0, "bad-deployment", "ecs-rollback", "applied"),
+            rec.at,
+            EntryKind::Note,
+            "ecs-rollback applied",
+        )
+        .with_detail(detail::RemediationApplied {
+            applied_at: rec.at,
+            record: rec,
+            before: snap("articles-api:42"),
+            after: snap("articles-api:41"),
+            update: crate::model::remedy::ServiceUpdate {
+                task_definition: Some("articles-api:41".into()),
+                ..Default::default()
+            },
+            verify_window_s: verify_s,
+            verify_by: at(14, 37, 0) + chrono::Duration::seconds(verify_s),
+            cause: "bad-deployment".into(),
+            runbook: Some("http-5xx".into()),
+        })
+    }
+
+    async fn with_applied(i: &Incident) -> World {
+        let w = World::with(i).await;
+        w.store.append(&i.id, &[applied(i, 300)]).await.unwrap();
+        w
+    }
+
+    fn record_key() -> AutonomyKey {
+        AutonomyKey::new("http-5xx", "bad-deployment", "ecs-rollback")
+    }
+
     #[tokio::test]
-    async fn remediation_without_recovery_after_the_verify_window_raises_and_pages_once() {
+    async fn an_action_still_firing_at_the_end_of_its_window_is_ineffective_escalated_held_and_paged_once() {
         let i = remediated();
-        let w = World::with(&i).await;
+        let w = with_applied(&i).await;
         w.alarms.set("articles-api-5xx", AlarmState::Alarm);
         w.clock.set(at(14, 41, 59));
         assert!(w.sweep().await.escalations.is_empty());
@@ -842,36 +1118,98 @@ mod tests {
         assert_eq!(r.escalations[0].rule, SweepRule::RemediationNotRecovered);
         assert_eq!(r.escalations[0].to, Severity::Sev1);
         let t = w.store.timeline(&i.id).await.unwrap();
+        let v = t
+            .iter()
+            .find(|e| e.kind() == EntryKind::RemediationIneffective)
+            .unwrap();
+        assert!(
+            v.summary
+                .contains("articles-api-5xx still in ALARM at the end of its 5m"),
+            "{}",
+            v.summary
+        );
         let e = t.iter().find(|e| e.kind() == EntryKind::Escalated).unwrap();
         assert!(
-            e.summary.contains("ecs-rollback was applied 5m ago"),
+            e.summary
+                .contains("ecs-rollback applied at 14:37:00 did not work")
+                && e.summary.contains("no further automatic action"),
             "{}",
             e.summary
         );
         assert!(t.iter().any(|e| e.kind() == EntryKind::Paged));
-        assert_eq!(w.bus.events().len(), 1);
+        assert_eq!(w.bus.events().len(), 1, "Incident Escalated: diagnose runs again");
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(stored.severity, Severity::Sev1);
+        assert!(stored.auto_held.as_deref().unwrap().contains("ineffective"));
+        let rec = w.store.autonomy(&record_key()).await.unwrap().unwrap();
+        assert_eq!((rec.ineffective, rec.verified), (1, 0));
 
         w.clock.set(at(14, 47, 0));
         assert!(w.sweep().await.escalations.is_empty());
-        assert_eq!(w.notifier.sent().len(), 1);
+        assert_eq!(w.notifier.sent().len(), 1, "one page");
+        assert_eq!(
+            w.store
+                .autonomy(&record_key())
+                .await
+                .unwrap()
+                .unwrap()
+                .ineffective,
+            1
+        );
     }
 
     #[tokio::test]
-    async fn a_recovered_alarm_or_no_runbook_uses_the_right_window() {
-        let i = remediated();
-        let w = World::with(&i).await;
-        w.alarms.set("articles-api-5xx", AlarmState::Ok);
-        w.clock.set(at(15, 0, 0));
-        assert!(w.sweep().await.escalations.is_empty());
-
+    async fn recovered_alarms_verify_even_after_the_resolution_and_undecided_states_wait() {
         let mut i = remediated();
-        i.runbook = None; // default verify window: 600 s
-        let w = World::with(&i).await;
-        w.alarms.set("articles-api-5xx", AlarmState::Alarm);
-        w.clock.set(at(14, 46, 59));
+        let w = with_applied(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::InsufficientData);
+        w.clock.set(at(14, 45, 0));
         assert!(w.sweep().await.escalations.is_empty());
-        w.clock.set(at(14, 47, 0));
-        assert_eq!(w.sweep().await.escalations.len(), 1);
+        let sw = Sweeper {
+            ports: Wired::new()
+                .store(&w.store)
+                .alarms(&w.alarms)
+                .notifier(&w.notifier)
+                .bus(&w.bus)
+                .clock(&w.clock),
+            runbooks: &w.runbooks,
+            settings: &w.settings,
+        };
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(
+            sw.next_deadline(&stored).await.unwrap(),
+            Some(at(14, 42, 0)),
+            "still pending"
+        );
+        // the incident resolves before a sweep decides: the sweep still verifies it
+        i = stored;
+        let read = i.clone();
+        i.resolve(at(14, 46, 0));
+        i.version += 1;
+        w.store
+            .save(&i, read.version, PointerChange::Release, &[])
+            .await
+            .unwrap();
+        w.alarms.set("articles-api-5xx", AlarmState::Ok);
+        w.clock.set(at(14, 50, 0));
+        assert!(w.sweep().await.escalations.is_empty());
+        let t = w.store.timeline(&i.id).await.unwrap();
+        let v = t
+            .iter()
+            .find(|e| e.kind() == EntryKind::RemediationVerified)
+            .unwrap();
+        assert!(
+            v.summary.starts_with("ecs-rollback verified: every alarm OK"),
+            "{}",
+            v.summary
+        );
+        assert_eq!(
+            w.store.autonomy(&record_key()).await.unwrap().unwrap().verified,
+            1
+        );
+        let stored = w.store.get(&i.id).await.unwrap().unwrap();
+        assert_eq!(sw.next_deadline(&stored).await.unwrap(), None);
+        assert!(w.notifier.sent().is_empty());
     }
 
     #[tokio::test]

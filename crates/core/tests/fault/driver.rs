@@ -53,6 +53,8 @@ pub enum Payload {
     Sweep,
     /// `firebreak approve`: (action, by, incident or the only open one).
     Approve(String, String, Option<String>),
+    /// People change an ECS service (not an invocation of Firebreak's).
+    People(firebreak_core::drill::PeopleStep),
 }
 
 impl Payload {
@@ -63,6 +65,7 @@ impl Payload {
             Payload::Envelope(_) => "boundary",
             Payload::Sweep => "sweeper",
             Payload::Approve(..) => "approve",
+            Payload::People(_) => "people",
             Payload::Pipeline(p) => match p.detail_type.as_str() {
                 "Incident Opened" | "Incident Escalated" => "diagnose",
                 "Diagnosis Completed" | "Remediation Approved" => "remediate",
@@ -91,6 +94,7 @@ impl Payload {
             Payload::Envelope(_) => "boundary: envelope from outside".into(),
             Payload::Sweep => "sweeper".into(),
             Payload::Approve(a, by, _) => format!("approve {a} by {by}"),
+            Payload::People(p) => format!("people change {}", p.service),
         }
     }
 }
@@ -194,7 +198,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
     for (name, state) in &w.seed_alarms {
         alarms.set(name, *state);
     }
-    let ecs = InMemoryServiceControl::new();
+    let ecs = InMemoryServiceControl::with_clock(&clock);
     for (state, revisions) in &w.fleet {
         ecs.add_service(state.clone(), revisions);
     }
@@ -316,10 +320,21 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
             alarms.set(name, *state);
             continue;
         }
+        if let Payload::People(p) = &inv.payload {
+            // people's UpdateService, straight to ECS (Firebreak's faults are not theirs)
+            let svc = firebreak_core::model::incident::EcsService::parse(&p.service).unwrap();
+            let change = firebreak_core::model::remedy::ServiceUpdate {
+                task_definition: p.task_definition.clone(),
+                desired: p.desired,
+                force_new_deployment: p.force_new_deployment,
+            };
+            ecs.update_by_people(&svc, &change).unwrap();
+            continue;
+        }
         context += 1;
         plan.set_context(context);
         let result: Result<Option<TriageOutcome>, Error> = match &inv.payload {
-            Payload::Transition(..) => Ok(None),
+            Payload::Transition(..) | Payload::People(_) => Ok(None),
             Payload::Alarm(s) => triage.handle(s).await.map(Some),
             Payload::Pipeline(pe) => match Event::from_pipeline(pe) {
                 Err(e) => Err(e),

@@ -31,6 +31,8 @@ pub enum StepKind {
         by: String,
         incident: Option<String>,
     },
+    /// A change people make to an ECS service (UpdateService).
+    People(drill::PeopleStep),
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +150,12 @@ pub fn from_drill(dir: &Path) -> Workload {
                     by: a.by.clone(),
                     incident: a.incident.clone(),
                 },
+                redelivery: false,
+            });
+        } else if let Some(p) = &step.ecs {
+            steps.push(Step {
+                at: step.at,
+                kind: StepKind::People(p.clone()),
                 redelivery: false,
             });
         }
@@ -389,6 +397,12 @@ pub fn schedule(w: &Workload, seed: u64, p: Perturb) -> Schedule {
             StepKind::Approve { action, by, incident } => deliveries.push(Delivery {
                 at: s.at,
                 payload: Payload::Approve(action.clone(), by.clone(), incident.clone()),
+                step: i,
+                how: "first",
+            }),
+            StepKind::People(p) => deliveries.push(Delivery {
+                at: s.at,
+                payload: Payload::People(p.clone()),
                 step: i,
                 how: "first",
             }),

@@ -2,7 +2,9 @@
 //! remediation applied but not all recovered), emits stage times as EMF and drafts the
 //! postmortem.
 
-use firebreak_aws::{Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EventBridgeBus, SnsNotifier};
+use firebreak_aws::{
+    Clients, CloudWatchAlarmStatus, DynamoIncidentStore, EcsServiceControl, EventBridgeBus, SnsNotifier,
+};
 use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::bundle::Wired;
@@ -18,6 +20,8 @@ struct Deps {
     notifier: SnsNotifier,
     bus: EventBridgeBus,
     alarms: CloudWatchAlarmStatus,
+    /// Shadow scoring reads what people changed on the service before it recovered.
+    ecs: EcsServiceControl,
     runbooks: RunbookSet,
     settings: Settings,
     namespace: String,
@@ -38,7 +42,8 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
             .notifier(&deps.notifier)
             .bus(&deps.bus)
             .clock(&SystemClock)
-            .alarms(&deps.alarms),
+            .alarms(&deps.alarms)
+            .ecs(&deps.ecs),
         runbooks: deps.runbooks.runbooks(),
         settings: &deps.settings,
         metrics_namespace: &deps.namespace,
@@ -75,6 +80,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
+        ecs: EcsServiceControl::new(clients.ecs()),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),
         namespace: environment.metrics_namespace.clone(),

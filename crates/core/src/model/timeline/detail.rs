@@ -8,6 +8,7 @@
 //! before a field existed still read.
 
 use super::EntryKind;
+use crate::model::autonomy::{Verdict, Verification};
 use crate::model::evidence::{
     CauseMatch, DiagnosisReport, Hypothesis, MetricSummary, QuerySummary, RecentChanges,
 };
@@ -46,6 +47,9 @@ pub enum Detail {
     RemediationStarted(Box<RemediationStarted>),
     RemediationApplied(Box<RemediationApplied>),
     RemediationFailed(Box<RemediationFailed>),
+    /// `remediation-verified` and `remediation-ineffective` (the result says which).
+    Verification(Box<VerificationDetail>),
+    ShadowScored(Box<ShadowDetail>),
     Resolved(Resolved),
     Acknowledged(By),
     Note(Note),
@@ -276,6 +280,39 @@ pub struct RemediationFailed {
     pub runbook: Option<String>,
 }
 
+/// `remediation-verified` / `remediation-ineffective`: what CloudWatch said at the end of an
+/// applied action's verification window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationDetail {
+    /// The applied action's record (as on the incident).
+    pub applied: RemediationRecord,
+    pub result: Verification,
+    pub applied_at: DateTime<Utc>,
+    pub verify_by: DateTime<Utc>,
+    /// Each alarm of the incident as CloudWatch reported it then.
+    pub alarms: BTreeMap<String, String>,
+    pub cause: String,
+    #[serde(default)]
+    pub runbook: Option<String>,
+}
+
+/// `shadow-scored`: a proposal compared with what people did to the service before it recovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDetail {
+    /// The proposal's record (dry-run, awaiting approval or applied, as on the incident).
+    pub proposal: RemediationRecord,
+    /// `None` for an applied action people did not undo.
+    pub verdict: Option<Verdict>,
+    pub people_action: Option<String>,
+    pub lead_s: Option<i64>,
+    /// When Firebreak asked for it; the window ends at `recovered_at`.
+    pub proposed_at: DateTime<Utc>,
+    pub recovered_at: DateTime<Utc>,
+    pub cause: String,
+    #[serde(default)]
+    pub runbook: Option<String>,
+}
+
 /// The four stage times of one incident, in whole seconds (computed by `report::metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTimes {
@@ -380,6 +417,11 @@ impl Detail {
             Detail::RemediationStarted(_) => EntryKind::RemediationStarted,
             Detail::RemediationApplied(_) => EntryKind::RemediationApplied,
             Detail::RemediationFailed(_) => EntryKind::RemediationFailed,
+            Detail::Verification(v) => match v.result {
+                Verification::Verified => EntryKind::RemediationVerified,
+                Verification::Ineffective => EntryKind::RemediationIneffective,
+            },
+            Detail::ShadowScored(_) => EntryKind::ShadowScored,
             Detail::Resolved(_) => EntryKind::Resolved,
             Detail::Acknowledged(_) => EntryKind::Acknowledged,
             Detail::Note(_) => EntryKind::Note,
@@ -437,6 +479,8 @@ impl Detail {
             Detail::RemediationStarted(d) => v(d),
             Detail::RemediationApplied(d) => v(d),
             Detail::RemediationFailed(d) => v(d),
+            Detail::Verification(d) => v(d),
+            Detail::ShadowScored(d) => v(d),
             Detail::Resolved(d) => v(d),
             Detail::Acknowledged(d) => v(d),
             Detail::Note(d) => v(d),
@@ -477,6 +521,10 @@ impl Detail {
             EntryKind::RemediationStarted => Detail::RemediationStarted(p(kind, value)?),
             EntryKind::RemediationApplied => Detail::RemediationApplied(p(kind, value)?),
             EntryKind::RemediationFailed => Detail::RemediationFailed(p(kind, value)?),
+            EntryKind::RemediationVerified | EntryKind::RemediationIneffective => {
+                Detail::Verification(p(kind, value)?)
+            }
+            EntryKind::ShadowScored => Detail::ShadowScored(p(kind, value)?),
             EntryKind::Resolved => Detail::Resolved(p(kind, value)?),
             EntryKind::Acknowledged => Detail::Acknowledged(p(kind, value)?),
             EntryKind::Note => Detail::Note(p(kind, value)?),
@@ -526,6 +574,8 @@ into_detail! {
     RemediationStarted => RemediationStarted boxed box,
     RemediationApplied => RemediationApplied boxed box,
     RemediationFailed => RemediationFailed boxed box,
+    VerificationDetail => Verification boxed box,
+    ShadowDetail => ShadowScored boxed box,
     Resolved => Resolved,
     By => Acknowledged,
     Note => Note,

@@ -41,6 +41,12 @@ pub enum EntryKind {
     RemediationStarted,
     RemediationApplied,
     RemediationFailed,
+    /// At the end of an applied action's verification window every alarm was OK.
+    RemediationVerified,
+    /// At the end of an applied action's verification window an alarm was still in ALARM.
+    RemediationIneffective,
+    /// A proposal compared, at the resolution, with what people did to the service.
+    ShadowScored,
     Mitigated,
     Resolved,
     Acknowledged,
@@ -80,6 +86,9 @@ impl EntryKind {
             EntryKind::RemediationStarted => "remediation-started",
             EntryKind::RemediationApplied => "remediation-applied",
             EntryKind::RemediationFailed => "remediation-failed",
+            EntryKind::RemediationVerified => "remediation-verified",
+            EntryKind::RemediationIneffective => "remediation-ineffective",
+            EntryKind::ShadowScored => "shadow-scored",
             EntryKind::Mitigated => "mitigated",
             EntryKind::Resolved => "resolved",
             EntryKind::Acknowledged => "acknowledged",

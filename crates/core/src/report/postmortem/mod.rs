@@ -71,6 +71,7 @@ pub fn draft(incident: &Incident, timeline: &[TimelineEntry], runbook: Option<&R
          with the team._\n\n",
     );
     summary(&mut out, incident, &times, runbook, manual);
+    closed_loop(&mut out, timeline);
     timeline_section(&mut out, incident, timeline);
     root_cause(&mut out, incident, timeline, runbook);
     impact(&mut out, incident, timeline);
@@ -93,6 +94,55 @@ pub fn draft(incident: &Incident, timeline: &[TimelineEntry], runbook: Option<&R
     out.push('\n');
     action_items(&mut out, runbook, &poorly);
     out
+}
+
+/// Each proposal's shadow verdict and lead time, and each applied action's verification: what a
+/// team reads to decide whether the runbook's actions may run on their own.
+fn closed_loop(out: &mut String, timeline: &[TimelineEntry]) {
+    let mut lines = Vec::new();
+    for e in timeline {
+        match e.detail() {
+            Detail::ShadowScored(d) => {
+                let verdict = d.verdict.map_or("not undone by people", |v| v.as_str());
+                let lead = d.lead_s.map_or_else(String::new, |l| {
+                    format!("; lead time {} (what Firebreak would have saved)", human(l))
+                });
+                let people = d.people_action.as_deref().map_or_else(
+                    || "people made no change".to_string(),
+                    |p| format!("people: {}", one_line(p)),
+                );
+                lines.push(format!(
+                    "- **Proposal** {} `{}`: **{verdict}** ({people}{lead})",
+                    d.proposal.outcome, d.proposal.action
+                ));
+            }
+            Detail::Verification(v) => lines.push(format!(
+                "- **Verification** of `{}` at {}: **{}** ({})",
+                v.applied.action,
+                v.verify_by.format("%H:%M:%S"),
+                v.result,
+                v.alarms
+                    .iter()
+                    .map(|(n, s)| format!("{} {s}", one_line(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => {}
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Did the automation get it right
+
+",
+    );
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 fn summary(out: &mut String, i: &Incident, t: &StageTimes, runbook: Option<&Runbook>, manual: bool) {

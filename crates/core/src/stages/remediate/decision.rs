@@ -254,6 +254,15 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 )))
             }
         }
+        // Circuit breakers: an automatic action takes a slot of the service's circuit and of
+        // the global one (a person's approval is not automation and takes none)
+        if dec.mode == RemediationMode::Auto {
+            if let Some(r) = self.take_circuit(dec, svc, now).await? {
+                // the cooldown lease was taken for an action that will not run: give it back
+                let _ = self.ports.store().claim(&key, &owner, now, now).await;
+                return Ok(Executed::Refused(r));
+            }
+        }
         // Write-ahead: the intent goes on the timeline before ECS is asked, so a delivery that
         // finds it without a result learns from ECS what happened (record::reconcile_started).
         // The intent is also the claim on the call: of two invocations only the one that wrote
@@ -287,5 +296,151 @@ impl<P: RemediatePorts> Remediate<'_, P> {
             Err(e) if e.retryable => return Err(e.into()),
             Err(e) => Executed::Failed(e),
         })
+    }
+}
+
+/// One circuit: at most `limit` actions within `window_s`, counted by `limit` lease slots.
+struct Circuit {
+    /// `circuit#svc#prod/orders`, `circuit#all`.
+    prefix: String,
+    limit: u32,
+    window_s: i64,
+    /// `on prod/orders`, `across all services`.
+    scope: String,
+}
+
+impl<P: RemediatePorts> Remediate<'_, P> {
+    /// Takes a slot of the service's circuit, then of the global one, for this decision (its
+    /// retries take the same slots again). `Some(refusal)` when a circuit is open: every slot
+    /// is held by an action within the window; the slot already taken is given back, and one
+    /// page per opening says so.
+    pub(super) async fn take_circuit(
+        &self,
+        dec: &Decision<'_>,
+        svc: &EcsService,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Refusal>, Error> {
+        let c = &self.settings.remediation.circuit;
+        let circuits = [
+            Circuit {
+                prefix: format!("circuit#svc#{svc}"),
+                limit: c.per_service,
+                window_s: c.service_window_s,
+                scope: format!("on {svc}"),
+            },
+            Circuit {
+                prefix: "circuit#all".to_string(),
+                limit: c.global,
+                window_s: c.global_window_s,
+                scope: "across all services".to_string(),
+            },
+        ];
+        let owner = event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "circuit");
+        let mut taken: Vec<String> = Vec::new();
+        for circuit in circuits.iter().filter(|c| c.limit > 0) {
+            let until = now + chrono::Duration::seconds(circuit.window_s.max(1));
+            let mut slot = None;
+            for k in 0..circuit.limit {
+                let key = format!("{}#{k}", circuit.prefix);
+                match self.ports.store().claim(&key, &owner, until, now).await {
+                    Ok(true) => {
+                        slot = Some(key);
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.release(&taken, &owner, now).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            match slot {
+                Some(key) => taken.push(key),
+                None => {
+                    self.release(&taken, &owner, now).await;
+                    let refusal = self.circuit_open(circuit, dec, now).await?;
+                    return Ok(Some(refusal));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives back slots taken for an action that will not run (best effort: a slot left behind
+    /// lapses with its window).
+    async fn release(&self, keys: &[String], owner: &str, now: DateTime<Utc>) {
+        for key in keys {
+            if let Err(e) = self.ports.store().claim(key, owner, now, now).await {
+                tracing::warn!(key, error = %e, "could not give back a circuit slot; it lapses with its window");
+            }
+        }
+    }
+
+    /// The refusal of an open circuit, naming since when it is full, and its one page.
+    async fn circuit_open(
+        &self,
+        circuit: &Circuit,
+        dec: &Decision<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Refusal, Error> {
+        let mut since: Option<DateTime<Utc>> = None;
+        let mut closes: Option<DateTime<Utc>> = None;
+        for k in 0..circuit.limit {
+            if let Some(l) = self
+                .ports
+                .store()
+                .lease(&format!("{}#{k}", circuit.prefix))
+                .await?
+            {
+                let taken = l.until - chrono::Duration::seconds(circuit.window_s.max(1));
+                since = Some(since.map_or(taken, |s| s.min(taken)));
+                closes = Some(closes.map_or(l.until, |c| c.min(l.until)));
+            }
+        }
+        let since = since.unwrap_or(now);
+        let closes = closes.unwrap_or(now);
+        let window = crate::model::duration::human(circuit.window_s);
+        let reason = format!(
+            "circuit open: {} actions {} since {} (at most {} automatic actions {} in {window}); no automatic action until {}",
+            circuit.limit,
+            circuit.scope,
+            since.format("%H:%M"),
+            circuit.limit,
+            circuit.scope,
+            closes.format("%H:%M")
+        );
+        // one page per opening: the first refusal of it takes the page's lease until it closes
+        let page_key = format!("{}#paged", circuit.prefix);
+        let owner = event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "circuit-page");
+        if self.ports.store().claim(&page_key, &owner, closes, now).await? {
+            let inc = dec.incident;
+            let message = Notification {
+                subject: crate::model::text::plain_line(&format!(
+                    "[{}] Circuit open {}: automatic remediation paused",
+                    inc.severity, circuit.scope
+                )),
+                body: crate::model::text::plain(&format!(
+                    "Firebreak refused {} for incident {} on {}: {reason}.\n\
+                     Automatic actions resume when the oldest action counted leaves the window. \
+                     An action a person approves is not limited by the circuit:\n  firebreak approve {} {}\n",
+                    dec.action, inc.id, inc.service, inc.id, dec.action
+                )),
+                attributes: BTreeMap::from([
+                    ("severity".to_string(), inc.severity.as_str().to_string()),
+                    ("service".to_string(), inc.service.clone()),
+                    ("kind".to_string(), "circuit-open".to_string()),
+                    ("incident".to_string(), inc.id.to_string()),
+                ]),
+            };
+            if let Err(e) = self
+                .ports
+                .notifier()
+                .notify(Route::Severity(inc.severity), &message)
+                .await
+            {
+                tracing::warn!(error = %e, "could not page that the circuit is open");
+            }
+        }
+        Ok(Refusal::incident("circuit-breaker", reason))
     }
 }

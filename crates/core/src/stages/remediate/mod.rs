@@ -14,6 +14,7 @@
 //! reconciles what the first recorded. Reads that a retry can fix (throttled ECS or CloudWatch)
 //! happen before that entry, so returning `Err` for them lets the delivery be retried.
 
+use crate::model::autonomy::AutonomyKey;
 use crate::model::entry_id::EntryId;
 use crate::model::incident::Outcome;
 use crate::model::incident::{EcsService, Incident, IncidentId, IncidentStatus, RemediationRecord};
@@ -142,6 +143,50 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 (key, step, Action::parse(step), mode)
             })
             .collect();
+        // `earned` takes each action's level from its record; an incident whose action proved
+        // ineffective takes no further automatic action (approval is still possible)
+        let mut steps = steps;
+        let mut why_mode: BTreeMap<String, String> = BTreeMap::new();
+        for (key, step, _, mode) in &mut steps {
+            if *mode == RemediationMode::Earned {
+                let k = AutonomyKey::new(&runbook.id, cause_id, &step.action);
+                let record = self.ports.store().autonomy(&k).await?;
+                let policy = &self.settings.remediation.earned;
+                let (level, said) = match &record {
+                    Some(r) => (
+                        r.effective(policy),
+                        format!(
+                            "earned level {} ({} matched, {} contradicted, {} ineffective so far{})",
+                            r.level,
+                            r.matched,
+                            r.contradicted,
+                            r.ineffective,
+                            if r.level > policy.ceiling {
+                                format!("; held at the ceiling {}", policy.ceiling)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ),
+                    None => (
+                        RemediationMode::DryRun.min(policy.ceiling),
+                        "earned level dry-run (no outcome counted yet)".to_string(),
+                    ),
+                };
+                *mode = level;
+                why_mode.insert(key.clone(), said);
+            }
+            if *mode == RemediationMode::Auto {
+                if let Some(held) = &incident.auto_held {
+                    *mode = RemediationMode::Approve;
+                    let said = why_mode.entry(key.clone()).or_default();
+                    if !said.is_empty() {
+                        said.push_str("; ");
+                    }
+                    said.push_str(&format!("held to approve: {held}"));
+                }
+            }
+        }
         let needs_reads = steps
             .iter()
             .any(|(_, _, a, m)| a.is_ok() && *m != RemediationMode::Off);
@@ -178,10 +223,13 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 self.ports.clock().now(),
                 EntryKind::RemediationRequested,
                 format!(
-                    "remediation for cause {cause_id}: {} (mode {mode})",
+                    "remediation for cause {cause_id}: {} (mode {mode}{})",
                     parsed
                         .as_ref()
-                        .map_or_else(|_| step.action.clone(), ToString::to_string)
+                        .map_or_else(|_| step.action.clone(), ToString::to_string),
+                    why_mode
+                        .get(key.as_str())
+                        .map_or_else(String::new, |w| format!("; {w}"))
                 ),
             )
             .with_detail(detail::RemediationRequested {
@@ -238,7 +286,8 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 }
             };
             match mode {
-                RemediationMode::Off => {}
+                // resolved above to the level the record earned
+                RemediationMode::Off | RemediationMode::Earned => {}
                 RemediationMode::DryRun => {
                     entries.push(self.dry_run(&dec, &plan, &mut report));
                     break;

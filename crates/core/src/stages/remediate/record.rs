@@ -196,7 +196,13 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         report: &mut RemediationReport,
     ) -> TimelineEntry {
         tracing::info!(action = %dec.action, guardrail = r.guardrail, reason = %r.reason, "remediation refused");
-        let rec = self.record(dec, Outcome::Refused, format!("refused: {}", r.reason), target);
+        // a circuit breaker's refusal reads as what it is ("circuit open: …", the drill contract)
+        let said = if r.guardrail == "circuit-breaker" {
+            r.reason.clone()
+        } else {
+            format!("refused: {}", r.reason)
+        };
+        let rec = self.record(dec, Outcome::Refused, said, target);
         report.decisions.push(rec.clone());
         TimelineEntry::new(
             event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "refused"),

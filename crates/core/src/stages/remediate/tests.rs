@@ -1817,3 +1817,223 @@ async fn an_approved_action_redriven_after_the_incident_resolved_is_still_reconc
     assert_eq!(w.attempts(), 1);
     assert_eq!(w.entry(EntryKind::RemediationApplied).await.len(), 1);
 }
+
+// --- closed loop: the mode `earned`, the hold after an ineffective action, circuit breakers ---
+
+fn record_at(level: RemediationMode, action: &str) -> crate::model::autonomy::AutonomyRecord {
+    let mut r = crate::model::autonomy::AutonomyRecord::new(AutonomyKey::new("api-5xx", "overload", action));
+    r.level = level;
+    r.matched = 9;
+    r.version = 1;
+    r
+}
+
+fn requested_summaries(entries: &[TimelineEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| e.summary.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[tokio::test]
+async fn earned_takes_each_actions_level_from_its_record_never_above_the_ceiling() {
+    // no record yet: dry-run
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Earned;
+    w.diagnose("overload").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "dry-run")]));
+    let said = requested_summaries(&w.entry(EntryKind::RemediationRequested).await);
+    assert!(
+        said.contains("mode dry-run; earned level dry-run (no outcome counted yet)"),
+        "{said}"
+    );
+
+    // earned approve: asks for approval
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Earned;
+    w.store
+        .load_autonomy([record_at(RemediationMode::Approve, "ecs-scale-out")]);
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "awaiting-approval")])
+    );
+    assert!(w.ecs.inner.updates().is_empty());
+
+    // earned auto, default ceiling approve: still asks
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Earned;
+    w.store
+        .load_autonomy([record_at(RemediationMode::Auto, "ecs-scale-out")]);
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "awaiting-approval")])
+    );
+    let said = requested_summaries(&w.entry(EntryKind::RemediationRequested).await);
+    assert!(said.contains("held at the ceiling approve"), "{said}");
+
+    // earned auto under the ceiling auto: acts, and every other guardrail still applies
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Earned;
+    w.settings.remediation.earned.ceiling = RemediationMode::Auto;
+    w.store
+        .load_autonomy([record_at(RemediationMode::Auto, "ecs-scale-out")]);
+    w.diagnose("overload").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "applied")]));
+    let mut w = World::new().await;
+    w.settings.remediation.mode = RemediationMode::Earned;
+    w.settings.remediation.earned.ceiling = RemediationMode::Auto;
+    w.settings.remediation.allow.clear();
+    w.settings.remediation.allow_tag = None;
+    w.store
+        .load_autonomy([record_at(RemediationMode::Auto, "ecs-scale-out")]);
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "refused")]),
+        "the allowlist"
+    );
+}
+
+#[tokio::test]
+async fn after_an_ineffective_action_automatic_actions_are_asked_for_approval() {
+    let w = World::new().await;
+    let read = w.incident().await;
+    let mut held = read.clone();
+    held.auto_held = Some("ecs-rollback applied at 14:37 was ineffective".into());
+    held.version += 1;
+    w.store
+        .save(&held, read.version, PointerChange::Keep, &[])
+        .await
+        .unwrap();
+    w.diagnose("overload").await;
+    assert_eq!(
+        w.outcomes().await,
+        pairs(&[("ecs-scale-out", "awaiting-approval")])
+    );
+    assert!(w.ecs.inner.updates().is_empty(), "no automatic action");
+    let said = requested_summaries(&w.entry(EntryKind::RemediationRequested).await);
+    assert!(
+        said.contains("held to approve: ecs-rollback applied at 14:37 was ineffective"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_circuit_refuses_automatic_actions_with_since_when_pages_once_and_frees_the_cooldown() {
+    let mut w = World::new().await;
+    w.settings.remediation.circuit.per_service = 1;
+    w.settings.remediation.cooldown_s = 900;
+    w.diagnose("overload").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "applied")]));
+    // another cause, later, by a fresh invocation (a cold start): the circuit's state is in the table
+    w.clock.set(t(14, 50));
+    w.diagnose("restart-only").await;
+    let outcomes = w.incident().await.remediations;
+    let refused = outcomes.last().unwrap();
+    assert_eq!(refused.outcome, Outcome::Refused);
+    assert!(
+        refused
+            .detail
+            .starts_with("circuit open: 1 actions on prod/articles-api since 14:36"),
+        "{}",
+        refused.detail
+    );
+    let pages: Vec<_> = w
+        .notifier
+        .sent()
+        .into_iter()
+        .filter(|(_, n)| n.subject.contains("Circuit open"))
+        .collect();
+    assert_eq!(pages.len(), 1);
+    // the restart's cooldown was given back: it was never carried out
+    let key = g::cooldown_key(&svc(), "ecs-restart");
+    let lease = w.store.lease(&key).await.unwrap().unwrap();
+    assert!(lease.until <= t(14, 50), "{lease:?}");
+    // a later refusal in the same opening pages no more
+    w.clock.set(t(15, 0));
+    let d = DiagnosisCompleted {
+        cause: Some("bad-deploy".into()),
+        ..diag("bad-deploy")
+    };
+    w.uc().on_diagnosis(&d).await.unwrap();
+    let pages = w
+        .notifier
+        .sent()
+        .into_iter()
+        .filter(|(_, n)| n.subject.contains("Circuit open"))
+        .count();
+    assert_eq!(pages, 1);
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_two_services_take_the_one_global_slot_once() {
+    let mut w = World::new().await;
+    w.settings.remediation.circuit.global = 1;
+    let other = EcsService::new("prod", "search-api");
+    let mut st = service_state(vec![dep("search-api:7", "PRIMARY", "COMPLETED", t(14, 5))]);
+    st.service = other.clone();
+    st.task_definition = "search-api:7".into();
+    w.ecs.inner.add_service(st, &["search-api:6".to_string()]);
+    w.settings.remediation.allow.push(other.clone());
+    let id2 = IncidentId("INC-20260314-143500-0002".into());
+    let mut i2 = w.incident().await;
+    i2.id = id2.clone();
+    i2.service = other.to_string();
+    i2.ecs = Some(other.clone());
+    i2.version = 1;
+    i2.remediations.clear();
+    w.store
+        .open(&i2, &[], std::time::Duration::from_secs(1800))
+        .await
+        .unwrap();
+    w.ecs.yield_first = true;
+    let uc = w.uc();
+    let d2 = DiagnosisCompleted {
+        incident_id: id2.clone(),
+        service: other.to_string(),
+        ..diag("overload")
+    };
+    let d1 = diag("overload");
+    let (a, b) = futures::join!(uc.on_diagnosis(&d1), uc.on_diagnosis(&d2));
+    a.unwrap();
+    b.unwrap();
+    let mut all = w.incident().await.remediations;
+    all.extend(w.store.get(&id2).await.unwrap().unwrap().remediations);
+    let applied = all.iter().filter(|r| r.outcome == Outcome::Applied).count();
+    let refused: Vec<_> = all.iter().filter(|r| r.outcome == Outcome::Refused).collect();
+    assert_eq!(applied, 1, "{all:?}");
+    assert_eq!(refused.len(), 1, "{all:?}");
+    assert!(
+        refused[0]
+            .detail
+            .starts_with("circuit open: 1 actions across all services"),
+        "{}",
+        refused[0].detail
+    );
+    assert_eq!(w.ecs.inner.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn an_approved_action_is_not_automatic_so_an_open_circuit_does_not_refuse_it() {
+    let mut w = World::awaiting_scale_out().await;
+    w.settings.remediation.circuit.per_service = 1;
+    w.settings.remediation.circuit.global = 1;
+    // the circuit is full already
+    let now = w.clock.now();
+    for key in ["circuit#svc#prod/articles-api#0", "circuit#all#0"] {
+        assert!(w
+            .store
+            .claim(key, "another incident", now + chrono::Duration::hours(6), now)
+            .await
+            .unwrap());
+    }
+    let done = w
+        .uc()
+        .on_approval(&approval("ecs-scale-out", &approver("alice"), 0), &approvers())
+        .await
+        .unwrap();
+    assert_eq!(done.decisions[0].outcome, Outcome::Applied, "{done:?}");
+}

@@ -283,3 +283,66 @@ fn trust_steps_are_checked_an_approve_step_needs_an_open_incident_and_an_arn() {
         .collect();
     assert!(kinds.contains(&"refused"), "{kinds:?}");
 }
+
+#[test]
+fn autonomy_report_counts_drills_in_the_order_given() {
+    let out = firebreak(&[
+        "autonomy",
+        "report",
+        "--drills",
+        "events/scenarios/people-matched",
+        "events/scenarios/people-contradicted",
+        "events/scenarios/seed-connection-pool",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{v}");
+    let r = &recs[0];
+    for k in [
+        "runbook",
+        "cause",
+        "action",
+        "matched",
+        "different",
+        "unneeded",
+        "contradicted",
+        "verified",
+        "ineffective",
+        "median_lead_s",
+        "level",
+        "next_level",
+        "needs",
+    ] {
+        assert!(r.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(
+        (r["runbook"].as_str(), r["action"].as_str()),
+        (Some("high-error-rate"), Some("ecs-scale-out"))
+    );
+    assert_eq!(
+        (
+            r["matched"].as_u64(),
+            r["contradicted"].as_u64(),
+            r["verified"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(r["median_lead_s"], 684);
+    assert_eq!(r["level"], "dry-run");
+    // the earned-autonomy drill alone earns approve
+    let out = firebreak(&[
+        "autonomy",
+        "report",
+        "--drills",
+        "events/scenarios/earned-autonomy",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"][0]["level"], "approve", "{v}");
+    // a directory that is not a drill: a clear error
+    let out = firebreak(&["autonomy", "report", "--drills", "events/nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("events/nope"));
+}

@@ -132,3 +132,55 @@ async fn incidents_show_ack_note_resolve_postmortem_and_mttr_work_against_the_st
     assert!(!out.status.success());
     assert!(text(&out).contains("TABLE_NAME"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autonomy_report_reads_the_records_from_the_table() {
+    use firebreak_core::model::autonomy::{AutonomyKey, AutonomyRecord, Mark, PromotionPolicy};
+    let m = moto().unwrap();
+    let cfg = m.sdk_config().await;
+    let (ddb, table_name) = table(&cfg, "cli-autonomy").await.unwrap();
+    let store = DynamoIncidentStore::new(ddb, &table_name);
+    let at = Utc.with_ymd_and_hms(2026, 3, 14, 15, 0, 0).unwrap();
+    let p = PromotionPolicy::default();
+    let mut r = AutonomyRecord::new(AutonomyKey::new(
+        "db-connection-pool",
+        "pool-exhausted",
+        "ecs-scale-out",
+    ));
+    for (i, lead) in [600, 120, 300].into_iter().enumerate() {
+        r.count(&format!("o{i}"), Mark::Matched, Some(lead), at, &p);
+    }
+    r.count("v", Mark::Verified, None, at, &p);
+    r.version = 1;
+    assert!(store.save_autonomy(&r, 0).await.unwrap());
+    let env = Env {
+        vars: vars(&m, &table_name, "unused", "unused").vars,
+    };
+    let out = firebreak(&env, &["autonomy", "report", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rec = &v["records"][0];
+    assert_eq!(rec["runbook"], "db-connection-pool");
+    assert_eq!(
+        (rec["matched"].as_u64(), rec["verified"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(rec["median_lead_s"], 300);
+    assert_eq!(
+        (rec["level"].as_str(), rec["next_level"].as_str()),
+        (Some("approve"), Some("auto"))
+    );
+    let out = firebreak(&env, &["autonomy", "report"]);
+    assert!(
+        text(&out).contains("level: approve → auto needs 5 more matched"),
+        "{}",
+        text(&out)
+    );
+    // no table: a clear error naming what to set
+    let out = firebreak(&Env { vars: vec![] }, &["autonomy", "report"]);
+    assert!(
+        !out.status.success() && text(&out).contains("TABLE_NAME"),
+        "{}",
+        text(&out)
+    );
+}

@@ -763,6 +763,11 @@ pub async fn autonomy_from_drills(
             .await
             .map_err(|e| Error::invalid(dir.display().to_string(), e.to_string()))?;
         records = store.autonomy_records().await?;
+        // Each drill is a finished history: the outcome ids guard against redelivery within a
+        // run, and drills that replay the same events have the same incident ids.
+        for r in &mut records {
+            r.seen.clear();
+        }
     }
     Ok(records)
 }

@@ -266,7 +266,8 @@ use_case_ports!(
     RemediatePorts: HasStore, HasEcs, HasAlarms, HasNotifier, HasBus, HasClock
 );
 use_case_ports!(
-    /// Resolve: the store, the pages, the bus, the time.
+    /// Resolve: the store, the pages, the bus, the time (closing on a recovery also reads
+    /// CloudWatch and ECS: `on_recovered` asks for `HasAlarms` and `HasEcs`).
     ResolvePorts: HasStore, HasNotifier, HasBus, HasClock
 );
 use_case_ports!(

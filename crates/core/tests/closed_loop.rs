@@ -66,7 +66,8 @@ async fn the_seed_recovers_inside_its_window_and_is_verified_by_the_schedule() {
     assert_eq!(i.metrics.time_to_resolve_s, Some(360), "14:35 to 14:41");
     let pm = i.postmortem_markdown.as_deref().unwrap();
     assert!(
-        pm.contains("**Verification** of `ecs-scale-out`") && pm.contains("**verified**"),
+        pm.contains("**Verification** of `ecs-scale-out`, window ended 14:50:36")
+            && pm.contains("**verified**"),
         "{pm}"
     );
     let text = firebreak_core::drill::render_text(&r);

@@ -596,6 +596,7 @@ pub fn drill_settings(s: &DrillSettings) -> Result<Settings, Error> {
         out.flapping = f;
     }
     if let Some(c) = s.circuit {
+        c.validate()?;
         out.remediation.circuit = c;
     }
     if let Some(e) = s.earned {

@@ -169,7 +169,9 @@ impl From<Verification> for Mark {
     }
 }
 
-/// When a record moves up a level. Demotion is one level on any contradicted or ineffective.
+/// When a record moves up a level. Demotion is one level on any contradicted or ineffective
+/// outcome (an approved action people undo counts one contradicted: its approval counts
+/// matched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PromotionPolicy {
@@ -376,11 +378,26 @@ impl AutonomyRecord {
         true
     }
 
-    /// `matched` and contradicted-or-ineffective among the last `policy.window` outcomes.
+    /// The last `policy.window` outcomes the rules look at, oldest first. `verified` is left out:
+    /// an approved action counts `matched` (its approval) and then `verified` (its window), and
+    /// the second must not push the first out of the window, or approvals could never earn
+    /// `auto`. `ineffective`, the verification that says something, stays in.
+    fn window<'r>(&'r self, policy: &PromotionPolicy) -> Vec<&'r Mark> {
+        let mut last: Vec<&Mark> = self
+            .recent
+            .iter()
+            .rev()
+            .filter(|m| **m != Mark::Verified)
+            .take(policy.window as usize)
+            .collect();
+        last.reverse();
+        last
+    }
+
+    /// `matched` and contradicted-or-ineffective in [`AutonomyRecord::window`].
     fn window_counts(&self, policy: &PromotionPolicy) -> (u32, u32) {
-        let w = (policy.window as usize).min(self.recent.len());
-        let last = &self.recent[self.recent.len() - w..];
-        let matched = last.iter().filter(|m| **m == Mark::Matched).count();
+        let last = self.window(policy);
+        let matched = last.iter().filter(|m| ***m == Mark::Matched).count();
         let bad = last.iter().filter(|m| m.is_bad()).count();
         (
             u32::try_from(matched).unwrap_or(u32::MAX),
@@ -399,8 +416,9 @@ impl AutonomyRecord {
         Some(if n % 2 == 1 {
             v[n / 2]
         } else {
-            // the mean of the middle two, rounded down
-            (v[n / 2 - 1] + v[n / 2]).div_euclid(2)
+            // the mean of the middle two, rounded down (without overflowing)
+            let (a, b) = (v[n / 2 - 1], v[n / 2]);
+            a.div_euclid(2) + b.div_euclid(2) + (a.rem_euclid(2) + b.rem_euclid(2)) / 2
         })
     }
 
@@ -426,8 +444,7 @@ impl AutonomyRecord {
             ));
         }
         if bad > 0 {
-            let w = (policy.window as usize).min(self.recent.len());
-            let last = &self.recent[self.recent.len() - w..];
+            let last = self.window(policy);
             // the newest bad outcome leaves the window after this many more outcomes
             let newest = last.iter().rposition(|m| m.is_bad()).unwrap_or(0);
             let leaves = policy.window as usize - (last.len() - 1 - newest);
@@ -540,6 +557,20 @@ mod tests {
         run(&mut top, &[Mark::Contradicted], &p);
         assert_eq!(top.level, RemediationMode::Approve, "one level at a time");
         assert_eq!((top.contradicted, r.ineffective, r.matched), (1, 1, 13));
+    }
+
+    #[test]
+    fn approved_and_verified_actions_can_earn_auto() {
+        let p = PromotionPolicy::default();
+        let mut r = rec();
+        for _ in 0..8 {
+            run(&mut r, &[Mark::Matched, Mark::Verified], &p);
+        }
+        assert_eq!(r.level, RemediationMode::Auto, "{:?}", r.recent);
+        assert_eq!(r.verified, 8);
+        let mut m = rec();
+        m.leads_s = vec![i64::MAX, i64::MAX - 1];
+        assert_eq!(m.median_lead_s(), Some(i64::MAX - 1));
     }
 
     #[test]

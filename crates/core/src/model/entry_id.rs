@@ -110,6 +110,30 @@ impl EntryId {
         }
     }
 
+    /// The id of another phase of the same remediation (`…/applied` → `…/verification`);
+    /// `None` for an id that is not a remediation's.
+    pub fn with_phase(self, phase: &str) -> Option<String> {
+        match self {
+            EntryId::Remediation {
+                incident,
+                cycle,
+                cause,
+                action,
+                ..
+            } => Some(
+                EntryId::Remediation {
+                    incident,
+                    cycle,
+                    cause,
+                    action,
+                    phase: phase.to_string(),
+                }
+                .text(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Reads a stored id back. Ids that name an incident are recognised by their second segment;
     /// anything else is a delivery step (the delivery id may itself contain `/`). `None` for
     /// text with no `/` at all, which no writer produces.

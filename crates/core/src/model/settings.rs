@@ -109,14 +109,48 @@ pub struct RemediationSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitSettings {
-    /// At most this many automatic actions per ECS service within `service_window_s`
-    /// (0 disables this limit).
+    /// At most this many automatic actions (carried out or attempted: a failed call keeps its
+    /// slot) per ECS service within `service_window_s` (0 disables this limit).
     pub per_service: u32,
     pub service_window_s: i64,
     /// At most this many automatic actions over all services within `global_window_s`
     /// (0 disables this limit).
     pub global: u32,
     pub global_window_s: i64,
+}
+
+/// The longest circuit window (30 days) and the most slots a circuit may have (each automatic
+/// action reads its circuit's slots).
+pub const MAX_CIRCUIT_WINDOW_S: i64 = 30 * 86_400;
+pub const MAX_CIRCUIT_SLOTS: u32 = 100;
+
+impl CircuitSettings {
+    /// Checks the limits and windows.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the setting.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        for (what, n) in [("per_service", self.per_service), ("global", self.global)] {
+            if n > MAX_CIRCUIT_SLOTS {
+                return Err(crate::Error::invalid(
+                    format!("circuit {what}"),
+                    format!("{n} is more than {MAX_CIRCUIT_SLOTS} actions"),
+                ));
+            }
+        }
+        for (what, w) in [
+            ("service_window_s", self.service_window_s),
+            ("global_window_s", self.global_window_s),
+        ] {
+            if !(60..=MAX_CIRCUIT_WINDOW_S).contains(&w) {
+                return Err(crate::Error::invalid(
+                    format!("circuit {what}"),
+                    format!("{w} is not between 60 and {MAX_CIRCUIT_WINDOW_S} seconds"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for CircuitSettings {
@@ -395,6 +429,10 @@ impl Settings {
             .earned
             .validate()
             .map_err(|e| crate::Error::invalid("EARNED_*", e.to_string()))?;
+        s.remediation
+            .circuit
+            .validate()
+            .map_err(|e| crate::Error::invalid("CIRCUIT_*", e.to_string()))?;
         if let Some(v) = num(&lookup, env::DIAGNOSIS_DEADLINE_S, 1u64)? {
             s.diagnosis.deadline_s = v;
         }
@@ -596,6 +634,8 @@ mod tests {
             (env::EARNED_CEILING, "off", "ceiling"),
             (env::EARNED_APPROVE_AFTER, "20", "approve_after"),
             (env::CIRCUIT_SERVICE_WINDOW_S, "5", env::CIRCUIT_SERVICE_WINDOW_S),
+            (env::CIRCUIT_SERVICE_WINDOW_S, "9000000000000", "service_window_s"),
+            (env::CIRCUIT_GLOBAL, "5000", "global"),
         ] {
             let e = Settings::from_lookup(|n| (n == name).then(|| value.to_string()))
                 .unwrap_err()

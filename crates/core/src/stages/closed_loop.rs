@@ -155,8 +155,9 @@ pub struct Scored {
 /// Scores `p` against what people did (`changes`, from [`people_changes`]) and, for a proposal
 /// that waited for approval, the approval that carried it out (`approved`: when, by whom).
 ///
-/// Not applied: people's opposite is `contradicted`; the same kind of action (a rollback: to the
-/// same revision), or approving it, `matched` with the lead time from Firebreak's request;
+/// Not applied: approving it is `matched`, with the approval's delay as the lead time; otherwise
+/// people's opposite is `contradicted`; the same kind of action (a rollback: to the same
+/// revision) `matched` with the lead time from Firebreak's request;
 /// anything else `different`; nothing `unneeded`. Applied: `contradicted` when people undid it
 /// (scaled back in, redeployed the revision it rolled back from), else no verdict; whether it
 /// worked is its verification's business.
@@ -167,7 +168,7 @@ pub fn score(p: &Proposal<'_>, changes: &[PeopleChange], approved: Option<(DateT
     let all: Vec<&PeopleChange> = changes.iter().collect();
     if p.applied {
         let undone = changes.iter().find(|c| match (p.action, c.kind) {
-            ("ecs-scale-out", ChangeKind::ScaleIn) => true,
+            ("ecs-scale-out", kind) => kind.opposes(p.action),
             ("ecs-rollback", _) => {
                 c.task_definition.as_deref() == Some(p.before.task_definition.as_str())
                     && c.kind != ChangeKind::Restart
@@ -187,18 +188,20 @@ pub fn score(p: &Proposal<'_>, changes: &[PeopleChange], approved: Option<(DateT
             },
         };
     }
-    if let Some(c) = changes.iter().find(|c| c.kind.opposes(p.action)) {
-        return Scored {
-            verdict: Some(Verdict::Contradicted),
-            people_action: Some(c.text.clone()),
-            lead_s: None,
-        };
-    }
+    // approving this very proposal is choosing it; if people then undo the action it carried
+    // out, that counts once, on the applied action's own verdict
     if let Some((at, by)) = approved {
         return Scored {
             verdict: Some(Verdict::Matched),
             people_action: Some(format!("approved by {by} at {}", hm(at))),
             lead_s: Some((at - p.at).num_seconds().max(0)),
+        };
+    }
+    if let Some(c) = changes.iter().find(|c| c.kind.opposes(p.action)) {
+        return Scored {
+            verdict: Some(Verdict::Contradicted),
+            people_action: Some(c.text.clone()),
+            lead_s: None,
         };
     }
     let same = changes.iter().find(|c| {

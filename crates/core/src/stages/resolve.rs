@@ -256,14 +256,9 @@ impl<P: ResolvePorts> Resolve<'_, P> {
                 inc.id
             ),
         );
-        let mut entries: Vec<TimelineEntry> = scored.iter().map(|s| s.entry.clone()).collect();
-        entries.extend([resolved, drafted]);
-        match up.save(read, &mut inc, PointerChange::Release, &entries).await? {
-            Saved::Saved => {}
-            // another delivery resolved it meanwhile: the next read sees that
-            Saved::Conflict | Saved::AlreadyRecorded(_) => return Ok(None),
-        }
-        // each verdict counts on its (runbook, cause, action) record, once whatever the retries
+        // Each verdict counts on its (runbook, cause, action) record before the resolution that
+        // carries it is saved: counting is once per outcome id whatever the retries, and a save
+        // followed by a failure would leave a redelivery (already resolved) nothing to count.
         for s in &scored {
             if let Some((key, mark, lead)) = &s.counts {
                 closed_loop::count_outcome(
@@ -277,6 +272,13 @@ impl<P: ResolvePorts> Resolve<'_, P> {
                 )
                 .await?;
             }
+        }
+        let mut entries: Vec<TimelineEntry> = scored.into_iter().map(|s| s.entry).collect();
+        entries.extend([resolved, drafted]);
+        match up.save(read, &mut inc, PointerChange::Release, &entries).await? {
+            Saved::Saved => {}
+            // another delivery resolved it meanwhile: the next read sees that
+            Saved::Conflict | Saved::AlreadyRecorded(_) => return Ok(None),
         }
         let emf = emf_lines(&inc, &times, self.metrics_namespace);
         if self.emf_to_stdout {

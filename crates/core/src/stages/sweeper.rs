@@ -138,7 +138,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         };
         for inc in recent.into_iter().filter(|i| !i.status.is_active()) {
             let id = inc.id.clone();
-            if !inc.remediation_applied() {
+            if !applied_ever(&inc) {
                 continue;
             }
             match self.verify_due(&inc, now).await {
@@ -175,15 +175,16 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         if self.finish_unpaged(&inc, now).await? {
             report.repaged += 1;
         }
+        // an action's window ends whatever else holds the incident
+        if let Some(e) = self.verify_due(&inc, now).await? {
+            report.escalations.push(e);
+        }
         if inc.flapping_since.is_some() {
             // held: nothing is paged for it until it is stable again
             if self.end_hold_if_stable(&inc, now).await? {
                 report.stable.push(inc.id.clone());
             }
             return Ok(());
-        }
-        if let Some(e) = self.verify_due(&inc, now).await? {
-            report.escalations.push(e);
         }
         for rule in [SweepRule::Unacknowledged, SweepRule::OpenTooLong] {
             let mut up = Update::from_read(self.ports.store(), inc.clone());
@@ -288,12 +289,16 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
 
     /// The runbook's verification window, else the settings' default, in seconds.
     pub fn verify_window_s(&self, inc: &Incident) -> i64 {
-        inc.runbook
-            .as_deref()
-            .and_then(|id| self.runbooks.iter().find(|r| r.id == id))
+        self.runbook_for(inc)
             .map_or(self.settings.sweeper.default_verify_window_s, |r| {
                 r.verify_window.as_secs()
             })
+    }
+
+    /// The incident's runbook, when it is loaded.
+    fn runbook_for(&self, inc: &Incident) -> Option<&Runbook> {
+        let id = inc.runbook.as_deref()?;
+        self.runbooks.iter().find(|r| r.id == id)
     }
 
     async fn escalate(
@@ -452,8 +457,8 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
 }
 
 impl<P: SweeperPorts> Sweeper<'_, P> {
-    /// Applied actions of `inc` whose verification window has ended by `now` and that are not
-    /// verified yet: the applied entry, its detail and the verification's entry id.
+    /// Applied actions of `inc` (of any cycle) not verified yet, whether or not their window has
+    /// ended: the applied entry, its detail and the verification's entry id.
     pub fn pending_verifications<'t>(
         inc: &Incident,
         timeline: &'t [TimelineEntry],
@@ -477,7 +482,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
     /// verification, or the end of a flapping hold. `None` when nothing is pending.
     pub async fn next_deadline(&self, inc: &Incident) -> Result<Option<DateTime<Utc>>, Error> {
         let mut next: Option<DateTime<Utc>> = None;
-        if inc.remediation_applied() {
+        if applied_ever(inc) {
             let timeline = self.ports.store().timeline(&inc.id).await?;
             for (_, d, _) in Self::pending_verifications(inc, &timeline) {
                 next = Some(next.map_or(d.verify_by, |n| n.min(d.verify_by)));
@@ -497,7 +502,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
     /// States that decide nothing (INSUFFICIENT_DATA, an alarm CloudWatch does not report) wait
     /// for the next sweep. Returns the escalation, when there was one.
     async fn verify_due(&self, inc: &Incident, now: DateTime<Utc>) -> Result<Option<Escalation>, Error> {
-        if !inc.remediation_applied() {
+        if !applied_ever(inc) {
             return Ok(None);
         }
         let timeline = self.ports.store().timeline(&inc.id).await?;
@@ -553,12 +558,8 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                     runbook: d.runbook.clone(),
                 },
             );
-            let escalate = result == Verification::Ineffective && escalation.is_none();
-            if escalate {
-                escalation = self.ineffective(inc, applied, d, entry, &firing, now).await?;
-            } else {
-                self.ports.store().append(&inc.id, &[entry]).await?;
-            }
+            // counted first (once, whatever the retries): an entry saved and then a failure
+            // would otherwise leave the outcome uncounted, the next sweep finding it judged
             if let Some(runbook) = &d.runbook {
                 let key = AutonomyKey::new(runbook, &d.cause, d.record.action.as_str());
                 closed_loop::count_outcome(
@@ -572,17 +573,19 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 )
                 .await?;
             }
+            let escalate = result == Verification::Ineffective && escalation.is_none();
+            if escalate {
+                escalation = self.ineffective(inc, applied, d, entry, &firing, now).await?;
+            } else {
+                self.ports.store().append(&inc.id, &[entry]).await?;
+            }
             tracing::info!(incident = %inc.id, action = %d.record.action, result = result.as_str(), "verification");
         }
         // a resolved incident's postmortem was drafted before the verdict: draft it again
         if let Some(now_inc) = self.ports.store().get(&inc.id).await? {
             if now_inc.status == crate::model::incident::IncidentStatus::Resolved {
                 let timeline = self.ports.store().timeline(&inc.id).await?;
-                let runbook = now_inc
-                    .runbook
-                    .as_deref()
-                    .and_then(|id| self.runbooks.iter().find(|r| r.id == id));
-                let md = crate::report::postmortem::draft(&now_inc, &timeline, runbook);
+                let md = crate::report::postmortem::draft(&now_inc, &timeline, self.runbook_for(&now_inc));
                 self.ports.store().put_postmortem(&inc.id, &md).await?;
             }
         }
@@ -621,7 +624,9 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         let mut up = Update::from_read(self.ports.store(), inc.clone());
         loop {
             let read = up.read().await?;
-            if !read.status.is_active() {
+            // resolved since (a new ALARM reopens it on its own), or held as flapping (no pages
+            // while held): recorded and counted, not escalated
+            if !read.status.is_active() || read.flapping_since.is_some() {
                 self.ports.store().append(&read.id, &[entry]).await?;
                 return Ok(None);
             }
@@ -672,25 +677,15 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
 /// The id of the verification of the applied entry `applied_id` (its remediation id with the
 /// phase `verification`); `None` for an id that is not a remediation's.
 fn verification_id(applied_id: &str) -> Option<String> {
-    match EntryId::parse(applied_id)? {
-        EntryId::Remediation {
-            incident,
-            cycle,
-            cause,
-            action,
-            ..
-        } => Some(
-            EntryId::Remediation {
-                incident,
-                cycle,
-                cause,
-                action,
-                phase: "verification".to_string(),
-            }
-            .text(),
-        ),
-        _ => None,
-    }
+    EntryId::parse(applied_id)?.with_phase("verification")
+}
+
+/// Whether any cycle of `inc` applied an action (its verification may still be due after a
+/// reopening).
+fn applied_ever(inc: &Incident) -> bool {
+    inc.remediations
+        .iter()
+        .any(|r| r.outcome == crate::model::incident::Outcome::Applied)
 }
 
 impl<P: SweeperPorts> Sweeper<'_, P> {

@@ -117,7 +117,7 @@ fn closed_loop(out: &mut String, timeline: &[TimelineEntry]) {
                 ));
             }
             Detail::Verification(v) => lines.push(format!(
-                "- **Verification** of `{}` at {}: **{}** ({})",
+                "- **Verification** of `{}`, window ended {}: **{}** ({})",
                 v.applied.action,
                 v.verify_by.format("%H:%M:%S"),
                 v.result,

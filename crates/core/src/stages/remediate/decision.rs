@@ -213,6 +213,16 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         {
             return Ok(Executed::Refused(r));
         }
+        // an action proved ineffective while this one was being decided: nothing automatic
+        if let (RemediationMode::Auto, Some(held)) = (dec.mode, &fresh.auto_held) {
+            return Ok(Executed::Refused(Refusal::incident(
+                "held",
+                format!(
+                    "no further automatic action on {}: {held}; approval is still possible",
+                    fresh.id
+                ),
+            )));
+        }
         let names: Vec<String> = fresh.alarms.keys().cloned().collect();
         match self.ports.alarms().states(&names).await {
             Ok(live) => {
@@ -310,10 +320,10 @@ struct Circuit {
 }
 
 impl<P: RemediatePorts> Remediate<'_, P> {
-    /// Takes a slot of the service's circuit, then of the global one, for this decision (its
-    /// retries take the same slots again). `Some(refusal)` when a circuit is open: every slot
-    /// is held by an action within the window; the slot already taken is given back, and one
-    /// page per opening says so.
+    /// Takes a slot of the service's circuit, then of the global one, for this decision (a retry
+    /// finds the slots it holds and takes no other). `Some(refusal)` when a circuit is open:
+    /// every slot is held by another action within the window; a slot already taken is given
+    /// back, and one page per opening says so.
     pub(super) async fn take_circuit(
         &self,
         dec: &Decision<'_>,
@@ -338,29 +348,56 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let owner = event_id(&dec.incident.id, dec.cycle, dec.cause, &dec.key, "circuit");
         let mut taken: Vec<String> = Vec::new();
         for circuit in circuits.iter().filter(|c| c.limit > 0) {
-            let until = now + chrono::Duration::seconds(circuit.window_s.max(1));
-            let mut slot = None;
-            for k in 0..circuit.limit {
-                let key = format!("{}#{k}", circuit.prefix);
-                match self.ports.store().claim(&key, &owner, until, now).await {
-                    Ok(true) => {
-                        slot = Some(key);
-                        break;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.release(&taken, &owner, now).await;
-                        return Err(e.into());
-                    }
-                }
-            }
-            match slot {
-                Some(key) => taken.push(key),
-                None => {
+            match self.take_slot(circuit, &owner, now).await {
+                Ok(Some(key)) => taken.push(key),
+                Ok(None) => {
                     self.release(&taken, &owner, now).await;
                     let refusal = self.circuit_open(circuit, dec, now).await?;
                     return Ok(Some(refusal));
                 }
+                Err(e) => {
+                    self.release(&taken, &owner, now).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// One slot of `circuit` for `owner`: the one it already holds (a retry of the same
+    /// decision, which must not take a second), else the first free or lapsed one, taken with a
+    /// conditional write (a concurrent invocation that took it first makes this look again).
+    /// `None` when every slot is held by others within the window.
+    async fn take_slot(
+        &self,
+        circuit: &Circuit,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, Error> {
+        let keys: Vec<String> = (0..circuit.limit)
+            .map(|k| format!("{}#{k}", circuit.prefix))
+            .collect();
+        let until = now
+            .checked_add_signed(chrono::Duration::seconds(circuit.window_s.max(1)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        for _ in 0..=circuit.limit {
+            let mut free = None;
+            for key in &keys {
+                match self.ports.store().lease(key).await? {
+                    Some(l) if l.owner == owner && l.until > now => return Ok(Some(key.clone())),
+                    Some(l) if l.until > now => {}
+                    _ => {
+                        if free.is_none() {
+                            free = Some(key.clone());
+                        }
+                    }
+                }
+            }
+            let Some(key) = free else {
+                return Ok(None);
+            };
+            if self.ports.store().claim(&key, owner, until, now).await? {
+                return Ok(Some(key));
             }
         }
         Ok(None)
@@ -386,13 +423,16 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let mut since: Option<DateTime<Utc>> = None;
         let mut closes: Option<DateTime<Utc>> = None;
         for k in 0..circuit.limit {
-            if let Some(l) = self
+            let lease = self
                 .ports
                 .store()
                 .lease(&format!("{}#{k}", circuit.prefix))
-                .await?
-            {
-                let taken = l.until - chrono::Duration::seconds(circuit.window_s.max(1));
+                .await?;
+            if let Some(l) = lease.filter(|l| l.until > now) {
+                let taken = l
+                    .until
+                    .checked_sub_signed(chrono::Duration::seconds(circuit.window_s.max(1)))
+                    .unwrap_or(now);
                 since = Some(since.map_or(taken, |s| s.min(taken)));
                 closes = Some(closes.map_or(l.until, |c| c.min(l.until)));
             }
@@ -422,8 +462,10 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 body: crate::model::text::plain(&format!(
                     "Firebreak refused {} for incident {} on {}: {reason}.\n\
                      Automatic actions resume when the oldest action counted leaves the window. \
-                     An action a person approves is not limited by the circuit:\n  firebreak approve {} {}\n",
-                    dec.action, inc.id, inc.service, inc.id, dec.action
+                     Repeated actions on one service usually hide a problem they do not fix: \
+                     look at the earlier incidents' verifications, and act by hand if the \
+                     incident needs it.\nTimeline: firebreak show {}\n",
+                    dec.action, inc.id, inc.service, inc.id
                 )),
                 attributes: BTreeMap::from([
                     ("severity".to_string(), inc.severity.as_str().to_string()),
@@ -438,7 +480,9 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 .notify(Route::Severity(inc.severity), &message)
                 .await
             {
+                // give the page's lease back, so the next refusal of this opening pages
                 tracing::warn!(error = %e, "could not page that the circuit is open");
+                let _ = self.ports.store().claim(&page_key, &owner, now, now).await;
             }
         }
         Ok(Refusal::incident("circuit-breaker", reason))

@@ -100,6 +100,13 @@ const KNOWN: &[Known] = &[
         contains: &["is still being recorded for"],
         why: "the copy that lost the claim attaches to the holder's incident through the service's pointer: redriven after that incident resolved and the reopen window passed, it cannot find it and fails back to the queue; the holder recorded the state change, so nothing is lost",
     },
+    // K19
+    Known {
+        invariant: ECS_ONCE,
+        workload: "circuit-breaker",
+        contains: &["remediation-applied entr(ies)", "but ECS was updated"],
+        why: "an intent whose delivery waited in the failure queue is reconciled from what ECS shows when it is redriven: when a later action on the same service (another incident's, or people's) has since set the same desired count, ECS shows the change and the intent is recorded as applied although its own call never reached ECS",
+    },
     // K13
     Known {
         invariant: PAGE_REPEAT,

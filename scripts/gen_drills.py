@@ -80,27 +80,30 @@ def seed_metrics():
         write_metrics(name, points)
 
 
+def pool_minute(rnd, t, doubled, exhausted, out):
+    """One minute of articles-api's logs: 20 requests (40 when traffic doubled), each taking a
+    database connection; once the pool is exhausted 15% of them fail with its error."""
+    for i in range(40 if doubled else 20):
+        at = t + timedelta(milliseconds=rnd.randrange(60000))
+        task = TASKS[i % len(TASKS)]
+        in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
+        out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
+        article = rnd.randrange(1, 5000)
+        if exhausted and rnd.random() < 0.15:
+            out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
+            out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
+        else:
+            latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
+            out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+
+
 def pool_traffic(name, doubled_at, exhausted_at, start, end, seed_):
     """The seed's shape on another day: traffic doubles, then the pool runs out."""
     rnd = random.Random(seed_)
     out = []
     t = start
     while t < end:
-        doubled = t >= doubled_at
-        exhausted = t >= exhausted_at
-        per_min = 40 if doubled else 20
-        for i in range(per_min):
-            at = t + timedelta(milliseconds=rnd.randrange(60000))
-            task = TASKS[i % len(TASKS)]
-            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
-            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
-            article = rnd.randrange(1, 5000)
-            if exhausted and rnd.random() < 0.15:
-                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
-                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
-            else:
-                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
-                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        pool_minute(rnd, t, t >= doubled_at, t >= exhausted_at, out)
         t += timedelta(minutes=1)
     write(name, out)
 
@@ -414,19 +417,7 @@ def episodes(name, alarms, start, end, seed_):
     out = []
     t = start
     while t < end:
-        doubled, exhausted = hot(t, 5), hot(t, 3)
-        for i in range(40 if doubled else 20):
-            at = t + timedelta(milliseconds=rnd.randrange(60000))
-            task = TASKS[i % len(TASKS)]
-            in_use = min(10, rnd.randrange(3, 8) + (4 if doubled else 0))
-            out.append(event(at, f"INFO acquired database connection pool=articles in_use={in_use} max_connections=10", task))
-            article = rnd.randrange(1, 5000)
-            if exhausted and rnd.random() < 0.15:
-                out.append(event(at + timedelta(milliseconds=30), "ERROR DatabaseError: connection pool exhausted, max_connections=10 path=/articles status=500", task))
-                out.append(event(at + timedelta(milliseconds=31), f'{{"level":"error","method":"GET","path":"/articles/{article}","status":500,"latency_ms":{rnd.randrange(2900, 3100)}}}', task))
-            else:
-                latency = rnd.randrange(20, 90) + (rnd.randrange(100, 400) if doubled else 0)
-                out.append(event(at + timedelta(milliseconds=latency), f'{{"level":"info","method":"GET","path":"/articles/{article}","status":200,"latency_ms":{latency}}}', task))
+        pool_minute(rnd, t, hot(t, 5), hot(t, 3), out)
         t += timedelta(minutes=1)
     write(name, out)
     write_metrics(name, service_metrics(

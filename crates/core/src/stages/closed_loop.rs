@@ -443,6 +443,14 @@ mod tests {
         assert_eq!(c.verdict, Some(Verdict::Contradicted));
         let a = score(&p, &[], Some((t("14:39"), "arn:aws:iam::1:user/alice")));
         assert_eq!((a.verdict, a.lead_s), (Some(Verdict::Matched), Some(180)));
+        // approved, then people scaled back in: the approval still chose it; the undo counts
+        // once, on the applied action's own verdict
+        let undone = score(
+            &p,
+            &[change(ChangeKind::ScaleIn, "14:45", "scaled in to 4")],
+            Some((t("14:39"), "arn:aws:iam::1:user/alice")),
+        );
+        assert_eq!(undone.verdict, Some(Verdict::Matched));
         // a rollback matches only a rollback to the same revision
         let rb = rollback_to("orders:15");
         let r = Proposal {

@@ -197,7 +197,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                     break;
                 };
                 let from = inc.severity;
-                match self.escalate(&mut up, &inc, &due, now).await? {
+                match self.escalate(&mut up, &inc, &due, now, Also::default()).await? {
                     Escalated::Saved(updated) => {
                         self.page(&updated, &due, from, now).await?;
                         report.escalations.push(Escalation {
@@ -307,11 +307,15 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         inc: &Incident,
         due: &Due,
         now: DateTime<Utc>,
+        with: Also<'_>,
     ) -> Result<Escalated, Error> {
         let mut next = inc.clone();
         // A re-page at the same severity (SEV1 unacknowledged again) is an escalation too.
         next.severity = due.to;
         next.last_escalated_at = Some(now);
+        if let Some(held) = with.hold {
+            next.auto_held = Some(held);
+        }
         let entry = TimelineEntry::new(
             due.event_id.clone(),
             now,
@@ -323,8 +327,10 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             from: inc.severity,
             to: due.to,
         });
+        let mut entries = with.entries.to_vec();
+        entries.push(entry);
         Ok(
-            match up.save(inc, &mut next, PointerChange::Keep, &[entry]).await? {
+            match up.save(inc, &mut next, PointerChange::Keep, &entries).await? {
                 Saved::Saved => Escalated::Saved(Box::new(next)),
                 Saved::AlreadyRecorded(_) => Escalated::Already,
                 Saved::Conflict => Escalated::Conflict,
@@ -604,23 +610,15 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         firing: &[&str],
         now: DateTime<Utc>,
     ) -> Result<Option<Escalation>, Error> {
-        let due = Due {
-            rule: SweepRule::RemediationNotRecovered,
-            event_id: sweep_id(
-                &inc.id,
-                SweepKind::NotRecovered,
-                &applied.at.timestamp_millis().max(d.applied_at.timestamp_millis()).to_string(),
-            ),
-            to: inc.severity.raised(),
-            summary: format!(
-                "{} applied at {} did not work: {} still in ALARM after its {} verification window; raised to {}, and no further automatic action on this incident (approval still possible)",
-                d.record.action,
-                d.applied_at.format("%H:%M:%S"),
-                firing.join(", "),
-                human(d.verify_window_s),
-                inc.severity.raised()
-            ),
-        };
+        let event_id = sweep_id(
+            &inc.id,
+            SweepKind::NotRecovered,
+            &applied
+                .at
+                .timestamp_millis()
+                .max(d.applied_at.timestamp_millis())
+                .to_string(),
+        );
         let mut up = Update::from_read(self.ports.store(), inc.clone());
         loop {
             let read = up.read().await?;
@@ -630,48 +628,55 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 self.ports.store().append(&read.id, &[entry]).await?;
                 return Ok(None);
             }
+            let to = read.severity.raised();
+            let due = Due {
+                rule: SweepRule::RemediationNotRecovered,
+                event_id: event_id.clone(),
+                to,
+                summary: format!(
+                    "{} applied at {} did not work: {} still in ALARM after its {} verification window; raised to {to}, and no further automatic action on this incident (approval still possible)",
+                    d.record.action,
+                    d.applied_at.format("%H:%M:%S"),
+                    firing.join(", "),
+                    human(d.verify_window_s),
+                ),
+            };
+            let with = Also {
+                entries: std::slice::from_ref(&entry),
+                hold: Some(format!(
+                    "{} applied at {} was ineffective",
+                    d.record.action,
+                    d.applied_at.format("%H:%M")
+                )),
+            };
             let from = read.severity;
-            let mut next = read.clone();
-            next.severity = read.severity.raised();
-            next.last_escalated_at = Some(now);
-            next.auto_held = Some(format!(
-                "{} applied at {} was ineffective",
-                d.record.action,
-                d.applied_at.format("%H:%M")
-            ));
-            let escalated = TimelineEntry::new(
-                due.event_id.clone(),
-                now,
-                EntryKind::Escalated,
-                due.summary.clone(),
-            )
-            .with_detail(detail::Escalated {
-                rule: Some(due.rule.as_str().to_string()),
-                from,
-                to: next.severity,
-            });
-            match up
-                .save(&read, &mut next, PointerChange::Keep, &[entry.clone(), escalated])
-                .await?
-            {
-                Saved::Saved => {
+            match self.escalate(&mut up, &read, &due, now, with).await? {
+                Escalated::Saved(next) => {
                     self.page(&next, &due, from, now).await?;
                     return Ok(Some(Escalation {
                         incident: next.id.clone(),
                         rule: due.rule,
                         from,
-                        to: next.severity,
+                        to,
                         event_id: due.event_id.clone(),
                     }));
                 }
-                Saved::AlreadyRecorded(_) => {
+                Escalated::Already => {
                     self.page_if_missing(&read, &due, now).await?;
                     return Ok(None);
                 }
-                Saved::Conflict => continue,
+                Escalated::Conflict => continue,
             }
         }
     }
+}
+
+/// What an escalation saves besides itself: entries (a verification), and the hold on automatic
+/// actions.
+#[derive(Default)]
+struct Also<'x> {
+    entries: &'x [TimelineEntry],
+    hold: Option<String>,
 }
 
 /// The id of the verification of the applied entry `applied_id` (its remediation id with the
@@ -1142,6 +1147,46 @@ mod tests {
         w.clock.set(at(14, 47, 0));
         assert!(w.sweep().await.escalations.is_empty());
         assert_eq!(w.notifier.sent().len(), 1, "one page");
+        assert_eq!(
+            w.store
+                .autonomy(&record_key())
+                .await
+                .unwrap()
+                .unwrap()
+                .ineffective,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_action_of_an_earlier_cycle_or_of_a_held_incident_is_still_judged() {
+        // reopened after the action: the current cycle applied nothing, the window still ends
+        let mut i = remediated();
+        i.reopened = 1;
+        i.reopened_at = Some(at(14, 40, 0));
+        let w = with_applied(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Alarm);
+        w.clock.set(at(14, 42, 0));
+        assert_eq!(w.sweep().await.escalations.len(), 1);
+        assert_eq!(
+            w.store
+                .autonomy(&record_key())
+                .await
+                .unwrap()
+                .unwrap()
+                .ineffective,
+            1
+        );
+        // held as flapping: judged and counted, but nothing is paged while held
+        let mut i = remediated();
+        i.flapping_since = Some(at(14, 38, 0));
+        let w = with_applied(&i).await;
+        w.alarms.set("articles-api-5xx", AlarmState::Alarm);
+        w.clock.set(at(14, 42, 0));
+        assert!(w.sweep().await.escalations.is_empty());
+        let t = w.store.timeline(&i.id).await.unwrap();
+        assert!(t.iter().any(|e| e.kind() == EntryKind::RemediationIneffective));
+        assert!(w.notifier.sent().is_empty());
         assert_eq!(
             w.store
                 .autonomy(&record_key())

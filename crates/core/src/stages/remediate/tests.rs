@@ -2037,3 +2037,74 @@ async fn an_approved_action_is_not_automatic_so_an_open_circuit_does_not_refuse_
         .unwrap();
     assert_eq!(done.decisions[0].outcome, Outcome::Applied, "{done:?}");
 }
+
+#[tokio::test]
+async fn a_retry_keeps_the_circuit_slot_it_holds_and_takes_no_other() {
+    let w = World::new().await;
+    let now = w.clock.now();
+    // an earlier try of this decision took slot 1 (slot 0 has lapsed since)
+    let owner = event_id(&inc_id(), 0, "overload", "ecs-scale-out", "circuit");
+    let until = now + chrono::Duration::hours(6);
+    assert!(w
+        .store
+        .claim("circuit#svc#prod/articles-api#1", &owner, until, now)
+        .await
+        .unwrap());
+    w.diagnose("overload").await;
+    assert_eq!(w.outcomes().await, pairs(&[("ecs-scale-out", "applied")]));
+    assert_eq!(
+        w.store.lease("circuit#svc#prod/articles-api#0").await.unwrap(),
+        None
+    );
+    let held = w
+        .store
+        .lease("circuit#svc#prod/articles-api#1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (held.owner.as_str(), held.until),
+        (owner.as_str(), until),
+        "not extended either"
+    );
+}
+
+#[tokio::test]
+async fn an_action_found_ineffective_while_this_one_was_decided_is_not_followed_by_an_automatic_one() {
+    // the decision reads the incident without a hold; the hold lands before the call
+    let w = World::new().await;
+    let read = w.incident().await;
+    let mut held = read.clone();
+    held.auto_held = Some("ecs-rollback applied at 14:37 was ineffective".into());
+    held.version += 1;
+    let uc = w.uc();
+    let dec = Decision {
+        incident: &read,
+        cycle: 0,
+        cause: "overload",
+        runbook: Some("api-5xx"),
+        key: "ecs-scale-out".into(),
+        action: ActionName::EcsScaleOut,
+        mode: RemediationMode::Auto,
+        attempt: 1,
+    };
+    w.store
+        .save(&held, read.version, PointerChange::Keep, &[])
+        .await
+        .unwrap();
+    let state = w.ecs.inner.describe(&svc()).await.unwrap();
+    let plan = Plan {
+        service: svc(),
+        update: ServiceUpdate {
+            desired: Some(8),
+            ..ServiceUpdate::default()
+        },
+        detail: "desiredCount 4 → 8".into(),
+        before: state,
+    };
+    match uc.act(&dec, &plan).await.unwrap() {
+        Executed::Refused(r) => assert_eq!(r.guardrail, "held", "{r:?}"),
+        _ => panic!("acted although held"),
+    }
+    assert!(w.ecs.inner.updates().is_empty());
+}

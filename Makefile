@@ -44,6 +44,8 @@ test-drills: firebreak
 	@set -e; for d in events/scenarios/*/; do \
 	  echo "drill $$d"; $(FIREBREAK) drill "$$d" --check > /dev/null; \
 	done; echo "all drills passed"
+	$(FIREBREAK) drill coverage > /dev/null || { $(FIREBREAK) drill coverage; echo "a shipped runbook has no passing drill" >&2; exit 1; }
+	@echo "every shipped runbook has a passing drill"
 
 test: lint test-rust test-drills smoke
 

@@ -1,5 +1,6 @@
 //! `firebreak drill DIR [--json] [--check]`: replays a recorded incident through the whole
-//! pipeline offline (the contract in DESIGN.md, "Drills").
+//! pipeline offline (the contract in DESIGN.md, "Drills"); `firebreak drill coverage`: which
+//! runbooks (and alarms) a passing drill exercises.
 
 use anyhow::Context;
 use firebreak_core::drill::{self, DrillEnv, LoadedScenario};
@@ -16,9 +17,13 @@ pub const EXIT_CHECK_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DrillArgs {
+    #[command(subcommand)]
+    pub sub: Option<DrillSub>,
     /// The scenario directory (holding scenario.yaml).
-    pub dir: PathBuf,
+    #[arg(required = true)]
+    pub dir: Option<PathBuf>,
     /// Print one JSON object (the drill contract) instead of the account.
     #[arg(long)]
     pub json: bool,
@@ -28,6 +33,30 @@ pub struct DrillArgs {
     /// Severity policy file [default: the shipped policy, embedded].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Runbook directory [default: the shipped runbooks, embedded].
+    #[arg(long, value_name = "DIR")]
+    pub runbooks: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DrillSub {
+    /// Which runbooks a passing drill exercises, and for alarms (as `aws cloudwatch
+    /// describe-alarms` prints them) the runbook each would use; exits 1 when something is not
+    /// covered
+    Coverage(CoverageArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CoverageArgs {
+    /// `aws cloudwatch describe-alarms --output json` (each alarm may add `Tags: [{Key, Value}]`).
+    #[arg(long, value_name = "FILE")]
+    pub alarms: Option<PathBuf>,
+    /// The drills [default: every directory under events/scenarios].
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub drills: Vec<PathBuf>,
+    /// Print one JSON object instead of the account.
+    #[arg(long)]
+    pub json: bool,
     /// Runbook directory [default: the shipped runbooks, embedded].
     #[arg(long, value_name = "DIR")]
     pub runbooks: Option<PathBuf>,
@@ -46,7 +75,14 @@ pub fn run(args: &DrillArgs) -> anyhow::Result<i32> {
 /// # Errors
 /// Only when the output cannot be written.
 pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
-    let loaded = match LoadedScenario::load(&args.dir) {
+    if let Some(DrillSub::Coverage(c)) = &args.sub {
+        return coverage(c, out, err);
+    }
+    let Some(dir) = &args.dir else {
+        writeln!(err, "error: name the drill's directory (firebreak drill DIR)")?;
+        return Ok(EXIT_BAD_INPUT);
+    };
+    let loaded = match LoadedScenario::load(dir) {
         Ok(l) => l,
         Err(e) => {
             writeln!(err, "error: {e}")?;
@@ -81,7 +117,7 @@ pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     )) {
         Ok(r) => r,
         Err(e) => {
-            writeln!(err, "error: {}: {e}", args.dir.display())?;
+            writeln!(err, "error: {}: {e}", dir.display())?;
             return Ok(if e.is_retryable() { 1 } else { EXIT_BAD_INPUT });
         }
     };
@@ -98,22 +134,86 @@ pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
                 writeln!(
                     err,
                     "check: {} has no `expect`; nothing to compare",
-                    args.dir.display()
+                    dir.display()
                 )?;
                 return Ok(EXIT_BAD_INPUT);
             }
             Some(expect) => {
                 let diffs = drill::check(&report, expect);
                 if !diffs.is_empty() {
-                    writeln!(err, "check failed: {}", args.dir.display())?;
+                    writeln!(err, "check failed: {}", dir.display())?;
                     for d in diffs {
                         writeln!(err, "  {d}")?;
                     }
                     return Ok(EXIT_CHECK_FAILED);
                 }
-                writeln!(err, "check passed: {}", args.dir.display())?;
+                writeln!(err, "check passed: {}", dir.display())?;
             }
         }
     }
     Ok(0)
+}
+
+/// `firebreak drill coverage`.
+fn coverage(args: &CoverageArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
+    let runbooks = match &args.runbooks {
+        Some(d) => RunbookSet::load_dir(d),
+        None => RunbookSet::from_embedded(embedded::FILES),
+    };
+    let (policy, runbooks) = match (SeverityPolicy::shipped(), runbooks) {
+        (Ok(p), Ok(r)) => (p, r),
+        (Err(e), _) | (_, Err(e)) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let alarms = match &args.alarms {
+        None => None,
+        Some(f) => match drill::coverage::read_alarms(f) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(EXIT_BAD_INPUT);
+            }
+        },
+    };
+    let dirs = if args.drills.is_empty() {
+        let root = PathBuf::from("events/scenarios");
+        let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&root) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("scenario.yaml").is_file())
+                .collect(),
+            Err(e) => {
+                writeln!(
+                    err,
+                    "error: {}: {e}; name the drills with --drills DIR...",
+                    root.display()
+                )?;
+                return Ok(EXIT_BAD_INPUT);
+            }
+        };
+        dirs.sort();
+        dirs
+    } else {
+        args.drills.clone()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let env = DrillEnv {
+        policy: &policy,
+        runbooks: &runbooks,
+    };
+    let runs = runtime.block_on(drill::coverage::run_drills(&dirs, &env));
+    let report = drill::coverage::coverage(&runbooks, runs, alarms.as_deref());
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", terminal(&drill::coverage::render_text(&report)))?;
+    }
+    Ok(if report.complete() { 0 } else { EXIT_CHECK_FAILED })
 }

@@ -346,3 +346,79 @@ fn autonomy_report_counts_drills_in_the_order_given() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("events/nope"));
 }
+
+#[test]
+fn coverage_places_alarms_on_runbooks_and_fails_on_what_no_passing_drill_exercises() {
+    // every shipped runbook has a passing drill (make test runs this too)
+    let out = firebreak(&["drill", "coverage", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runbooks = v["runbooks"].as_array().unwrap();
+    assert_eq!(runbooks.len(), 5);
+    assert!(runbooks.iter().all(|r| r["covered"] == true), "{v}");
+    assert!(v["alarms"].is_null());
+
+    let dir = std::env::temp_dir().join(format!("fb-coverage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let alarms = dir.join("alarms.json");
+    std::fs::write(
+        &alarms,
+        r#"{"MetricAlarms": [
+            {"AlarmName": "orders-5xx-rate", "Namespace": "AWS/ApplicationELB", "MetricName": "HTTPCode_Target_5XX_Count"},
+            {"AlarmName": "orders-cpu-high", "Namespace": "AWS/ECS", "MetricName": "CPUUtilization"},
+            {"AlarmName": "nightly-batch-late", "Namespace": "Batch", "MetricName": "Lag"}],
+          "CompositeAlarms": []}"#,
+    )
+    .unwrap();
+    let a = alarms.to_str().unwrap();
+    // only the seed drill: high-cpu is not exercised, and the batch alarm has no runbook
+    let out = firebreak(&[
+        "drill",
+        "coverage",
+        "--alarms",
+        a,
+        "--drills",
+        "events/scenarios/seed-connection-pool",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["alarms"].as_array().unwrap();
+    assert_eq!(
+        (rows[0]["runbook"].as_str(), rows[0]["covered"].as_bool()),
+        (Some("high-error-rate"), Some(true))
+    );
+    assert_eq!(
+        (rows[1]["runbook"].as_str(), rows[1]["covered"].as_bool()),
+        (Some("high-cpu"), Some(false))
+    );
+    assert!(rows[2]["runbook"].is_null());
+    let text = firebreak(&[
+        "drill",
+        "coverage",
+        "--alarms",
+        a,
+        "--drills",
+        "events/scenarios/seed-connection-pool",
+    ]);
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        t.contains("NONE orders-cpu-high → high-cpu")
+            && t.contains("nightly-batch-late → no runbook matches"),
+        "{t}"
+    );
+    // a file that is not DescribeAlarms output: a clear error, exit 2
+    std::fs::write(&alarms, "[1, 2]").unwrap();
+    let out = firebreak(&["drill", "coverage", "--alarms", a]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("describe-alarms"));
+    std::fs::remove_dir_all(&dir).ok();
+    // the drill contract's own command line still works
+    let out = firebreak(&["drill", "events/scenarios/seed-connection-pool", "--check"]);
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -5,6 +5,8 @@
 //! the steps; each step is carried through every stage it triggers (triage, then diagnosis,
 //! remediation or resolution) before the next one is delivered.
 
+pub mod coverage;
+
 use crate::adapters::local_logs::LocalLogQueries;
 use crate::adapters::local_metrics::{read_points, RecordedMetrics};
 use crate::adapters::memory::{

@@ -3,6 +3,7 @@
 
 use crate::error::port_error;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use firebreak_core::drill::coverage::AlarmToPlace;
 use firebreak_core::model::signal::AlarmState;
 use firebreak_core::ports::{AlarmStatus, PortError};
 use std::collections::BTreeMap;
@@ -23,6 +24,88 @@ pub struct CloudWatchAlarmStatus {
 impl CloudWatchAlarmStatus {
     pub fn new(client: aws_sdk_cloudwatch::Client) -> CloudWatchAlarmStatus {
         CloudWatchAlarmStatus { client }
+    }
+
+    /// Every alarm of the account and region (DescribeAlarms, all pages, metric and composite),
+    /// each with its tags (ListTagsForResource, one call per alarm): what `firebreak drill
+    /// coverage --from-cloudwatch` places on runbooks.
+    ///
+    /// # Errors
+    /// The first call that fails, as a [`PortError`] naming the operation.
+    pub async fn all_alarms(&self) -> Result<Vec<AlarmToPlace>, PortError> {
+        const OP: &str = "CloudWatch DescribeAlarms";
+        let mut found: Vec<(AlarmToPlace, Option<String>)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_alarms()
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| port_error(OP, &e))?;
+            for a in page.metric_alarms() {
+                let Some(name) = a.alarm_name() else { continue };
+                // metric math: the first query with a MetricStat names the metric
+                let stat = a
+                    .metrics()
+                    .iter()
+                    .find_map(|q| q.metric_stat().and_then(|s| s.metric()));
+                found.push((
+                    AlarmToPlace {
+                        name: name.to_string(),
+                        namespace: a
+                            .namespace()
+                            .or_else(|| stat.and_then(|m| m.namespace()))
+                            .map(str::to_string),
+                        metric: a
+                            .metric_name()
+                            .or_else(|| stat.and_then(|m| m.metric_name()))
+                            .map(str::to_string),
+                        tags: BTreeMap::new(),
+                    },
+                    a.alarm_arn().map(str::to_string),
+                ));
+            }
+            for a in page.composite_alarms() {
+                let Some(name) = a.alarm_name() else { continue };
+                found.push((
+                    AlarmToPlace {
+                        name: name.to_string(),
+                        namespace: None,
+                        metric: None,
+                        tags: BTreeMap::new(),
+                    },
+                    a.alarm_arn().map(str::to_string),
+                ));
+            }
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for (mut alarm, arn) in found {
+            if let Some(arn) = arn {
+                let tags = self
+                    .client
+                    .list_tags_for_resource()
+                    .resource_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("CloudWatch ListTagsForResource", &e))?;
+                alarm.tags = tags
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect();
+            }
+            out.push(alarm);
+        }
+        Ok(out)
     }
 }
 
@@ -190,5 +273,73 @@ mod tests {
         assert!(err.retryable);
         assert_eq!(err.code.as_deref(), Some("Throttling"));
         assert_eq!(err.message, "Rate exceeded");
+    }
+
+    #[tokio::test]
+    async fn lists_every_alarm_over_pages_with_its_metric_and_tags() {
+        use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, Tag};
+        let first = mock!(Client::describe_alarms)
+            .match_requests(|r| r.alarm_names().is_empty() && r.next_token().is_none())
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("orders-5xx")
+                            .alarm_arn("arn:aws:cloudwatch:us-east-1:1:alarm:orders-5xx")
+                            .namespace("AWS/ApplicationELB")
+                            .metric_name("HTTPCode_Target_5XX_Count")
+                            .build(),
+                    )
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_alarms)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("orders-error-rate")
+                            .metrics(MetricDataQuery::builder().id("e").expression("m*100").build())
+                            .metrics(
+                                MetricDataQuery::builder()
+                                    .id("m")
+                                    .metric_stat(
+                                        MetricStat::builder()
+                                            .metric(
+                                                Metric::builder()
+                                                    .namespace("AWS/ECS")
+                                                    .metric_name("CPUUtilization")
+                                                    .build(),
+                                            )
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .composite_alarms(CompositeAlarm::builder().alarm_name("orders-down").build())
+                    .build()
+            });
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some("arn:aws:cloudwatch:us-east-1:1:alarm:orders-5xx"))
+            .then_output(|| {
+                ListTagsForResourceOutput::builder()
+                    .tags(Tag::builder().key("runbook").value("high-error-rate").build())
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second, &tags]);
+        let all = CloudWatchAlarmStatus::new(client).all_alarms().await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].tags["runbook"], "high-error-rate");
+        assert_eq!(all[1].metric.as_deref(), Some("CPUUtilization"));
+        assert_eq!(all[1].namespace.as_deref(), Some("AWS/ECS"));
+        assert!(all[1].tags.is_empty(), "no ARN: no tags asked");
+        assert_eq!(all[2].name, "orders-down");
+        assert_eq!(
+            (first.num_calls(), second.num_calls(), tags.num_calls()),
+            (1, 1, 1)
+        );
     }
 }

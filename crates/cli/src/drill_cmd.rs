@@ -49,8 +49,12 @@ pub enum DrillSub {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoverageArgs {
     /// `aws cloudwatch describe-alarms --output json` (each alarm may add `Tags: [{Key, Value}]`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "from_cloudwatch")]
     pub alarms: Option<PathBuf>,
+    /// Read every alarm of the account and region from CloudWatch (DescribeAlarms and
+    /// ListTagsForResource, with the usual AWS credentials; `AWS_ENDPOINT_URL` for an emulator).
+    #[arg(long)]
+    pub from_cloudwatch: bool,
     /// The drills [default: every directory under events/scenarios].
     #[arg(long, value_name = "DIR", num_args = 1..)]
     pub drills: Vec<PathBuf>,
@@ -167,7 +171,26 @@ fn coverage(args: &CoverageArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
             return Ok(EXIT_BAD_INPUT);
         }
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     let alarms = match &args.alarms {
+        None if args.from_cloudwatch => {
+            let listed = runtime.block_on(async {
+                let clients = firebreak_aws::Clients::from_env().await;
+                firebreak_aws::CloudWatchAlarmStatus::new(clients.cloudwatch())
+                    .all_alarms()
+                    .await
+            });
+            match listed {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    writeln!(err, "error: reading the alarms from CloudWatch: {e}")?;
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            }
+        }
         None => None,
         Some(f) => match drill::coverage::read_alarms(f) {
             Ok(a) => Some(a),
@@ -199,10 +222,6 @@ fn coverage(args: &CoverageArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
     } else {
         args.drills.clone()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
     let env = DrillEnv {
         policy: &policy,
         runbooks: &runbooks,

@@ -136,8 +136,17 @@ async fn an_ineffective_action_escalates_once_pages_and_takes_no_second_automati
         "{:?}",
         r.notifications
     );
-    // diagnosed again at SEV1, and the decision already made is not made again
+    // diagnosed again at SEV1, with the same evidence (the escalation carries the alarm's
+    // metric, so the request rate is read again), and the decision already made is not made again
     assert!(kinds(i, "diagnosis-completed").len() >= 2);
+    let hyp = kinds(i, "hypotheses");
+    assert!(
+        hyp.len() >= 2
+            && hyp
+                .iter()
+                .all(|h| h.contains("db-connection-pool-exhausted (1.00)")),
+        "{hyp:?}"
+    );
     assert_eq!(kinds(i, "remediation-applied").len(), 1);
 }
 

@@ -374,7 +374,7 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         };
         // the event before the page: a retry puts the event again harmlessly, a page it would not
         if inc.severity.is_more_severe_than(from) {
-            let event = Event::Escalated(raised(inc));
+            let event = Event::Escalated(self.raised(inc).await?);
             self.ports.bus().put(&event.to_pipeline()).await?;
         }
         let message_id = self
@@ -794,7 +794,7 @@ Acknowledge: firebreak ack {}
                     ("incident".to_string(), inc.id.to_string()),
                 ]),
             };
-            let event = Event::Escalated(raised(inc));
+            let event = Event::Escalated(self.raised(inc).await?);
             self.ports.bus().put(&event.to_pipeline()).await?;
             self.ports
                 .notifier()
@@ -811,27 +811,41 @@ Acknowledge: firebreak ack {}
     }
 }
 
-/// "Incident Escalated" for `inc`, naming an alarm in ALARM (else its first).
-fn raised(inc: &Incident) -> IncidentRaised {
-    let alarm = inc
-        .alarms
-        .iter()
-        .find(|(_, a)| a.state == AlarmState::Alarm)
-        .or_else(|| inc.alarms.iter().next());
-    IncidentRaised {
-        incident_id: inc.id.clone(),
-        service: inc.service.clone(),
-        ecs: inc.ecs.clone(),
-        severity: inc.severity,
-        alarm_name: alarm.map_or_else(String::new, |(n, _)| n.clone()),
-        alarm_at: alarm.map_or(inc.detected_at, |(_, a)| a.changed_at),
-        runbook_hint: inc.runbook.clone(),
-        namespace: None,
-        metric_name: None,
-        dimensions: BTreeMap::new(),
-        composite_rule: None,
-        tags: BTreeMap::new(),
-        reopened: inc.reopened,
+impl<P: SweeperPorts> Sweeper<'_, P> {
+    /// "Incident Escalated" for `inc`, naming an alarm in ALARM (else its first), with what that
+    /// alarm's latest `alarm-fired` entry recorded of its metric (namespace, name, dimensions)
+    /// or composite rule: the diagnosis it starts reads the same metrics as the first one.
+    async fn raised(&self, inc: &Incident) -> Result<IncidentRaised, Error> {
+        let alarm = inc
+            .alarms
+            .iter()
+            .find(|(_, a)| a.state == AlarmState::Alarm)
+            .or_else(|| inc.alarms.iter().next());
+        let name = alarm.map_or_else(String::new, |(n, _)| n.clone());
+        let timeline = self.ports.store().timeline(&inc.id).await?;
+        let trigger = timeline.iter().rev().find_map(|e| match e.detail() {
+            Detail::AlarmFired(f) if f.alarm == name => Some(f.trigger.clone()),
+            _ => None,
+        });
+        let metric = trigger.as_ref().and_then(|t| t.primary_metric());
+        Ok(IncidentRaised {
+            incident_id: inc.id.clone(),
+            service: inc.service.clone(),
+            ecs: inc.ecs.clone(),
+            severity: inc.severity,
+            alarm_at: alarm.map_or(inc.detected_at, |(_, a)| a.changed_at),
+            alarm_name: name,
+            runbook_hint: inc.runbook.clone(),
+            namespace: metric.and_then(|m| m.namespace.clone()),
+            metric_name: metric.and_then(|m| m.metric_name.clone()),
+            dimensions: trigger.as_ref().map(|t| t.dimensions()).unwrap_or_default(),
+            composite_rule: match &trigger {
+                Some(crate::model::signal::Trigger::Composite { rule, .. }) => Some(rule.clone()),
+                _ => None,
+            },
+            tags: BTreeMap::new(),
+            reopened: inc.reopened,
+        })
     }
 }
 

@@ -141,7 +141,11 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
             if !applied_ever(&inc) {
                 continue;
             }
-            match self.verify_due(&inc, now).await {
+            let verified = match self.ports.store().timeline(&inc.id).await {
+                Ok(timeline) => self.verify_due(&inc, &timeline, now).await,
+                Err(e) => Err(e.into()),
+            };
+            match verified {
                 Ok(Some(e)) => report.escalations.push(e),
                 Ok(None) => {}
                 Err(e) => {
@@ -172,11 +176,14 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
         now: DateTime<Utc>,
         report: &mut SweepReport,
     ) -> Result<(), Error> {
-        if self.finish_unpaged(&inc, now).await? {
+        // one read of the timeline serves the unpaged escalation and the verifications (the
+        // page markers the first may add are not what the second looks at)
+        let timeline = self.ports.store().timeline(&inc.id).await?;
+        if self.finish_unpaged(&inc, &timeline, now).await? {
             report.repaged += 1;
         }
         // an action's window ends whatever else holds the incident
-        if let Some(e) = self.verify_due(&inc, now).await? {
+        if let Some(e) = self.verify_due(&inc, &timeline, now).await? {
             report.escalations.push(e);
         }
         if inc.flapping_since.is_some() {
@@ -401,8 +408,12 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
     /// An earlier sweep saved an escalation but could not page (SNS failed, or the function
     /// stopped): page it now. The rules cannot find such an entry themselves, because the
     /// unacknowledged rule's id moves with the severity it raised. True when it paged.
-    async fn finish_unpaged(&self, inc: &Incident, now: DateTime<Utc>) -> Result<bool, Error> {
-        let timeline = self.ports.store().timeline(&inc.id).await?;
+    async fn finish_unpaged(
+        &self,
+        inc: &Incident,
+        timeline: &[TimelineEntry],
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
         let unpaged = timeline.iter().find_map(|e| match EntryId::parse(&e.event_id)? {
             EntryId::Sweeper {
                 incident,
@@ -507,12 +518,16 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
     /// incident one severity level, pages, and holds it to approval: no further automatic action.
     /// States that decide nothing (INSUFFICIENT_DATA, an alarm CloudWatch does not report) wait
     /// for the next sweep. Returns the escalation, when there was one.
-    async fn verify_due(&self, inc: &Incident, now: DateTime<Utc>) -> Result<Option<Escalation>, Error> {
+    async fn verify_due(
+        &self,
+        inc: &Incident,
+        timeline: &[TimelineEntry],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Escalation>, Error> {
         if !applied_ever(inc) {
             return Ok(None);
         }
-        let timeline = self.ports.store().timeline(&inc.id).await?;
-        let due: Vec<_> = Self::pending_verifications(inc, &timeline)
+        let due: Vec<_> = Self::pending_verifications(inc, timeline)
             .into_iter()
             .filter(|(_, d, _)| d.verify_by <= now)
             .collect();

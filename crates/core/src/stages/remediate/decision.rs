@@ -3,6 +3,7 @@
 //! and the last re-check.
 
 use super::*;
+use crate::ports::Lease;
 
 /// What was read before deciding.
 pub(super) struct Reads {
@@ -309,6 +310,14 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     }
 }
 
+/// What [`Remediate::take_slot`] found.
+enum Slot {
+    /// This slot is the decision's.
+    Taken(String),
+    /// Every slot is held by another action: the leases, live as read.
+    Full(Vec<Lease>),
+}
+
 /// One circuit: at most `limit` actions within `window_s`, counted by `limit` lease slots.
 struct Circuit {
     /// `circuit#svc#prod/orders`, `circuit#all`.
@@ -349,10 +358,10 @@ impl<P: RemediatePorts> Remediate<'_, P> {
         let mut taken: Vec<String> = Vec::new();
         for circuit in circuits.iter().filter(|c| c.limit > 0) {
             match self.take_slot(circuit, &owner, now).await {
-                Ok(Some(key)) => taken.push(key),
-                Ok(None) => {
+                Ok(Slot::Taken(key)) => taken.push(key),
+                Ok(Slot::Full(held)) => {
                     self.release(&taken, &owner, now).await;
-                    let refusal = self.circuit_open(circuit, dec, now).await?;
+                    let refusal = self.circuit_open(circuit, &held, dec, now).await?;
                     return Ok(Some(refusal));
                 }
                 Err(e) => {
@@ -367,25 +376,22 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     /// One slot of `circuit` for `owner`: the one it already holds (a retry of the same
     /// decision, which must not take a second), else the first free or lapsed one, taken with a
     /// conditional write (a concurrent invocation that took it first makes this look again).
-    /// `None` when every slot is held by others within the window.
-    async fn take_slot(
-        &self,
-        circuit: &Circuit,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, Error> {
+    /// [`Slot::Full`], with the leases read, when every slot is held by others within the window.
+    async fn take_slot(&self, circuit: &Circuit, owner: &str, now: DateTime<Utc>) -> Result<Slot, Error> {
         let keys: Vec<String> = (0..circuit.limit)
             .map(|k| format!("{}#{k}", circuit.prefix))
             .collect();
         let until = now
             .checked_add_signed(chrono::Duration::seconds(circuit.window_s.max(1)))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut held = Vec::new();
         for _ in 0..=circuit.limit {
             let mut free = None;
+            held.clear();
             for key in &keys {
                 match self.ports.store().lease(key).await? {
-                    Some(l) if l.owner == owner && l.until > now => return Ok(Some(key.clone())),
-                    Some(l) if l.until > now => {}
+                    Some(l) if l.owner == owner && l.until > now => return Ok(Slot::Taken(key.clone())),
+                    Some(l) if l.until > now => held.push(l),
                     _ => {
                         if free.is_none() {
                             free = Some(key.clone());
@@ -394,13 +400,13 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 }
             }
             let Some(key) = free else {
-                return Ok(None);
+                return Ok(Slot::Full(held));
             };
             if self.ports.store().claim(&key, owner, until, now).await? {
-                return Ok(Some(key));
+                return Ok(Slot::Taken(key));
             }
         }
-        Ok(None)
+        Ok(Slot::Full(held))
     }
 
     /// Gives back slots taken for an action that will not run (best effort: a slot left behind
@@ -417,28 +423,18 @@ impl<P: RemediatePorts> Remediate<'_, P> {
     async fn circuit_open(
         &self,
         circuit: &Circuit,
+        held: &[Lease],
         dec: &Decision<'_>,
         now: DateTime<Utc>,
     ) -> Result<Refusal, Error> {
-        let mut since: Option<DateTime<Utc>> = None;
-        let mut closes: Option<DateTime<Utc>> = None;
-        for k in 0..circuit.limit {
-            let lease = self
-                .ports
-                .store()
-                .lease(&format!("{}#{k}", circuit.prefix))
-                .await?;
-            if let Some(l) = lease.filter(|l| l.until > now) {
-                let taken = l
-                    .until
-                    .checked_sub_signed(chrono::Duration::seconds(circuit.window_s.max(1)))
-                    .unwrap_or(now);
-                since = Some(since.map_or(taken, |s| s.min(taken)));
-                closes = Some(closes.map_or(l.until, |c| c.min(l.until)));
-            }
-        }
-        let since = since.unwrap_or(now);
-        let closes = closes.unwrap_or(now);
+        let window_s = chrono::Duration::seconds(circuit.window_s.max(1));
+        // each live slot was taken one window before it lapses
+        let since = held
+            .iter()
+            .map(|l| l.until.checked_sub_signed(window_s).unwrap_or(now))
+            .min()
+            .unwrap_or(now);
+        let closes = held.iter().map(|l| l.until).min().unwrap_or(now);
         let window = crate::model::duration::human(circuit.window_s);
         let reason = format!(
             "circuit open: {} actions {} since {} (at most {} automatic actions {} in {window}); no automatic action until {}",

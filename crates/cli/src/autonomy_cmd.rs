@@ -6,10 +6,8 @@ use anyhow::Context;
 use firebreak_core::drill::{self, DrillEnv};
 use firebreak_core::model::settings::Settings;
 use firebreak_core::model::text::terminal;
-use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::ports::IncidentStore;
 use firebreak_core::report::autonomy;
-use firebreak_core::runbook::{embedded, RunbookSet};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -44,10 +42,7 @@ pub fn run(cmd: &AutonomyCmd, out: &mut dyn Write, err: &mut dyn Write) -> anyho
             return Ok(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = crate::drill_cmd::runtime()?;
     let records = if args.drills.is_empty() {
         runtime.block_on(async {
             let ctx = crate::aws_ctx::from_env().await?;
@@ -57,11 +52,9 @@ pub fn run(cmd: &AutonomyCmd, out: &mut dyn Write, err: &mut dyn Write) -> anyho
                 .context("reading the autonomy records from the table")
         })?
     } else {
-        let policy = SeverityPolicy::shipped();
-        let runbooks = RunbookSet::from_embedded(embedded::FILES);
-        let (policy, runbooks) = match (policy, runbooks) {
-            (Ok(p), Ok(r)) => (p, r),
-            (Err(e), _) | (_, Err(e)) => {
+        let (policy, runbooks) = match crate::drill_cmd::load_env(None, None) {
+            Ok(x) => x,
+            Err(e) => {
                 writeln!(err, "error: {e}")?;
                 return Ok(2);
             }

@@ -66,6 +66,37 @@ pub struct CoverageArgs {
     pub runbooks: Option<PathBuf>,
 }
 
+/// The severity policy (a file, else the shipped one) and the runbooks (a directory, else the
+/// shipped ones, embedded) a drill runs with.
+///
+/// # Errors
+/// The first that does not load, naming the file.
+pub fn load_env(
+    policy: Option<&std::path::Path>,
+    runbooks: Option<&std::path::Path>,
+) -> Result<(SeverityPolicy, RunbookSet), firebreak_core::Error> {
+    let policy = match policy {
+        Some(p) => SeverityPolicy::load(p)?,
+        None => SeverityPolicy::shipped()?,
+    };
+    let runbooks = match runbooks {
+        Some(d) => RunbookSet::load_dir(d)?,
+        None => RunbookSet::from_embedded(embedded::FILES)?,
+    };
+    Ok((policy, runbooks))
+}
+
+/// The single-threaded runtime the offline commands run on.
+///
+/// # Errors
+/// When it cannot be started.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 /// Runs the drill, writing to stdout and stderr; returns the exit status.
 ///
 /// # Errors
@@ -93,25 +124,14 @@ pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let policy = match &args.policy {
-        Some(p) => SeverityPolicy::load(p),
-        None => SeverityPolicy::shipped(),
-    };
-    let runbooks = match &args.runbooks {
-        Some(d) => RunbookSet::load_dir(d),
-        None => RunbookSet::from_embedded(embedded::FILES),
-    };
-    let (policy, runbooks) = match (policy, runbooks) {
-        (Ok(p), Ok(r)) => (p, r),
-        (Err(e), _) | (_, Err(e)) => {
+    let (policy, runbooks) = match load_env(args.policy.as_deref(), args.runbooks.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
             writeln!(err, "error: {e}")?;
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = runtime()?;
     let report = match runtime.block_on(drill::run(
         &loaded,
         &DrillEnv {
@@ -160,21 +180,14 @@ pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
 
 /// `firebreak drill coverage`.
 fn coverage(args: &CoverageArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
-    let runbooks = match &args.runbooks {
-        Some(d) => RunbookSet::load_dir(d),
-        None => RunbookSet::from_embedded(embedded::FILES),
-    };
-    let (policy, runbooks) = match (SeverityPolicy::shipped(), runbooks) {
-        (Ok(p), Ok(r)) => (p, r),
-        (Err(e), _) | (_, Err(e)) => {
+    let (policy, runbooks) = match load_env(None, args.runbooks.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
             writeln!(err, "error: {e}")?;
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = runtime()?;
     let alarms = match &args.alarms {
         None if args.from_cloudwatch => {
             let listed = runtime.block_on(async {

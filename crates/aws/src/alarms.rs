@@ -33,20 +33,8 @@ impl CloudWatchAlarmStatus {
     /// # Errors
     /// The first call that fails, as a [`PortError`] naming the operation.
     pub async fn all_alarms(&self) -> Result<Vec<AlarmToPlace>, PortError> {
-        const OP: &str = "CloudWatch DescribeAlarms";
         let mut found: Vec<(AlarmToPlace, Option<String>)> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .describe_alarms()
-                .alarm_types(AlarmType::MetricAlarm)
-                .alarm_types(AlarmType::CompositeAlarm)
-                .max_records(100)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| port_error(OP, &e))?;
+        for page in self.pages(None).await? {
             for a in page.metric_alarms() {
                 let Some(name) = a.alarm_name() else { continue };
                 // metric math: the first query with a MetricStat names the metric
@@ -82,10 +70,6 @@ impl CloudWatchAlarmStatus {
                     a.alarm_arn().map(str::to_string),
                 ));
             }
-            match page.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
         }
         let mut out = Vec::with_capacity(found.len());
         for (mut alarm, arn) in found {
@@ -109,27 +93,45 @@ impl CloudWatchAlarmStatus {
     }
 }
 
+impl CloudWatchAlarmStatus {
+    /// Every page DescribeAlarms answers, metric and composite alarms, for these names (at most
+    /// [`MAX_NAMES_PER_REQUEST`]) or, with `None`, for every alarm.
+    async fn pages(
+        &self,
+        names: Option<&[String]>,
+    ) -> Result<Vec<aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput>, PortError> {
+        const OP: &str = "CloudWatch DescribeAlarms";
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(names.map(<[String]>::to_vec))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| port_error(OP, &e))?;
+            token = page.next_token.clone().filter(|t| !t.is_empty());
+            pages.push(page);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
+}
+
 impl AlarmStatus for CloudWatchAlarmStatus {
     async fn states(&self, alarm_names: &[String]) -> Result<BTreeMap<String, AlarmState>, PortError> {
-        const OP: &str = "CloudWatch DescribeAlarms";
         let mut names: Vec<String> = alarm_names.to_vec();
         names.sort();
         names.dedup();
         let mut out = BTreeMap::new();
         for batch in names.chunks(MAX_NAMES_PER_REQUEST) {
-            let mut token: Option<String> = None;
-            loop {
-                let page = self
-                    .client
-                    .describe_alarms()
-                    .set_alarm_names(Some(batch.to_vec()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .max_records(100)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| port_error(OP, &e))?;
+            for page in self.pages(Some(batch)).await? {
                 let metric = page
                     .metric_alarms()
                     .iter()
@@ -142,10 +144,6 @@ impl AlarmStatus for CloudWatchAlarmStatus {
                     if let (Some(name), Some(state)) = (name, value.and_then(alarm_state)) {
                         out.insert(name.to_string(), state);
                     }
-                }
-                match page.next_token {
-                    Some(t) if !t.is_empty() => token = Some(t),
-                    _ => break,
                 }
             }
         }

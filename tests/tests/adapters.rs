@@ -34,6 +34,10 @@ async fn sns_notifier_delivers_to_the_severity_topic() -> Result<()> {
             ("severity".into(), "SEV1".into()),
             ("service".into(), "prod/articles-api".into()),
         ]),
+        facts: firebreak_core::ports::PageFacts {
+            incident: Some("INC-20260314-143500-a1b2c3d4".into()),
+            ..Default::default()
+        },
     };
     let id = notifier.notify(Route::Severity(Severity::Sev1), &msg).await?;
 
@@ -41,7 +45,12 @@ async fn sns_notifier_delivers_to_the_severity_topic() -> Result<()> {
     assert_eq!(bodies.len(), 1);
     let envelope: serde_json::Value = serde_json::from_str(&bodies[0])?;
     assert_eq!(envelope["MessageId"], id.as_str());
-    assert_eq!(envelope["Message"], "5xx at 15% on /articles");
+    // published with MessageStructure=json: a queue (no protocol key of its own) gets
+    // `default`, the chat custom notification, threaded on the incident
+    let chat: serde_json::Value = serde_json::from_str(envelope["Message"].as_str().context("no Message")?)?;
+    assert_eq!(chat["source"], "custom");
+    assert_eq!(chat["content"]["description"], "5xx at 15% on /articles");
+    assert_eq!(chat["metadata"]["threadId"], "INC-20260314-143500-a1b2c3d4");
     assert_eq!(
         envelope["Subject"]
             .as_str()

@@ -75,6 +75,7 @@ async fn a_new_incident_costs_one_dynamodb_call_and_three_in_all() -> Result<()>
         subject: "[SEV2] prod/articles-api".into(),
         body: "b".into(),
         attributes: Default::default(),
+        facts: Default::default(),
     };
     notifier.notify(Route::Severity(Severity::Sev2), &msg).await?;
     events

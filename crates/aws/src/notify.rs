@@ -4,6 +4,8 @@ use crate::error::{build_error, port_error};
 use aws_sdk_sns::types::MessageAttributeValue;
 use firebreak_core::model::severity::Severity;
 use firebreak_core::ports::{Notification, Notifier, PortError, Route};
+use firebreak_core::report::metrics::emf_count;
+use firebreak_core::report::page;
 
 /// SNS's limit on a subject, in characters.
 /// SNS wants a subject of fewer than 100 characters.
@@ -41,16 +43,66 @@ pub fn subject(raw: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// Publishes notifications to the severity's topic.
+/// Publishes notifications to the severity's topic, one form per protocol
+/// (`MessageStructure=json`, `report::page`): `email` text, `sms` one line, and for `default`,
+/// `https` and `lambda` the custom-notification JSON that Amazon Q Developer in chat applications
+/// renders, threaded on the incident id.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
     topics: Topics,
+    region: String,
+    metrics: Option<String>,
 }
 
 impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topics: Topics) -> SnsNotifier {
-        SnsNotifier { client, topics }
+        let region = client
+            .config()
+            .region()
+            .map_or_else(|| "us-east-1".to_string(), ToString::to_string);
+        SnsNotifier {
+            client,
+            topics,
+            region,
+            metrics: None,
+        }
+    }
+
+    /// Also writes one EMF line per page to stdout: `Pages` (dimensions `[Severity]`, `[Kind]`)
+    /// when SNS accepted it, `PagesFailed` (`[Severity]`) when it did not.
+    pub fn with_metrics(mut self, namespace: &str) -> SnsNotifier {
+        self.metrics = Some(namespace.to_string());
+        self
+    }
+
+    /// The `Message` this notifier publishes for `message`.
+    pub fn message(&self, message: &Notification) -> String {
+        page::sns_message(&page::render(message, &self.region))
+    }
+
+    fn count(&self, sev: Severity, message: &Notification, ok: bool) {
+        let Some(ns) = &self.metrics else { return };
+        let kind = message.attributes.get("kind").map_or("page", String::as_str);
+        let now = chrono::Utc::now();
+        let line = if ok {
+            emf_count(
+                ns,
+                "Pages",
+                &[("Severity", sev.as_str()), ("Kind", kind)],
+                &[&["Severity"], &["Kind"]],
+                now,
+            )
+        } else {
+            emf_count(
+                ns,
+                "PagesFailed",
+                &[("Severity", sev.as_str())],
+                &[&["Severity"]],
+                now,
+            )
+        };
+        println!("{line}");
     }
 }
 
@@ -62,7 +114,8 @@ impl Notifier for SnsNotifier {
             .client
             .publish()
             .topic_arn(self.topics.for_severity(sev))
-            .message(&message.body)
+            .message_structure("json")
+            .message(self.message(message))
             .set_subject(subject(&message.subject));
         for (name, value) in &message.attributes {
             // SNS rejects empty attribute values; an empty attribute filters nothing anyway.
@@ -76,7 +129,14 @@ impl Notifier for SnsNotifier {
                 .map_err(|e| build_error(OP, &e))?;
             req = req.message_attributes(name, v);
         }
-        let out = req.send().await.map_err(|e| port_error(OP, &e))?;
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                self.count(sev, message, false);
+                return Err(port_error(OP, &e));
+            }
+        };
+        self.count(sev, message, true);
         out.message_id
             .ok_or_else(|| PortError::new(OP, "the response has no MessageId", false))
     }
@@ -116,7 +176,16 @@ mod tests {
                 let attrs = r.message_attributes().cloned().unwrap_or_default();
                 r.topic_arn() == Some("arn:aws:sns:us-east-1:1:sev2")
                     && r.subject().map(|s| s.chars().count()) == Some(MAX_SUBJECT_CHARS)
-                    && r.message() == Some("body")
+                    && r.message_structure() == Some("json")
+                    && r.message().is_some_and(|m| {
+                        let v: serde_json::Value = serde_json::from_str(m).unwrap_or_default();
+                        v["email"] == "body\n"
+                            && v["sms"].as_str().is_some_and(|s| s.chars().count() <= 140)
+                            && v["default"]
+                                .as_str()
+                                .is_some_and(|c| c.contains("\"source\":\"custom\""))
+                            && v["https"] == v["default"]
+                    })
                     && attrs.len() == 2
                     && attrs.get("severity").and_then(|a| a.string_value()) == Some("SEV2")
                     && attrs.values().all(|a| a.data_type() == "String")
@@ -132,6 +201,7 @@ mod tests {
                 ("service".to_string(), "prod/articles-api".to_string()),
                 ("empty".to_string(), String::new()),
             ]),
+            facts: Default::default(),
         };
         let id = notifier
             .notify(Route::Severity(Severity::Sev2), &msg)
@@ -163,6 +233,7 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
             attributes: BTreeMap::new(),
+            facts: Default::default(),
         };
         let err = SnsNotifier::new(client, topics())
             .notify(Route::Severity(Severity::Sev1), &msg)

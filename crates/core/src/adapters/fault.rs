@@ -648,6 +648,7 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
             attributes: Map::new(),
+            facts: Default::default(),
         }
     }
 

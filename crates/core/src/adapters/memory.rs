@@ -390,6 +390,9 @@ impl InMemoryIncidentStore {
 #[derive(Debug, Default)]
 pub struct InMemoryNotifier {
     sent: Mutex<Vec<(Route, Notification)>>,
+    /// When each was sent, by `clock` (empty without one).
+    at: Mutex<Vec<DateTime<Utc>>>,
+    clock: Option<SimClock>,
     failures: Mutex<usize>,
 }
 
@@ -397,8 +400,24 @@ impl InMemoryNotifier {
     pub fn new() -> Self {
         Self::default()
     }
+    /// Stamps each notification with `clock`'s time (drills show when each page went out).
+    pub fn stamped(clock: SimClock) -> Self {
+        InMemoryNotifier {
+            clock: Some(clock),
+            ..Self::default()
+        }
+    }
     pub fn sent(&self) -> Vec<(Route, Notification)> {
         lock(&self.sent).clone()
+    }
+    /// What was sent and when (a notifier made with [`InMemoryNotifier::stamped`]).
+    pub fn sent_at(&self) -> Vec<(DateTime<Utc>, Route, Notification)> {
+        let at = lock(&self.at).clone();
+        lock(&self.sent)
+            .iter()
+            .zip(at)
+            .map(|((r, n), t)| (t, *r, n.clone()))
+            .collect()
     }
     /// Makes the next `n` notifications fail with a retryable error, as a throttled SNS does.
     pub fn fail_next(&self, n: usize) {
@@ -417,7 +436,47 @@ impl Notifier for InMemoryNotifier {
         }
         let mut v = lock(&self.sent);
         v.push((route, message.clone()));
+        if let Some(c) = &self.clock {
+            lock(&self.at).push(c.now());
+        }
         Ok(format!("msg-{}", v.len()))
+    }
+}
+
+/// Records HTTP posts to on-call tools and answers each with the next scripted reply (202 when
+/// none is left), as PagerDuty does when it accepts an event.
+#[derive(Debug, Default)]
+pub struct InMemoryHttp {
+    posts: Mutex<Vec<crate::ports::HttpPost>>,
+    replies: Mutex<std::collections::VecDeque<Result<crate::ports::HttpReply, PortError>>>,
+}
+
+impl InMemoryHttp {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The next post gets `reply` (in order, one each).
+    pub fn reply(&self, reply: Result<crate::ports::HttpReply, PortError>) {
+        lock(&self.replies).push_back(reply);
+    }
+    pub fn posts(&self) -> Vec<crate::ports::HttpPost> {
+        lock(&self.posts).clone()
+    }
+}
+
+impl crate::ports::HttpSender for InMemoryHttp {
+    async fn post(
+        &self,
+        request: &crate::ports::HttpPost,
+        _timeout: std::time::Duration,
+    ) -> Result<crate::ports::HttpReply, PortError> {
+        lock(&self.posts).push(request.clone());
+        lock(&self.replies).pop_front().unwrap_or_else(|| {
+            Ok(crate::ports::HttpReply {
+                status: 202,
+                body: r#"{"status":"success","message":"Event processed"}"#.to_string(),
+            })
+        })
     }
 }
 

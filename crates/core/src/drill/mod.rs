@@ -251,6 +251,21 @@ pub struct DrillSettings {
     /// The promotion policy of the mode `earned` (`approve_after`, `auto_after`, `window`,
     /// `ceiling`).
     pub earned: Option<crate::model::autonomy::PromotionPolicy>,
+    /// PagerDuty Events API v2 for these severities (`{severities: [SEV1, SEV2]}`): `--json`
+    /// shows each body under `outbound`.
+    pub pagerduty: Option<crate::model::oncall::Target>,
+    /// The signed webhook for these severities.
+    pub webhook: Option<crate::model::oncall::Target>,
+}
+
+/// The keys and URLs drills put in the on-call bodies they show (nothing is sent).
+pub fn drill_oncall_keys() -> crate::stages::oncall::OnCallKeys {
+    crate::stages::oncall::OnCallKeys {
+        pagerduty_url: crate::model::oncall::PAGERDUTY_EVENTS_URL.to_string(),
+        routing_key: Some("drill-routing-key".to_string()),
+        webhook_url: Some("https://hooks.example.invalid/firebreak".to_string()),
+        webhook_secret: Some("whsec_ZHJpbGwtd2ViaG9vay1zZWNyZXQ=".to_string()),
+    }
 }
 
 /// Simulated stage durations, seconds. The defaults are typical of the functions in AWS: triage
@@ -306,6 +321,20 @@ pub struct Step {
     /// A change people make to an ECS service (UpdateService, as the console or the CLI makes it).
     #[serde(default)]
     pub ecs: Option<PeopleStep>,
+    /// A person acknowledges the page (`firebreak ack`, or the chat button): the incident
+    /// records who, and the on-call tools are told.
+    #[serde(default)]
+    pub ack: Option<AckStep>,
+}
+
+/// `ack: {by[, incident]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckStep {
+    pub by: String,
+    /// The incident; default the only incident that is not resolved.
+    #[serde(default)]
+    pub incident: Option<String>,
 }
 
 /// `ecs: {service, desired | task_definition | force_new_deployment}`: what people do to a
@@ -409,10 +438,53 @@ pub struct IncidentReport {
     pub estimated_start: Option<DateTime<Utc>>,
     /// The latest diagnosis's hypotheses, best first.
     pub hypotheses: Vec<HypothesisReport>,
+    /// Every page sent about the incident, in each protocol's form, in order.
+    pub pages: Vec<PageReport>,
+    /// What the on-call integrations the drill's settings configure would have been sent.
+    pub outbound: Vec<OutboundReport>,
     #[serde(skip)]
     pub reopened: u32,
     #[serde(skip)]
     pub runbook: Option<String>,
+}
+
+/// The region drills render console links for.
+pub const DRILL_REGION: &str = "us-east-1";
+
+/// One page in `--json`: what each protocol would have received.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageReport {
+    pub at: DateTime<Utc>,
+    /// The topic's severity it went to.
+    pub severity: Severity,
+    pub subject: String,
+    pub email: String,
+    pub sms: String,
+    /// The Amazon Q Developer custom-notification object (`default`, `https`, `lambda`).
+    pub chat: serde_json::Value,
+}
+
+/// One call to an on-call tool in `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboundReport {
+    pub at: DateTime<Utc>,
+    /// `pagerduty` or `webhook`.
+    pub kind: String,
+    /// The JSON body that would be sent.
+    pub body: serde_json::Value,
+}
+
+fn page_report(at: DateTime<Utc>, route: crate::ports::Route, n: &crate::ports::Notification) -> PageReport {
+    let crate::ports::Route::Severity(severity) = route;
+    let p = crate::report::page::render(n, DRILL_REGION);
+    PageReport {
+        at,
+        severity,
+        subject: n.subject.clone(),
+        email: p.email,
+        sms: p.sms,
+        chat: p.chat,
+    }
 }
 
 /// One hypothesis in `--json`.
@@ -673,6 +745,23 @@ async fn approve_step(
     Ok(())
 }
 
+/// Carries out an `ack:` step as `firebreak ack` does: the acknowledgement, then "Incident
+/// Acknowledged" for the on-call tools.
+async fn ack_step(
+    store: &InMemoryIncidentStore,
+    bus: &InMemoryEventBus,
+    clock: &SimClock,
+    a: &AckStep,
+    n: usize,
+) -> Result<(), Error> {
+    let what = format!("steps[{n}].ack");
+    let id = approval_target(store, a.incident.as_deref(), &what).await?;
+    crate::stages::manage::acknowledge_and_tell(store, bus, &id, &a.by, crate::ports::Clock::now(clock))
+        .await
+        .map_err(|e| Error::invalid(&what, e.to_string()))?;
+    Ok(())
+}
+
 /// Carries out an `ecs:` step: the UpdateService people make, on the simulated ECS.
 fn people_step(ecs: &InMemoryServiceControl, p: &PeopleStep, n: usize) -> Result<(), Error> {
     let what = format!("steps[{n}].ecs");
@@ -789,7 +878,7 @@ pub async fn run_with_store(
     let latency = sc.settings.latency.unwrap_or_default();
     let start = sc.steps.first().map(|s| s.at).unwrap_or_else(Utc::now);
     let clock = SimClock::new(start);
-    let notifier = InMemoryNotifier::new();
+    let notifier = InMemoryNotifier::stamped(clock.clone());
     let bus = InMemoryEventBus::new();
     let alarms = InMemoryAlarmStatus::new();
     for a in &sc.alarms {
@@ -858,6 +947,21 @@ pub async fn run_with_store(
         metrics_namespace: "Firebreak",
         emf_to_stdout: false,
     };
+    let oncall_settings = crate::model::oncall::OnCallSettings {
+        pagerduty: sc.settings.pagerduty.clone(),
+        webhook: sc.settings.webhook.clone(),
+    };
+    let oncall_keys = drill_oncall_keys();
+    let oncall_http = crate::adapters::memory::InMemoryHttp::new();
+    let oncall = crate::stages::oncall::OnCall {
+        store,
+        clock: &clock,
+        http: &oncall_http,
+        settings: &oncall_settings,
+        keys: &oncall_keys,
+        region: DRILL_REGION,
+    };
+    let mut outbound: Vec<(String, crate::stages::oncall::Sent)> = Vec::new();
     let sweeper = Sweeper {
         ports,
         runbooks,
@@ -941,6 +1045,9 @@ pub async fn run_with_store(
             if let Some(p) = &step.ecs {
                 people_step(&ecs, p, n)?;
             }
+            if let Some(a) = &step.ack {
+                ack_step(store, &bus, &clock, a, n).await?;
+            }
             n += 1;
         }
         // Carry every event the step caused through the stages it triggers.
@@ -959,6 +1066,12 @@ pub async fn run_with_store(
             }
             for pe in pending {
                 let event = Event::from_pipeline(&pe)?;
+                // the oncall function hears every event beside the stage it triggers
+                if oncall_settings.any() {
+                    let r = oncall.handle(&event).await?;
+                    let id = event.incident_id().to_string();
+                    outbound.extend(r.sent.into_iter().map(|s| (id.clone(), s)));
+                }
                 match event {
                     Event::Opened(r) | Event::Escalated(r) => {
                         clock.advance(chrono::Duration::seconds(latency.diagnose_s));
@@ -980,17 +1093,33 @@ pub async fn run_with_store(
                             metric_lines.extend(done.emf.iter().cloned());
                         }
                     }
-                    Event::Applied(_) | Event::Resolved(_) => {}
+                    Event::Applied(_) | Event::Resolved(_) | Event::Acknowledged(_) => {}
                 }
             }
         }
     }
 
+    let sent = notifier.sent_at();
     let mut incidents = Vec::new();
     for inc in store.list(&ListQuery::default()).await? {
         let timeline = store.timeline(&inc.id).await?;
         let postmortem = crate::ports::postmortem_of(store, &inc).await?;
-        incidents.push(report_of(&inc, &timeline, postmortem));
+        let mut report = report_of(&inc, &timeline, postmortem);
+        report.pages = sent
+            .iter()
+            .filter(|(_, _, n)| n.facts.incident.as_deref() == Some(inc.id.as_str()))
+            .map(|(at, route, n)| page_report(*at, *route, n))
+            .collect();
+        report.outbound = outbound
+            .iter()
+            .filter(|(id, _)| id == inc.id.as_str())
+            .map(|(_, s)| OutboundReport {
+                at: s.at,
+                kind: s.kind.to_string(),
+                body: s.body.clone(),
+            })
+            .collect();
+        incidents.push(report);
     }
     let notifications = notifier
         .sent()
@@ -1064,6 +1193,8 @@ fn report_of(
                     .collect()
             })
             .unwrap_or_default(),
+        pages: Vec::new(),
+        outbound: Vec::new(),
         reopened: inc.reopened,
         runbook: inc.runbook.clone(),
     }

@@ -5,6 +5,8 @@ pub mod duration;
 pub mod entry_id;
 pub mod evidence;
 pub mod incident;
+pub mod oncall;
+pub mod page;
 pub mod pipeline;
 pub mod remedy;
 pub mod settings;

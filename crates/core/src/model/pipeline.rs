@@ -93,6 +93,17 @@ pub struct IncidentResolved {
     pub time_to_resolve_s: Option<i64>,
 }
 
+/// "Incident Acknowledged": someone took the page (`firebreak ack`, the chat button). The
+/// on-call tools are told; what they are told comes from the stored incident, not from this
+/// event, so a forged one can only repeat what is true.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentAcknowledged {
+    pub incident_id: IncidentId,
+    pub by: String,
+    #[serde(default)]
+    pub cycle: u32,
+}
+
 /// Every pipeline event, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -103,9 +114,23 @@ pub enum Event {
     Applied(RemediationApplied),
     Approved(RemediationApproved),
     Resolved(IncidentResolved),
+    Acknowledged(IncidentAcknowledged),
 }
 
 impl Event {
+    /// The incident the event is about.
+    pub fn incident_id(&self) -> &IncidentId {
+        match self {
+            Event::Opened(d) | Event::Escalated(d) => &d.incident_id,
+            Event::Recovered(d) => &d.incident_id,
+            Event::Diagnosed(d) => &d.incident_id,
+            Event::Applied(d) => &d.incident_id,
+            Event::Approved(d) => &d.incident_id,
+            Event::Resolved(d) => &d.incident_id,
+            Event::Acknowledged(d) => &d.incident_id,
+        }
+    }
+
     pub fn detail_type(&self) -> &'static str {
         match self {
             Event::Opened(_) => dt::INCIDENT_OPENED,
@@ -115,6 +140,7 @@ impl Event {
             Event::Applied(_) => dt::REMEDIATION_APPLIED,
             Event::Approved(_) => dt::REMEDIATION_APPROVED,
             Event::Resolved(_) => dt::INCIDENT_RESOLVED,
+            Event::Acknowledged(_) => dt::INCIDENT_ACKNOWLEDGED,
         }
     }
 
@@ -127,6 +153,7 @@ impl Event {
             Event::Applied(d) => serde_json::to_value(d),
             Event::Approved(d) => serde_json::to_value(d),
             Event::Resolved(d) => serde_json::to_value(d),
+            Event::Acknowledged(d) => serde_json::to_value(d),
         }
         .unwrap_or(serde_json::Value::Null);
         PipelineEvent {
@@ -150,6 +177,7 @@ impl Event {
             dt::REMEDIATION_APPLIED => Event::Applied(de(ev)?),
             dt::REMEDIATION_APPROVED => Event::Approved(de(ev)?),
             dt::INCIDENT_RESOLVED => Event::Resolved(de(ev)?),
+            dt::INCIDENT_ACKNOWLEDGED => Event::Acknowledged(de(ev)?),
             other => {
                 return Err(crate::Error::invalid(
                     "detail-type",
@@ -198,7 +226,7 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineEvent {
     /// `Incident Opened`, `Incident Escalated`, `Alarm Recovered`, `Diagnosis Completed`,
-    /// `Remediation Applied`, `Remediation Approved`, `Incident Resolved`.
+    /// `Remediation Applied`, `Remediation Approved`, `Incident Resolved`, `Incident Acknowledged`.
     pub detail_type: String,
     pub detail: serde_json::Value,
 }
@@ -211,5 +239,6 @@ pub mod detail_types {
     pub const REMEDIATION_APPLIED: &str = "Remediation Applied";
     pub const REMEDIATION_APPROVED: &str = "Remediation Approved";
     pub const INCIDENT_RESOLVED: &str = "Incident Resolved";
+    pub const INCIDENT_ACKNOWLEDGED: &str = "Incident Acknowledged";
     pub const SOURCE: &str = "firebreak";
 }

@@ -128,7 +128,10 @@ pub fn mentions(s: &str) -> String {
         match c {
             '@' => {
                 out.push('@');
-                out.push(WJ);
+                // idempotent: text already made inert keeps one joiner
+                if it.peek() != Some(&WJ) {
+                    out.push(WJ);
+                }
             }
             '<' if matches!(it.peek(), Some('!' | '@' | '#')) => out.push('‹'),
             _ => out.push(c),
@@ -256,6 +259,13 @@ mod tests {
         );
         assert_eq!(markdown_line("line\n# two"), "line # two");
         assert_eq!(markdown("back\\slash"), "back\\\\slash");
+    }
+
+    #[test]
+    fn mentions_twice_is_mentions_once() {
+        let once = mentions("@channel and @here");
+        assert_eq!(mentions(&once), once);
+        assert_eq!(once.matches('\u{2060}').count(), 2);
     }
 
     #[test]

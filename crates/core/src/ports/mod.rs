@@ -318,15 +318,7 @@ pub enum Route {
     Severity(Severity),
 }
 
-/// A message a person reads on a phone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Fewer than 100 characters (the SNS subject limit); adapters truncate.
-    pub subject: String,
-    pub body: String,
-    /// Message attributes for subscription filter policies (`severity`, `service`, `kind`).
-    pub attributes: BTreeMap<String, String>,
-}
+pub use crate::model::page::{Notification, PageEvent, PageFacts};
 
 /// Pages and notifies people.
 pub trait Notifier: Send + Sync {
@@ -336,6 +328,32 @@ pub trait Notifier: Send + Sync {
         route: Route,
         message: &Notification,
     ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// One HTTP POST to an on-call tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPost {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    /// At most a few KB of the body, for the timeline.
+    pub body: String,
+}
+
+/// Posts to on-call tools (PagerDuty, a webhook). A transport failure (connect, TLS, timeout)
+/// is a retryable `PortError`; any HTTP status is a reply, which the caller judges.
+pub trait HttpSender: Send + Sync {
+    fn post(
+        &self,
+        request: &HttpPost,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<HttpReply, PortError>> + Send;
 }
 
 pub use crate::model::pipeline::{detail_types, PipelineEvent};

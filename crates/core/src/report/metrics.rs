@@ -145,6 +145,37 @@ pub fn emf_lines(incident: &Incident, times: &StageTimes, namespace: &str) -> Ve
     vec![Value::Object(root).to_string()]
 }
 
+/// One EMF document counting one event: `metric` (unit `Count`, value 1) in `namespace`, under
+/// each of the dimension sets `sets` (each a list of names from `dims`), with `dims` as members.
+/// The functions write it to stdout, where CloudWatch Logs extracts the metric: `Pages` and
+/// `PagesFailed` per published page, `IncidentsOpened` per opened incident, `Remediations` per
+/// remediation outcome, `OutboundFailed` per failed on-call call (docs/metrics.md).
+pub fn emf_count(
+    namespace: &str,
+    metric: &str,
+    dims: &[(&str, &str)],
+    sets: &[&[&str]],
+    at: DateTime<Utc>,
+) -> String {
+    let mut root = Map::new();
+    for (k, v) in dims {
+        root.insert((*k).to_string(), json!(dimension_value(v)));
+    }
+    root.insert(metric.to_string(), json!(1));
+    root.insert(
+        "_aws".to_string(),
+        json!({
+            "Timestamp": at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": sets,
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }],
+        }),
+    );
+    Value::Object(root).to_string()
+}
+
 /// CloudWatch dimension values are 1 to 1024 characters; an empty service would make CloudWatch
 /// drop the whole document.
 fn dimension_value(s: &str) -> String {
@@ -481,6 +512,32 @@ pub(crate) mod tests {
         assert_eq!(v["Severity"], "SEV2");
         assert_eq!(v["Service"], "prod/articles-api");
         assert_eq!(v["IncidentId"], "INC-20260314-143500-3f9a");
+    }
+
+    #[test]
+    fn an_emf_count_names_its_dimension_sets_and_members() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-14T14:35:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let line = emf_count(
+            "Firebreak",
+            "Pages",
+            &[("Severity", "SEV2"), ("Kind", "")],
+            &[&["Severity"], &["Kind"]],
+            at,
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Pages"], 1);
+        assert_eq!(v["Severity"], "SEV2");
+        assert_eq!(
+            v["Kind"], "unknown",
+            "an empty dimension value would drop the document"
+        );
+        let d = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(d["Namespace"], "Firebreak");
+        assert_eq!(d["Dimensions"], json!([["Severity"], ["Kind"]]));
+        assert_eq!(d["Metrics"], json!([{"Name": "Pages", "Unit": "Count"}]));
+        assert_eq!(v["_aws"]["Timestamp"], at.timestamp_millis());
     }
 
     #[test]

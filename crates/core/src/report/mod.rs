@@ -3,4 +3,6 @@
 
 pub mod autonomy;
 pub mod metrics;
+pub mod oncall;
+pub mod page;
 pub mod postmortem;

@@ -90,6 +90,30 @@ pub async fn acknowledge<S: IncidentStore>(
     }
 }
 
+/// [`acknowledge`], then "Incident Acknowledged" on the bus so the on-call tools hear of it
+/// (PagerDuty `acknowledge`, the webhook). The event is put again when it was acknowledged
+/// before (a retry after the bus failed); the oncall stage sends nothing twice.
+///
+/// # Errors
+/// As [`acknowledge`]; a bus failure after the acknowledgement is saved (retrying is safe).
+pub async fn acknowledge_and_tell<S: IncidentStore, B: crate::ports::EventBus>(
+    store: &S,
+    bus: &B,
+    id: &IncidentId,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<AckOutcome, Error> {
+    let outcome = acknowledge(store, id, by, now).await?;
+    let inc = load(store, id).await?;
+    let event = crate::model::pipeline::Event::Acknowledged(crate::model::pipeline::IncidentAcknowledged {
+        incident_id: id.clone(),
+        by: inc.acknowledged_by.clone().unwrap_or_else(|| by.to_string()),
+        cycle: inc.reopened,
+    });
+    bus.put(&event.to_pipeline()).await?;
+    Ok(outcome)
+}
+
 /// Adds a note by `by` at `now`. The summary is the text; the author goes into the detail. The
 /// event id digests author, text and time, so repeating the same command at the same instant
 /// records it once. Returns the entry and whether it was new.

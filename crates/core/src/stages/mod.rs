@@ -6,6 +6,7 @@ pub mod closed_loop;
 pub mod diagnose;
 pub mod guardrails;
 pub mod manage;
+pub mod oncall;
 pub mod remediate;
 pub mod resolve;
 pub mod sweeper;

@@ -827,12 +827,16 @@ pub fn summary_notification(inc: &Incident, t: &StageTimes, manual: bool) -> Not
         ("severity".to_string(), inc.severity.as_str().to_string()),
         ("service".to_string(), inc.service.clone()),
         ("kind".to_string(), "resolved".to_string()),
+        ("incident".to_string(), inc.id.to_string()),
     ]);
     // the incident's title and service come from the alarm: inert (no mentions, no controls)
     Notification {
         subject: plain_line(&subject),
         body: plain(&body),
         attributes,
+        facts: crate::ports::PageFacts::of(inc, crate::ports::PageEvent::Resolved)
+            .next(format!("Postmortem draft: firebreak postmortem {}", inc.id))
+            .next("Review it blamelessly within the week: what happened, why, what changes"),
     }
 }
 

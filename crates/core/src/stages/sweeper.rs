@@ -377,7 +377,17 @@ impl<P: SweeperPorts> Sweeper<'_, P> {
                 ("severity".to_string(), inc.severity.as_str().to_string()),
                 ("service".to_string(), inc.service.clone()),
                 ("kind".to_string(), format!("escalated-{kind}")),
+                ("incident".to_string(), inc.id.to_string()),
             ]),
+            facts: crate::ports::PageFacts::of(
+                inc,
+                match due.rule {
+                    SweepRule::RemediationNotRecovered => crate::ports::PageEvent::Verification,
+                    _ => crate::ports::PageEvent::Escalated,
+                },
+            )
+            .next(format!("Acknowledge: firebreak ack {}", inc.id))
+            .next(format!("Timeline: firebreak show {}", inc.id)),
         };
         // the event before the page: a retry puts the event again harmlessly, a page it would not
         if inc.severity.is_more_severe_than(from) {
@@ -808,6 +818,8 @@ Acknowledge: firebreak ack {}
                     ("kind".to_string(), "stable".to_string()),
                     ("incident".to_string(), inc.id.to_string()),
                 ]),
+                facts: crate::ports::PageFacts::of(inc, crate::ports::PageEvent::Escalated)
+                    .next(format!("Acknowledge: firebreak ack {}", inc.id)),
             };
             let event = Event::Escalated(self.raised(inc).await?);
             self.ports.bus().put(&event.to_pipeline()).await?;

@@ -18,8 +18,8 @@ use crate::policy::{Classification, SeverityPolicy};
 use crate::ports::bundle::*;
 use crate::ports::update::{Saved, Update};
 use crate::ports::{
-    Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PointerChange, PortError, Route,
-    StoreError, Transition, TransitionClaim,
+    Clock, EventBus, IncidentStore, Notification, Notifier, OpenOutcome, PageEvent, PageFacts, PointerChange,
+    PortError, Route, StoreError, Transition, TransitionClaim,
 };
 use crate::Error;
 use std::collections::BTreeMap;
@@ -976,6 +976,9 @@ fn page_message(
             subject,
             body,
             attributes,
+            facts: page_facts(inc, signal, PageEvent::Flapping)
+                .next(format!("Acknowledge: firebreak ack {}", inc.id))
+                .next("Look at the alarm's threshold and period: an alarm that flaps pages nobody usefully"),
         };
     }
     let body = format!(
@@ -1000,9 +1003,26 @@ fn page_message(
     attributes.insert("service".to_string(), inc.service.clone());
     attributes.insert("kind".to_string(), verb.to_ascii_lowercase());
     attributes.insert("incident".to_string(), inc.id.to_string());
+    let event = match announce {
+        Announce::Opened => PageEvent::Opened,
+        Announce::Reopened => PageEvent::Reopened,
+        Announce::Escalated | Announce::Flapping => PageEvent::Escalated,
+    };
     Notification {
         subject,
         body,
         attributes,
+        facts: page_facts(inc, signal, event)
+            .next(format!("Acknowledge: firebreak ack {}", inc.id))
+            .next("Firebreak runs the runbook's diagnosis now; its findings follow in this thread"),
     }
+}
+
+/// The incident's facts, with the alarm that paged first among the alarms and its ARN.
+fn page_facts(inc: &Incident, signal: &AlarmSignal, event: PageEvent) -> PageFacts {
+    let mut f = PageFacts::of(inc, event);
+    f.alarms.retain(|a| a != &signal.alarm_name);
+    f.alarms.insert(0, signal.alarm_name.clone());
+    f.alarm_arns = signal.alarm_arn.iter().cloned().collect();
+    f
 }

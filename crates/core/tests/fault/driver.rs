@@ -342,7 +342,7 @@ pub async fn run(w: &Workload, schedule: &Schedule, plan: &FaultPlan) -> Outcome
                 Ok(Event::Diagnosed(d)) => remediate.on_diagnosis(&d).await.map(|_| None),
                 Ok(Event::Approved(a)) => remediate.on_approval(&a, &Approvers::any()).await.map(|_| None),
                 Ok(Event::Recovered(r)) => resolve.on_recovered(&r).await.map(|_| None),
-                Ok(Event::Applied(_) | Event::Resolved(_)) => Ok(None),
+                Ok(Event::Applied(_) | Event::Resolved(_) | Event::Acknowledged(_)) => Ok(None),
             },
             Payload::Envelope(v) => match admit(&f_store, &clock, v).await {
                 Ok(Admission::Admitted(event)) => f_bus

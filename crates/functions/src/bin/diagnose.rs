@@ -95,7 +95,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         logs,
         metrics: CloudWatchMetrics::new(clients.cloudwatch()),
-        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
+            .with_metrics(&environment.metrics_namespace),
         ecs: EcsServiceControl::new(clients.ecs()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,

@@ -8,6 +8,7 @@ use firebreak_core::model::pipeline::Event;
 use firebreak_core::model::settings::Settings;
 use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
+use firebreak_core::report::metrics::emf_count;
 use firebreak_core::runbook::RunbookSet;
 use firebreak_core::stages::remediate::{Approvers, Remediate};
 use firebreak_functions::{fail, unexpected, FunctionError};
@@ -24,6 +25,7 @@ struct Deps {
     settings: Settings,
     /// Whose approvals count (`FIREBREAK_APPROVER_ROLE_ARN`), read once at init.
     approvers: Approvers,
+    namespace: String,
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
@@ -48,6 +50,19 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         other => return Err(unexpected("remediate", &other)),
     }
     .map_err(fail)?;
+    for r in &report.decisions {
+        let (action, outcome) = (r.action.to_string(), r.outcome.to_string());
+        println!(
+            "{}",
+            emf_count(
+                &deps.namespace,
+                "Remediations",
+                &[("Action", &action), ("Outcome", &outcome)],
+                &[&["Outcome"], &["Action", "Outcome"]],
+                r.at
+            )
+        );
+    }
     let decisions: Vec<Value> = report
         .decisions
         .iter()
@@ -71,11 +86,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         ecs: EcsServiceControl::new(clients.ecs()),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
-        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
+            .with_metrics(&environment.metrics_namespace),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),
         approvers: environment.approvers.clone(),
+        namespace: environment.metrics_namespace.clone(),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| {
         // contention is retried while the invocation's deadline allows

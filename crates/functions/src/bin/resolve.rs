@@ -77,7 +77,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients::from_env().await;
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
-        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
+            .with_metrics(&environment.metrics_namespace),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
         ecs: EcsServiceControl::new(clients.ecs()),

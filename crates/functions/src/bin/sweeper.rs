@@ -47,7 +47,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
-        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
+            .with_metrics(&environment.metrics_namespace),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),

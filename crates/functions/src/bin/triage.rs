@@ -10,7 +10,8 @@ use firebreak_core::model::settings::Settings;
 use firebreak_core::policy::SeverityPolicy;
 use firebreak_core::ports::bundle::Wired;
 use firebreak_core::ports::SystemClock;
-use firebreak_core::stages::triage::Triage;
+use firebreak_core::report::metrics::emf_count;
+use firebreak_core::stages::triage::{Triage, TriageOutcome};
 use firebreak_functions::{fail, FunctionError};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -21,6 +22,7 @@ struct Deps {
     bus: EventBridgeBus,
     policy: SeverityPolicy,
     settings: Settings,
+    namespace: String,
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
@@ -37,6 +39,20 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     let mut outcomes = Vec::with_capacity(signals.len());
     for signal in &signals {
         let outcome = triage.handle(signal).await.map_err(fail)?;
+        if let TriageOutcome::Opened { .. } | TriageOutcome::Reopened { .. } = outcome {
+            // the severity as classified (pure, no call): what the incident was opened at
+            let sev = deps.policy.classify(signal).severity;
+            println!(
+                "{}",
+                emf_count(
+                    &deps.namespace,
+                    "IncidentsOpened",
+                    &[("Severity", sev.as_str())],
+                    &[&["Severity"]],
+                    chrono::Utc::now()
+                )
+            );
+        }
         outcomes.push(
             json!({ "alarm": signal.alarm_name, "state": signal.state, "outcome": format!("{outcome:?}") }),
         );
@@ -52,10 +68,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients::from_env().await;
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
-        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone()),
+        notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
+            .with_metrics(&environment.metrics_namespace),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         policy: firebreak_functions::policy(&environment)?,
         settings: environment.settings.clone(),
+        namespace: environment.metrics_namespace.clone(),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| {
         // contention is retried while the invocation's deadline allows

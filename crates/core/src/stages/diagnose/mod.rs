@@ -79,7 +79,8 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
                 self.publish(&report, &published_id).await?;
             }
             if !timeline.iter().any(|e| e.event_id == ids.paged()) {
-                self.page(raised, &report, &ids).await?;
+                let extras = self.page_extras(&report, None);
+                self.page(raised, &report, &ids, &extras).await?;
             }
             tracing::info!(cause = ?report.cause, "diagnosis already recorded; nothing to do");
             return Ok(report);
@@ -200,7 +201,8 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             Err(e) => return Err(e),
         }
         self.publish(&report, &published_id).await?;
-        self.page(raised, &report, &ids).await?;
+        let extras = self.page_extras(&report, Some(&planned));
+        self.page(raised, &report, &ids, &extras).await?;
         tracing::info!(
             runbook = ?report.runbook,
             cause = ?report.cause,
@@ -208,6 +210,29 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             "diagnosis completed"
         );
         Ok(report)
+    }
+
+    /// The runbook's resolution steps and the first query run, for the page's next steps and
+    /// links (a redelivery, which has no plan at hand, links no query).
+    fn page_extras(&self, report: &DiagnosisReport, planned: Option<&[Planned]>) -> record::PageExtras {
+        record::PageExtras {
+            next_steps: report
+                .runbook
+                .as_deref()
+                .and_then(|r| self.runbooks.get(r))
+                .map(|rb| rb.resolution.clone())
+                .unwrap_or_default(),
+            log_query: planned
+                .unwrap_or_default()
+                .iter()
+                .find_map(|p| p.request.as_ref().ok())
+                .map(|q| crate::model::page::LogQueryLink {
+                    log_groups: q.log_groups.clone(),
+                    query: q.query.clone(),
+                    start: q.start,
+                    end: q.end,
+                }),
+        }
     }
 
     async fn run_queries(&self, planned: &[Planned]) -> Vec<(String, Result<QueryOutput, String>)> {
@@ -395,6 +420,7 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
         raised: &IncidentRaised,
         report: &DiagnosisReport,
         ids: &record::DiagnosisIds<'_>,
+        extras: &record::PageExtras,
     ) -> Result<(), Error> {
         let Some(inc) = self.ports.store().get(&raised.incident_id).await? else {
             return Ok(());
@@ -417,7 +443,7 @@ impl<P: DiagnosePorts> Diagnose<'_, P> {
             self.ports.store().append(&inc.id, &[note]).await?;
             return Ok(());
         }
-        let message = record::page_message(&inc, report);
+        let message = record::page_message(&inc, report, extras);
         let summary = format!("Diagnosis paged: {}", message.subject);
         let now = self.ports.clock().now();
         let entry = match self

@@ -259,7 +259,15 @@ fn hypotheses_line(r: &DiagnosisReport) -> String {
 }
 
 /// The page a diagnosis sends: what it found and what it did not, for a person to read.
-pub(super) fn page_message(inc: &Incident, r: &DiagnosisReport) -> Notification {
+/// What the diagnosis page links to beside its text: the runbook's resolution steps and the
+/// first Logs Insights query it ran.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PageExtras {
+    pub next_steps: Vec<String>,
+    pub log_query: Option<crate::model::page::LogQueryLink>,
+}
+
+pub(super) fn page_message(inc: &Incident, r: &DiagnosisReport, extras: &PageExtras) -> Notification {
     let subject = match (&r.cause, &r.abstained) {
         (Some(c), _) => format!("[{}] Diagnosis: {c} on {}", inc.severity, inc.service),
         (None, Some(_)) => format!(
@@ -316,6 +324,22 @@ pub(super) fn page_message(inc: &Incident, r: &DiagnosisReport) -> Notification 
             ("service".to_string(), inc.service.clone()),
             ("incident".to_string(), inc.id.to_string()),
         ]),
+        facts: crate::ports::PageFacts {
+            log_query: extras.log_query.clone(),
+            ..crate::ports::PageFacts::of(inc, crate::ports::PageEvent::Diagnosis)
+        }
+        .steps(match (&r.cause, &r.abstained) {
+            (Some(_), _) => extras
+                .next_steps
+                .iter()
+                .map(|s| format!("Runbook: {s}"))
+                .collect::<Vec<_>>(),
+            _ => vec![
+                "No cause is named: a responder decides; the hypotheses and their evidence are above"
+                    .to_string(),
+            ],
+        })
+        .next(format!("Timeline: firebreak show {}", inc.id)),
     }
 }
 

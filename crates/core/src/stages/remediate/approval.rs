@@ -11,7 +11,7 @@
 use super::*;
 use crate::model::pipeline::detail_types;
 use crate::model::remedy::KNOWN_ACTIONS;
-use crate::ports::CallerIdentity;
+use crate::ports::{CallerIdentity, PageEvent, PageFacts};
 use crate::stages::boundary::refusal_entry;
 
 /// Where an approval stands for one incident and action.
@@ -618,6 +618,14 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ("service".to_string(), inc.service.clone()),
                 ("incident".to_string(), inc.id.to_string()),
             ]),
+            facts: PageFacts {
+                action: Some(dec.action.to_string()),
+                cycle: dec.cycle,
+                ..PageFacts::of(inc, PageEvent::ApprovalNeeded)
+            }
+            .next(format!("Approve {} on {}: {command}", dec.action, plan.service))
+            .next("In a chat channel set up with Firebreak's actions, the Approve button does the same under your own identity")
+            .next(format!("To decline, do nothing: no action runs without approval; acknowledge with firebreak ack {}", inc.id)),
         };
         let note = match self
             .ports

@@ -469,6 +469,15 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                     ("kind".to_string(), "circuit-open".to_string()),
                     ("incident".to_string(), inc.id.to_string()),
                 ]),
+                facts: crate::ports::PageFacts::of(inc, crate::ports::PageEvent::CircuitOpen)
+                    .next(format!(
+                        "Read the earlier incidents' verifications: firebreak show {}",
+                        inc.id
+                    ))
+                    .next(format!(
+                        "Act by hand if the incident needs it; automatic actions resume at {}",
+                        closes.format("%H:%M UTC")
+                    )),
             };
             if let Err(e) = self
                 .ports

@@ -710,6 +710,22 @@ impl<P: RemediatePorts> Remediate<'_, P> {
                 ("service".to_string(), incident.service.clone()),
                 ("incident".to_string(), incident.id.to_string()),
             ]),
+            facts: crate::ports::PageFacts {
+                action: Some(rec.action.to_string()),
+                ..crate::ports::PageFacts::of(incident, crate::ports::PageEvent::Remediation)
+            }
+            .steps(if applied {
+                vec![
+                    "Firebreak verifies the action when its window ends: every alarm OK, or it escalates"
+                        .to_string(),
+                    format!("Timeline: firebreak show {}", incident.id),
+                ]
+            } else {
+                vec![format!(
+                    "The action failed: act by hand; timeline: firebreak show {}",
+                    incident.id
+                )]
+            }),
         };
         if let Err(e) = self
             .ports

@@ -41,6 +41,7 @@ FUNCTIONS = [
     ("remediate", "events/pipeline/diagnosis-completed.json"),
     ("resolve", "events/pipeline/alarm-recovered.json"),
     ("sweeper", "events/pipeline/sweeper-schedule.json"),
+    ("oncall", "events/pipeline/incident-opened.json"),
 ]
 BUDGET_INIT_MS = 10.0
 BUDGET_RSS_MB = 30.0

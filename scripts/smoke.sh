@@ -6,6 +6,9 @@
 #   remediate events/pipeline/diagnosis-completed.json
 #   resolve   events/pipeline/alarm-recovered.json
 #   sweeper   events/pipeline/sweeper-schedule.json
+#   oncall    events/pipeline/incident-opened.json, posting the signed webhook to a local
+#             receiver (scripts/smoke_webhook.py) that verifies its signature; the secret is a
+#             SecureString in moto's SSM
 # An invocation passes when `cargo lambda invoke` exits 0 and its answer has no errorType.
 # Remediation runs in dry-run (SMOKE_REMEDIATION_MODE). "Remediation Approved" is not invoked: an
 # action awaits approval only after the guardrails pass, and they read the alarms' state with
@@ -95,6 +98,24 @@ endpoint=http://127.0.0.1:$moto_port
 say "moto on $endpoint"
 
 timeout 60 "$venv/bin/python" scripts/smoke_setup.py "$endpoint" "$work/functions.env"
+
+# ---- the webhook receiver oncall posts to, and its secret in SSM
+hook_port=$(free_port)
+hook_secret=whsec_c21va2Utd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==
+setsid "$venv/bin/python" scripts/smoke_webhook.py "$hook_port" "$hook_secret" "$work/webhook.jsonl" >"$work/webhook.log" 2>&1 &
+pids+=($!)
+wait_port "$hook_port" "${pids[-1]}" 30 "webhook receiver"
+"$venv/bin/python" - "$endpoint" "$hook_secret" <<'PY'
+import sys, boto3
+ssm = boto3.client("ssm", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+ssm.put_parameter(Name="/firebreak/smoke/webhook", Value=sys.argv[2], Type="SecureString", Overwrite=True)
+PY
+cat >>"$work/functions.env" <<ENV
+WEBHOOK_SEVERITIES=SEV1,SEV2,SEV3,SEV4
+WEBHOOK_URL=http://127.0.0.1:$hook_port/hooks/firebreak
+WEBHOOK_SECRET_PARAMETER=/firebreak/smoke/webhook
+ENV
 cat >>"$work/functions.env" <<ENV
 AWS_ENDPOINT_URL=$endpoint
 AWS_ACCESS_KEY_ID=testing
@@ -166,6 +187,14 @@ invoke diagnose "$work/events/incident-opened.json"
 invoke remediate "$work/events/diagnosis-completed.json"
 invoke resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
 invoke sweeper "$work/events/sweeper-schedule.json"
+invoke oncall "$work/events/incident-opened.json"
+if grep -q '"verified": true, "type": "incident.opened"' "$work/webhook.jsonl" 2>/dev/null; then
+    say "ok   the webhook receiver verified the signed incident.opened"
+    passed=$((passed + 1))
+else
+    say "FAIL the webhook receiver got no verified incident.opened: $(cat "$work/webhook.jsonl" 2>/dev/null)"
+    failures=$((failures + 1))
+fi
 
 echo "smoke: $passed passed, $failures failed"
 ((failures == 0)) || die "$failures invocation(s) failed"

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod oncall;
 pub mod store;
 pub mod table;
 
@@ -29,5 +30,6 @@ pub use logs::{
 };
 pub use metrics::CloudWatchMetrics;
 pub use notify::{SnsNotifier, Topics};
+pub use oncall::HyperSender;
 pub use store::DynamoIncidentStore;
 pub use table::{create_table, table_spec, TableSpec};

@@ -185,7 +185,24 @@ where
         IncidentsCmd::Ack { id, by } => {
             let id = IncidentId::parse(id)?;
             let by = person(by.as_ref());
-            match manage::acknowledge(ctx.store, &id, &by, ctx.clock.now()).await? {
+            let outcome = manage::acknowledge(ctx.store, &id, &by, ctx.clock.now()).await?;
+            // the on-call tools (PagerDuty acknowledge, the webhook) hear of it through the bus;
+            // the acknowledgement stands whether or not the bus takes the event
+            let inc = manage::load(ctx.store, &id).await?;
+            let event = firebreak_core::model::pipeline::Event::Acknowledged(
+                firebreak_core::model::pipeline::IncidentAcknowledged {
+                    incident_id: id.clone(),
+                    by: inc.acknowledged_by.clone().unwrap_or_else(|| by.clone()),
+                    cycle: inc.reopened,
+                },
+            );
+            if let Err(e) = ctx.bus.put(&event.to_pipeline()).await {
+                eprintln!(
+                    "warning: the on-call tools were not told (Incident Acknowledged not put on the bus: {e}); \
+                     the acknowledgement is recorded"
+                );
+            }
+            match outcome {
                 AckOutcome::Acknowledged => writeln!(out, "{id} acknowledged by {by}").map_err(io)?,
                 AckOutcome::AlreadyAcknowledged { by, at } => writeln!(
                     out,
@@ -572,6 +589,15 @@ mod tests {
         assert_eq!(out, format!("{ID} acknowledged by alice\n"));
         let (_, out, _) = w.run(&["ack", ID, "--by", "bob"]).await;
         assert!(out.contains("already acknowledged by alice"), "{out}");
+        // the on-call tools hear of it: who acknowledged first, each time (a retry is harmless)
+        let acks: Vec<_> = w
+            .bus
+            .events()
+            .into_iter()
+            .filter(|e| e.detail_type == "Incident Acknowledged")
+            .collect();
+        assert_eq!(acks.len(), 2);
+        assert!(acks.iter().all(|e| e.detail["by"] == "alice"), "{acks:?}");
 
         let (code, out, _) = w.run(&["note", ID, "pool raised to 20", "--by", "alice"]).await;
         assert_eq!(

@@ -9,6 +9,8 @@
 #   oncall    events/pipeline/incident-opened.json, posting the signed webhook to a local
 #             receiver (scripts/smoke_webhook.py) that verifies its signature; the secret is a
 #             SecureString in moto's SSM
+#   chat      an SQS event of an Acknowledge press (ack:<incident>:0) sent by a responder role
+#             created in moto's IAM (its unique id in SenderId): acknowledges the incident
 # An invocation passes when `cargo lambda invoke` exits 0 and its answer has no errorType.
 # Remediation runs in dry-run (SMOKE_REMEDIATION_MODE). "Remediation Approved" is not invoked: an
 # action awaits approval only after the guardrails pass, and they read the alarms' state with
@@ -111,6 +113,21 @@ ssm = boto3.client("ssm", endpoint_url=sys.argv[1], region_name="us-east-1",
                    aws_access_key_id="testing", aws_secret_access_key="testing")
 ssm.put_parameter(Name="/firebreak/smoke/webhook", Value=sys.argv[2], Type="SecureString", Overwrite=True)
 PY
+# ---- a chat responder role: the chat function maps SQS SenderIds to it by its unique id
+read -r responder_arn responder_id < <("$venv/bin/python" - "$endpoint" <<'PY'
+import json, sys, boto3
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+         "Principal": {"Service": "chatbot.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+r = iam.create_role(RoleName="firebreak-chat-smoke", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+print(r["Arn"], r["RoleId"])
+PY
+)
+[[ -n $responder_id ]] || die "could not create the chat responder role in moto"
+cat >>"$work/functions.env" <<ENV
+FIREBREAK_CHAT_RESPONDER_ROLE_ARNS=$responder_arn
+ENV
 cat >>"$work/functions.env" <<ENV
 WEBHOOK_SEVERITIES=SEV1,SEV2,SEV3,SEV4
 WEBHOOK_URL=http://127.0.0.1:$hook_port/hooks/firebreak
@@ -188,6 +205,18 @@ invoke remediate "$work/events/diagnosis-completed.json"
 invoke resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
 invoke sweeper "$work/events/sweeper-schedule.json"
 invoke oncall "$work/events/incident-opened.json"
+if [[ -n $incident ]]; then
+    printf '{"Records":[{"messageId":"smoke-1","eventSource":"aws:sqs","body":"ack:%s:0","attributes":{"SenderId":"%s:alice"}}]}' \
+        "$incident" "$responder_id" >"$work/events/chat-ack.json"
+    invoke chat "$work/events/chat-ack.json"
+    if grep -q 'acknowledged by firebreak-chat-smoke/alice' "$work/invoke-chat-chat-ack.out"; then
+        say "ok   the chat Acknowledge press acknowledged $incident as the responder role's session"
+        passed=$((passed + 1))
+    else
+        say "FAIL the chat press did not acknowledge: $(head -c 400 "$work/invoke-chat-chat-ack.out")"
+        failures=$((failures + 1))
+    fi
+fi
 if grep -q '"verified": true, "type": "incident.opened"' "$work/webhook.jsonl" 2>/dev/null; then
     say "ok   the webhook receiver verified the signed incident.opened"
     passed=$((passed + 1))

@@ -95,6 +95,29 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 .copied()
                 .collect(),
         ),
+        // chat: the buttons; its queue is its trigger (no failure-queue send), it reads the
+        // responder roles' ids, acknowledges, approves and answers in the thread
+        (
+            CHAT,
+            BASE.iter()
+                .filter(|a| **a != "sqs:SendMessage")
+                .chain(TABLE.iter())
+                .chain(PAGE.iter())
+                .chain(
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "iam:GetRole",
+                        "events:PutEvents",
+                    ]
+                    .iter(),
+                )
+                .copied()
+                .collect(),
+        ),
+        // the chat channel's own role: every command runs under the user's role instead
+        ("ChatChannelRole", BTreeSet::new()),
         (
             "FirebreakApproverRole",
             BTreeSet::from(["dynamodb:GetItem", "dynamodb:Query", "events:PutEvents"]),
@@ -103,6 +126,9 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 }
 
 const APPROVER: &str = "FirebreakApproverRole";
+/// The chat buttons' function: the only role besides the approver that may put an approval,
+/// and only as the responder SQS verified.
+const CHAT: &str = "ChatRole";
 
 /// The detail-types each role puts on the bus: what its stage publishes (`Event::…` in
 /// crates/core/src/stages) and, for the approver, what `firebreak approve` puts.
@@ -118,6 +144,10 @@ fn expected_detail_types() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("SweeperRole", BTreeSet::from([dt::INCIDENT_ESCALATED])),
         (
             APPROVER,
+            BTreeSet::from([dt::REMEDIATION_APPROVED, dt::INCIDENT_ACKNOWLEDGED]),
+        ),
+        (
+            CHAT,
             BTreeSet::from([dt::REMEDIATION_APPROVED, dt::INCIDENT_ACKNOWLEDGED]),
         ),
     ])
@@ -136,6 +166,7 @@ fn expected_leading_keys() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'
         "ResolveRole",
         "SweeperRole",
         "OnCallRole",
+        CHAT,
         APPROVER,
     ] {
         m.insert((role, "dynamodb:GetItem"), inc());
@@ -487,7 +518,7 @@ fn check_put_events(t: &Template) -> Result<()> {
                 *types == expected,
                 "{ctx}: detail-types {types:?}, want {expected:?}"
             );
-            if name != APPROVER {
+            if name != APPROVER && name != CHAT {
                 ensure!(
                     !types.contains(dt::REMEDIATION_APPROVED),
                     "{ctx}: a function role may put {:?}",
@@ -564,12 +595,12 @@ fn check_bus_policy(t: &Template) -> Result<()> {
         "no Deny of PutEvents with a source other than {}",
         dt::SOURCE
     );
-    let approver = set(&[&Template::arn(APPROVER)]);
+    let approver = set(&[&Template::arn(APPROVER), &Template::arn(CHAT)]);
     ensure!(
         denies.iter().any(|s| s.condition.len() == 2
             && s.cond("StringEquals", "events:detail-type") == Some(&set(&[dt::REMEDIATION_APPROVED]))
             && s.cond("ArnNotEquals", "aws:PrincipalArn") == Some(&approver)),
-        "no Deny of {:?} to every principal but {APPROVER}",
+        "no Deny of {:?} to every principal but {APPROVER} and {CHAT}",
         dt::REMEDIATION_APPROVED
     );
     for (role, types) in expected_detail_types() {
@@ -727,7 +758,7 @@ fn check_approver(t: &Template, text: &str) -> Result<()> {
     // every function role, those that put nothing on the bus (oncall) too
     let functions: BTreeSet<String> = expected_actions()
         .keys()
-        .filter(|r| **r != APPROVER)
+        .filter(|r| **r != APPROVER && **r != "ChatChannelRole")
         .map(|r| Template::arn(r))
         .collect();
     ensure!(

@@ -27,6 +27,9 @@ pub mod vars {
     /// The approver role (`arn:<partition>:iam::<account>:role/[path/]<name>`): remediate
     /// accepts approvals only from its sessions. Unset (local use): any IAM or STS ARN.
     pub const APPROVER_ROLE_ARN: &str = "FIREBREAK_APPROVER_ROLE_ARN";
+    /// The chat responder roles, comma-separated: their sessions approve through the chat
+    /// buttons (docs/chat.md).
+    pub const CHAT_RESPONDER_ROLE_ARNS: &str = "FIREBREAK_CHAT_RESPONDER_ROLE_ARNS";
 }
 
 /// The default EMF namespace.
@@ -103,6 +106,20 @@ impl Environment {
                 reason: e.to_string(),
             })?,
         };
+        let chat: Vec<String> = get(vars::CHAT_RESPONDER_ROLE_ARNS)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let approvers = approvers
+            .with_chat_roles(&chat)
+            .map_err(|e| ConfigError::Invalid {
+                name: vars::CHAT_RESPONDER_ROLE_ARNS.into(),
+                reason: e.to_string(),
+            })?;
         Ok(Environment {
             resources: Resources::from_lookup(get),
             settings,
@@ -176,12 +193,25 @@ mod tests {
                 vars::APPROVER_ROLE_ARN,
                 "arn:aws:iam::123456789012:role/FirebreakApproverRole",
             ),
+            (
+                vars::CHAT_RESPONDER_ROLE_ARNS,
+                "arn:aws:iam::123456789012:role/chat-alice, arn:aws:iam::123456789012:role/chat-bob",
+            ),
         ])
         .unwrap();
         assert_eq!(
             e.approvers.role_arn(),
             Some("arn:aws:iam::123456789012:role/FirebreakApproverRole")
         );
+        assert_eq!(
+            e.approvers.chat_role_arns(),
+            [
+                "arn:aws:iam::123456789012:role/chat-alice",
+                "arn:aws:iam::123456789012:role/chat-bob"
+            ]
+        );
+        let bad = env(&[(vars::CHAT_RESPONDER_ROLE_ARNS, "alice")]).unwrap_err();
+        assert!(bad.to_string().contains(vars::CHAT_RESPONDER_ROLE_ARNS), "{bad}");
         assert_eq!(e.metrics_namespace, "Ops");
         assert_eq!(
             e.diagnosis_backend,

@@ -6,6 +6,7 @@
 
 pub mod alarms;
 pub mod bus;
+pub mod chat;
 pub mod config;
 pub mod ecs;
 pub mod environment;

@@ -53,6 +53,7 @@ pub struct SnsNotifier {
     topics: Topics,
     region: String,
     metrics: Option<String>,
+    chat_queue: Option<String>,
 }
 
 impl SnsNotifier {
@@ -66,7 +67,15 @@ impl SnsNotifier {
             topics,
             region,
             metrics: None,
+            chat_queue: None,
         }
+    }
+
+    /// The chat buttons' queue (`CHAT_ACTIONS_QUEUE_URL`): the chat form names it in
+    /// `metadata.additionalContext.queue`, which the custom actions send their command to.
+    pub fn with_chat_queue(mut self, url: Option<String>) -> SnsNotifier {
+        self.chat_queue = url.filter(|u| !u.trim().is_empty());
+        self
     }
 
     /// Also writes one EMF line per page to stdout: `Pages` (dimensions `[Severity]`, `[Kind]`)
@@ -78,7 +87,16 @@ impl SnsNotifier {
 
     /// The `Message` this notifier publishes for `message`.
     pub fn message(&self, message: &Notification) -> String {
-        page::sns_message(&page::render(message, &self.region))
+        let mut p = page::render(message, &self.region);
+        if let (Some(q), Some(ctx)) = (
+            &self.chat_queue,
+            p.chat
+                .pointer_mut("/metadata/additionalContext")
+                .and_then(|v| v.as_object_mut()),
+        ) {
+            ctx.insert("queue".to_string(), serde_json::Value::String(q.clone()));
+        }
+        page::sns_message(&p)
     }
 
     fn count(&self, sev: Severity, message: &Notification, ok: bool) {
@@ -157,6 +175,31 @@ mod tests {
             sev3: "arn:aws:sns:us-east-1:1:sev3".into(),
             sev4: "arn:aws:sns:us-east-1:1:sev4".into(),
         }
+    }
+
+    #[test]
+    fn the_chat_form_names_the_buttons_queue_when_there_is_one() {
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, []);
+        let n = Notification {
+            subject: "s".into(),
+            body: "b".into(),
+            attributes: BTreeMap::new(),
+            facts: firebreak_core::ports::PageFacts {
+                incident: Some("INC-20260314-143500-a1b2c3d4".into()),
+                ..Default::default()
+            },
+        };
+        let chat = |s: &SnsNotifier| -> serde_json::Value {
+            let m: serde_json::Value = serde_json::from_str(&s.message(&n)).unwrap();
+            serde_json::from_str(m["default"].as_str().unwrap()).unwrap()
+        };
+        let plain = SnsNotifier::new(client.clone(), topics());
+        assert!(chat(&plain)["metadata"]["additionalContext"]
+            .get("queue")
+            .is_none());
+        let q = "https://sqs.us-east-1.amazonaws.com/1/fb-chat";
+        let with = SnsNotifier::new(client, topics()).with_chat_queue(Some(q.into()));
+        assert_eq!(chat(&with)["metadata"]["additionalContext"]["queue"], q);
     }
 
     #[test]

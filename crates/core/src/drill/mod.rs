@@ -564,11 +564,12 @@ impl LoadedScenario {
             let kinds = usize::from(s.event.is_some())
                 + usize::from(s.sweep)
                 + usize::from(s.approve.is_some())
-                + usize::from(s.ecs.is_some());
+                + usize::from(s.ecs.is_some())
+                + usize::from(s.ack.is_some());
             if kinds != 1 {
                 return Err(Error::invalid(
                     format!("{}: steps[{i}]", path.display()),
-                    "needs exactly one of `event`, `sweep: true`, `approve` or `ecs`",
+                    "needs exactly one of `event`, `sweep: true`, `approve`, `ecs` or `ack`",
                 ));
             }
             if let Some(p) = &s.ecs {

@@ -2,6 +2,7 @@
 //! people do to an incident from the CLI. Only these write the timeline.
 
 pub mod boundary;
+pub mod chat;
 pub mod closed_loop;
 pub mod diagnose;
 pub mod guardrails;

@@ -48,7 +48,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
-            .with_metrics(&environment.metrics_namespace),
+            .with_metrics(&environment.metrics_namespace)
+            .with_chat_queue(std::env::var("CHAT_ACTIONS_QUEUE_URL").ok()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),

@@ -69,7 +69,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
-            .with_metrics(&environment.metrics_namespace),
+            .with_metrics(&environment.metrics_namespace)
+            .with_chat_queue(std::env::var("CHAT_ACTIONS_QUEUE_URL").ok()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         policy: firebreak_functions::policy(&environment)?,
         settings: environment.settings.clone(),

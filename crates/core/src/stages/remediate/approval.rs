@@ -266,6 +266,9 @@ fn principal_arn(s: &str) -> Result<PrincipalArn<'_>, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approvers {
     role: Option<ApproverRole>,
+    /// The chat responder roles (`stages::chat`): their sessions approve too, through the chat
+    /// function, the only other principal the bus lets put an approval.
+    chat: Vec<ApproverRole>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +283,28 @@ impl Approvers {
     /// Any well-formed IAM or STS ARN approves: for drills and local use only. Deployed,
     /// remediate names the approver role.
     pub fn any() -> Approvers {
-        Approvers { role: None }
+        Approvers {
+            role: None,
+            chat: Vec::new(),
+        }
+    }
+
+    /// Sessions of these chat responder roles approve too.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when one is not an IAM role ARN.
+    pub fn with_chat_roles(mut self, role_arns: &[String]) -> Result<Approvers, Error> {
+        for arn in role_arns.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+            if let Some(r) = Approvers::role(arn)?.role {
+                self.chat.push(r);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The chat responder roles' ARNs.
+    pub fn chat_role_arns(&self) -> Vec<&str> {
+        self.chat.iter().map(|r| r.arn.as_str()).collect()
     }
 
     /// Only sessions of the role `role_arn` (`arn:<partition>:iam::<account>:role/[path/]<name>`)
@@ -309,6 +333,7 @@ impl Approvers {
             }
         };
         Ok(Approvers {
+            chat: Vec::new(),
             role: Some(ApproverRole {
                 arn: role_arn.to_string(),
                 partition: arn.partition.to_string(),
@@ -350,6 +375,12 @@ impl Approvers {
                 ))
             }
         };
+        let same = |r: &ApproverRole| {
+            r.partition == arn.partition && r.account == arn.account && r.name == session_of
+        };
+        if self.chat.iter().any(same) {
+            return Ok(());
+        }
         if arn.partition != role.partition {
             return Err(not_role(format!(
                 "partition {} is not {}",

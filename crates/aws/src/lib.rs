@@ -16,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod oncall;
+pub mod record;
 pub mod store;
 pub mod table;
 

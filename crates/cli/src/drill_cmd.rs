@@ -1,6 +1,7 @@
 //! `firebreak drill DIR [--json] [--check]`: replays a recorded incident through the whole
 //! pipeline offline (the contract in DESIGN.md, "Drills"); `firebreak drill coverage`: which
-//! runbooks (and alarms) a passing drill exercises.
+//! runbooks (and alarms) a passing drill exercises; `firebreak drill record`: a drill from a
+//! real incident.
 
 use anyhow::Context;
 use firebreak_core::drill::{self, DrillEnv, LoadedScenario};
@@ -10,6 +11,9 @@ use firebreak_core::runbook::embedded;
 use firebreak_core::runbook::RunbookSet;
 use std::io::Write;
 use std::path::PathBuf;
+
+#[path = "drill_record.rs"]
+pub mod record;
 
 /// Exit status when `--check` finds the outcome differs from `expect`.
 pub const EXIT_CHECK_FAILED: i32 = 1;
@@ -44,6 +48,9 @@ pub enum DrillSub {
     /// describe-alarms` prints them) the runbook each would use; exits 1 when something is not
     /// covered
     Coverage(CoverageArgs),
+    /// Write a drill directory from a real incident: its alarm events, the ECS fleet, the logs of
+    /// the diagnosis window and the metrics it read, `expect` set to the real outcome
+    Record(record::RecordArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -110,8 +117,10 @@ pub fn run(args: &DrillArgs) -> anyhow::Result<i32> {
 /// # Errors
 /// Only when the output cannot be written.
 pub fn run_to(args: &DrillArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
-    if let Some(DrillSub::Coverage(c)) = &args.sub {
-        return coverage(c, out, err);
+    match &args.sub {
+        Some(DrillSub::Coverage(c)) => return coverage(c, out, err),
+        Some(DrillSub::Record(r)) => return record::run(r, out, err),
+        None => {}
     }
     let Some(dir) = &args.dir else {
         writeln!(err, "error: name the drill's directory (firebreak drill DIR)")?;

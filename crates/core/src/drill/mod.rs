@@ -6,6 +6,7 @@
 //! remediation or resolution) before the next one is delivered.
 
 pub mod coverage;
+pub mod record;
 
 use crate::adapters::local_logs::LocalLogQueries;
 use crate::adapters::local_metrics::{read_points, RecordedMetrics};

@@ -95,3 +95,114 @@ impl LogRecorder {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
+    use aws_sdk_cloudwatchlogs::error::ErrorMetadata;
+    use aws_sdk_cloudwatchlogs::operation::filter_log_events::{FilterLogEventsError, FilterLogEventsOutput};
+    use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+    use aws_sdk_cloudwatchlogs::Client;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+
+    fn client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, rules, |c| c
+            .retry_config(RetryConfig::disabled()))
+    }
+
+    fn event(ts: i64, msg: &str) -> FilteredLogEvent {
+        FilteredLogEvent::builder()
+            .log_stream_name("s")
+            .timestamp(ts)
+            .message(msg)
+            .build()
+    }
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_page_of_every_group_is_read_in_the_window_with_progress() {
+        let a1 = mock!(Client::filter_log_events)
+            .match_requests(|r| {
+                r.log_group_name() == Some("/ecs/a")
+                    && r.next_token().is_none()
+                    && r.start_time() == Some(1_000)
+                    && r.end_time() == Some(9_000)
+            })
+            .then_output(|| {
+                FilterLogEventsOutput::builder()
+                    .events(event(3_000, "a1"))
+                    .next_token("t1")
+                    .build()
+            });
+        let a2 = mock!(Client::filter_log_events)
+            .match_requests(|r| r.next_token() == Some("t1"))
+            .then_output(|| {
+                FilterLogEventsOutput::builder()
+                    .events(event(4_000, "a2"))
+                    .build()
+            });
+        let b = mock!(Client::filter_log_events)
+            .match_requests(|r| r.log_group_name() == Some("/ecs/b"))
+            .then_output(|| FilterLogEventsOutput::builder().events(event(2_000, "b")).build());
+        let mut seen = Vec::new();
+        let read = LogRecorder::new(client(&[&a1, &a2, &b]), 100)
+            .read(
+                &["/ecs/a".to_string(), "/ecs/b".to_string()],
+                t(1_000),
+                t(9_000),
+                &mut |n, g| seen.push((n, g.to_string())),
+            )
+            .await
+            .unwrap();
+        let messages: Vec<&str> = read.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, vec!["b", "a1", "a2"]);
+        assert_eq!(read.stopped_in, None);
+        assert_eq!(
+            seen,
+            vec![
+                (1, "/ecs/a".to_string()),
+                (2, "/ecs/a".to_string()),
+                (3, "/ecs/b".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn reaching_the_bound_keeps_what_was_read_and_names_the_group() {
+        let page = mock!(Client::filter_log_events).then_output(|| {
+            FilterLogEventsOutput::builder()
+                .events(event(1, "a"))
+                .events(event(2, "b"))
+                .next_token("more")
+                .build()
+        });
+        let read = LogRecorder::new(client(&[&page]), 2)
+            .read(&["/g".to_string(), "/h".to_string()], t(0), t(10), &mut |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(read.events.len(), 2);
+        assert_eq!(read.stopped_in.as_deref(), Some("/g"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_is_a_port_error_naming_the_operation() {
+        let fail = mock!(Client::filter_log_events).then_error(|| {
+            FilterLogEventsError::generic(
+                ErrorMetadata::builder()
+                    .code("ResourceNotFoundException")
+                    .message("The specified log group does not exist.")
+                    .build(),
+            )
+        });
+        let err = LogRecorder::new(client(&[&fail]), 10)
+            .read(&["/nope".to_string()], t(0), t(10), &mut |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("FilterLogEvents"), "{err}");
+    }
+}

@@ -285,6 +285,24 @@ async fn a_recorded_incident_replays_as_a_drill_that_passes_its_check() {
     let forced = firebreak(&m, &table, &["drill", "record", &id, "--out", dir_s, "--force"]);
     assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
 
+    // --no-metrics: no GetMetricData, and the gap is said
+    let nm = tmp.path().join("no-metrics");
+    let n = firebreak(
+        &m,
+        &table,
+        &[
+            "drill",
+            "record",
+            &id,
+            "--out",
+            nm.to_str().unwrap(),
+            "--no-metrics",
+        ],
+    );
+    assert_eq!(n.status.code(), Some(0), "{}", text(&n));
+    assert!(!text(&n).contains("GetMetricData failed"), "{}", text(&n));
+    assert!(read(&nm.join("scenario.yaml")).contains("# metrics not recorded: --no-metrics"));
+
     // a bound that is reached is reported, and the logs end there
     let bounded = tmp.path().join("bounded");
     let b = firebreak(

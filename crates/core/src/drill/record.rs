@@ -1196,6 +1196,45 @@ mod tests {
         assert!(files.get("logs.jsonl").is_none());
     }
 
+    #[test]
+    fn a_composite_alarm_keeps_its_rule_and_the_severity_tag_the_policy_took() {
+        let mut f = fired();
+        f.trigger = Trigger::Composite {
+            rule: "ALARM(\"a\") AND ALARM(\"b\")".into(),
+            triggering_alarms: vec!["a".into()],
+        };
+        let t = vec![
+            TimelineEntry::new(
+                "1",
+                at(14, 35),
+                EntryKind::AlarmFired,
+                format!("{ALARM} is ALARM: a fired"),
+            )
+            .with_detail(f.clone()),
+            TimelineEntry::new("2", at(14, 35), EntryKind::Classified, "classified SEV1").with_detail(
+                Classified {
+                    severity: Severity::Sev1,
+                    rule: Some(crate::policy::TAG_RULE.into()),
+                    service: "prod/articles-api".into(),
+                    notes: vec![],
+                },
+            ),
+        ];
+        let inc = incident();
+        let files = scenario_files(&Recording {
+            incident: &inc,
+            timeline: &t,
+            fleet: Err("x".into()),
+            logs: vec![],
+            logs_note: None,
+            metrics: RecordedMetrics::NotRead,
+        })
+        .unwrap();
+        let s = &crate::intake::parse_event_str(files.get("event-001.eventbridge.json").unwrap()).unwrap()[0];
+        assert_eq!(s.trigger, f.trigger);
+        assert_eq!(s.tag("severity"), Some("SEV1"));
+    }
+
     fn fired_trigger() -> Trigger {
         fired().trigger
     }

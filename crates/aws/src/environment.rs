@@ -30,6 +30,8 @@ pub mod vars {
     /// The chat responder roles, comma-separated: their sessions approve through the chat
     /// buttons (docs/chat.md).
     pub const CHAT_RESPONDER_ROLE_ARNS: &str = "FIREBREAK_CHAT_RESPONDER_ROLE_ARNS";
+    /// The chat buttons' queue, named in every page's chat form.
+    pub const CHAT_ACTIONS_QUEUE_URL: &str = "CHAT_ACTIONS_QUEUE_URL";
 }
 
 /// The default EMF namespace.
@@ -58,6 +60,25 @@ pub struct Environment {
     /// Whose approvals remediate accepts (`FIREBREAK_APPROVER_ROLE_ARN`; unset: any IAM or STS
     /// ARN, for local use only).
     pub approvers: Approvers,
+    /// The on-call tools configured (`PAGERDUTY_SEVERITIES`, `WEBHOOK_SEVERITIES`) and where
+    /// their keys are (docs/integrations.md).
+    pub oncall: OnCall,
+    /// The chat buttons' queue (`CHAT_ACTIONS_QUEUE_URL`), named in every page's chat form.
+    pub chat_queue_url: Option<String>,
+}
+
+/// The oncall function's variables.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OnCall {
+    pub settings: firebreak_core::model::oncall::OnCallSettings,
+    /// `PAGERDUTY_EVENTS_URL`, default PagerDuty's.
+    pub pagerduty_url: String,
+    /// `PAGERDUTY_ROUTING_KEY_PARAMETER`.
+    pub pagerduty_key_parameter: Option<String>,
+    /// `WEBHOOK_URL`.
+    pub webhook_url: Option<String>,
+    /// `WEBHOOK_SECRET_PARAMETER`.
+    pub webhook_secret_parameter: Option<String>,
 }
 
 impl Environment {
@@ -120,7 +141,30 @@ impl Environment {
                 name: vars::CHAT_RESPONDER_ROLE_ARNS.into(),
                 reason: e.to_string(),
             })?;
+        use firebreak_core::model::oncall::{check_url, env as oc, OnCallSettings, PAGERDUTY_EVENTS_URL};
+        let invalid = |name: &str, e: firebreak_core::Error| ConfigError::Invalid {
+            name: name.into(),
+            reason: e.to_string(),
+        };
+        let settings_oc = OnCallSettings::from_lookup(get).map_err(|e| ConfigError::Invalid {
+            name: "PAGERDUTY_SEVERITIES / WEBHOOK_SEVERITIES".into(),
+            reason: e.to_string(),
+        })?;
+        let oncall = OnCall {
+            pagerduty_url: get(oc::PAGERDUTY_EVENTS_URL).unwrap_or_else(|| PAGERDUTY_EVENTS_URL.to_string()),
+            pagerduty_key_parameter: get(oc::PAGERDUTY_ROUTING_KEY_PARAMETER),
+            webhook_url: get(oc::WEBHOOK_URL),
+            webhook_secret_parameter: get(oc::WEBHOOK_SECRET_PARAMETER),
+            settings: settings_oc,
+        };
+        check_url(oc::PAGERDUTY_EVENTS_URL, &oncall.pagerduty_url)
+            .map_err(|e| invalid(oc::PAGERDUTY_EVENTS_URL, e))?;
+        if let Some(u) = &oncall.webhook_url {
+            check_url(oc::WEBHOOK_URL, u).map_err(|e| invalid(oc::WEBHOOK_URL, e))?;
+        }
         Ok(Environment {
+            oncall,
+            chat_queue_url: get(vars::CHAT_ACTIONS_QUEUE_URL),
             resources: Resources::from_lookup(get),
             settings,
             policy_file: get(vars::POLICY_FILE),
@@ -212,6 +256,34 @@ mod tests {
         );
         let bad = env(&[(vars::CHAT_RESPONDER_ROLE_ARNS, "alice")]).unwrap_err();
         assert!(bad.to_string().contains(vars::CHAT_RESPONDER_ROLE_ARNS), "{bad}");
+        let oc = env(&[
+            ("PAGERDUTY_SEVERITIES", "SEV1"),
+            ("PAGERDUTY_ROUTING_KEY_PARAMETER", "/firebreak/prod/pd"),
+            ("WEBHOOK_URL", "https://hooks.example.com/x"),
+            (
+                vars::CHAT_ACTIONS_QUEUE_URL,
+                "https://sqs.us-east-1.amazonaws.com/1/q",
+            ),
+        ])
+        .unwrap();
+        assert!(oc.oncall.settings.pagerduty.is_some() && oc.oncall.settings.webhook.is_none());
+        assert_eq!(
+            oc.oncall.pagerduty_key_parameter.as_deref(),
+            Some("/firebreak/prod/pd")
+        );
+        assert_eq!(oc.oncall.pagerduty_url, "https://events.pagerduty.com/v2/enqueue");
+        assert_eq!(
+            oc.chat_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/1/q")
+        );
+        for (k, v) in [
+            ("WEBHOOK_URL", "http://example.com/x"),
+            ("WEBHOOK_SEVERITIES", "P1"),
+            ("PAGERDUTY_EVENTS_URL", "ftp://x"),
+        ] {
+            let e = env(&[(k, v)]).unwrap_err();
+            assert!(e.to_string().contains(k.split('_').next().unwrap()), "{k}: {e}");
+        }
         assert_eq!(e.metrics_namespace, "Ops");
         assert_eq!(
             e.diagnosis_backend,

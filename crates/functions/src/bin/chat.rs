@@ -80,7 +80,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
             .with_metrics(&environment.metrics_namespace)
-            .with_chat_queue(std::env::var("CHAT_ACTIONS_QUEUE_URL").ok()),
+            .with_chat_queue(environment.chat_queue_url.clone()),
         responders,
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| {

@@ -10,7 +10,7 @@
 use firebreak_aws::config::Clients;
 use firebreak_aws::oncall::{read_secret, HyperSender};
 use firebreak_aws::store::DynamoIncidentStore;
-use firebreak_core::model::oncall::{check_url, env, OnCallSettings, PAGERDUTY_EVENTS_URL};
+use firebreak_core::model::oncall::{env, OnCallSettings};
 use firebreak_core::ports::SystemClock;
 use firebreak_core::report::metrics::emf_count;
 use firebreak_core::stages::oncall::{OnCall, OnCallKeys};
@@ -77,15 +77,15 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
     }))
 }
 
-/// The keys and URLs, read and checked once: a cold start that cannot read a configured key
-/// fails naming the parameter.
-async fn keys(settings: &OnCallSettings, clients: &Clients) -> Result<OnCallKeys, ConfigError> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+/// The keys, read once: a cold start that cannot read a configured key fails naming the
+/// parameter (the URLs and severities were checked when the environment was read).
+async fn keys(oc: &firebreak_aws::environment::OnCall, clients: &Clients) -> Result<OnCallKeys, ConfigError> {
     let ssm = clients.ssm();
-    let secret = |name: &'static str| {
+    let secret = |name: &'static str, param: &Option<String>| {
         let ssm = ssm.clone();
+        let param = param.clone();
         async move {
-            let Some(param) = var(name) else {
+            let Some(param) = param else {
                 return Err(ConfigError(format!("{name} is not set")));
             };
             read_secret(&ssm, &param)
@@ -94,19 +94,21 @@ async fn keys(settings: &OnCallSettings, clients: &Clients) -> Result<OnCallKeys
         }
     };
     let mut keys = OnCallKeys {
-        pagerduty_url: var(env::PAGERDUTY_EVENTS_URL).unwrap_or_else(|| PAGERDUTY_EVENTS_URL.to_string()),
+        pagerduty_url: oc.pagerduty_url.clone(),
         ..OnCallKeys::default()
     };
-    if settings.pagerduty.is_some() {
-        check_url(env::PAGERDUTY_EVENTS_URL, &keys.pagerduty_url).map_err(|e| ConfigError(e.to_string()))?;
-        keys.routing_key = Some(secret(env::PAGERDUTY_ROUTING_KEY_PARAMETER).await?);
+    if oc.settings.pagerduty.is_some() {
+        keys.routing_key =
+            Some(secret(env::PAGERDUTY_ROUTING_KEY_PARAMETER, &oc.pagerduty_key_parameter).await?);
     }
-    if settings.webhook.is_some() {
-        let url =
-            var(env::WEBHOOK_URL).ok_or_else(|| ConfigError(format!("{} is not set", env::WEBHOOK_URL)))?;
-        check_url(env::WEBHOOK_URL, &url).map_err(|e| ConfigError(e.to_string()))?;
+    if oc.settings.webhook.is_some() {
+        let url = oc
+            .webhook_url
+            .clone()
+            .ok_or_else(|| ConfigError(format!("{} is not set", env::WEBHOOK_URL)))?;
         keys.webhook_url = Some(url);
-        keys.webhook_secret = Some(secret(env::WEBHOOK_SECRET_PARAMETER).await?);
+        keys.webhook_secret =
+            Some(secret(env::WEBHOOK_SECRET_PARAMETER, &oc.webhook_secret_parameter).await?);
     }
     Ok(keys)
 }
@@ -116,8 +118,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let environment = firebreak_functions::environment()?;
     let resources = firebreak_functions::resources(&environment)?;
-    let settings =
-        OnCallSettings::from_lookup(|k| std::env::var(k).ok()).map_err(|e| ConfigError(e.to_string()))?;
+    let settings = environment.oncall.settings.clone();
     let clients = Clients::from_env().await;
     let region = clients
         .sdk_config()
@@ -126,7 +127,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         http: HyperSender::new().map_err(|e| ConfigError(e.to_string()))?,
-        keys: keys(&settings, &clients).await?,
+        keys: keys(&environment.oncall, &clients).await?,
         settings,
         region,
         namespace: environment.metrics_namespace.clone(),

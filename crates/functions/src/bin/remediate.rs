@@ -88,7 +88,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         alarms: CloudWatchAlarmStatus::new(clients.cloudwatch()),
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
             .with_metrics(&environment.metrics_namespace)
-            .with_chat_queue(std::env::var("CHAT_ACTIONS_QUEUE_URL").ok()),
+            .with_chat_queue(environment.chat_queue_url.clone()),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
         runbooks: firebreak_functions::runbooks(&environment)?,
         settings: environment.settings.clone(),

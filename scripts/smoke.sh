@@ -125,8 +125,17 @@ print(r["Arn"], r["RoleId"])
 PY
 )
 [[ -n $responder_id ]] || die "could not create the chat responder role in moto"
+chat_queue_url=$("$venv/bin/python" - "$endpoint" <<'PY'
+import sys, boto3
+sqs = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+print(sqs.create_queue(QueueName="firebreak-chat-smoke")["QueueUrl"])
+PY
+)
 cat >>"$work/functions.env" <<ENV
 FIREBREAK_CHAT_RESPONDER_ROLE_ARNS=$responder_arn
+FIREBREAK_APPROVER_ROLE_ARN=arn:aws:iam::123456789012:role/FirebreakApproverRole
+CHAT_ACTIONS_QUEUE_URL=$chat_queue_url
 ENV
 cat >>"$work/functions.env" <<ENV
 WEBHOOK_SEVERITIES=SEV1,SEV2,SEV3,SEV4
@@ -206,8 +215,29 @@ invoke resolve "$work/events/alarm-recovered.json" "CloudWatch DescribeAlarms"
 invoke sweeper "$work/events/sweeper-schedule.json"
 invoke oncall "$work/events/incident-opened.json"
 if [[ -n $incident ]]; then
-    printf '{"Records":[{"messageId":"smoke-1","eventSource":"aws:sqs","body":"ack:%s:0","attributes":{"SenderId":"%s:alice"}}]}' \
-        "$incident" "$responder_id" >"$work/events/chat-ack.json"
+    # a press SQS really holds in flight (its receipt handle), with the SenderId SQS would write
+    # for the responder role's session (moto writes a fixed one)
+    "$venv/bin/python" - "$endpoint" "$chat_queue_url" "$incident" "$responder_id" "$work/events/chat-ack.json" <<'PY'
+import json, sys, boto3
+endpoint, url, incident, role_id, out = sys.argv[1:]
+sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+sqs.send_message(QueueUrl=url, MessageBody=f"ack:{incident}:0")
+m = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=5)["Messages"][0]
+json.dump({"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+           "eventSource": "aws:sqs", "attributes": {"SenderId": f"{role_id}:alice"}}]}, open(out, "w"))
+PY
+    # the same press invoked directly, with a receipt handle SQS never gave: refused
+    printf '{"Records":[{"messageId":"forged","receiptHandle":"forged","eventSource":"aws:sqs","body":"ack:%s:0","attributes":{"SenderId":"%s:mallory"}}]}' \
+        "$incident" "$responder_id" >"$work/events/chat-forged.json"
+    invoke chat "$work/events/chat-forged.json"
+    if grep -q 'not delivered by the chat queue' "$work/invoke-chat-chat-forged.out"; then
+        say "ok   a press invoked directly (no live receipt handle) is refused"
+        passed=$((passed + 1))
+    else
+        say "FAIL a forged press was not refused: $(head -c 400 "$work/invoke-chat-chat-forged.out")"
+        failures=$((failures + 1))
+    fi
     invoke chat "$work/events/chat-ack.json"
     if grep -q 'acknowledged by firebreak-chat-smoke/alice' "$work/invoke-chat-chat-ack.out"; then
         say "ok   the chat Acknowledge press acknowledged $incident as the responder role's session"

@@ -108,6 +108,7 @@ fn expected_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                         "sqs:ReceiveMessage",
                         "sqs:DeleteMessage",
                         "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
                         "iam:GetRole",
                         "events:PutEvents",
                     ]
@@ -584,10 +585,11 @@ fn check_bus_policy(t: &Template) -> Result<()> {
 
     let everyone: BTreeSet<String> = expected_detail_types().keys().map(|r| Template::arn(r)).collect();
     ensure!(
-        denies
-            .iter()
-            .any(|s| s.condition.len() == 1 && s.cond("ArnNotEquals", "aws:PrincipalArn") == Some(&everyone)),
-        "no Deny of PutEvents to every principal but {everyone:?}"
+        denies.iter().any(|s| s.condition.len() == 2
+            && s.cond("ArnNotEquals", "aws:PrincipalArn") == Some(&everyone)
+            // oncall acts on the stored acknowledgement only: anyone may say there is one
+            && s.cond("StringNotEquals", "events:detail-type") == Some(&set(&[dt::INCIDENT_ACKNOWLEDGED]))),
+        "no Deny of PutEvents (but Incident Acknowledged) to every principal but {everyone:?}"
     );
     ensure!(
         denies.iter().any(|s| s.condition.len() == 1
@@ -690,6 +692,43 @@ fn check_intake_topic(t: &Template) -> Result<()> {
             s.sid
         );
     }
+    Ok(())
+}
+
+/// The chat queue: only the chat function may receive, delete or hold its messages (a live
+/// receipt handle is how it tells a press SQS delivered from a payload invoked directly), and
+/// only the responder roles may send (SQS's SenderId then names who pressed).
+fn check_chat_queue(t: &Template) -> Result<()> {
+    let (_, policy) = t
+        .of_type("AWS::SQS::QueuePolicy")
+        .into_iter()
+        .find(|(n, _)| n == "ChatActionQueuePolicy")
+        .context("no ChatActionQueuePolicy")?;
+    let stmts = statements(
+        policy
+            .get("Properties")
+            .and_then(|p| p.get("PolicyDocument"))
+            .context("ChatActionQueuePolicy has no PolicyDocument")?,
+    )?;
+    let chat = set(&[&Template::arn(CHAT)]);
+    for a in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+    ] {
+        ensure!(
+            stmts.iter().any(|s| s.is_deny_for_everyone(a)
+                && s.condition.len() == 1
+                && s.cond("ArnNotEquals", "aws:PrincipalArn") == Some(&chat)),
+            "no Deny of {a} on the chat queue to every principal but {CHAT}"
+        );
+    }
+    ensure!(
+        stmts.iter().any(|s| s.is_deny_for_everyone("sqs:SendMessage")
+            && s.condition.len() == 1
+            && s.condition.contains_key("ArnNotEquals")),
+        "no Deny of sqs:SendMessage on the chat queue to principals other than the responder roles"
+    );
     Ok(())
 }
 
@@ -799,6 +838,7 @@ fn check_all(text: &str) -> Result<()> {
     check_intake_topic(&t).context("intake topic policy")?;
     check_leading_keys(&t).context("table grants")?;
     check_approver(&t, text).context("approver role")?;
+    check_chat_queue(&t).context("chat queue policy")?;
     Ok(())
 }
 
@@ -869,6 +909,12 @@ fn every_check_fails_on_a_template_that_regresses() -> Result<()> {
             "                Action: ecs:DescribeServices\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # What a deployment",
             "                Action: ecs:UpdateService\n                Resource: !Sub arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\n              # What a deployment",
             "role actions",
+        ),
+        (
+            "anyone may take presses off the chat queue",
+            "          - Sid: OnlyChatReceives\n            Effect: Deny",
+            "          - Sid: OnlyChatReceives\n            Effect: Allow",
+            "chat queue policy",
         ),
         (
             "the bus policy no longer denies approvals to others",

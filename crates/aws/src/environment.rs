@@ -135,6 +135,16 @@ impl Environment {
                     .collect()
             })
             .unwrap_or_default();
+        if !chat.is_empty() && approvers.role_arn().is_none() {
+            // without an approver role any ARN approves: never beside real responder roles
+            return Err(ConfigError::Invalid {
+                name: vars::CHAT_RESPONDER_ROLE_ARNS.into(),
+                reason: format!(
+                    "set only with {} (else any ARN would approve)",
+                    vars::APPROVER_ROLE_ARN
+                ),
+            });
+        }
         let approvers = approvers
             .with_chat_roles(&chat)
             .map_err(|e| ConfigError::Invalid {
@@ -254,8 +264,18 @@ mod tests {
                 "arn:aws:iam::123456789012:role/chat-bob"
             ]
         );
-        let bad = env(&[(vars::CHAT_RESPONDER_ROLE_ARNS, "alice")]).unwrap_err();
+        let approver = (
+            vars::APPROVER_ROLE_ARN,
+            "arn:aws:iam::123456789012:role/FirebreakApproverRole",
+        );
+        let bad = env(&[approver, (vars::CHAT_RESPONDER_ROLE_ARNS, "alice")]).unwrap_err();
         assert!(bad.to_string().contains(vars::CHAT_RESPONDER_ROLE_ARNS), "{bad}");
+        let alone = env(&[(
+            vars::CHAT_RESPONDER_ROLE_ARNS,
+            "arn:aws:iam::123456789012:role/chat-alice",
+        )])
+        .unwrap_err();
+        assert!(alone.to_string().contains(vars::APPROVER_ROLE_ARN), "{alone}");
         let oc = env(&[
             ("PAGERDUTY_SEVERITIES", "SEV1"),
             ("PAGERDUTY_ROUTING_KEY_PARAMETER", "/firebreak/prod/pd"),

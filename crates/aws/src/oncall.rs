@@ -54,7 +54,7 @@ impl HttpSender for HyperSender {
         }
         let req = b
             .body(Full::new(Bytes::from(request.body.clone())))
-            .map_err(|e| PortError::new(OP, format!("{}: {e}", request.url), false))?;
+            .map_err(|e| PortError::new(OP, format!("{}: {e}", host(&request.url)), false))?;
         let exchange = async {
             let resp = self
                 .client

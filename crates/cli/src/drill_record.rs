@@ -48,6 +48,10 @@ pub fn run(args: &RecordArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyho
         Ok(id) => id,
         Err(e) => return refuse(err, format!("incident {}: {e}", args.incident)),
     };
+    // `.`, `..`, `/` or a directory that holds the working directory: never replaced
+    if let Some(why) = unsafe_out(&args.out) {
+        return refuse(err, format!("--out {}: {why}", args.out.display()));
+    }
     match std::fs::read_dir(&args.out) {
         Ok(mut rd) => {
             if rd.next().is_some() && !args.force {
@@ -266,8 +270,30 @@ fn metric_range(plan: &record::Plan) -> (chrono::DateTime<chrono::Utc>, chrono::
     (start, end)
 }
 
-/// Writes the files into a temporary directory beside `out`, then renames it to `out`
-/// (replacing it when `force`).
+/// Why `out` may not be written, if it may not: a path without a last component (`.`, `..`,
+/// `/`), or the working directory or one of its parents.
+fn unsafe_out(out: &Path) -> Option<&'static str> {
+    if out.file_name().is_none()
+        || out
+            .components()
+            .next_back()
+            .is_some_and(|c| matches!(c, std::path::Component::ParentDir | std::path::Component::CurDir))
+    {
+        return Some("name a directory of its own (not ., .. or /)");
+    }
+    let here = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    let there = out.canonicalize().ok();
+    if let (Some(here), Some(there)) = (here, there) {
+        if here.starts_with(&there) {
+            return Some("it holds the working directory");
+        }
+    }
+    None
+}
+
+/// Writes the files into a temporary directory beside `out`, then renames it to `out`. With
+/// `force` an existing `out` is renamed aside first and removed only once the new one is in
+/// place, so a failure leaves the old drill as it was.
 fn write_dir(out: &Path, files: &[(String, String)], force: bool) -> std::io::Result<()> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -284,17 +310,31 @@ fn write_dir(out: &Path, files: &[(String, String)], force: bool) -> std::io::Re
         for (n, c) in files {
             std::fs::write(tmp.join(n), c)?;
         }
-        if out.exists() {
+        let aside = parent.join(format!(".{name}.replaced-{}", std::process::id()));
+        let moved = if out.exists() {
             if force || std::fs::read_dir(out)?.next().is_none() {
-                std::fs::remove_dir_all(out)?;
+                let _ = std::fs::remove_dir_all(&aside);
+                std::fs::rename(out, &aside)?;
+                true
             } else {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "exists and is not empty",
                 ));
             }
+        } else {
+            false
+        };
+        if let Err(e) = std::fs::rename(&tmp, out) {
+            if moved {
+                let _ = std::fs::rename(&aside, out);
+            }
+            return Err(e);
         }
-        std::fs::rename(&tmp, out)
+        if moved {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+        Ok(())
     })();
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -185,18 +185,11 @@ where
         IncidentsCmd::Ack { id, by } => {
             let id = IncidentId::parse(id)?;
             let by = person(by.as_ref());
-            let outcome = manage::acknowledge(ctx.store, &id, &by, ctx.clock.now()).await?;
             // the on-call tools (PagerDuty acknowledge, the webhook) hear of it through the bus;
             // the acknowledgement stands whether or not the bus takes the event
-            let inc = manage::load(ctx.store, &id).await?;
-            let event = firebreak_core::model::pipeline::Event::Acknowledged(
-                firebreak_core::model::pipeline::IncidentAcknowledged {
-                    incident_id: id.clone(),
-                    by: inc.acknowledged_by.clone().unwrap_or_else(|| by.clone()),
-                    cycle: inc.reopened,
-                },
-            );
-            if let Err(e) = ctx.bus.put(&event.to_pipeline()).await {
+            let (outcome, told) =
+                manage::acknowledge_and_tell(ctx.store, ctx.bus, &id, &by, ctx.clock.now()).await?;
+            if let Err(e) = told {
                 eprintln!(
                     "warning: the on-call tools were not told (Incident Acknowledged not put on the bus: {e}); \
                      the acknowledgement is recorded"

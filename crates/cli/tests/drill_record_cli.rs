@@ -284,6 +284,15 @@ async fn a_recorded_incident_replays_as_a_drill_that_passes_its_check() {
     // unless --force
     let forced = firebreak(&m, &table, &["drill", "record", &id, "--out", dir_s, "--force"]);
     assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
+    // never the working directory or a parent of it, --force or not
+    for out in [".", "..", "/"] {
+        let o = firebreak(&m, &table, &["drill", "record", &id, "--out", out, "--force"]);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", text(&o));
+        assert!(text(&o).contains("--out"), "{}", text(&o));
+    }
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("Cargo.toml")
+        .exists());
 
     // --no-metrics: no GetMetricData, and the gap is said
     let nm = tmp.path().join("no-metrics");

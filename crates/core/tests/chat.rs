@@ -33,6 +33,13 @@ async fn awaiting_approval() -> (InMemoryIncidentStore, IncidentId) {
     (store, id)
 }
 
+fn approvers() -> Approvers {
+    Approvers::role("arn:aws:iam::123456789012:role/FirebreakApproverRole")
+        .unwrap()
+        .with_chat_roles(&[ROLE.to_string()])
+        .unwrap()
+}
+
 fn alice() -> Responder {
     Responders::new([("AROAALICE".to_string(), ROLE.to_string())])
         .of("AROAALICE:alice@example.com")
@@ -44,11 +51,13 @@ async fn approve_puts_the_approval_as_the_verified_session_and_answers_in_the_th
     let (store, id) = awaiting_approval().await;
     let (bus, notifier) = (InMemoryEventBus::new(), InMemoryNotifier::new());
     let clock = SimClock::new(chrono::Utc::now());
+    let approvers = approvers();
     let chat = Chat {
         store: &store,
         bus: &bus,
         notifier: &notifier,
         clock: &clock,
+        approvers: &approvers,
     };
     let cmd = ChatCommand::parse(&format!("approve:{id}:0:ecs-scale-out")).unwrap();
     let a = chat.handle(&cmd, &alice()).await.unwrap();
@@ -98,11 +107,13 @@ async fn a_stale_cycle_a_resolved_incident_and_an_unknown_action_change_nothing(
     let (store, id) = awaiting_approval().await;
     let (bus, notifier) = (InMemoryEventBus::new(), InMemoryNotifier::new());
     let clock = SimClock::new(chrono::Utc::now());
+    let approvers = approvers();
     let chat = Chat {
         store: &store,
         bus: &bus,
         notifier: &notifier,
         clock: &clock,
+        approvers: &approvers,
     };
     let stale = chat
         .handle(
@@ -151,7 +162,36 @@ async fn a_stale_cycle_a_resolved_incident_and_an_unknown_action_change_nothing(
         assert!(!a.changed && a.text.contains("is resolved"), "{a:?}");
     }
     assert!(bus.events().is_empty(), "nothing was put on the bus");
-    assert_eq!(notifier.sent().len(), 5, "every press is answered");
+    // a responder whose role remediate would not accept is told so, before anything is put
+    let stranger = Responders::new([(
+        "AROAEVE".to_string(),
+        "arn:aws:iam::123456789012:role/eve".to_string(),
+    )])
+    .of("AROAEVE:eve")
+    .unwrap();
+    let (store2, id2) = awaiting_approval().await;
+    let chat2 = Chat {
+        store: &store2,
+        bus: &bus,
+        notifier: &notifier,
+        clock: &clock,
+        approvers: &approvers,
+    };
+    let a = chat2
+        .handle(
+            &ChatCommand::parse(&format!("approve:{id2}:0:ecs-scale-out")).unwrap(),
+            &stranger,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !a.changed
+            && a.text
+                .starts_with("Not approved: eve/eve is not a session remediate accepts"),
+        "{a:?}"
+    );
+    assert!(bus.events().is_empty());
+    assert_eq!(notifier.sent().len(), 6, "every press is answered");
 }
 
 #[tokio::test]
@@ -159,11 +199,13 @@ async fn acknowledge_once_then_already_and_the_timeline_is_shown() {
     let (store, id) = awaiting_approval().await;
     let (bus, notifier) = (InMemoryEventBus::new(), InMemoryNotifier::new());
     let clock = SimClock::new(chrono::Utc::now());
+    let approvers = approvers();
     let chat = Chat {
         store: &store,
         bus: &bus,
         notifier: &notifier,
         clock: &clock,
+        approvers: &approvers,
     };
     let ack = ChatCommand::parse(&format!("ack:{id}:0")).unwrap();
     let a = chat.handle(&ack, &alice()).await.unwrap();

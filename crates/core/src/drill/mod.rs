@@ -758,9 +758,11 @@ async fn ack_step(
 ) -> Result<(), Error> {
     let what = format!("steps[{n}].ack");
     let id = approval_target(store, a.incident.as_deref(), &what).await?;
-    crate::stages::manage::acknowledge_and_tell(store, bus, &id, &a.by, crate::ports::Clock::now(clock))
-        .await
-        .map_err(|e| Error::invalid(&what, e.to_string()))?;
+    let (_, told) =
+        crate::stages::manage::acknowledge_and_tell(store, bus, &id, &a.by, crate::ports::Clock::now(clock))
+            .await
+            .map_err(|e| Error::invalid(&what, e.to_string()))?;
+    told?;
     Ok(())
 }
 

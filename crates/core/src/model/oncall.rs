@@ -105,24 +105,37 @@ pub fn check_url(name: &str, url: &str) -> Result<(), crate::Error> {
         if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
             return Err(crate::Error::invalid(
                 name,
-                format!("{url:?}: only https, or http to a loopback address"),
+                format!("{}: only https, or http to a loopback address", shown(url)),
             ));
         }
         r
     } else {
         return Err(crate::Error::invalid(
             name,
-            format!("{url:?} is not an https URL"),
+            format!("{} is not an https URL", shown(url)),
         ));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || url.chars().any(char::is_whitespace) {
         return Err(crate::Error::invalid(
             name,
-            format!("{url:?} is not a URL Firebreak posts to"),
+            format!("{} is not a URL Firebreak posts to", shown(url)),
         ));
     }
     Ok(())
+}
+
+/// A URL as messages show it: its scheme and host only, quoted (a receiver may put a token in
+/// the path or the query).
+fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host: String = host.chars().take(100).collect();
+    if scheme.is_empty() {
+        format!("{:?}", host)
+    } else {
+        format!("{:?}", format!("{scheme}://{host}"))
+    }
 }
 
 /// The lifecycle events on-call tools hear about.
@@ -252,6 +265,8 @@ mod tests {
         assert!(check_url("WEBHOOK_URL", "https://hooks.example.com/firebreak").is_ok());
         assert!(check_url("WEBHOOK_URL", "http://127.0.0.1:8080/hook").is_ok());
         assert!(check_url("WEBHOOK_URL", "http://localhost/hook").is_ok());
+        let e = check_url("WEBHOOK_URL", "http://hooks.example.com/T0/secret-token").unwrap_err();
+        assert!(!e.to_string().contains("secret-token"), "{e}");
         for bad in [
             "http://example.com/x",
             "ftp://x",

@@ -2,10 +2,15 @@
 //!
 //! - `email`: readable text: the stage's message, then the next steps and console links;
 //! - `sms`: one line of at most [`SMS_MAX_CHARS`] characters;
-//! - `default`, `https`, `lambda`: the custom-notification JSON of Amazon Q Developer in chat
+//! - `default` (what every other protocol gets: `https`, which the chat service subscribes
+//!   with, `lambda`, `sqs`): the custom-notification JSON of Amazon Q Developer in chat
 //!   applications (formerly AWS Chatbot): `version`, `source: custom`, Markdown `content` (title,
 //!   description, next steps, keywords) and `metadata` whose `threadId` is the incident id, so
 //!   every follow-up threads under the first page.
+//!
+//! The whole message stays under SNS's 256 KB: the email is cut at [`EMAIL_MAX_CHARS`], the
+//! links and related resources are bounded, and a message still too large is rendered again
+//! with the short limits of [`shrunk`].
 //!
 //! Text from outside (alarm names and reasons, service names, log lines) reaches these forms
 //! already made plain by the stage; here it is escaped once more for Markdown in the chat form,
@@ -18,6 +23,12 @@ use serde_json::{json, Map, Value};
 
 /// SMS: one line, at most this many characters.
 pub const SMS_MAX_CHARS: usize = 140;
+/// The email form, at most this many characters.
+pub const EMAIL_MAX_CHARS: usize = 16_000;
+/// Alarms linked or named as related resources, at most.
+pub const MAX_ALARMS_SHOWN: usize = 10;
+/// SNS's limit on a message, in bytes, less room for the subject and attributes.
+pub const SNS_MESSAGE_MAX_BYTES: usize = 250_000;
 /// The chat form's limits (Amazon Q Developer custom notifications): longer text is cut on a
 /// character boundary, marked with `…`.
 pub const CHAT_TITLE_MAX_CHARS: usize = 250;
@@ -47,17 +58,38 @@ pub fn render(n: &Notification, region: &str) -> Page {
     }
 }
 
-/// The `Message` of an SNS Publish with `MessageStructure=json`: one string per protocol,
-/// `default` for every protocol not named.
+/// The `Message` of an SNS Publish with `MessageStructure=json`: `email`, `sms`, and
+/// `default` (the chat form) for every other protocol.
 pub fn sns_message(p: &Page) -> String {
-    let chat = p.chat.to_string();
     let mut m = Map::new();
-    m.insert("default".to_string(), Value::String(chat.clone()));
-    m.insert("https".to_string(), Value::String(chat.clone()));
-    m.insert("lambda".to_string(), Value::String(chat));
+    m.insert("default".to_string(), Value::String(p.chat.to_string()));
     m.insert("email".to_string(), Value::String(p.email.clone()));
     m.insert("sms".to_string(), Value::String(p.sms.clone()));
     Value::Object(m).to_string()
+}
+
+/// [`sns_message`] of [`render`], within [`SNS_MESSAGE_MAX_BYTES`]: a page whose forms are too
+/// large (long reasons and log lines in every form) is rendered again with [`shrunk`]'s limits.
+pub fn sns_message_of(n: &Notification, region: &str) -> (Page, String) {
+    let p = render(n, region);
+    let m = sns_message(&p);
+    if m.len() <= SNS_MESSAGE_MAX_BYTES {
+        return (p, m);
+    }
+    let p = render(&shrunk(n), region);
+    let m = sns_message(&p);
+    (p, m)
+}
+
+/// `n` with a body of at most 2,000 characters, at most 5 next steps of 200: what a page too
+/// large for SNS is sent as (the full text stays on the timeline).
+pub fn shrunk(n: &Notification) -> Notification {
+    let mut s = n.clone();
+    s.body = cut(&n.body, 2000);
+    s.facts.next_steps = n.facts.next_steps.iter().take(5).map(|x| cut(x, 200)).collect();
+    s.facts.alarms.truncate(3);
+    s.facts.alarm_arns.truncate(3);
+    s
 }
 
 /// A console link, named for a person.
@@ -74,6 +106,7 @@ pub fn links(f: &PageFacts, region: &str) -> Vec<Link> {
     let mut out: Vec<Link> = f
         .alarms
         .iter()
+        .take(MAX_ALARMS_SHOWN)
         .map(|a| Link {
             label: format!("Alarm {}", one_line(a)),
             url: format!("{cw}#alarmsV2:alarm/{}", enc(a)),
@@ -132,17 +165,24 @@ fn email(n: &Notification, links: &[Link]) -> String {
             out.push_str(&format!("- {}: {}\n", mentions(&l.label), l.url));
         }
     }
-    out
+    cut(&out, EMAIL_MAX_CHARS)
 }
 
+/// ASCII where Firebreak chooses the characters (GSM-7 keeps 160 characters a segment; one
+/// non-GSM character makes it 70). SMS has no mentions, so no word joiners either.
 fn sms(n: &Notification) -> String {
-    let mut line = plain_line(&n.subject);
+    let mut line = one_line(&n.subject);
     if let Some(id) = &n.facts.incident {
         if !line.contains(id.as_str()) {
-            line = format!("{line} · {id}");
+            line = format!("{line} - {id}");
         }
     }
-    cut(&line, SMS_MAX_CHARS)
+    if line.chars().count() <= SMS_MAX_CHARS {
+        return line;
+    }
+    let mut out: String = line.chars().take(SMS_MAX_CHARS - 3).collect();
+    out.push_str("...");
+    out
 }
 
 fn chat(n: &Notification, links: &[Link]) -> Value {
@@ -191,9 +231,9 @@ fn chat(n: &Notification, links: &[Link]) -> Value {
         json!(cut(&one_line(&n.subject), CHAT_TITLE_MAX_CHARS)),
     );
     metadata.insert("eventType".to_string(), json!(f.event.event_type()));
-    let mut related: Vec<String> = f.alarm_arns.clone();
+    let mut related: Vec<String> = f.alarm_arns.iter().take(MAX_ALARMS_SHOWN).cloned().collect();
     if related.is_empty() {
-        related.extend(f.alarms.iter().map(|a| one_line(a)));
+        related.extend(f.alarms.iter().take(MAX_ALARMS_SHOWN).map(|a| one_line(a)));
     }
     if let Some(ecs) = &f.ecs {
         related.push(format!("{}/{}", one_line(&ecs.cluster), one_line(&ecs.service)));
@@ -336,11 +376,13 @@ mod tests {
         let p = render(&note("[SEV2] prod/articles-api opened:\nx", "b"), "us-east-1");
         assert_eq!(
             p.sms,
-            "[SEV2] prod/articles-api opened: x · inc-20260314-1435-ab12cd34"
+            "[SEV2] prod/articles-api opened: x - inc-20260314-1435-ab12cd34"
         );
         let long = render(&note(&"é".repeat(500), "b"), "us-east-1");
         assert_eq!(long.sms.chars().count(), SMS_MAX_CHARS);
-        assert!(long.sms.ends_with('…'));
+        assert!(long.sms.ends_with("..."));
+        let at = render(&note("@channel down", "b"), "us-east-1");
+        assert!(!at.sms.contains('\u{2060}'), "no joiners in SMS: {}", at.sms);
         assert!(!long.sms.contains('\n'));
     }
 
@@ -407,20 +449,46 @@ mod tests {
         assert!(step.contains("\\[link\\]") && !step.contains("@here"), "{step}");
         assert!(!p.email.contains("@channel") && !p.email.contains("@here"));
         assert!(p.email.contains("alarm/a%20b%2F%3Cscript%3E"));
-        assert!(!p.sms.contains("<!here>"));
+        // SMS renders nothing and pings nobody: one line, no control characters, ASCII joiners
+        assert!(!p.sms.contains('\n') && !p.sms.chars().any(char::is_control));
     }
 
     #[test]
     fn the_sns_message_has_a_form_for_each_protocol_and_a_default() {
         let p = render(&note("s", "b"), "us-east-1");
         let m: Value = serde_json::from_str(&sns_message(&p)).unwrap();
-        for k in ["default", "https", "lambda", "email", "sms"] {
+        for k in ["default", "email", "sms"] {
             assert!(m[k].is_string(), "{k}");
         }
+        assert_eq!(
+            m.as_object().unwrap().len(),
+            3,
+            "https, lambda and sqs get default"
+        );
         let chat: Value = serde_json::from_str(m["default"].as_str().unwrap()).unwrap();
         assert_eq!(chat, p.chat);
-        assert_eq!(m["https"], m["default"]);
         assert_eq!(m["email"], p.email.as_str());
+    }
+
+    #[test]
+    fn a_huge_page_still_fits_in_an_sns_message() {
+        // 4-byte characters and quotes (escaped in JSON, then again inside the outer JSON)
+        let mut n = note("s", &"\"𝄞\\".repeat(70_000));
+        n.facts.alarms = (0..500)
+            .map(|i| format!("alarm-{i}-{}", "𝄞".repeat(200)))
+            .collect();
+        n.facts.alarm_arns = n.facts.alarms.clone();
+        n.facts.next_steps = (0..100).map(|_| "𝄞".repeat(1000)).collect();
+        let (p, m) = sns_message_of(&n, "us-east-1");
+        assert!(m.len() <= SNS_MESSAGE_MAX_BYTES, "{} bytes", m.len());
+        assert!(p.email.chars().count() <= EMAIL_MAX_CHARS);
+        assert!(p.chat["metadata"]["relatedResources"].as_array().unwrap().len() <= MAX_ALARMS_SHOWN + 1);
+        let small = note("s", "b");
+        assert_eq!(
+            sns_message_of(&small, "us-east-1").1,
+            sns_message(&render(&small, "us-east-1")),
+            "small pages are unchanged"
+        );
     }
 
     #[test]

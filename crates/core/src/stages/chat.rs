@@ -15,7 +15,7 @@ use crate::model::page::{Notification, PageEvent, PageFacts};
 use crate::model::text::plain_line;
 use crate::ports::{CallerIdentity, Clock, EventBus, IncidentStore, Notifier, PortError, Route};
 use crate::stages::manage::{acknowledge_and_tell, AckOutcome};
-use crate::stages::remediate::{request_approval, ApproveOutcome};
+use crate::stages::remediate::{request_approval, ApproveOutcome, Approvers};
 use crate::Error;
 use std::collections::BTreeMap;
 
@@ -176,6 +176,9 @@ pub struct Chat<'a, S, B, N, K> {
     pub bus: &'a B,
     pub notifier: &'a N,
     pub clock: &'a K,
+    /// Whose approvals remediate accepts: checked here too, so the channel never hears
+    /// "approved" for an approval remediate would refuse.
+    pub approvers: &'a Approvers,
 }
 
 impl<S: IncidentStore, B: EventBus, N: Notifier, K: Clock> Chat<'_, S, B, N, K> {
@@ -205,7 +208,10 @@ impl<S: IncidentStore, B: EventBus, N: Notifier, K: Clock> Chat<'_, S, B, N, K> 
                 ),
             },
             ChatCommand::Ack { .. } => {
-                match acknowledge_and_tell(self.store, self.bus, id, &who, self.clock.now()).await? {
+                let (outcome, told) = acknowledge_and_tell(self.store, self.bus, id, &who, self.clock.now()).await?;
+                // the on-call tools must hear of it: SQS delivers the press again
+                told?;
+                match outcome {
                     AckOutcome::Acknowledged => Answer {
                         changed: true,
                         text: format!("{id} acknowledged by {who}"),
@@ -220,6 +226,13 @@ impl<S: IncidentStore, B: EventBus, N: Notifier, K: Clock> Chat<'_, S, B, N, K> 
                     },
                 }
             }
+            ChatCommand::Approve { .. } if self.approvers.check(&responder.sts_arn()).is_err() => Answer {
+                changed: false,
+                text: format!(
+                    "Not approved: {who} is not a session remediate accepts approvals from ({}): nothing changed",
+                    self.approvers.check(&responder.sts_arn()).err().unwrap_or_default()
+                ),
+            },
             ChatCommand::Approve { action, .. } => {
                 match request_approval(self.store, self.bus, &Verified(responder.sts_arn()), id, action).await {
                     Ok(ApproveOutcome::Approved { service, plan, .. }) => Answer {

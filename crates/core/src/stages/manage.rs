@@ -92,17 +92,19 @@ pub async fn acknowledge<S: IncidentStore>(
 
 /// [`acknowledge`], then "Incident Acknowledged" on the bus so the on-call tools hear of it
 /// (PagerDuty `acknowledge`, the webhook). The event is put again when it was acknowledged
-/// before (a retry after the bus failed); the oncall stage sends nothing twice.
+/// before (a retry after the bus failed); the oncall stage sends nothing twice. The bus's
+/// answer comes back beside the outcome: the acknowledgement stands either way, and the caller
+/// decides (the CLI warns, the chat function fails the press so SQS delivers it again).
 ///
 /// # Errors
-/// As [`acknowledge`]; a bus failure after the acknowledgement is saved (retrying is safe).
+/// As [`acknowledge`].
 pub async fn acknowledge_and_tell<S: IncidentStore, B: crate::ports::EventBus>(
     store: &S,
     bus: &B,
     id: &IncidentId,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<AckOutcome, Error> {
+) -> Result<(AckOutcome, Result<(), crate::ports::PortError>), Error> {
     let outcome = acknowledge(store, id, by, now).await?;
     let inc = load(store, id).await?;
     let event = crate::model::pipeline::Event::Acknowledged(crate::model::pipeline::IncidentAcknowledged {
@@ -110,8 +112,8 @@ pub async fn acknowledge_and_tell<S: IncidentStore, B: crate::ports::EventBus>(
         by: inc.acknowledged_by.clone().unwrap_or_else(|| by.to_string()),
         cycle: inc.reopened,
     });
-    bus.put(&event.to_pipeline()).await?;
-    Ok(outcome)
+    let told = bus.put(&event.to_pipeline()).await;
+    Ok((outcome, told))
 }
 
 /// Adds a note by `by` at `now`. The summary is the text; the author goes into the detail. The

@@ -4,7 +4,7 @@
 //! (`FIREBREAK_CHAT_RESPONDER_ROLE_ARNS`, their unique ids read once with IAM GetRole) count.
 //! The answer goes back to the incident's thread.
 
-use firebreak_aws::chat::{presses, responders};
+use firebreak_aws::chat::{in_flight, presses, responders};
 use firebreak_aws::config::Clients;
 use firebreak_aws::{DynamoIncidentStore, EventBridgeBus, SnsNotifier};
 use firebreak_core::ports::SystemClock;
@@ -18,6 +18,9 @@ struct Deps {
     bus: EventBridgeBus,
     notifier: SnsNotifier,
     responders: Responders,
+    approvers: firebreak_core::stages::remediate::Approvers,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
 }
 
 async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
@@ -33,6 +36,7 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
         bus: &deps.bus,
         notifier: &deps.notifier,
         clock: &SystemClock,
+        approvers: &deps.approvers,
     };
     let mut answers = Vec::new();
     for p in &presses {
@@ -46,6 +50,19 @@ async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Functi
                 continue;
             }
         };
+        // only a press SQS really delivered to this function: a direct invoke has no live
+        // receipt handle, whatever SenderId it writes
+        match in_flight(&deps.sqs, &deps.queue_url, p)
+            .await
+            .map_err(|e| fail(firebreak_core::Error::from(e)))?
+        {
+            true => {}
+            false => {
+                tracing::warn!(message_id = %p.message_id, "chat press refused: not a message SQS holds in flight");
+                answers.push(json!({"message": p.message_id, "refused": "not delivered by the chat queue"}));
+                continue;
+            }
+        }
         let cmd = match ChatCommand::parse(&p.body) {
             Ok(c) => c,
             Err(e) => {
@@ -78,6 +95,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         store: DynamoIncidentStore::new(clients.dynamodb(), &resources.table),
         bus: EventBridgeBus::new(clients.eventbridge(), &resources.bus),
+        approvers: environment.approvers.clone(),
+        sqs: clients.sqs(),
+        queue_url: environment.chat_queue_url.clone().ok_or_else(|| {
+            ConfigError(
+                "CHAT_ACTIONS_QUEUE_URL is not set: the chat function verifies each press with its queue"
+                    .into(),
+            )
+        })?,
         notifier: SnsNotifier::new(clients.sns(), resources.topics.clone())
             .with_metrics(&environment.metrics_namespace)
             .with_chat_queue(environment.chat_queue_url.clone()),

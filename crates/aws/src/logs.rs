@@ -231,6 +231,43 @@ impl From<FetchError> for QueryError {
     }
 }
 
+/// One FilterLogEvents page of `group` (a name, or an ARN as `logGroupIdentifier`) in
+/// `[start, end]`, at most `limit` events, after `token`: the one request both the diagnosis's
+/// fetcher and `drill record`'s recorder page with.
+pub(crate) async fn filter_page(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    limit: usize,
+    token: Option<String>,
+) -> Result<aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput, PortError> {
+    const OP: &str = "Logs FilterLogEvents";
+    let req = client
+        .filter_log_events()
+        .start_time(start.timestamp_millis())
+        .end_time(end.timestamp_millis())
+        .limit(i32::try_from(limit.min(10_000)).unwrap_or(10_000))
+        .set_next_token(token);
+    let req = if group.starts_with("arn:") {
+        req.log_group_identifier(group)
+    } else {
+        req.log_group_name(group)
+    };
+    req.send().await.map_err(|e| port_error(OP, &e))
+}
+
+/// The token to send for the group's next page, `None` at its end. Pages may be empty while
+/// more events follow; the end is a missing token or the token just sent coming back (`prev`).
+pub(crate) fn next_page(next_token: Option<String>, prev: &mut Option<String>) -> Option<String> {
+    match next_token {
+        Some(t) if !t.is_empty() && prev.as_deref() != Some(t.as_str()) => {
+            *prev = Some(t.clone());
+            Some(t)
+        }
+        _ => None,
+    }
+}
+
 /// Pulls the raw events of log groups with FilterLogEvents, up to `max_events` in all.
 #[derive(Debug, Clone)]
 pub struct FilterLogEventsFetcher {
@@ -254,31 +291,14 @@ impl FilterLogEventsFetcher {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<FetchedEvent>, FetchError> {
-        const OP: &str = "Logs FilterLogEvents";
         let mut out: Vec<FetchedEvent> = Vec::new();
         for group in groups {
             let mut token: Option<String> = None;
             let mut prev: Option<String> = None;
             loop {
                 // Ask for one more than room remains, to tell "exactly full" from "too many".
-                let room = self
-                    .max_events
-                    .saturating_sub(out.len())
-                    .saturating_add(1)
-                    .min(10_000);
-                let req = self
-                    .client
-                    .filter_log_events()
-                    .start_time(start.timestamp_millis())
-                    .end_time(end.timestamp_millis())
-                    .limit(i32::try_from(room).unwrap_or(10_000))
-                    .set_next_token(token.take());
-                let req = if group.starts_with("arn:") {
-                    req.log_group_identifier(group)
-                } else {
-                    req.log_group_name(group)
-                };
-                let page = req.send().await.map_err(|e| port_error(OP, &e))?;
+                let room = self.max_events.saturating_sub(out.len()).saturating_add(1);
+                let page = filter_page(&self.client, group, (start, end), room, token.take()).await?;
                 for e in page.events() {
                     if out.len() >= self.max_events {
                         return Err(FetchError::TooManyEvents {
@@ -294,14 +314,9 @@ impl FilterLogEventsFetcher {
                         message: e.message().unwrap_or_default().to_string(),
                     });
                 }
-                // Pages may be empty while more events follow; the end is a missing token or the
-                // token we just sent coming back.
-                match page.next_token {
-                    Some(t) if !t.is_empty() && prev.as_deref() != Some(t.as_str()) => {
-                        prev = Some(t.clone());
-                        token = Some(t);
-                    }
-                    _ => break,
+                token = next_page(page.next_token, &mut prev);
+                if token.is_none() {
+                    break;
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! [`crate::FilterLogEventsFetcher`] refuses a window past its bound instead, and reports no
 //! progress).
 
-use crate::error::port_error;
+use crate::logs::{filter_page, next_page};
 use chrono::{DateTime, Utc};
 use firebreak_core::drill::record::RecordedLog;
 use firebreak_core::ports::PortError;
@@ -42,26 +42,13 @@ impl LogRecorder {
         end: DateTime<Utc>,
         progress: &mut (dyn FnMut(usize, &str) + Send),
     ) -> Result<LogRead, PortError> {
-        const OP: &str = "Logs FilterLogEvents";
         let mut out = LogRead::default();
         'groups: for group in groups {
             let mut token: Option<String> = None;
             let mut prev: Option<String> = None;
             loop {
-                let room = self.max_events.saturating_sub(out.events.len()).clamp(1, 10_000);
-                let req = self
-                    .client
-                    .filter_log_events()
-                    .start_time(start.timestamp_millis())
-                    .end_time(end.timestamp_millis())
-                    .limit(i32::try_from(room).unwrap_or(10_000))
-                    .set_next_token(token.take());
-                let req = if group.starts_with("arn:") {
-                    req.log_group_identifier(group)
-                } else {
-                    req.log_group_name(group)
-                };
-                let page = req.send().await.map_err(|e| port_error(OP, &e))?;
+                let room = self.max_events.saturating_sub(out.events.len()).max(1);
+                let page = filter_page(&self.client, group, (start, end), room, token.take()).await?;
                 for e in page.events() {
                     if out.events.len() >= self.max_events {
                         out.stopped_in = Some(group.clone());
@@ -76,17 +63,14 @@ impl LogRecorder {
                     });
                 }
                 progress(out.events.len(), group);
-                match page.next_token {
-                    Some(t) if !t.is_empty() && prev.as_deref() != Some(t.as_str()) => {
-                        if out.events.len() >= self.max_events {
-                            // more follow: the bound is reached
-                            out.stopped_in = Some(group.clone());
-                            break 'groups;
-                        }
-                        prev = Some(t.clone());
-                        token = Some(t);
-                    }
-                    _ => break,
+                token = next_page(page.next_token, &mut prev);
+                if token.is_none() {
+                    break;
+                }
+                if out.events.len() >= self.max_events {
+                    // more follow: the bound is reached
+                    out.stopped_in = Some(group.clone());
+                    break 'groups;
                 }
             }
         }

@@ -87,17 +87,7 @@ impl SnsNotifier {
 
     /// The `Message` this notifier publishes for `message`.
     pub fn message(&self, message: &Notification) -> String {
-        // within SNS's size limit (report::page::sns_message_of); the queue adds a few bytes
-        let (mut p, m) = page::sns_message_of(message, &self.region);
-        let Some(q) = &self.chat_queue else { return m };
-        if let Some(ctx) = p
-            .chat
-            .pointer_mut("/metadata/additionalContext")
-            .and_then(|v| v.as_object_mut())
-        {
-            ctx.insert("queue".to_string(), serde_json::Value::String(q.clone()));
-        }
-        page::sns_message(&p)
+        page::sns_message_of(message, &self.region, self.chat_queue.as_deref()).1
     }
 
     fn count(&self, sev: Severity, message: &Notification, ok: bool) {

@@ -70,15 +70,27 @@ pub fn sns_message(p: &Page) -> String {
 
 /// [`sns_message`] of [`render`], within [`SNS_MESSAGE_MAX_BYTES`]: a page whose forms are too
 /// large (long reasons and log lines in every form) is rendered again with [`shrunk`]'s limits.
-pub fn sns_message_of(n: &Notification, region: &str) -> (Page, String) {
-    let p = render(n, region);
-    let m = sns_message(&p);
+/// `queue`, the chat buttons' queue, goes into the chat form's
+/// `metadata.additionalContext.queue` before the size is measured.
+pub fn sns_message_of(n: &Notification, region: &str, queue: Option<&str>) -> (Page, String) {
+    let build = |n: &Notification| {
+        let mut p = render(n, region);
+        if let (Some(q), Some(ctx)) = (
+            queue,
+            p.chat
+                .pointer_mut("/metadata/additionalContext")
+                .and_then(Value::as_object_mut),
+        ) {
+            ctx.insert("queue".to_string(), Value::String(q.to_string()));
+        }
+        let m = sns_message(&p);
+        (p, m)
+    };
+    let (p, m) = build(n);
     if m.len() <= SNS_MESSAGE_MAX_BYTES {
         return (p, m);
     }
-    let p = render(&shrunk(n), region);
-    let m = sns_message(&p);
-    (p, m)
+    build(&shrunk(n))
 }
 
 /// `n` with a body of at most 2,000 characters, at most 5 next steps of 200: what a page too
@@ -479,13 +491,13 @@ mod tests {
             .collect();
         n.facts.alarm_arns = n.facts.alarms.clone();
         n.facts.next_steps = (0..100).map(|_| "𝄞".repeat(1000)).collect();
-        let (p, m) = sns_message_of(&n, "us-east-1");
+        let (p, m) = sns_message_of(&n, "us-east-1", None);
         assert!(m.len() <= SNS_MESSAGE_MAX_BYTES, "{} bytes", m.len());
         assert!(p.email.chars().count() <= EMAIL_MAX_CHARS);
         assert!(p.chat["metadata"]["relatedResources"].as_array().unwrap().len() <= MAX_ALARMS_SHOWN + 1);
         let small = note("s", "b");
         assert_eq!(
-            sns_message_of(&small, "us-east-1").1,
+            sns_message_of(&small, "us-east-1", None).1,
             sns_message(&render(&small, "us-east-1")),
             "small pages are unchanged"
         );

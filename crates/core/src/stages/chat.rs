@@ -195,6 +195,8 @@ impl<S: IncidentStore, B: EventBus, N: Notifier, K: Clock> Chat<'_, S, B, N, K> 
             });
         };
         let who = responder.display();
+        // the rule remediate applies to the approval, checked once before anything is put
+        let accepted = self.approvers.check(&responder.sts_arn());
         let answer = match cmd {
             ChatCommand::Ack { .. } | ChatCommand::Approve { .. } if inc.status == IncidentStatus::Resolved => Answer {
                 changed: false,
@@ -226,11 +228,11 @@ impl<S: IncidentStore, B: EventBus, N: Notifier, K: Clock> Chat<'_, S, B, N, K> 
                     },
                 }
             }
-            ChatCommand::Approve { .. } if self.approvers.check(&responder.sts_arn()).is_err() => Answer {
+            ChatCommand::Approve { .. } if accepted.is_err() => Answer {
                 changed: false,
                 text: format!(
                     "Not approved: {who} is not a session remediate accepts approvals from ({}): nothing changed",
-                    self.approvers.check(&responder.sts_arn()).err().unwrap_or_default()
+                    accepted.as_ref().err().map_or("", String::as_str)
                 ),
             },
             ChatCommand::Approve { action, .. } => {
